@@ -1,0 +1,1 @@
+//! Every limit and timeout of the daemon, with its default, validated once.

@@ -1,0 +1,5 @@
+//! Sans-IO protocol cores: no sockets, no clocks (time is a parameter).
+
+pub mod http;
+pub mod sniff;
+pub mod ws;

@@ -1,0 +1,15 @@
+//! Frame-level protocol violations, each mapped to exactly one close code.
+
+use super::close::CloseCode;
+
+/// Why the decoder refused the stream. After an error the decoder is spent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WsError {
+    // H1 fills in the variants.
+}
+
+impl WsError {
+    pub fn close_code(self) -> CloseCode {
+        todo!()
+    }
+}

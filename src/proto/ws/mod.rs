@@ -1,0 +1,14 @@
+//! RFC 6455 WebSocket framing. No sockets, no clocks.
+
+pub mod close;
+pub mod decoder;
+pub mod encoder;
+pub mod error;
+pub mod frame;
+pub mod mask;
+pub mod utf8;
+
+pub use close::CloseCode;
+pub use decoder::{CloseFrame, Decoder, DecoderLimits, Message};
+pub use error::WsError;
+pub use frame::OpCode;
