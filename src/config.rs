@@ -1,1 +1,262 @@
-//! Every limit and timeout of the daemon, with its default, validated once.
+//! Every limit and timeout of the daemon, with its default, validated once at
+//! start-up. The cores take the pieces they need ([`Limits`], [`Timeouts`]);
+//! nothing reads the environment or a global after this.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::proto::http::HttpConfig;
+use crate::proto::ws::DecoderLimits;
+
+/// Command-line configuration. `soket --help` lists every flag with its default.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "soket", version, about = "A single-threaded real-time messaging daemon: legacy line protocol, HTTP/1.1 and WebSocket on one port.")]
+pub struct Config {
+    /// Address to listen on (0.0.0.0:8888 to serve a network; port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8888")]
+    pub listen: SocketAddr,
+
+    /// Most simultaneous connections; further ones are accepted and closed at once.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_connections: usize,
+
+    /// Largest HTTP request head (request line and headers) in bytes; over it: 431.
+    #[arg(long = "max-head", default_value_t = 8 * 1024)]
+    pub max_head_bytes: usize,
+
+    /// Most header fields in one HTTP request; over it: 400.
+    #[arg(long, default_value_t = 64)]
+    pub max_headers: usize,
+
+    /// Largest WebSocket message (all fragments together) in bytes; over it: close 1009.
+    #[arg(long = "max-message", default_value_t = 16 * 1024 * 1024)]
+    pub max_message_bytes: usize,
+
+    /// Most frames in one fragmented WebSocket message, empty ones included; over it: close 1009.
+    #[arg(long, default_value_t = 131_072)]
+    pub max_fragments: usize,
+
+    /// Largest legacy message in bytes (after dropping NULs and the terminator); over it: `!ERR too_large`.
+    #[arg(long = "max-line", default_value_t = 64 * 1024)]
+    pub max_line_bytes: usize,
+
+    /// Unsent bytes queued for one connection before it is cut off as a slow reader (close 1013).
+    #[arg(long = "max-queued", default_value_t = 4 * 1024 * 1024)]
+    pub max_queued_bytes: usize,
+
+    /// Time allowed from accept (or the end of the previous HTTP response) to a complete request head.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub handshake_timeout: Duration,
+
+    /// Silence on a WebSocket after which the server sends a ping.
+    #[arg(long, default_value = "25s", value_parser = parse_duration)]
+    pub ping_interval: Duration,
+
+    /// Time to wait for any frame after a keepalive ping before dropping the connection.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    pub ping_timeout: Duration,
+
+    /// Time allowed for a closing handshake (or a final flush) before the socket is dropped.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub close_timeout: Duration,
+
+    /// Time allowed on SIGINT/SIGTERM for clients to receive close 1001 and queues to flush.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+
+    /// Legacy clients send messages without a terminator: bytes followed by this much silence are one message.
+    #[arg(long = "legacy-flush-ms", default_value_t = 50)]
+    pub legacy_flush_ms: u64,
+
+    /// Accept WebSocket upgrades only from these Origins (repeatable or comma-separated); requests without Origin are allowed.
+    #[arg(long = "allow-origin", value_delimiter = ',')]
+    pub allow_origins: Vec<String>,
+
+    /// Do not serve the `/echo` WebSocket endpoint.
+    #[arg(long)]
+    pub no_echo: bool,
+}
+
+/// Parses `250ms`, `10s`, `2m` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (digits, unit_ms) = if let Some(d) = text.strip_suffix("ms") {
+        (d, 1)
+    } else if let Some(d) = text.strip_suffix('s') {
+        (d, 1000)
+    } else if let Some(d) = text.strip_suffix('m') {
+        (d, 60_000)
+    } else {
+        (text, 1000)
+    };
+    let value: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 250ms, 10s or 2m"))?;
+    value
+        .checked_mul(unit_ms)
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("`{text}` is too long"))
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::parse_from(["soket"])
+    }
+}
+
+impl Config {
+    /// Checks the values against each other; run once before serving.
+    pub fn validate(&self) -> Result<(), String> {
+        let nonzero = [
+            ("--max-connections", self.max_connections),
+            ("--max-head", self.max_head_bytes),
+            ("--max-headers", self.max_headers),
+            ("--max-message", self.max_message_bytes),
+            ("--max-fragments", self.max_fragments),
+            ("--max-line", self.max_line_bytes),
+            ("--max-queued", self.max_queued_bytes),
+        ];
+        for (flag, value) in nonzero {
+            if value == 0 {
+                return Err(format!("{flag} must be at least 1"));
+            }
+        }
+        // A head must at least hold a request line and the upgrade headers.
+        if self.max_head_bytes < 256 {
+            return Err("--max-head must be at least 256".into());
+        }
+        let timeouts = [
+            ("--handshake-timeout", self.handshake_timeout),
+            ("--ping-interval", self.ping_interval),
+            ("--ping-timeout", self.ping_timeout),
+            ("--close-timeout", self.close_timeout),
+        ];
+        for (flag, value) in timeouts {
+            if value.is_zero() {
+                return Err(format!("{flag} must be longer than zero"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The caps of the reactor and connections.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_connections: self.max_connections,
+            max_queued_bytes: self.max_queued_bytes,
+            max_line_bytes: self.max_line_bytes,
+            decoder: DecoderLimits {
+                max_message_bytes: self.max_message_bytes,
+                max_fragments: self.max_fragments,
+            },
+        }
+    }
+
+    /// Deadlines, as durations from the event that starts them.
+    pub fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            handshake: self.handshake_timeout,
+            ping_interval: self.ping_interval,
+            ping_timeout: self.ping_timeout,
+            close: self.close_timeout,
+            shutdown: self.shutdown_timeout,
+            legacy_flush: Duration::from_millis(self.legacy_flush_ms),
+        }
+    }
+
+    /// What the HTTP layer needs.
+    pub fn http(&self) -> HttpConfig {
+        HttpConfig {
+            max_head_bytes: self.max_head_bytes,
+            max_headers: self.max_headers,
+            allow_origins: self.allow_origins.clone(),
+            echo_enabled: !self.no_echo,
+        }
+    }
+}
+
+/// Caps applied per connection.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_connections: usize,
+    /// Unsent bytes per connection before it counts as a slow reader (close 1013).
+    pub max_queued_bytes: usize,
+    pub max_line_bytes: usize,
+    pub decoder: DecoderLimits,
+}
+
+impl Limits {
+    /// Above this many unsent bytes a connection's own input is paused, so a
+    /// peer that writes faster than it reads is slowed by TCP, not cut off.
+    pub fn read_pause_bytes(&self) -> usize {
+        (self.max_queued_bytes / 4).max(1)
+    }
+}
+
+/// Every deadline the reactor keeps.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    pub handshake: Duration,
+    pub ping_interval: Duration,
+    pub ping_timeout: Duration,
+    pub close: Duration,
+    pub shutdown: Duration,
+    pub legacy_flush: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_protocol_document() {
+        let config = Config::default();
+        assert_eq!(config.listen, "127.0.0.1:8888".parse().unwrap());
+        assert_eq!(config.max_message_bytes, 16 << 20);
+        assert_eq!(config.max_line_bytes, 64 << 10);
+        assert_eq!(config.max_queued_bytes, 4 << 20);
+        assert_eq!(config.max_head_bytes, 8 << 10);
+        assert_eq!(config.ping_interval, Duration::from_secs(25));
+        assert_eq!(config.ping_timeout, Duration::from_secs(20));
+        assert_eq!(config.legacy_flush_ms, 50);
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("99999999999999999999s").is_err());
+    }
+
+    #[test]
+    fn flags_override_defaults() {
+        let config = Config::parse_from([
+            "soket",
+            "--listen",
+            "0.0.0.0:9000",
+            "--max-queued",
+            "1024",
+            "--allow-origin",
+            "https://a.example,https://b.example",
+            "--no-echo",
+        ]);
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.max_queued_bytes, 1024);
+        assert_eq!(config.allow_origins.len(), 2);
+        assert!(!config.http().echo_enabled);
+    }
+
+    #[test]
+    fn validate_refuses_zero_limits() {
+        let mut config = Config::default();
+        config.max_queued_bytes = 0;
+        assert!(config.validate().is_err());
+    }
+}

@@ -1,1 +1,569 @@
-//! TODO
+//! One peer: its socket, unprocessed input, outgoing queue and protocol
+//! state. The only place that calls `read` and `write`; every decision about
+//! bytes is made by the sans-IO cores in [`crate::proto`].
+
+use std::io::{self, Read};
+use std::net::Shutdown;
+use std::time::Instant;
+
+use log::{debug, trace, warn};
+use mio::net::TcpStream;
+
+use crate::config::{Limits, Timeouts};
+use crate::metrics::{ChatGauges, Metrics, Protocol};
+use crate::proto::http::head::HeadScanner;
+use crate::proto::http::response::write_response;
+use crate::proto::http::{self, HttpConfig, Outcome, WsEndpoint};
+use crate::proto::sniff::{Sniff, sniff};
+use crate::proto::ws::encoder::{encode_close, encode_frame};
+use crate::proto::ws::{CloseCode, Decoder, Message, OpCode};
+use crate::timers::ConnId;
+use crate::write_queue::{BufPool, WriteQueue};
+
+/// Reads per readiness event before yielding to other connections; the rest
+/// is picked up on the next turn of the loop, so one fast sender cannot
+/// starve the others.
+const MAX_READS_PER_TURN: usize = 16;
+
+/// What a connection borrows from the reactor while it handles an event.
+pub struct Ctx<'a> {
+    pub now: Instant,
+    pub limits: &'a Limits,
+    pub timeouts: &'a Timeouts,
+    pub http: &'a HttpConfig,
+    pub metrics: &'a mut Metrics,
+    pub pool: &'a mut BufPool,
+    pub chat_gauges: ChatGauges,
+}
+
+enum State {
+    /// Waiting for enough bytes to tell HTTP from the legacy protocol. The
+    /// flush-delay clock starts at the first byte: a silent connection is
+    /// neither (a browser's preconnect, or a legacy user still typing a name).
+    Sniffing { deadline: Option<Instant> },
+    /// Waiting for (the rest of) a request head.
+    Http { scanner: HeadScanner, deadline: Instant },
+    WebSocket(Box<WebSocket>),
+    /// The legacy line protocol (served by the chat layer).
+    Legacy,
+    /// Output is flushed, then the write side is shut; input is read and
+    /// dropped until the peer closes, so closing never turns into a reset
+    /// that would destroy the last bytes in flight.
+    Draining { deadline: Instant },
+}
+
+/// What a WebSocket serves after the upgrade.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WsApp {
+    Echo,
+}
+
+struct WebSocket {
+    decoder: Decoder,
+    app: WsApp,
+    /// When the last bytes arrived, for the keepalive ping.
+    last_rx: Instant,
+    /// A keepalive ping is outstanding since this instant.
+    ping_sent: Option<Instant>,
+    /// We sent a close frame and wait for the peer's until this instant.
+    close_deadline: Option<Instant>,
+}
+
+/// The result of feeding bytes to a WebSocket.
+enum WsStep {
+    Open,
+    /// Finish: flush what is queued, shut the write side, drain.
+    Finish,
+}
+
+pub struct Conn {
+    stream: TcpStream,
+    pub id: ConnId,
+    /// The connection's earliest entry in the reactor's timer heap.
+    pub scheduled: Option<Instant>,
+    /// Input received but not yet consumed (a partial head or frame header).
+    rbuf: Vec<u8>,
+    out: WriteQueue,
+    state: State,
+    protocol: Protocol,
+    /// Set while the outgoing queue is above the pause mark.
+    read_paused: bool,
+    /// Reading stopped at the per-turn cap with input possibly left.
+    pub wants_read: bool,
+    /// The reactor has this connection on its flush list.
+    pub flush_listed: bool,
+    shutdown_after_flush: bool,
+    write_shut: bool,
+    dead: bool,
+}
+
+impl Conn {
+    pub fn new(stream: TcpStream, id: ConnId, ctx: &mut Ctx<'_>) -> Conn {
+        ctx.metrics.connection_opened(Protocol::Http);
+        Conn {
+            stream,
+            id,
+            scheduled: None,
+            rbuf: Vec::new(),
+            out: WriteQueue::default(),
+            state: State::Sniffing { deadline: None },
+            protocol: Protocol::Http,
+            read_paused: false,
+            wants_read: false,
+            flush_listed: false,
+            shutdown_after_flush: false,
+            write_shut: false,
+            dead: false,
+        }
+    }
+
+    pub fn stream_mut(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+
+    /// The connection is finished and may be dropped.
+    pub fn is_dead(&self) -> bool {
+        self.dead
+    }
+
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty() || (self.shutdown_after_flush && !self.write_shut)
+    }
+
+    pub fn queued_bytes(&self) -> usize {
+        self.out.queued()
+    }
+
+    /// Called when the connection leaves the reactor.
+    pub fn on_removed(&mut self, metrics: &mut Metrics) {
+        metrics.connection_closed(self.protocol);
+    }
+
+    /// Reads until the socket would block, the per-turn cap, or a pause.
+    pub fn on_readable(&mut self, scratch: &mut [u8], ctx: &mut Ctx<'_>) {
+        self.wants_read = false;
+        for _ in 0..MAX_READS_PER_TURN {
+            if self.dead || self.read_paused {
+                return;
+            }
+            match self.stream.read(scratch) {
+                Ok(0) => {
+                    self.on_eof(ctx);
+                    return;
+                }
+                Ok(n) => {
+                    ctx.metrics.bytes_in_total += n as u64;
+                    let Some(input) = scratch.get_mut(..n) else { return };
+                    self.feed(input, ctx);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    debug!("conn {:?}: read error: {e}", self.id);
+                    self.dead = true;
+                    return;
+                }
+            }
+        }
+        self.wants_read = true;
+    }
+
+    fn on_eof(&mut self, ctx: &mut Ctx<'_>) {
+        trace!("conn {:?}: peer closed its side", self.id);
+        match &self.state {
+            // The peer has our last bytes or never will; nothing else to wait for.
+            State::Draining { .. } => self.dead = true,
+            // A request the peer finished sending still deserves its answer.
+            State::Http { .. } if self.has_output() => self.finish(ctx),
+            _ => self.dead = true,
+        }
+    }
+
+    /// Processes `input`, keeping whatever the cores could not consume yet.
+    fn feed(&mut self, input: &mut [u8], ctx: &mut Ctx<'_>) {
+        if self.rbuf.is_empty() {
+            let consumed = self.process(input, ctx);
+            if let Some(rest) = input.get(consumed..) {
+                if !rest.is_empty() && !self.discards_input() {
+                    self.rbuf.extend_from_slice(rest);
+                }
+            }
+        } else {
+            self.rbuf.extend_from_slice(input);
+            let mut buffered = std::mem::take(&mut self.rbuf);
+            let consumed = self.process(&mut buffered, ctx).min(buffered.len());
+            if consumed < buffered.len() && !self.discards_input() {
+                buffered.drain(..consumed);
+                self.rbuf = buffered;
+            }
+            // Otherwise `buffered` is dropped: an idle connection holds no input buffer.
+        }
+    }
+
+    fn discards_input(&self) -> bool {
+        self.dead || matches!(self.state, State::Draining { .. })
+    }
+
+    /// Runs the protocol state machine over `buf`; returns the bytes consumed.
+    fn process(&mut self, buf: &mut [u8], ctx: &mut Ctx<'_>) -> usize {
+        let mut pos = 0;
+        loop {
+            let Some(rest) = buf.get_mut(pos..) else { return pos };
+            match &mut self.state {
+                State::Sniffing { deadline } => match sniff(rest) {
+                    Sniff::Http => {
+                        self.state = State::Http {
+                            scanner: HeadScanner::default(),
+                            deadline: ctx.now + ctx.timeouts.handshake,
+                        }
+                    }
+                    Sniff::Legacy => self.become_legacy(ctx),
+                    Sniff::NeedMore => {
+                        if deadline.is_none() && !rest.is_empty() {
+                            *deadline = Some(ctx.now + ctx.timeouts.legacy_flush);
+                        }
+                        return pos;
+                    }
+                },
+                State::Http { scanner, .. } => match scanner.scan(rest, ctx.http.max_head_bytes) {
+                    Ok(Some(head_len)) => {
+                        scanner.reset();
+                        let Some(head) = rest.get(..head_len) else { return pos };
+                        let outcome = http::handle_head(head, ctx.http);
+                        pos += head_len;
+                        self.on_http_outcome(outcome, ctx);
+                    }
+                    Ok(None) => return pos,
+                    Err(e) => {
+                        debug!("conn {:?}: bad request head: {e}", self.id);
+                        let body = format!("{e}\n");
+                        let response = write_response(431, &[], "text/plain; charset=utf-8", body.as_bytes(), false, true);
+                        self.out.push_bytes(ctx.pool, &response);
+                        self.finish(ctx);
+                        return buf.len();
+                    }
+                },
+                State::WebSocket(_) => return pos + self.process_websocket(rest, ctx),
+                State::Legacy => {
+                    self.refuse_legacy(ctx);
+                    return buf.len();
+                }
+                State::Draining { .. } => return buf.len(),
+            }
+        }
+    }
+
+    fn on_http_outcome(&mut self, outcome: Outcome, ctx: &mut Ctx<'_>) {
+        match outcome {
+            Outcome::Respond { response, close, handshake_failure } => {
+                if handshake_failure {
+                    ctx.metrics.handshake_failures_total += 1;
+                }
+                self.out.push_bytes(ctx.pool, &response);
+                self.after_http_response(close, ctx);
+            }
+            Outcome::Metrics { head_only, close } => {
+                let body = ctx.metrics.render(ctx.chat_gauges);
+                let response = write_response(
+                    200,
+                    &[],
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    body.as_bytes(),
+                    head_only,
+                    close,
+                );
+                self.out.push_bytes(ctx.pool, &response);
+                self.after_http_response(close, ctx);
+            }
+            Outcome::Upgrade(upgrade) => {
+                self.out.push_bytes(ctx.pool, &upgrade.response);
+                ctx.metrics.connection_switched(self.protocol, Protocol::WebSocket);
+                self.protocol = Protocol::WebSocket;
+                let app = match upgrade.endpoint {
+                    WsEndpoint::Echo => WsApp::Echo,
+                    WsEndpoint::Events { .. } | WsEndpoint::Legacy => {
+                        // The chat endpoints are served by the chat hub.
+                        self.state = State::WebSocket(Box::new(WebSocket::new(WsApp::Echo, ctx)));
+                        self.close_websocket(CloseCode::INTERNAL, "chat not available", ctx);
+                        return;
+                    }
+                };
+                debug!("conn {:?}: upgraded to {app:?}", self.id);
+                self.state = State::WebSocket(Box::new(WebSocket::new(app, ctx)));
+            }
+        }
+    }
+
+    fn after_http_response(&mut self, close: bool, ctx: &mut Ctx<'_>) {
+        if close {
+            self.finish(ctx);
+        } else if let State::Http { deadline, .. } = &mut self.state {
+            // Keep-alive: the next request gets a fresh handshake allowance.
+            *deadline = ctx.now + ctx.timeouts.handshake;
+        }
+    }
+
+    fn become_legacy(&mut self, ctx: &mut Ctx<'_>) {
+        ctx.metrics.connection_switched(self.protocol, Protocol::Legacy);
+        self.protocol = Protocol::Legacy;
+        self.state = State::Legacy;
+    }
+
+    fn refuse_legacy(&mut self, ctx: &mut Ctx<'_>) {
+        self.out.push_bytes(ctx.pool, b"!ERR unavailable the legacy line protocol is not served yet\n");
+        self.finish(ctx);
+    }
+
+    /// Decodes frames from `buf` and acts on them; returns the bytes consumed.
+    fn process_websocket(&mut self, buf: &mut [u8], ctx: &mut Ctx<'_>) -> usize {
+        let Conn { state, out, id, .. } = self;
+        let State::WebSocket(ws) = state else { return 0 };
+        ws.last_rx = ctx.now;
+        ws.ping_sent = None;
+        let mut pos = 0;
+        let step = loop {
+            let Some(rest) = buf.get_mut(pos..) else { break WsStep::Open };
+            let queued_before = out.queued();
+            match ws.decoder.decode(rest) {
+                Ok((0, None)) => break WsStep::Open,
+                Ok((consumed, message)) => {
+                    pos += consumed;
+                    let Some(message) = message else { continue };
+                    let step = handle_ws_message(ws.app, ws.close_deadline.is_some(), message, out, ctx);
+                    if matches!(step, WsStep::Finish) {
+                        break WsStep::Finish;
+                    }
+                    if out.queued() > ctx.limits.max_queued_bytes && queued_before > 0 {
+                        // Checked here, not in the queue: one message bigger
+                        // than the limit may still go into an empty queue.
+                        let id = *id;
+                        self.slow_reader(ctx);
+                        debug!("conn {id:?}: slow reader cut off");
+                        return buf.len();
+                    }
+                }
+                Err(error) => {
+                    debug!("conn {id:?}: websocket protocol error: {error}");
+                    let reason = error.to_string();
+                    out.append_with(ctx.pool, |v| encode_close(v, error.close_code(), &reason));
+                    break WsStep::Finish;
+                }
+            }
+        };
+        match step {
+            WsStep::Open => {
+                if out.queued() >= ctx.limits.read_pause_bytes() {
+                    self.read_paused = true;
+                }
+                pos
+            }
+            WsStep::Finish => {
+                self.finish(ctx);
+                buf.len()
+            }
+        }
+    }
+
+    /// Sends a close frame and waits for the peer's answer until the close deadline.
+    fn close_websocket(&mut self, code: CloseCode, reason: &str, ctx: &mut Ctx<'_>) {
+        let State::WebSocket(ws) = &mut self.state else {
+            self.finish(ctx);
+            return;
+        };
+        if ws.close_deadline.is_some() {
+            return;
+        }
+        self.out.append_with(ctx.pool, |v| encode_close(v, code, reason));
+        ws.close_deadline = Some(ctx.now + ctx.timeouts.close);
+    }
+
+    /// The outgoing queue passed `--max-queued`: drop what the peer has not
+    /// started to receive, say 1013 and let go.
+    fn slow_reader(&mut self, ctx: &mut Ctx<'_>) {
+        ctx.metrics.slow_consumer_disconnects_total += 1;
+        warn!("conn {:?}: slow reader, {} bytes queued; closing", self.id, self.out.queued());
+        self.out.discard_unstarted(ctx.pool);
+        if matches!(self.state, State::WebSocket(_)) {
+            let code = CloseCode::TRY_AGAIN_LATER;
+            self.out.append_with(ctx.pool, |v| encode_close(v, code, "slow reader"));
+        }
+        self.finish(ctx);
+    }
+
+    /// Flushes what is queued, then shuts the write side and drains input
+    /// until the peer closes or the close deadline passes.
+    fn finish(&mut self, ctx: &mut Ctx<'_>) {
+        if matches!(self.state, State::Draining { .. }) {
+            return;
+        }
+        self.shutdown_after_flush = true;
+        self.read_paused = false;
+        self.rbuf = Vec::new();
+        self.state = State::Draining { deadline: ctx.now + ctx.timeouts.close };
+    }
+
+    /// Starts a graceful shutdown of this connection: close 1001 on
+    /// WebSocket, finish everything else once its answer is out.
+    pub fn begin_shutdown(&mut self, ctx: &mut Ctx<'_>) {
+        match &self.state {
+            State::WebSocket(_) => {
+                self.close_websocket(CloseCode::GOING_AWAY, "server shutting down", ctx);
+                if let State::WebSocket(ws) = &mut self.state {
+                    ws.close_deadline = Some(ctx.now + ctx.timeouts.shutdown);
+                }
+            }
+            State::Draining { .. } => {}
+            _ => self.finish(ctx),
+        }
+    }
+
+    /// Writes what is queued; after the last byte of a finishing connection,
+    /// shuts the write side.
+    pub fn flush(&mut self, ctx: &mut Ctx<'_>) {
+        if self.dead || self.write_shut {
+            return;
+        }
+        match self.out.write_to(&mut self.stream, ctx.pool) {
+            Ok(n) => ctx.metrics.bytes_out_total += n as u64,
+            Err(e) => {
+                debug!("conn {:?}: write error: {e}", self.id);
+                self.dead = true;
+                return;
+            }
+        }
+        if !self.out.is_empty() {
+            return;
+        }
+        self.out.release_idle_memory();
+        if self.shutdown_after_flush {
+            self.write_shut = true;
+            if let Err(e) = self.stream.shutdown(Shutdown::Write) {
+                debug!("conn {:?}: shutdown: {e}", self.id);
+                self.dead = true;
+            }
+        } else if self.read_paused {
+            self.read_paused = false;
+            self.wants_read = true;
+        }
+    }
+
+    /// The earliest instant at which [`Conn::on_deadline`] has work to do.
+    pub fn next_deadline(&self, timeouts: &Timeouts) -> Option<Instant> {
+        match &self.state {
+            State::Sniffing { deadline } => *deadline,
+            State::Http { deadline, .. } | State::Draining { deadline } => Some(*deadline),
+            State::WebSocket(ws) => Some(match (ws.close_deadline, ws.ping_sent) {
+                (Some(close), _) => close,
+                (None, Some(sent)) => sent + timeouts.ping_timeout,
+                (None, None) => ws.last_rx + timeouts.ping_interval,
+            }),
+            State::Legacy => None,
+        }
+    }
+
+    /// Acts on whatever deadline has passed by `ctx.now`.
+    pub fn on_deadline(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now;
+        match &mut self.state {
+            State::Sniffing { deadline: Some(deadline) } if *deadline <= now => {
+                // A proper prefix of a method name that stayed alone for the
+                // flush delay is a legacy message (a user may be called GET).
+                self.become_legacy(ctx);
+                let mut pending = std::mem::take(&mut self.rbuf);
+                self.feed(&mut pending, ctx);
+            }
+            State::Http { deadline, .. } if *deadline <= now => {
+                debug!("conn {:?}: request head not complete in time", self.id);
+                if !self.rbuf.is_empty() {
+                    let response =
+                        write_response(408, &[], "text/plain; charset=utf-8", b"request head timeout\n", false, true);
+                    self.out.push_bytes(ctx.pool, &response);
+                }
+                self.finish(ctx);
+            }
+            State::Draining { deadline } if *deadline <= now => {
+                debug!("conn {:?}: closing deadline passed", self.id);
+                self.dead = true;
+            }
+            State::WebSocket(ws) => {
+                if let Some(close_deadline) = ws.close_deadline {
+                    if close_deadline <= now {
+                        debug!("conn {:?}: no close answer in time", self.id);
+                        self.dead = true;
+                    }
+                } else if ws.ping_sent.is_some_and(|sent| sent + ctx.timeouts.ping_timeout <= now) {
+                    debug!("conn {:?}: keepalive ping unanswered", self.id);
+                    let code = CloseCode::GOING_AWAY;
+                    self.out.append_with(ctx.pool, |v| encode_close(v, code, "ping timeout"));
+                    self.finish(ctx);
+                } else if ws.ping_sent.is_none() && ws.last_rx + ctx.timeouts.ping_interval <= now {
+                    ws.ping_sent = Some(now);
+                    self.out.append_with(ctx.pool, |v| encode_frame(v, OpCode::Ping, b""));
+                }
+            }
+            _ => {}
+        }
+    }
+
+}
+
+impl WebSocket {
+    fn new(app: WsApp, ctx: &Ctx<'_>) -> WebSocket {
+        WebSocket {
+            decoder: Decoder::new(ctx.limits.decoder),
+            app,
+            last_rx: ctx.now,
+            ping_sent: None,
+            close_deadline: None,
+        }
+    }
+}
+
+/// Acts on one decoded message. `closing`: we already sent our close frame,
+/// so nothing more may be sent and only the peer's close matters.
+fn handle_ws_message(
+    app: WsApp,
+    closing: bool,
+    message: Message<'_>,
+    out: &mut WriteQueue,
+    ctx: &mut Ctx<'_>,
+) -> WsStep {
+    match message {
+        Message::Close(frame) => {
+            if !closing {
+                // RFC 6455 §5.5.1: answer a close with a close, echoing the code.
+                match frame {
+                    Some(frame) => out.append_with(ctx.pool, |v| encode_close(v, frame.code, "")),
+                    None => out.append_with(ctx.pool, |v| encode_frame(v, OpCode::Close, b"")),
+                }
+            }
+            WsStep::Finish
+        }
+        _ if closing => WsStep::Open,
+        Message::Ping(payload) => {
+            out.append_with(ctx.pool, |v| encode_frame(v, OpCode::Pong, payload));
+            WsStep::Open
+        }
+        Message::Pong(_) => WsStep::Open,
+        Message::Text(text) => {
+            ctx.metrics.messages_in_total += 1;
+            match app {
+                WsApp::Echo => {
+                    out.append_with(ctx.pool, |v| encode_frame(v, OpCode::Text, text.as_bytes()));
+                    ctx.metrics.messages_out_total += 1;
+                }
+            }
+            WsStep::Open
+        }
+        Message::Binary(data) => {
+            ctx.metrics.messages_in_total += 1;
+            match app {
+                WsApp::Echo => {
+                    out.append_with(ctx.pool, |v| encode_frame(v, OpCode::Binary, data));
+                    ctx.metrics.messages_out_total += 1;
+                }
+            }
+            WsStep::Open
+        }
+    }
+}

@@ -15,5 +15,5 @@ pub mod reactor;
 pub mod timers;
 pub mod write_queue;
 
-
-
+pub use config::{Config, Limits, Timeouts};
+pub use reactor::{Server, ShutdownHandle};

@@ -1,1 +1,154 @@
-//! TODO
+//! Counters and gauges of the daemon, rendered in the Prometheus text format.
+//! Single-threaded, so plain integers: the reactor owns the only copy.
+
+use std::fmt::Write as _;
+
+/// Which protocol a connection speaks, for the connection gauge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// Not yet known (waiting for the first bytes) or plain HTTP.
+    Http,
+    WebSocket,
+    Legacy,
+}
+
+#[derive(Default, Debug, Clone)]
+pub struct Metrics {
+    pub connections_http: u64,
+    pub connections_websocket: u64,
+    pub connections_legacy: u64,
+    pub connections_accepted_total: u64,
+    pub connections_refused_total: u64,
+    pub messages_in_total: u64,
+    pub messages_out_total: u64,
+    pub bytes_in_total: u64,
+    pub bytes_out_total: u64,
+    pub handshake_failures_total: u64,
+    pub slow_consumer_disconnects_total: u64,
+    pub accept_errors_total: u64,
+}
+
+/// Gauges owned by the chat hub, passed in when rendering.
+#[derive(Default, Debug, Clone, Copy)]
+pub struct ChatGauges {
+    pub users: u64,
+    pub rooms: u64,
+}
+
+impl Metrics {
+    fn gauge_mut(&mut self, protocol: Protocol) -> &mut u64 {
+        match protocol {
+            Protocol::Http => &mut self.connections_http,
+            Protocol::WebSocket => &mut self.connections_websocket,
+            Protocol::Legacy => &mut self.connections_legacy,
+        }
+    }
+
+    pub fn connection_opened(&mut self, protocol: Protocol) {
+        *self.gauge_mut(protocol) += 1;
+    }
+
+    pub fn connection_closed(&mut self, protocol: Protocol) {
+        let gauge = self.gauge_mut(protocol);
+        *gauge = gauge.saturating_sub(1);
+    }
+
+    pub fn connection_switched(&mut self, from: Protocol, to: Protocol) {
+        self.connection_closed(from);
+        self.connection_opened(to);
+    }
+
+    /// The whole exposition, one family after another.
+    pub fn render(&self, chat: ChatGauges) -> String {
+        let mut out = String::with_capacity(2048);
+        let mut family = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (labels, value) in samples {
+                let _ = writeln!(out, "{name}{labels} {value}");
+            }
+        };
+        family(
+            "soket_connections",
+            "gauge",
+            "Open connections by protocol.",
+            &[
+                ("{protocol=\"legacy\"}", self.connections_legacy),
+                ("{protocol=\"websocket\"}", self.connections_websocket),
+                ("{protocol=\"http\"}", self.connections_http),
+            ],
+        );
+        family("soket_users", "gauge", "Registered chat users.", &[("", chat.users)]);
+        family("soket_rooms", "gauge", "Rooms with at least one member.", &[("", chat.rooms)]);
+        family(
+            "soket_messages_total",
+            "counter",
+            "WebSocket and legacy messages received and sent.",
+            &[("{direction=\"in\"}", self.messages_in_total), ("{direction=\"out\"}", self.messages_out_total)],
+        );
+        family(
+            "soket_bytes_total",
+            "counter",
+            "Bytes read from and written to sockets.",
+            &[("{direction=\"in\"}", self.bytes_in_total), ("{direction=\"out\"}", self.bytes_out_total)],
+        );
+        family(
+            "soket_handshake_failures_total",
+            "counter",
+            "WebSocket upgrade requests refused.",
+            &[("", self.handshake_failures_total)],
+        );
+        family(
+            "soket_slow_consumer_disconnects_total",
+            "counter",
+            "Connections cut off because their outgoing queue passed --max-queued.",
+            &[("", self.slow_consumer_disconnects_total)],
+        );
+        family(
+            "soket_connections_accepted_total",
+            "counter",
+            "Connections accepted.",
+            &[("", self.connections_accepted_total)],
+        );
+        family(
+            "soket_connections_refused_total",
+            "counter",
+            "Connections closed at once because --max-connections was reached.",
+            &[("", self.connections_refused_total)],
+        );
+        family(
+            "soket_accept_errors_total",
+            "counter",
+            "Failed accept calls (such as running out of file descriptors).",
+            &[("", self.accept_errors_total)],
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_required_family() {
+        let mut metrics = Metrics::default();
+        metrics.connection_opened(Protocol::Http);
+        metrics.connection_switched(Protocol::Http, Protocol::WebSocket);
+        metrics.bytes_in_total = 42;
+        let text = metrics.render(ChatGauges { users: 3, rooms: 1 });
+        for line in [
+            "soket_connections{protocol=\"websocket\"} 1",
+            "soket_connections{protocol=\"http\"} 0",
+            "soket_connections{protocol=\"legacy\"} 0",
+            "soket_users 3",
+            "soket_rooms 1",
+            "soket_bytes_total{direction=\"in\"} 42",
+            "soket_messages_total{direction=\"out\"} 0",
+            "soket_handshake_failures_total 0",
+            "soket_slow_consumer_disconnects_total 0",
+            "# TYPE soket_users gauge",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+        }
+    }
+}

@@ -1,1 +1,361 @@
-//! TODO
+//! The mio reactor: one thread, one poll, one listener, a slab of
+//! connections, a deadline heap, and one flush per connection per batch.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use log::{debug, info, warn};
+use mio::net::TcpListener;
+use mio::{Events, Interest, Poll, Token, Waker};
+use slab::Slab;
+
+use crate::config::{Config, Limits, Timeouts};
+use crate::conn::{Conn, Ctx};
+use crate::metrics::{ChatGauges, Metrics};
+use crate::proto::http::HttpConfig;
+use crate::timers::{ConnId, Timers};
+use crate::write_queue::BufPool;
+
+const LISTENER: Token = Token(usize::MAX);
+const WAKER: Token = Token(usize::MAX - 1);
+/// How long accepting pauses after the process runs out of file
+/// descriptors (or kernel memory): long enough not to spin, short enough
+/// that clients queued in the backlog are served soon after fds free up.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Bytes read per `read` call, into one buffer shared by all connections.
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+const EVENTS_CAPACITY: usize = 1024;
+
+/// Asks a running [`Server`] to shut down gracefully; usable from any thread
+/// (a signal handler thread in `main`).
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    requested: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+}
+
+impl ShutdownHandle {
+    /// Stop accepting, close 1001 to every WebSocket, flush within the
+    /// shutdown timeout, then return from [`Server::run`].
+    pub fn shutdown(&self) {
+        self.requested.store(true, Ordering::SeqCst);
+        if let Err(e) = self.waker.wake() {
+            warn!("could not wake the reactor for shutdown: {e}");
+        }
+    }
+}
+
+pub struct Server {
+    poll: Poll,
+    listener: Option<TcpListener>,
+    local_addr: SocketAddr,
+    limits: Limits,
+    timeouts: Timeouts,
+    http: HttpConfig,
+    conns: Slab<Conn>,
+    timers: Timers,
+    metrics: Metrics,
+    pool: BufPool,
+    scratch: Vec<u8>,
+    /// Connections with output to write at the end of this batch.
+    flush_list: Vec<ConnId>,
+    /// Connections that stopped reading at the per-turn cap or were unpaused.
+    read_list: Vec<ConnId>,
+    next_generation: u64,
+    accept_paused_until: Option<Instant>,
+    shutdown_requested: Arc<AtomicBool>,
+    waker: Arc<Waker>,
+    shutdown_deadline: Option<Instant>,
+}
+
+impl Server {
+    /// Validates `config` and binds its listen address.
+    pub fn bind(config: &Config) -> io::Result<Server> {
+        config.validate().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let poll = Poll::new()?;
+        let mut listener = TcpListener::bind(config.listen)?;
+        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+        let local_addr = listener.local_addr()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        Ok(Server {
+            poll,
+            listener: Some(listener),
+            local_addr,
+            limits: config.limits(),
+            timeouts: config.timeouts(),
+            http: config.http(),
+            conns: Slab::new(),
+            timers: Timers::default(),
+            metrics: Metrics::default(),
+            pool: BufPool::default(),
+            scratch: vec![0; READ_CHUNK_BYTES],
+            flush_list: Vec::new(),
+            read_list: Vec::new(),
+            next_generation: 0,
+            accept_paused_until: None,
+            shutdown_requested: Arc::new(AtomicBool::new(false)),
+            waker,
+            shutdown_deadline: None,
+        })
+    }
+
+    /// Binds and runs a server on its own thread; returns its address, a
+    /// handle to stop it, and the thread (which yields `run`'s result).
+    pub fn spawn(config: Config) -> io::Result<(SocketAddr, ShutdownHandle, JoinHandle<io::Result<()>>)> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new().name("soket-reactor".into()).spawn(move || {
+            let server = match Server::bind(&config) {
+                Ok(server) => server,
+                Err(e) => {
+                    let kind = e.kind();
+                    let _ = tx.send(Err(e));
+                    return Err(io::Error::from(kind));
+                }
+            };
+            let _ = tx.send(Ok((server.local_addr(), server.shutdown_handle())));
+            server.run()
+        })?;
+        let (addr, handle) = rx
+            .recv()
+            .map_err(|_| io::Error::other("reactor thread ended before binding"))??;
+        Ok((addr, handle, thread))
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle { requested: self.shutdown_requested.clone(), waker: self.waker.clone() }
+    }
+
+    /// Serves until a graceful shutdown completes.
+    pub fn run(mut self) -> io::Result<()> {
+        info!("listening on {}", self.local_addr);
+        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        loop {
+            let timeout = self.poll_timeout(Instant::now());
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            let now = Instant::now();
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept_all(now),
+                    WAKER => {
+                        if self.shutdown_requested.load(Ordering::SeqCst) {
+                            self.begin_shutdown(now);
+                        }
+                    }
+                    Token(slot) => {
+                        let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+                        self.on_conn_event(slot, readable, event.is_writable(), now);
+                    }
+                }
+            }
+            self.continue_reads(now);
+            self.fire_timers(now);
+            if self.accept_paused_until.is_some_and(|t| t <= now) {
+                self.accept_paused_until = None;
+                self.accept_all(now);
+            }
+            self.flush_all(now);
+            if let Some(deadline) = self.shutdown_deadline {
+                if self.conns.is_empty() || now >= deadline {
+                    info!("shutdown complete ({} connections left)", self.conns.len());
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn poll_timeout(&self, now: Instant) -> Option<Duration> {
+        if !self.read_list.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        [self.timers.next_at(), self.accept_paused_until, self.shutdown_deadline]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|at| at.saturating_duration_since(now))
+    }
+
+    fn ctx(&mut self, now: Instant) -> (Ctx<'_>, &mut Slab<Conn>, &mut [u8]) {
+        let Server { limits, timeouts, http, metrics, pool, conns, scratch, .. } = self;
+        let ctx = Ctx { now, limits, timeouts, http, metrics, pool, chat_gauges: ChatGauges::default() };
+        (ctx, conns, scratch)
+    }
+
+    fn accept_all(&mut self, now: Instant) {
+        if self.accept_paused_until.is_some() {
+            return;
+        }
+        loop {
+            let Some(listener) = &self.listener else { return };
+            let (mut stream, peer) = match listener.accept() {
+                Ok(accepted) => accepted,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if is_resource_exhaustion(&e) => {
+                    // Pending connections stay in the backlog; retrying now
+                    // would fail the same way, over and over.
+                    self.metrics.accept_errors_total += 1;
+                    warn!("accept: {e}; pausing accepts for {ACCEPT_BACKOFF:?}");
+                    self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
+                    return;
+                }
+                Err(e) => {
+                    // ECONNABORTED and friends concern one connection only.
+                    self.metrics.accept_errors_total += 1;
+                    debug!("accept: {e}");
+                    continue;
+                }
+            };
+            self.metrics.connections_accepted_total += 1;
+            if self.conns.len() >= self.limits.max_connections {
+                self.metrics.connections_refused_total += 1;
+                debug!("refusing {peer}: --max-connections reached");
+                drop(stream);
+                continue;
+            }
+            if let Err(e) = stream.set_nodelay(true) {
+                debug!("set_nodelay for {peer}: {e}");
+            }
+            let entry = self.conns.vacant_entry();
+            let slot = entry.key();
+            if let Err(e) =
+                self.poll.registry().register(&mut stream, Token(slot), Interest::READABLE | Interest::WRITABLE)
+            {
+                warn!("register {peer}: {e}");
+                continue;
+            }
+            self.next_generation += 1;
+            let id = ConnId { slot, generation: self.next_generation };
+            let Server { limits, timeouts, http, metrics, pool, .. } = self;
+            let mut ctx = Ctx { now, limits, timeouts, http, metrics, pool, chat_gauges: ChatGauges::default() };
+            let conn = Conn::new(stream, id, &mut ctx);
+            self.conns.insert(conn);
+            debug!("accepted {peer} as {id:?}");
+            self.settle(slot, true);
+        }
+    }
+
+    fn on_conn_event(&mut self, slot: usize, readable: bool, writable: bool, now: Instant) {
+        let (mut ctx, conns, scratch) = self.ctx(now);
+        let Some(conn) = conns.get_mut(slot) else { return };
+        if readable {
+            conn.on_readable(scratch, &mut ctx);
+        }
+        if writable {
+            conn.flush(&mut ctx);
+        }
+        self.settle(slot, true);
+    }
+
+    /// Connections that had more input than one turn allows, or were unpaused.
+    fn continue_reads(&mut self, now: Instant) {
+        let pending = std::mem::take(&mut self.read_list);
+        for id in pending {
+            let (mut ctx, conns, scratch) = self.ctx(now);
+            let Some(conn) = conns.get_mut(id.slot).filter(|c| c.id == id) else { continue };
+            conn.on_readable(scratch, &mut ctx);
+            self.settle(id.slot, true);
+        }
+    }
+
+    fn fire_timers(&mut self, now: Instant) {
+        while let Some((at, id)) = self.timers.pop_due(now) {
+            let (mut ctx, conns, _) = self.ctx(now);
+            let Some(conn) = conns.get_mut(id.slot).filter(|c| c.id == id) else { continue };
+            if conn.scheduled != Some(at) {
+                continue; // superseded by an earlier entry that already fired
+            }
+            conn.scheduled = None;
+            conn.on_deadline(&mut ctx);
+            self.settle(id.slot, true);
+        }
+    }
+
+    /// Bookkeeping after a connection handled something: drop it if it is
+    /// finished, list it for flushing or reading, re-arm its deadline.
+    fn settle(&mut self, slot: usize, list_for_flush: bool) {
+        let Some(conn) = self.conns.get_mut(slot) else { return };
+        if conn.is_dead() {
+            self.remove(slot);
+            return;
+        }
+        if list_for_flush && conn.has_output() && !conn.flush_listed {
+            conn.flush_listed = true;
+            self.flush_list.push(conn.id);
+        }
+        if conn.wants_read {
+            conn.wants_read = false;
+            self.read_list.push(conn.id);
+        }
+        if let Some(at) = conn.next_deadline(&self.timeouts) {
+            self.timers.arm(conn.id, at, &mut conn.scheduled);
+        }
+    }
+
+    fn flush_all(&mut self, now: Instant) {
+        let listed = std::mem::take(&mut self.flush_list);
+        for id in listed {
+            let (mut ctx, conns, _) = self.ctx(now);
+            let Some(conn) = conns.get_mut(id.slot).filter(|c| c.id == id) else { continue };
+            conn.flush_listed = false;
+            conn.flush(&mut ctx);
+            // A connection that still has output waits for its writable
+            // event rather than being listed again: no busy loop.
+            self.settle(id.slot, false);
+        }
+    }
+
+    fn remove(&mut self, slot: usize) {
+        if !self.conns.contains(slot) {
+            return;
+        }
+        let mut conn = self.conns.remove(slot);
+        if let Err(e) = self.poll.registry().deregister(conn.stream_mut()) {
+            debug!("deregister {:?}: {e}", conn.id);
+        }
+        conn.on_removed(&mut self.metrics);
+        debug!("closed {:?}", conn.id);
+    }
+
+    fn begin_shutdown(&mut self, now: Instant) {
+        if self.shutdown_deadline.is_some() {
+            return;
+        }
+        info!("shutting down: closing {} connections", self.conns.len());
+        if let Some(mut listener) = self.listener.take() {
+            let _ = self.poll.registry().deregister(&mut listener);
+        }
+        self.accept_paused_until = None;
+        self.shutdown_deadline = Some(now + self.timeouts.shutdown);
+        let slots: Vec<usize> = self.conns.iter().map(|(slot, _)| slot).collect();
+        for slot in slots {
+            let (mut ctx, conns, _) = self.ctx(now);
+            if let Some(conn) = conns.get_mut(slot) {
+                conn.begin_shutdown(&mut ctx);
+            }
+            self.settle(slot, true);
+        }
+    }
+}
+
+/// Errors after which any further `accept` fails the same way until
+/// something is released.
+fn is_resource_exhaustion(e: &io::Error) -> bool {
+    const ENFILE: i32 = 23;
+    const EMFILE: i32 = 24;
+    const ENOBUFS: i32 = 105;
+    const ENOMEM: i32 = 12;
+    matches!(e.raw_os_error(), Some(ENFILE | EMFILE | ENOBUFS | ENOMEM))
+}

@@ -1,1 +1,245 @@
-//! TODO
+//! One connection's outgoing bytes: a queue of owned or shared chunks written
+//! with `write_vectored`, plus a count of unsent bytes for backpressure.
+//!
+//! Small frames a connection produces for itself (echoes, pongs) are appended
+//! to an owned tail buffer taken from a [`BufPool`], so the steady state
+//! allocates nothing; fan-out bytes are `Rc`-shared between receivers.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Write};
+use std::rc::Rc;
+
+/// Owned chunks stop growing past this size, so a chunk that is partly
+/// written when a connection is cut off holds at most this much plus one frame.
+const OWNED_CHUNK_TARGET_BYTES: usize = 64 * 1024;
+/// Most slices handed to one `writev`.
+const MAX_IOVECS: usize = 64;
+
+/// Spare write buffers shared by every connection of a reactor, so an idle
+/// connection holds no buffer and a busy one does not allocate per message.
+#[derive(Default)]
+pub struct BufPool {
+    spare: Vec<Vec<u8>>,
+}
+
+impl BufPool {
+    /// Spare buffers kept at most; more are freed.
+    const MAX_SPARE: usize = 256;
+
+    fn take(&mut self) -> Vec<u8> {
+        self.spare.pop().unwrap_or_default()
+    }
+
+    fn give(&mut self, mut buf: Vec<u8>) {
+        // Oversized buffers (a 16 MiB echo) go back to the allocator.
+        if buf.capacity() <= OWNED_CHUNK_TARGET_BYTES * 2 && self.spare.len() < Self::MAX_SPARE {
+            buf.clear();
+            self.spare.push(buf);
+        }
+    }
+}
+
+enum Chunk {
+    Owned(Vec<u8>),
+    Shared(Rc<[u8]>),
+}
+
+impl Chunk {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Chunk::Owned(v) => v,
+            Chunk::Shared(s) => s,
+        }
+    }
+}
+
+/// Unsent output of one connection.
+#[derive(Default)]
+pub struct WriteQueue {
+    chunks: VecDeque<Chunk>,
+    /// Bytes of `chunks[0]` already written.
+    head_sent: usize,
+    /// Unsent bytes in total: what backpressure looks at.
+    queued: usize,
+}
+
+impl WriteQueue {
+    /// Unsent bytes.
+    pub fn queued(&self) -> usize {
+        self.queued
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queued == 0
+    }
+
+    /// Lets `encode` append bytes to the owned tail buffer and counts them.
+    pub fn append_with<R>(&mut self, pool: &mut BufPool, encode: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+        let needs_new_tail = match self.chunks.back() {
+            Some(Chunk::Owned(v)) => v.len() >= OWNED_CHUNK_TARGET_BYTES,
+            _ => true,
+        };
+        if needs_new_tail {
+            self.chunks.push_back(Chunk::Owned(pool.take()));
+        }
+        let Some(Chunk::Owned(tail)) = self.chunks.back_mut() else {
+            unreachable!("an owned tail was pushed just above");
+        };
+        let before = tail.len();
+        let result = encode(tail);
+        self.queued += tail.len() - before;
+        result
+    }
+
+    /// Appends a copy of `bytes`.
+    pub fn push_bytes(&mut self, pool: &mut BufPool, bytes: &[u8]) {
+        self.append_with(pool, |tail| tail.extend_from_slice(bytes));
+    }
+
+    /// Appends bytes shared with other receivers.
+    pub fn push_shared(&mut self, bytes: Rc<[u8]>) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.queued += bytes.len();
+        self.chunks.push_back(Chunk::Shared(bytes));
+    }
+
+    /// Drops everything not yet begun, keeping the chunk that is partly
+    /// written so the peer never sees half a frame. Returns the bytes dropped.
+    pub fn discard_unstarted(&mut self, pool: &mut BufPool) -> usize {
+        let keep = usize::from(self.head_sent > 0);
+        let mut dropped = 0;
+        while self.chunks.len() > keep {
+            if let Some(chunk) = self.chunks.pop_back() {
+                dropped += chunk.bytes().len();
+                if let Chunk::Owned(buf) = chunk {
+                    pool.give(buf);
+                }
+            }
+        }
+        self.queued -= dropped;
+        dropped
+    }
+
+    /// Writes until the queue is empty or the socket would block.
+    /// Returns the bytes written; `WouldBlock` is not an error here.
+    pub fn write_to<W: Write>(&mut self, sink: &mut W, pool: &mut BufPool) -> io::Result<usize> {
+        let mut written_total = 0;
+        while !self.chunks.is_empty() {
+            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+            let mut count = 0;
+            for (i, chunk) in self.chunks.iter().take(MAX_IOVECS).enumerate() {
+                let bytes = chunk.bytes();
+                slices[count] = IoSlice::new(if i == 0 { &bytes[self.head_sent..] } else { bytes });
+                count += 1;
+            }
+            let written = match sink.write_vectored(&slices[..count]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            };
+            written_total += written;
+            self.consume(written, pool);
+        }
+        Ok(written_total)
+    }
+
+    fn consume(&mut self, mut written: usize, pool: &mut BufPool) {
+        self.queued -= written;
+        while written > 0 {
+            let Some(head) = self.chunks.front() else { break };
+            let head_left = head.bytes().len() - self.head_sent;
+            if written < head_left {
+                self.head_sent += written;
+                return;
+            }
+            written -= head_left;
+            self.head_sent = 0;
+            if let Some(Chunk::Owned(buf)) = self.chunks.pop_front() {
+                pool.give(buf);
+            }
+        }
+    }
+
+    /// Frees the queue's own storage once it is drained (its buffers already
+    /// went back to the pool), so an idle connection holds nothing.
+    pub fn release_idle_memory(&mut self) {
+        if self.chunks.is_empty() && self.chunks.capacity() > 0 {
+            self.chunks = VecDeque::new();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A sink that accepts at most `budget` bytes per call and then blocks.
+    struct Trickle {
+        got: Vec<u8>,
+        per_call: usize,
+        calls_left: usize,
+    }
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.calls_left == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            self.calls_left -= 1;
+            let n = buf.len().min(self.per_call);
+            self.got.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn partial_writes_keep_order_and_count() {
+        let mut pool = BufPool::default();
+        let mut q = WriteQueue::default();
+        q.push_bytes(&mut pool, b"hello ");
+        q.push_shared(Rc::from(&b"shared "[..]));
+        q.push_bytes(&mut pool, b"world");
+        assert_eq!(q.queued(), 18);
+        let mut sink = Trickle { got: Vec::new(), per_call: 4, calls_left: 2 };
+        assert_eq!(q.write_to(&mut sink, &mut pool).unwrap(), 8);
+        assert_eq!(q.queued(), 10);
+        sink.calls_left = 100;
+        q.write_to(&mut sink, &mut pool).unwrap();
+        assert_eq!(sink.got, b"hello shared world");
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn discard_keeps_the_partly_written_chunk() {
+        let mut pool = BufPool::default();
+        let mut q = WriteQueue::default();
+        q.push_shared(Rc::from(&b"first frame"[..]));
+        q.push_shared(Rc::from(&b"second"[..]));
+        let mut sink = Trickle { got: Vec::new(), per_call: 3, calls_left: 1 };
+        q.write_to(&mut sink, &mut pool).unwrap();
+        assert_eq!(q.discard_unstarted(&mut pool), 6);
+        sink.calls_left = 100;
+        sink.per_call = 100;
+        q.write_to(&mut sink, &mut pool).unwrap();
+        assert_eq!(sink.got, b"first frame");
+    }
+
+    #[test]
+    fn owned_buffers_are_recycled() {
+        let mut pool = BufPool::default();
+        let mut q = WriteQueue::default();
+        q.push_bytes(&mut pool, b"abc");
+        let mut sink = Trickle { got: Vec::new(), per_call: 100, calls_left: 10 };
+        q.write_to(&mut sink, &mut pool).unwrap();
+        assert_eq!(pool.spare.len(), 1);
+        q.push_bytes(&mut pool, b"def");
+        assert_eq!(pool.spare.len(), 0);
+    }
+}

@@ -60,3 +60,4 @@ pub enum Outcome {
     /// Write `Upgrade::response` and switch the connection to WebSocket.
     Upgrade(Upgrade),
 }
+pub fn handle_head(_head: &[u8], _c: &HttpConfig) -> Outcome { todo!() }

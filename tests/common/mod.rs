@@ -1,0 +1,258 @@
+//! Helpers shared by the integration tests: a daemon on port 0, real
+//! WebSocket clients (tungstenite) and raw TCP over loopback. Every wait is
+//! bounded by a read timeout; nothing synchronises on sleeps.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use soket::{Config, Server, ShutdownHandle};
+use tungstenite::protocol::WebSocketConfig;
+use tungstenite::{Message, WebSocket};
+
+/// Upper bound for any single wait in a test.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub type Client = WebSocket<TcpStream>;
+
+/// A daemon running on its own thread, shut down when dropped.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    handle: ShutdownHandle,
+    thread: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    pub fn start() -> TestServer {
+        TestServer::with_args(&[])
+    }
+
+    /// Starts with the defaults plus `args` (flags as on the command line).
+    pub fn with_args(args: &[&str]) -> TestServer {
+        let _ = env_logger::builder().is_test(true).try_init();
+        let mut argv = vec!["soket", "--listen", "127.0.0.1:0"];
+        argv.extend_from_slice(args);
+        let config = <Config as clap::Parser>::parse_from(argv);
+        let (addr, handle, thread) = Server::spawn(config).expect("server starts");
+        TestServer { addr, handle, thread: Some(thread) }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("ws://{}{}", self.addr, path)
+    }
+
+    pub fn tcp(&self) -> TcpStream {
+        let stream = TcpStream::connect(self.addr).expect("connect");
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        stream
+    }
+
+    /// A WebSocket client on `path`, handshake done.
+    pub fn ws(&self, path: &str) -> Client {
+        let stream = self.tcp();
+        let config = WebSocketConfig::default().max_message_size(Some(64 << 20)).max_frame_size(Some(64 << 20));
+        let (ws, response) = tungstenite::client::client_with_config(self.url(path), stream, Some(config))
+            .unwrap_or_else(|e| panic!("handshake on {path}: {e}"));
+        assert_eq!(response.status(), 101);
+        ws
+    }
+
+    /// Sends one raw request and reads the whole response (server closes or
+    /// Content-Length says it is complete).
+    pub fn http(&self, request: &[u8]) -> HttpResponse {
+        let mut stream = self.tcp();
+        stream.write_all(request).unwrap();
+        read_response(&mut stream).expect("an HTTP response")
+    }
+
+    /// Stops the server and waits for its reactor to return.
+    pub fn stop(mut self) -> std::io::Result<()> {
+        self.handle.shutdown();
+        self.thread.take().expect("running").join().expect("reactor thread")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            self.handle.shutdown();
+            let _ = thread.join();
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Reads one response from `stream`: the head, then Content-Length bytes.
+pub fn read_response(stream: &mut TcpStream) -> Option<HttpResponse> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return None,
+        }
+        assert!(head.len() < 64 * 1024, "response head too long");
+    }
+    let text = String::from_utf8(head).ok()?;
+    let mut lines = text.split("\r\n");
+    let status_line = lines.next()?;
+    let status = status_line.split(' ').nth(1)?.parse().ok()?;
+    let headers: Vec<(String, String)> = lines
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| l.split_once(':').map(|(n, v)| (n.trim().to_string(), v.trim().to_string())))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; length];
+    stream.read_exact(&mut body).ok()?;
+    Some(HttpResponse { status, headers, body })
+}
+
+/// A valid upgrade request for `path` with `extra` header lines appended.
+pub fn upgrade_request(path: &str, extra: &str) -> Vec<u8> {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+    )
+    .into_bytes()
+}
+
+/// Reads messages until a data message arrives (pings are answered by tungstenite).
+pub fn next_data(ws: &mut Client) -> Message {
+    loop {
+        match ws.read().expect("a message") {
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Reads until the server's close frame; returns its code (None for an empty close).
+pub fn expect_close(ws: &mut Client) -> Option<u16> {
+    let deadline = Instant::now() + WAIT;
+    while Instant::now() < deadline {
+        match ws.read() {
+            Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+            Ok(_) => continue,
+            Err(e) => panic!("connection ended without a close frame: {e}"),
+        }
+    }
+    panic!("no close frame within {WAIT:?}");
+}
+
+/// Proves a client is still served: one echo round trip.
+pub fn assert_echoes(ws: &mut Client, text: &str) {
+    ws.send(Message::text(text)).expect("send");
+    match next_data(ws) {
+        Message::Text(got) => assert_eq!(got.as_str(), text),
+        other => panic!("expected the echo of {text:?}, got {other:?}"),
+    }
+}
+
+/// Reads raw bytes until EOF (or the read timeout).
+pub fn read_to_end_or_timeout(stream: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return out,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Reads one `\n`-terminated line (without the terminator).
+pub fn read_line(reader: &mut BufReader<TcpStream>) -> String {
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("a line");
+    line.trim_end_matches('\n').to_string()
+}
+
+/// The daemon as a child process (for signals and resource limits), with
+/// its address read from its first line of output.
+pub struct Daemon {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Daemon {
+    /// Runs `sh -c "<prefix> exec soket --listen 127.0.0.1:0 <args>"`.
+    pub fn spawn(shell_prefix: &str, args: &[&str]) -> Daemon {
+        let binary = env!("CARGO_BIN_EXE_soket");
+        let script = format!("{shell_prefix} exec \"{binary}\" --listen 127.0.0.1:0 {}", args.join(" "));
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn soket");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("startup line");
+        let addr = line
+            .trim()
+            .strip_prefix("soket listening on ")
+            .unwrap_or_else(|| panic!("unexpected startup line {line:?}"))
+            .parse()
+            .expect("address");
+        Daemon { child, addr }
+    }
+
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits (bounded) for the process to exit; returns its exit code.
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// User plus system CPU time the process has used, from /proc.
+    pub fn cpu_time(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        // Fields after the parenthesised command name; utime and stime are 14 and 15.
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let fields: Vec<&str> = after.split(' ').collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        Duration::from_millis(ticks * 10)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
