@@ -12,7 +12,11 @@ use crate::proto::ws::DecoderLimits;
 
 /// Command-line configuration. `soket --help` lists every flag with its default.
 #[derive(Clone, Debug, Parser)]
-#[command(name = "soket", version, about = "A single-threaded real-time messaging daemon: legacy line protocol, HTTP/1.1 and WebSocket on one port.")]
+#[command(
+    name = "soket",
+    version,
+    about = "A single-threaded real-time messaging daemon: legacy line protocol, HTTP/1.1 and WebSocket on one port."
+)]
 pub struct Config {
     /// Address to listen on (0.0.0.0:8888 to serve a network; port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8888")]

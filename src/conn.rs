@@ -12,7 +12,7 @@ use mio::net::TcpStream;
 use crate::config::{Limits, Timeouts};
 use crate::metrics::{ChatGauges, Metrics, Protocol};
 use crate::proto::http::head::HeadScanner;
-use crate::proto::http::response::write_response;
+use crate::proto::http::response::{error_response, write_response};
 use crate::proto::http::{self, HttpConfig, Outcome, WsEndpoint};
 use crate::proto::sniff::{Sniff, sniff};
 use crate::proto::ws::encoder::{encode_close, encode_frame};
@@ -40,16 +40,23 @@ enum State {
     /// Waiting for enough bytes to tell HTTP from the legacy protocol. The
     /// flush-delay clock starts at the first byte: a silent connection is
     /// neither (a browser's preconnect, or a legacy user still typing a name).
-    Sniffing { deadline: Option<Instant> },
+    Sniffing {
+        deadline: Option<Instant>,
+    },
     /// Waiting for (the rest of) a request head.
-    Http { scanner: HeadScanner, deadline: Instant },
+    Http {
+        scanner: HeadScanner,
+        deadline: Instant,
+    },
     WebSocket(Box<WebSocket>),
     /// The legacy line protocol (served by the chat layer).
     Legacy,
     /// Output is flushed, then the write side is shut; input is read and
     /// dropped until the peer closes, so closing never turns into a reset
     /// that would destroy the last bytes in flight.
-    Draining { deadline: Instant },
+    Draining {
+        deadline: Instant,
+    },
 }
 
 /// What a WebSocket serves after the upgrade.
@@ -153,7 +160,9 @@ impl Conn {
                 }
                 Ok(n) => {
                     ctx.metrics.bytes_in_total += n as u64;
-                    let Some(input) = scratch.get_mut(..n) else { return };
+                    let Some(input) = scratch.get_mut(..n) else {
+                        return;
+                    };
                     self.feed(input, ctx);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -208,7 +217,9 @@ impl Conn {
     fn process(&mut self, buf: &mut [u8], ctx: &mut Ctx<'_>) -> usize {
         let mut pos = 0;
         loop {
-            let Some(rest) = buf.get_mut(pos..) else { return pos };
+            let Some(rest) = buf.get_mut(pos..) else {
+                return pos;
+            };
             match &mut self.state {
                 State::Sniffing { deadline } => match sniff(rest) {
                     Sniff::Http => {
@@ -228,7 +239,9 @@ impl Conn {
                 State::Http { scanner, .. } => match scanner.scan(rest, ctx.http.max_head_bytes) {
                     Ok(Some(head_len)) => {
                         scanner.reset();
-                        let Some(head) = rest.get(..head_len) else { return pos };
+                        let Some(head) = rest.get(..head_len) else {
+                            return pos;
+                        };
                         let outcome = http::handle_head(head, ctx.http);
                         pos += head_len;
                         self.on_http_outcome(outcome, ctx);
@@ -236,9 +249,8 @@ impl Conn {
                     Ok(None) => return pos,
                     Err(e) => {
                         debug!("conn {:?}: bad request head: {e}", self.id);
-                        let body = format!("{e}\n");
-                        let response = write_response(431, &[], "text/plain; charset=utf-8", body.as_bytes(), false, true);
-                        self.out.push_bytes(ctx.pool, &response);
+                        self.out
+                            .push_bytes(ctx.pool, &error_response(e, false, true));
                         self.finish(ctx);
                         return buf.len();
                     }
@@ -255,7 +267,11 @@ impl Conn {
 
     fn on_http_outcome(&mut self, outcome: Outcome, ctx: &mut Ctx<'_>) {
         match outcome {
-            Outcome::Respond { response, close, handshake_failure } => {
+            Outcome::Respond {
+                response,
+                close,
+                handshake_failure,
+            } => {
                 if handshake_failure {
                     ctx.metrics.handshake_failures_total += 1;
                 }
@@ -277,7 +293,8 @@ impl Conn {
             }
             Outcome::Upgrade(upgrade) => {
                 self.out.push_bytes(ctx.pool, &upgrade.response);
-                ctx.metrics.connection_switched(self.protocol, Protocol::WebSocket);
+                ctx.metrics
+                    .connection_switched(self.protocol, Protocol::WebSocket);
                 self.protocol = Protocol::WebSocket;
                 let app = match upgrade.endpoint {
                     WsEndpoint::Echo => WsApp::Echo,
@@ -304,32 +321,41 @@ impl Conn {
     }
 
     fn become_legacy(&mut self, ctx: &mut Ctx<'_>) {
-        ctx.metrics.connection_switched(self.protocol, Protocol::Legacy);
+        ctx.metrics
+            .connection_switched(self.protocol, Protocol::Legacy);
         self.protocol = Protocol::Legacy;
         self.state = State::Legacy;
     }
 
     fn refuse_legacy(&mut self, ctx: &mut Ctx<'_>) {
-        self.out.push_bytes(ctx.pool, b"!ERR unavailable the legacy line protocol is not served yet\n");
+        self.out.push_bytes(
+            ctx.pool,
+            b"!ERR unavailable the legacy line protocol is not served yet\n",
+        );
         self.finish(ctx);
     }
 
     /// Decodes frames from `buf` and acts on them; returns the bytes consumed.
     fn process_websocket(&mut self, buf: &mut [u8], ctx: &mut Ctx<'_>) -> usize {
         let Conn { state, out, id, .. } = self;
-        let State::WebSocket(ws) = state else { return 0 };
+        let State::WebSocket(ws) = state else {
+            return 0;
+        };
         ws.last_rx = ctx.now;
         ws.ping_sent = None;
         let mut pos = 0;
         let step = loop {
-            let Some(rest) = buf.get_mut(pos..) else { break WsStep::Open };
+            let Some(rest) = buf.get_mut(pos..) else {
+                break WsStep::Open;
+            };
             let queued_before = out.queued();
             match ws.decoder.decode(rest) {
                 Ok((0, None)) => break WsStep::Open,
                 Ok((consumed, message)) => {
                     pos += consumed;
                     let Some(message) = message else { continue };
-                    let step = handle_ws_message(ws.app, ws.close_deadline.is_some(), message, out, ctx);
+                    let step =
+                        handle_ws_message(ws.app, ws.close_deadline.is_some(), message, out, ctx);
                     if matches!(step, WsStep::Finish) {
                         break WsStep::Finish;
                     }
@@ -373,7 +399,8 @@ impl Conn {
         if ws.close_deadline.is_some() {
             return;
         }
-        self.out.append_with(ctx.pool, |v| encode_close(v, code, reason));
+        self.out
+            .append_with(ctx.pool, |v| encode_close(v, code, reason));
         ws.close_deadline = Some(ctx.now + ctx.timeouts.close);
     }
 
@@ -381,11 +408,16 @@ impl Conn {
     /// started to receive, say 1013 and let go.
     fn slow_reader(&mut self, ctx: &mut Ctx<'_>) {
         ctx.metrics.slow_consumer_disconnects_total += 1;
-        warn!("conn {:?}: slow reader, {} bytes queued; closing", self.id, self.out.queued());
+        warn!(
+            "conn {:?}: slow reader, {} bytes queued; closing",
+            self.id,
+            self.out.queued()
+        );
         self.out.discard_unstarted(ctx.pool);
         if matches!(self.state, State::WebSocket(_)) {
             let code = CloseCode::TRY_AGAIN_LATER;
-            self.out.append_with(ctx.pool, |v| encode_close(v, code, "slow reader"));
+            self.out
+                .append_with(ctx.pool, |v| encode_close(v, code, "slow reader"));
         }
         self.finish(ctx);
     }
@@ -399,7 +431,9 @@ impl Conn {
         self.shutdown_after_flush = true;
         self.read_paused = false;
         self.rbuf = Vec::new();
-        self.state = State::Draining { deadline: ctx.now + ctx.timeouts.close };
+        self.state = State::Draining {
+            deadline: ctx.now + ctx.timeouts.close,
+        };
     }
 
     /// Starts a graceful shutdown of this connection: close 1001 on
@@ -465,7 +499,9 @@ impl Conn {
     pub fn on_deadline(&mut self, ctx: &mut Ctx<'_>) {
         let now = ctx.now;
         match &mut self.state {
-            State::Sniffing { deadline: Some(deadline) } if *deadline <= now => {
+            State::Sniffing {
+                deadline: Some(deadline),
+            } if *deadline <= now => {
                 // A proper prefix of a method name that stayed alone for the
                 // flush delay is a legacy message (a user may be called GET).
                 self.become_legacy(ctx);
@@ -475,8 +511,14 @@ impl Conn {
             State::Http { deadline, .. } if *deadline <= now => {
                 debug!("conn {:?}: request head not complete in time", self.id);
                 if !self.rbuf.is_empty() {
-                    let response =
-                        write_response(408, &[], "text/plain; charset=utf-8", b"request head timeout\n", false, true);
+                    let response = write_response(
+                        408,
+                        &[],
+                        "text/plain; charset=utf-8",
+                        b"request head timeout\n",
+                        false,
+                        true,
+                    );
                     self.out.push_bytes(ctx.pool, &response);
                 }
                 self.finish(ctx);
@@ -491,20 +533,24 @@ impl Conn {
                         debug!("conn {:?}: no close answer in time", self.id);
                         self.dead = true;
                     }
-                } else if ws.ping_sent.is_some_and(|sent| sent + ctx.timeouts.ping_timeout <= now) {
+                } else if ws
+                    .ping_sent
+                    .is_some_and(|sent| sent + ctx.timeouts.ping_timeout <= now)
+                {
                     debug!("conn {:?}: keepalive ping unanswered", self.id);
                     let code = CloseCode::GOING_AWAY;
-                    self.out.append_with(ctx.pool, |v| encode_close(v, code, "ping timeout"));
+                    self.out
+                        .append_with(ctx.pool, |v| encode_close(v, code, "ping timeout"));
                     self.finish(ctx);
                 } else if ws.ping_sent.is_none() && ws.last_rx + ctx.timeouts.ping_interval <= now {
                     ws.ping_sent = Some(now);
-                    self.out.append_with(ctx.pool, |v| encode_frame(v, OpCode::Ping, b""));
+                    self.out
+                        .append_with(ctx.pool, |v| encode_frame(v, OpCode::Ping, b""));
                 }
             }
             _ => {}
         }
     }
-
 }
 
 impl WebSocket {

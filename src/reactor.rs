@@ -75,10 +75,13 @@ pub struct Server {
 impl Server {
     /// Validates `config` and binds its listen address.
     pub fn bind(config: &Config) -> io::Result<Server> {
-        config.validate().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        config
+            .validate()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let poll = Poll::new()?;
         let mut listener = TcpListener::bind(config.listen)?;
-        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
         let local_addr = listener.local_addr()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         Ok(Server {
@@ -105,20 +108,24 @@ impl Server {
 
     /// Binds and runs a server on its own thread; returns its address, a
     /// handle to stop it, and the thread (which yields `run`'s result).
-    pub fn spawn(config: Config) -> io::Result<(SocketAddr, ShutdownHandle, JoinHandle<io::Result<()>>)> {
+    pub fn spawn(
+        config: Config,
+    ) -> io::Result<(SocketAddr, ShutdownHandle, JoinHandle<io::Result<()>>)> {
         let (tx, rx) = std::sync::mpsc::channel();
-        let thread = std::thread::Builder::new().name("soket-reactor".into()).spawn(move || {
-            let server = match Server::bind(&config) {
-                Ok(server) => server,
-                Err(e) => {
-                    let kind = e.kind();
-                    let _ = tx.send(Err(e));
-                    return Err(io::Error::from(kind));
-                }
-            };
-            let _ = tx.send(Ok((server.local_addr(), server.shutdown_handle())));
-            server.run()
-        })?;
+        let thread = std::thread::Builder::new()
+            .name("soket-reactor".into())
+            .spawn(move || {
+                let server = match Server::bind(&config) {
+                    Ok(server) => server,
+                    Err(e) => {
+                        let kind = e.kind();
+                        let _ = tx.send(Err(e));
+                        return Err(io::Error::from(kind));
+                    }
+                };
+                let _ = tx.send(Ok((server.local_addr(), server.shutdown_handle())));
+                server.run()
+            })?;
         let (addr, handle) = rx
             .recv()
             .map_err(|_| io::Error::other("reactor thread ended before binding"))??;
@@ -130,7 +137,10 @@ impl Server {
     }
 
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle { requested: self.shutdown_requested.clone(), waker: self.waker.clone() }
+        ShutdownHandle {
+            requested: self.shutdown_requested.clone(),
+            waker: self.waker.clone(),
+        }
     }
 
     /// Serves until a graceful shutdown completes.
@@ -155,7 +165,8 @@ impl Server {
                         }
                     }
                     Token(slot) => {
-                        let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+                        let readable =
+                            event.is_readable() || event.is_read_closed() || event.is_error();
                         self.on_conn_event(slot, readable, event.is_writable(), now);
                     }
                 }
@@ -180,16 +191,37 @@ impl Server {
         if !self.read_list.is_empty() {
             return Some(Duration::ZERO);
         }
-        [self.timers.next_at(), self.accept_paused_until, self.shutdown_deadline]
-            .into_iter()
-            .flatten()
-            .min()
-            .map(|at| at.saturating_duration_since(now))
+        [
+            self.timers.next_at(),
+            self.accept_paused_until,
+            self.shutdown_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|at| at.saturating_duration_since(now))
     }
 
     fn ctx(&mut self, now: Instant) -> (Ctx<'_>, &mut Slab<Conn>, &mut [u8]) {
-        let Server { limits, timeouts, http, metrics, pool, conns, scratch, .. } = self;
-        let ctx = Ctx { now, limits, timeouts, http, metrics, pool, chat_gauges: ChatGauges::default() };
+        let Server {
+            limits,
+            timeouts,
+            http,
+            metrics,
+            pool,
+            conns,
+            scratch,
+            ..
+        } = self;
+        let ctx = Ctx {
+            now,
+            limits,
+            timeouts,
+            http,
+            metrics,
+            pool,
+            chat_gauges: ChatGauges::default(),
+        };
         (ctx, conns, scratch)
     }
 
@@ -198,7 +230,9 @@ impl Server {
             return;
         }
         loop {
-            let Some(listener) = &self.listener else { return };
+            let Some(listener) = &self.listener else {
+                return;
+            };
             let (mut stream, peer) = match listener.accept() {
                 Ok(accepted) => accepted,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -230,16 +264,36 @@ impl Server {
             }
             let entry = self.conns.vacant_entry();
             let slot = entry.key();
-            if let Err(e) =
-                self.poll.registry().register(&mut stream, Token(slot), Interest::READABLE | Interest::WRITABLE)
-            {
+            if let Err(e) = self.poll.registry().register(
+                &mut stream,
+                Token(slot),
+                Interest::READABLE | Interest::WRITABLE,
+            ) {
                 warn!("register {peer}: {e}");
                 continue;
             }
             self.next_generation += 1;
-            let id = ConnId { slot, generation: self.next_generation };
-            let Server { limits, timeouts, http, metrics, pool, .. } = self;
-            let mut ctx = Ctx { now, limits, timeouts, http, metrics, pool, chat_gauges: ChatGauges::default() };
+            let id = ConnId {
+                slot,
+                generation: self.next_generation,
+            };
+            let Server {
+                limits,
+                timeouts,
+                http,
+                metrics,
+                pool,
+                ..
+            } = self;
+            let mut ctx = Ctx {
+                now,
+                limits,
+                timeouts,
+                http,
+                metrics,
+                pool,
+                chat_gauges: ChatGauges::default(),
+            };
             let conn = Conn::new(stream, id, &mut ctx);
             self.conns.insert(conn);
             debug!("accepted {peer} as {id:?}");
@@ -249,7 +303,9 @@ impl Server {
 
     fn on_conn_event(&mut self, slot: usize, readable: bool, writable: bool, now: Instant) {
         let (mut ctx, conns, scratch) = self.ctx(now);
-        let Some(conn) = conns.get_mut(slot) else { return };
+        let Some(conn) = conns.get_mut(slot) else {
+            return;
+        };
         if readable {
             conn.on_readable(scratch, &mut ctx);
         }
@@ -264,7 +320,9 @@ impl Server {
         let pending = std::mem::take(&mut self.read_list);
         for id in pending {
             let (mut ctx, conns, scratch) = self.ctx(now);
-            let Some(conn) = conns.get_mut(id.slot).filter(|c| c.id == id) else { continue };
+            let Some(conn) = conns.get_mut(id.slot).filter(|c| c.id == id) else {
+                continue;
+            };
             conn.on_readable(scratch, &mut ctx);
             self.settle(id.slot, true);
         }
@@ -273,7 +331,9 @@ impl Server {
     fn fire_timers(&mut self, now: Instant) {
         while let Some((at, id)) = self.timers.pop_due(now) {
             let (mut ctx, conns, _) = self.ctx(now);
-            let Some(conn) = conns.get_mut(id.slot).filter(|c| c.id == id) else { continue };
+            let Some(conn) = conns.get_mut(id.slot).filter(|c| c.id == id) else {
+                continue;
+            };
             if conn.scheduled != Some(at) {
                 continue; // superseded by an earlier entry that already fired
             }
@@ -286,7 +346,9 @@ impl Server {
     /// Bookkeeping after a connection handled something: drop it if it is
     /// finished, list it for flushing or reading, re-arm its deadline.
     fn settle(&mut self, slot: usize, list_for_flush: bool) {
-        let Some(conn) = self.conns.get_mut(slot) else { return };
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
         if conn.is_dead() {
             self.remove(slot);
             return;
@@ -308,7 +370,9 @@ impl Server {
         let listed = std::mem::take(&mut self.flush_list);
         for id in listed {
             let (mut ctx, conns, _) = self.ctx(now);
-            let Some(conn) = conns.get_mut(id.slot).filter(|c| c.id == id) else { continue };
+            let Some(conn) = conns.get_mut(id.slot).filter(|c| c.id == id) else {
+                continue;
+            };
             conn.flush_listed = false;
             conn.flush(&mut ctx);
             // A connection that still has output waits for its writable

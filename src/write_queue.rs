@@ -74,7 +74,11 @@ impl WriteQueue {
     }
 
     /// Lets `encode` append bytes to the owned tail buffer and counts them.
-    pub fn append_with<R>(&mut self, pool: &mut BufPool, encode: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    pub fn append_with<R>(
+        &mut self,
+        pool: &mut BufPool,
+        encode: impl FnOnce(&mut Vec<u8>) -> R,
+    ) -> R {
         let needs_new_tail = match self.chunks.back() {
             Some(Chunk::Owned(v)) => v.len() >= OWNED_CHUNK_TARGET_BYTES,
             _ => true,
@@ -131,7 +135,11 @@ impl WriteQueue {
             let mut count = 0;
             for (i, chunk) in self.chunks.iter().take(MAX_IOVECS).enumerate() {
                 let bytes = chunk.bytes();
-                slices[count] = IoSlice::new(if i == 0 { &bytes[self.head_sent..] } else { bytes });
+                slices[count] = IoSlice::new(if i == 0 {
+                    &bytes[self.head_sent..]
+                } else {
+                    bytes
+                });
                 count += 1;
             }
             let written = match sink.write_vectored(&slices[..count]) {
@@ -150,7 +158,9 @@ impl WriteQueue {
     fn consume(&mut self, mut written: usize, pool: &mut BufPool) {
         self.queued -= written;
         while written > 0 {
-            let Some(head) = self.chunks.front() else { break };
+            let Some(head) = self.chunks.front() else {
+                break;
+            };
             let head_left = head.bytes().len() - self.head_sent;
             if written < head_left {
                 self.head_sent += written;
@@ -207,7 +217,11 @@ mod tests {
         q.push_shared(Rc::from(&b"shared "[..]));
         q.push_bytes(&mut pool, b"world");
         assert_eq!(q.queued(), 18);
-        let mut sink = Trickle { got: Vec::new(), per_call: 4, calls_left: 2 };
+        let mut sink = Trickle {
+            got: Vec::new(),
+            per_call: 4,
+            calls_left: 2,
+        };
         assert_eq!(q.write_to(&mut sink, &mut pool).unwrap(), 8);
         assert_eq!(q.queued(), 10);
         sink.calls_left = 100;
@@ -222,7 +236,11 @@ mod tests {
         let mut q = WriteQueue::default();
         q.push_shared(Rc::from(&b"first frame"[..]));
         q.push_shared(Rc::from(&b"second"[..]));
-        let mut sink = Trickle { got: Vec::new(), per_call: 3, calls_left: 1 };
+        let mut sink = Trickle {
+            got: Vec::new(),
+            per_call: 3,
+            calls_left: 1,
+        };
         q.write_to(&mut sink, &mut pool).unwrap();
         assert_eq!(q.discard_unstarted(&mut pool), 6);
         sink.calls_left = 100;
@@ -236,7 +254,11 @@ mod tests {
         let mut pool = BufPool::default();
         let mut q = WriteQueue::default();
         q.push_bytes(&mut pool, b"abc");
-        let mut sink = Trickle { got: Vec::new(), per_call: 100, calls_left: 10 };
+        let mut sink = Trickle {
+            got: Vec::new(),
+            per_call: 100,
+            calls_left: 10,
+        };
         q.write_to(&mut sink, &mut pool).unwrap();
         assert_eq!(pool.spare.len(), 1);
         q.push_bytes(&mut pool, b"def");

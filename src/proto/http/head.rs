@@ -1,7 +1,142 @@
-//! TEMP stub
-#[derive(Default)]
-pub struct HeadScanner;
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HttpError;
-impl std::fmt::Display for HttpError { fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { write!(f, "x") } }
-impl HeadScanner { pub fn scan(&mut self, _b: &[u8], _m: usize) -> Result<Option<usize>, HttpError> { todo!() } pub fn reset(&mut self) {} }
+//! Finds where a request head ends in bytes that arrive in arbitrary pieces.
+//! Doesn't parse the head; see [`super::request`].
+
+use super::request::HttpError;
+
+/// Incremental search for the blank line that ends a request head.
+///
+/// Keeps the position reached so far, so feeding a head one byte per call
+/// costs O(n) in total: each byte is examined once, plus a look-back of at
+/// most two bytes at each `\n`.
+#[derive(Clone, Debug, Default)]
+pub struct HeadScanner {
+    /// Bytes of the current request already examined.
+    scanned: usize,
+}
+
+impl HeadScanner {
+    /// `buf` holds the bytes of this request so far (starting at its first
+    /// byte); only bytes not scanned before are examined.
+    ///
+    /// `Ok(Some(n))`: the head is `buf[..n]`, through its blank line; bytes
+    /// after it are the caller's (pipelined requests, WebSocket frames).
+    /// `Ok(None)`: need more bytes. `Err(HttpError::HeadTooLarge)` (431) as
+    /// soon as `buf.len() >= max_head_bytes` with no end found in the first
+    /// `max_head_bytes` bytes. Call [`HeadScanner::reset`] before the next request.
+    pub fn scan(&mut self, buf: &[u8], max_head_bytes: usize) -> Result<Option<usize>, HttpError> {
+        let limit = buf.len().min(max_head_bytes);
+        let start = self.scanned.min(limit);
+        let fresh = buf.get(start..limit).unwrap_or_default();
+        for (j, _) in (start..).zip(fresh).filter(|(_, b)| **b == b'\n') {
+            // RFC 7230 §3.5: "a recipient MAY recognize a single LF as a line
+            // terminator and ignore any preceding CR". So the head ends at an
+            // LF preceded by LF or by CR LF (CRLFCRLF, LFLF and the mixes).
+            let back = |k: usize| j.checked_sub(k).and_then(|p| buf.get(p)).copied();
+            if back(1) == Some(b'\n') || (back(1) == Some(b'\r') && back(2) == Some(b'\n')) {
+                // Stay on the final LF so a repeated call answers the same.
+                self.scanned = j;
+                return Ok(Some(j + 1));
+            }
+        }
+        self.scanned = limit;
+        if buf.len() >= max_head_bytes {
+            return Err(HttpError::HeadTooLarge);
+        }
+        Ok(None)
+    }
+
+    /// Forgets the current request, for the next one on the connection.
+    pub fn reset(&mut self) {
+        self.scanned = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytewise(input: &[u8], max: usize) -> Result<Option<usize>, HttpError> {
+        let mut s = HeadScanner::default();
+        for n in 1..=input.len() {
+            match s.scan(&input[..n], max) {
+                Ok(None) => {}
+                other => return other,
+            }
+        }
+        Ok(None)
+    }
+
+    #[test]
+    fn finds_end_whole_and_bytewise() {
+        let cases: &[(&[u8], Option<usize>)] = &[
+            (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", Some(27)),
+            (b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /x", Some(27)),
+            (b"GET / HTTP/1.1\nHost: a\n\n", Some(24)),
+            (b"GET / HTTP/1.1\r\nHost: a\n\r\n", Some(26)),
+            (b"GET / HTTP/1.1\r\nHost: a\r\n\n", Some(26)),
+            (b"GET / HTTP/1.1\r\nHost: a\r\n", None),
+            (b"GET / HTTP/1.1\r\nHost: a\r\n\r", None),
+            (b"GET / HTTP/1.1\r\r\n", None),
+        ];
+        for (input, want) in cases {
+            let whole = HeadScanner::default().scan(input, 8192);
+            assert_eq!(whole, Ok(*want), "{:?}", String::from_utf8_lossy(input));
+            assert_eq!(bytewise(input, 8192), whole);
+        }
+    }
+
+    #[test]
+    fn repeated_call_and_reset() {
+        let mut s = HeadScanner::default();
+        let buf = b"GET / HTTP/1.1\r\n\r\n";
+        assert_eq!(s.scan(buf, 100), Ok(Some(18)));
+        assert_eq!(s.scan(buf, 100), Ok(Some(18)));
+        s.reset();
+        assert_eq!(s.scan(b"GET", 100), Ok(None));
+    }
+
+    #[test]
+    fn too_large_exactly_at_limit() {
+        let max = 64;
+        let mut s = HeadScanner::default();
+        let pad = vec![b'a'; max];
+        for n in 1..max {
+            assert_eq!(s.scan(&pad[..n], max), Ok(None));
+        }
+        assert_eq!(s.scan(&pad, max), Err(HttpError::HeadTooLarge));
+        // A head of exactly max_head_bytes is still accepted ...
+        let mut head = vec![b'a'; max - 4];
+        head.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(HeadScanner::default().scan(&head, max), Ok(Some(max)));
+        // ... but an end found only past the limit is not.
+        head.insert(0, b'a');
+        assert_eq!(
+            HeadScanner::default().scan(&head, max),
+            Err(HttpError::HeadTooLarge)
+        );
+    }
+
+    #[test]
+    fn one_megabyte_header_whole() {
+        let mut big = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        big.resize(1 << 20, b'x');
+        big.extend_from_slice(b"\r\n\r\n");
+        assert_eq!(
+            HeadScanner::default().scan(&big, 8192),
+            Err(HttpError::HeadTooLarge)
+        );
+    }
+
+    #[test]
+    fn one_megabyte_one_byte_at_a_time_is_linear() {
+        // Every call only examines the new byte; quadratic scanning would
+        // take ~5e11 steps here and never finish.
+        let n = 1 << 20;
+        let input: Vec<u8> = b"a\r\n".iter().copied().cycle().take(n).collect();
+        let mut s = HeadScanner::default();
+        for len in 1..n {
+            assert_eq!(s.scan(&input[..len], n), Ok(None));
+        }
+        assert_eq!(s.scan(&input, n), Err(HttpError::HeadTooLarge));
+    }
+}

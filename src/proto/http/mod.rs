@@ -1,5 +1,8 @@
 //! HTTP/1.1 on the shared port: request heads, plain endpoints and the
 //! RFC 6455 §4.2 opening handshake. No sockets, no clocks.
+//!
+//! The caller feeds received bytes to [`HeadScanner::scan`], passes the head
+//! it finds to [`handle_head`], and writes the [`Outcome`].
 
 pub mod head;
 pub mod request;
@@ -7,6 +10,10 @@ pub mod response;
 pub mod routes;
 pub mod upgrade;
 
+pub use head::HeadScanner;
+pub use request::HttpError;
+pub use response::{accept_key, error_response, write_response};
+pub use routes::handle_head;
 /// What the HTTP layer needs from the daemon's configuration.
 #[derive(Clone, Debug)]
 pub struct HttpConfig {
@@ -60,4 +67,3 @@ pub enum Outcome {
     /// Write `Upgrade::response` and switch the connection to WebSocket.
     Upgrade(Upgrade),
 }
-pub fn handle_head(_head: &[u8], _c: &HttpConfig) -> Outcome { todo!() }

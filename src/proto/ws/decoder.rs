@@ -43,7 +43,10 @@ impl Decoder {
     /// Returns how many bytes of `buf` were consumed and the message completed
     /// by them, if any. `(0, None)` means more input is needed; the caller
     /// keeps the unconsumed bytes and calls again with them plus more.
-    pub fn decode<'a>(&'a mut self, buf: &'a mut [u8]) -> Result<(usize, Option<Message<'a>>), WsError> {
+    pub fn decode<'a>(
+        &'a mut self,
+        buf: &'a mut [u8],
+    ) -> Result<(usize, Option<Message<'a>>), WsError> {
         let _ = (buf, self.limits);
         todo!()
     }

@@ -8,4 +8,6 @@ pub fn encode_frame(out: &mut Vec<u8>, opcode: OpCode, payload: &[u8]) {
     let _ = (out, opcode, payload);
     todo!()
 }
-pub fn encode_close(_out: &mut Vec<u8>, _c: super::CloseCode, _r: &str) { todo!() }
+pub fn encode_close(_out: &mut Vec<u8>, _c: super::CloseCode, _r: &str) {
+    todo!()
+}

@@ -13,4 +13,8 @@ impl WsError {
         todo!()
     }
 }
-impl std::fmt::Display for WsError { fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { write!(f, "x") } }
+impl std::fmt::Display for WsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "x")
+    }
+}
