@@ -81,6 +81,8 @@ enum WsStep {
     Open,
     /// Finish: flush what is queued, shut the write side, drain.
     Finish,
+    /// The closing handshake is complete: flush and close.
+    Closed,
 }
 
 pub struct Conn {
@@ -100,6 +102,9 @@ pub struct Conn {
     /// The reactor has this connection on its flush list.
     pub flush_listed: bool,
     shutdown_after_flush: bool,
+    /// Nothing more is expected from the peer (the closing handshake is
+    /// complete), so the socket can go as soon as our bytes are out.
+    close_after_flush: bool,
     write_shut: bool,
     dead: bool,
 }
@@ -119,6 +124,7 @@ impl Conn {
             wants_read: false,
             flush_listed: false,
             shutdown_after_flush: false,
+            close_after_flush: false,
             write_shut: false,
             dead: false,
         }
@@ -356,8 +362,8 @@ impl Conn {
                     let Some(message) = message else { continue };
                     let step =
                         handle_ws_message(ws.app, ws.close_deadline.is_some(), message, out, ctx);
-                    if matches!(step, WsStep::Finish) {
-                        break WsStep::Finish;
+                    if !matches!(step, WsStep::Open) {
+                        break step;
                     }
                     if out.queued() > ctx.limits.max_queued_bytes && queued_before > 0 {
                         // Checked here, not in the queue: one message bigger
@@ -383,8 +389,9 @@ impl Conn {
                 }
                 pos
             }
-            WsStep::Finish => {
+            WsStep::Finish | WsStep::Closed => {
                 self.finish(ctx);
+                self.close_after_flush = matches!(step, WsStep::Closed);
                 buf.len()
             }
         }
@@ -473,6 +480,12 @@ impl Conn {
             self.write_shut = true;
             if let Err(e) = self.stream.shutdown(Shutdown::Write) {
                 debug!("conn {:?}: shutdown: {e}", self.id);
+                self.dead = true;
+            }
+            // Closing with unread input would reset the connection and could
+            // destroy our last bytes in flight; with the handshake complete
+            // there is no more input to expect, so close right away.
+            if self.close_after_flush {
                 self.dead = true;
             }
         } else if self.read_paused {
@@ -583,7 +596,7 @@ fn handle_ws_message(
                     None => out.append_with(ctx.pool, |v| encode_frame(v, OpCode::Close, b"")),
                 }
             }
-            WsStep::Finish
+            WsStep::Closed
         }
         _ if closing => WsStep::Open,
         Message::Ping(payload) => {
