@@ -259,8 +259,10 @@ mod tests {
 
     #[test]
     fn validate_refuses_zero_limits() {
-        let mut config = Config::default();
-        config.max_queued_bytes = 0;
+        let config = Config {
+            max_queued_bytes: 0,
+            ..Config::default()
+        };
         assert!(config.validate().is_err());
     }
 }

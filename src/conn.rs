@@ -198,10 +198,11 @@ impl Conn {
     fn feed(&mut self, input: &mut [u8], ctx: &mut Ctx<'_>) {
         if self.rbuf.is_empty() {
             let consumed = self.process(input, ctx);
-            if let Some(rest) = input.get(consumed..) {
-                if !rest.is_empty() && !self.discards_input() {
-                    self.rbuf.extend_from_slice(rest);
-                }
+            if let Some(rest) = input.get(consumed..)
+                && !rest.is_empty()
+                && !self.discards_input()
+            {
+                self.rbuf.extend_from_slice(rest);
             }
         } else {
             self.rbuf.extend_from_slice(input);

@@ -178,11 +178,11 @@ impl Server {
                 self.accept_all(now);
             }
             self.flush_all(now);
-            if let Some(deadline) = self.shutdown_deadline {
-                if self.conns.is_empty() || now >= deadline {
-                    info!("shutdown complete ({} connections left)", self.conns.len());
-                    return Ok(());
-                }
+            if let Some(deadline) = self.shutdown_deadline
+                && (self.conns.is_empty() || now >= deadline)
+            {
+                info!("shutdown complete ({} connections left)", self.conns.len());
+                return Ok(());
             }
         }
     }

@@ -79,19 +79,22 @@ impl WriteQueue {
         pool: &mut BufPool,
         encode: impl FnOnce(&mut Vec<u8>) -> R,
     ) -> R {
-        let needs_new_tail = match self.chunks.back() {
-            Some(Chunk::Owned(v)) => v.len() >= OWNED_CHUNK_TARGET_BYTES,
-            _ => true,
-        };
-        if needs_new_tail {
-            self.chunks.push_back(Chunk::Owned(pool.take()));
-        }
-        let Some(Chunk::Owned(tail)) = self.chunks.back_mut() else {
-            unreachable!("an owned tail was pushed just above");
+        let mut tail = match self.chunks.pop_back() {
+            Some(Chunk::Owned(tail)) if tail.len() < OWNED_CHUNK_TARGET_BYTES => tail,
+            Some(full_or_shared) => {
+                self.chunks.push_back(full_or_shared);
+                pool.take()
+            }
+            None => pool.take(),
         };
         let before = tail.len();
-        let result = encode(tail);
+        let result = encode(&mut tail);
         self.queued += tail.len() - before;
+        if tail.is_empty() {
+            pool.give(tail);
+        } else {
+            self.chunks.push_back(Chunk::Owned(tail));
+        }
         result
     }
 
@@ -130,7 +133,7 @@ impl WriteQueue {
     /// Returns the bytes written; `WouldBlock` is not an error here.
     pub fn write_to<W: Write>(&mut self, sink: &mut W, pool: &mut BufPool) -> io::Result<usize> {
         let mut written_total = 0;
-        while !self.chunks.is_empty() {
+        while self.queued > 0 {
             let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
             let mut count = 0;
             for (i, chunk) in self.chunks.iter().take(MAX_IOVECS).enumerate() {
@@ -264,5 +267,19 @@ mod tests {
         assert_eq!(pool.spare.len(), 1);
         q.push_bytes(&mut pool, b"def");
         assert_eq!(pool.spare.len(), 0);
+    }
+
+    #[test]
+    fn appending_nothing_leaves_nothing_to_write() {
+        let mut pool = BufPool::default();
+        let mut q = WriteQueue::default();
+        q.append_with(&mut pool, |_| ());
+        assert!(q.is_empty());
+        let mut sink = Trickle {
+            got: Vec::new(),
+            per_call: 100,
+            calls_left: 0,
+        };
+        assert_eq!(q.write_to(&mut sink, &mut pool).unwrap(), 0);
     }
 }
