@@ -7,6 +7,8 @@
 //! reassembly buffer that grows only as bytes arrive, with text validated as
 //! it comes in.
 
+use std::fmt;
+
 use super::close::CloseCode;
 use super::error::WsError;
 use super::frame::{FrameHeader, OpCode, parse_header};
@@ -65,11 +67,14 @@ struct PartialFrame {
 }
 
 /// Decodes masked client frames into messages, one call per message.
-#[derive(Debug)]
 pub struct Decoder {
     limits: DecoderLimits,
     /// RSV bits (as in byte 0) an extension negotiated.
     allowed_rsv: u8,
+    /// RSV bits of the first frame of the message in progress.
+    message_rsv: u8,
+    /// RSV bits of what the last call returned (see `last_rsv()`).
+    last_rsv: u8,
     /// Payload of the message being reassembled; grows only as bytes arrive.
     assembled: Vec<u8>,
     /// Kind of the message in `assembled`, `None` when no message is in progress.
@@ -86,12 +91,29 @@ pub struct Decoder {
     failed: Option<WsError>,
 }
 
+impl fmt::Debug for Decoder {
+    // By hand: a derived Debug would print the whole reassembly buffer.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Decoder")
+            .field("limits", &self.limits)
+            .field("allowed_rsv", &self.allowed_rsv)
+            .field("assembled_bytes", &self.assembled.len())
+            .field("message", &self.message)
+            .field("fragments", &self.fragments)
+            .field("frame", &self.frame)
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Decoder {
     /// A decoder at the start of a connection, enforcing `limits`. Allocates nothing.
     pub fn new(limits: DecoderLimits) -> Self {
         Decoder {
             limits,
             allowed_rsv: 0,
+            message_rsv: 0,
+            last_rsv: 0,
             assembled: Vec::new(),
             message: None,
             fragments: 0,
@@ -106,6 +128,13 @@ impl Decoder {
     /// an extension negotiated; default 0 = all RSV bits refused with 1002.
     pub fn set_allowed_rsv(&mut self, bits: u8) {
         self.allowed_rsv = bits;
+    }
+
+    /// RSV bits (as in byte 0) of the first frame of the message or control
+    /// frame returned last; an extension (e.g. RFC 7692 RSV1 = compressed)
+    /// reads them after each message. Always 0 unless `set_allowed_rsv`.
+    pub fn last_rsv(&self) -> u8 {
+        self.last_rsv
     }
 
     /// Decodes from the front of `buf` (client frames, masked), unmasking in place.
@@ -171,12 +200,16 @@ impl Decoder {
                             Err(_) => return Err(self.fail(WsError::InvalidUtf8)),
                         },
                     };
+                    self.last_rsv = header.rsv;
                     return Ok((total, Some(message)));
                 }
             }
 
             if self.message.is_none() {
                 self.message = Some(kind);
+                // Extensions look at the RSV bits of a message's first frame
+                // (RFC 7692 §6: RSV1 of the first frame marks it compressed).
+                self.message_rsv = header.rsv;
                 self.fragments = 0;
                 self.utf8.reset();
             }
@@ -197,6 +230,7 @@ impl Decoder {
             return Ok((consumed, None));
         }
         self.delivered = true;
+        self.last_rsv = self.message_rsv;
         let message = match self.message.take() {
             Some(DataKind::Text) => match std::str::from_utf8(&self.assembled) {
                 Ok(text) => Message::Text(text),
@@ -209,7 +243,8 @@ impl Decoder {
     }
 
     /// True while a fragmented or partially received message is held (so the
-    /// connection is not idle).
+    /// connection is not idle). Bytes of an incomplete header or control frame
+    /// stay in the caller's buffer and don't count here.
     pub fn is_mid_message(&self) -> bool {
         self.message.is_some()
     }
@@ -270,10 +305,10 @@ impl Decoder {
         let Some(mut frame) = self.frame else {
             return Ok((0, false));
         };
-        let take = match usize::try_from(frame.remaining) {
-            Ok(remaining) if remaining < buf.len() => remaining,
-            _ => buf.len(),
-        };
+        // usize -> u64 never truncates on the targets Rust supports.
+        let take_u64 = frame.remaining.min(buf.len() as u64);
+        // At most buf.len(), so it fits.
+        let take = usize::try_from(take_u64).unwrap_or(buf.len());
         let chunk = buf.get_mut(..take).unwrap_or_default();
         apply_mask(chunk, frame.mask_key, frame.mask_offset);
         if self.message == Some(DataKind::Text) && self.utf8.feed(chunk).is_err() {
@@ -281,7 +316,7 @@ impl Decoder {
             return Err(self.fail(WsError::InvalidUtf8));
         }
         self.assembled.extend_from_slice(chunk);
-        frame.remaining -= take as u64;
+        frame.remaining -= take_u64;
         frame.mask_offset = (frame.mask_offset + take) % 4;
 
         if frame.remaining != 0 {
@@ -306,12 +341,18 @@ impl Decoder {
         header: &FrameHeader,
         buf: &'a mut [u8],
     ) -> Result<(usize, Option<Message<'a>>), WsError> {
-        // parse_header caps control payloads at 125 bytes, so this can't overflow.
-        let total = header.header_len + header.payload_len as usize;
+        // parse_header already capped control payloads at 125 bytes.
+        let Some(total) = usize::try_from(header.payload_len)
+            .ok()
+            .and_then(|len| len.checked_add(header.header_len))
+        else {
+            return Err(self.fail(WsError::ControlFrameTooLong));
+        };
         let Some(frame) = buf.get_mut(..total) else {
             return Ok((0, None));
         };
         let payload = frame.get_mut(header.header_len..).unwrap_or_default();
+        self.last_rsv = header.rsv;
         apply_mask(payload, header.mask_key, 0);
         let message = match header.opcode {
             OpCode::Ping => Message::Ping(payload),
@@ -584,6 +625,25 @@ mod tests {
             decoder.decode(&mut frame),
             Ok((7, Some(Message::Binary(b"x"))))
         );
+        assert_eq!(decoder.last_rsv(), 0x40);
+
+        // A fragmented message reports its first frame's bits, even with a
+        // control frame in between.
+        let mut first = client(OpCode::Text, false, b"a");
+        first[0] |= 0x40;
+        let mut stream = concat(&[
+            first,
+            client(OpCode::Ping, true, b""),
+            client(OpCode::Continuation, true, b"b"),
+        ]);
+        let (n, message) = decoder.decode(&mut stream).unwrap();
+        assert_eq!((n, message), (7, None));
+        let (m, message) = decoder.decode(&mut stream[n..]).unwrap();
+        assert_eq!(message, Some(Message::Ping(b"")));
+        assert_eq!(decoder.last_rsv(), 0);
+        let (_, message) = decoder.decode(&mut stream[n + m..]).unwrap();
+        assert_eq!(message, Some(Message::Text("ab")));
+        assert_eq!(decoder.last_rsv(), 0x40);
     }
 
     // One test per error.
@@ -1088,6 +1148,32 @@ mod tests {
             cuts.sort_unstable();
             let run = decode_in_pieces(&mut Decoder::new(limits()), &stream, &cuts);
             prop_assert_eq!(run, whole);
+        }
+
+        #[test]
+        fn junk_frames_fail_the_same_for_any_split(
+            frames in prop::collection::vec(
+                (0u8..16, any::<bool>(), prop::collection::vec(any::<u8>(), 0..140), any::<[u8; 4]>()),
+                1..10,
+            ),
+            splits in prop::collection::vec(any::<prop::sample::Index>(), 0..12),
+        ) {
+            // Random opcodes (reserved ones included), FIN bits and payloads
+            // (mostly invalid UTF-8, bad close codes): whatever the outcome,
+            // it must not depend on how the stream was cut.
+            let mut stream = Vec::new();
+            for (op, fin, payload, key) in &frames {
+                let op_code = OpCode::from_u8(*op).unwrap_or(OpCode::Binary);
+                let start = stream.len();
+                encode_client_frame(&mut stream, op_code, *fin, payload, *key);
+                stream[start] = (stream[start] & 0xF0) | op;
+            }
+            let whole = decode_whole(&stream);
+            let mut cuts: Vec<usize> = splits.iter().map(|s| s.index(stream.len() + 1)).collect();
+            cuts.sort_unstable();
+            let run = decode_in_pieces(&mut Decoder::new(limits()), &stream, &cuts);
+            prop_assert_eq!(run.messages, whole.messages);
+            prop_assert_eq!(run.error, whole.error);
         }
 
         #[test]
