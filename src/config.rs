@@ -95,14 +95,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     } else {
         (text, 1000)
     };
-    let value: u64 = digits
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration like 250ms, 10s or 2m"))?;
-    value
-        .checked_mul(unit_ms)
-        .map(Duration::from_millis)
-        .ok_or_else(|| format!("`{text}` is too long"))
+    let value: u64 = digits.trim().parse().map_err(|_| format!("`{text}` is not a duration like 250ms, 10s or 2m"))?;
+    value.checked_mul(unit_ms).map(Duration::from_millis).ok_or_else(|| format!("`{text}` is too long"))
 }
 
 impl Default for Config {
@@ -152,10 +146,7 @@ impl Config {
             max_connections: self.max_connections,
             max_queued_bytes: self.max_queued_bytes,
             max_line_bytes: self.max_line_bytes,
-            decoder: DecoderLimits {
-                max_message_bytes: self.max_message_bytes,
-                max_fragments: self.max_fragments,
-            },
+            decoder: DecoderLimits { max_message_bytes: self.max_message_bytes, max_fragments: self.max_fragments },
         }
     }
 
@@ -259,10 +250,7 @@ mod tests {
 
     #[test]
     fn validate_refuses_zero_limits() {
-        let config = Config {
-            max_queued_bytes: 0,
-            ..Config::default()
-        };
+        let config = Config { max_queued_bytes: 0, ..Config::default() };
         assert!(config.validate().is_err());
     }
 }

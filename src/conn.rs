@@ -9,11 +9,15 @@ use std::time::Instant;
 use log::{debug, trace, warn};
 use mio::net::TcpStream;
 
+use std::rc::Rc;
+
+use crate::chat::{ClientKind, Hub, Outbox};
 use crate::config::{Limits, Timeouts};
 use crate::metrics::{ChatGauges, Metrics, Protocol};
 use crate::proto::http::head::HeadScanner;
 use crate::proto::http::response::{error_response, write_response};
 use crate::proto::http::{self, HttpConfig, Outcome, WsEndpoint};
+use crate::proto::line::{LineDecoder, LineEvent};
 use crate::proto::sniff::{Sniff, sniff};
 use crate::proto::ws::encoder::{encode_close, encode_frame};
 use crate::proto::ws::{CloseCode, Decoder, Message, OpCode};
@@ -33,7 +37,9 @@ pub struct Ctx<'a> {
     pub http: &'a HttpConfig,
     pub metrics: &'a mut Metrics,
     pub pool: &'a mut BufPool,
-    pub chat_gauges: ChatGauges,
+    pub hub: &'a mut Hub,
+    /// Where the hub's deliveries collect; the reactor routes them after each event.
+    pub outbox: &'a mut Outbox,
 }
 
 enum State {
@@ -49,8 +55,8 @@ enum State {
         deadline: Instant,
     },
     WebSocket(Box<WebSocket>),
-    /// The legacy line protocol (served by the chat layer).
-    Legacy,
+    /// The legacy line protocol over raw TCP.
+    Legacy(LineDecoder),
     /// Output is flushed, then the write side is shut; input is read and
     /// dropped until the peer closes, so closing never turns into a reset
     /// that would destroy the last bytes in flight.
@@ -63,6 +69,8 @@ enum State {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum WsApp {
     Echo,
+    /// `/ws` (JSON events) or `/legacy` (legacy lines in text frames).
+    Chat(ClientKind),
 }
 
 struct WebSocket {
@@ -81,6 +89,9 @@ enum WsStep {
     Open,
     /// Finish: flush what is queued, shut the write side, drain.
     Finish,
+    /// The application refuses the peer's input: close with this code and
+    /// wait for the peer's close.
+    Refuse(CloseCode, &'static str),
     /// The closing handshake is complete: flush and close.
     Closed,
 }
@@ -95,6 +106,8 @@ pub struct Conn {
     out: WriteQueue,
     state: State,
     protocol: Protocol,
+    /// The chat protocol this connection speaks while the hub knows it.
+    chat: Option<ClientKind>,
     /// Set while the outgoing queue is above the pause mark.
     read_paused: bool,
     /// Reading stopped at the per-turn cap with input possibly left.
@@ -120,6 +133,7 @@ impl Conn {
             out: WriteQueue::default(),
             state: State::Sniffing { deadline: None },
             protocol: Protocol::Http,
+            chat: None,
             read_paused: false,
             wants_read: false,
             flush_listed: false,
@@ -148,8 +162,50 @@ impl Conn {
     }
 
     /// Called when the connection leaves the reactor.
-    pub fn on_removed(&mut self, metrics: &mut Metrics) {
-        metrics.connection_closed(self.protocol);
+    pub fn on_removed(&mut self, ctx: &mut Ctx<'_>) {
+        self.leave_chat(ctx);
+        ctx.metrics.connection_closed(self.protocol);
+    }
+
+    /// The chat protocol this connection speaks, while it is in the hub.
+    pub fn chat_kind(&self) -> Option<ClientKind> {
+        self.chat
+    }
+
+    fn join_chat(&mut self, kind: ClientKind, namespace: &str, ctx: &mut Ctx<'_>) {
+        ctx.hub.attach(self.id, kind, namespace);
+        self.chat = Some(kind);
+    }
+
+    /// Removes the user from the hub at once (presence changes now, not when
+    /// the socket is finally closed).
+    fn leave_chat(&mut self, ctx: &mut Ctx<'_>) {
+        if self.chat.take().is_some() {
+            ctx.hub.detach(self.id, ctx.outbox);
+        }
+    }
+
+    /// Queues bytes shared with other receivers of one chat message; cuts the
+    /// connection off as a slow reader if its queue passes `--max-queued`.
+    pub fn push_delivery(&mut self, bytes: Rc<[u8]>, ctx: &mut Ctx<'_>) {
+        if self.chat.is_none() {
+            return;
+        }
+        let queued_before = self.out.queued();
+        self.out.push_shared(bytes);
+        ctx.metrics.messages_out_total += 1;
+        if is_slow_reader(&self.out, queued_before, ctx.limits) {
+            self.slow_reader(ctx);
+        }
+    }
+
+    /// `/quit`: legacy TCP closes once flushed; WebSockets close with 1000.
+    pub fn quit(&mut self, ctx: &mut Ctx<'_>) {
+        match self.chat {
+            Some(ClientKind::LegacyTcp) => self.finish(ctx),
+            Some(_) => self.close_websocket(CloseCode::NORMAL, "", ctx),
+            None => {}
+        }
     }
 
     /// Reads until the socket would block, the per-turn cap, or a pause.
@@ -230,10 +286,8 @@ impl Conn {
             match &mut self.state {
                 State::Sniffing { deadline } => match sniff(rest) {
                     Sniff::Http => {
-                        self.state = State::Http {
-                            scanner: HeadScanner::default(),
-                            deadline: ctx.now + ctx.timeouts.handshake,
-                        }
+                        self.state =
+                            State::Http { scanner: HeadScanner::default(), deadline: ctx.now + ctx.timeouts.handshake }
                     }
                     Sniff::Legacy => self.become_legacy(ctx),
                     Sniff::NeedMore => {
@@ -256,15 +310,18 @@ impl Conn {
                     Ok(None) => return pos,
                     Err(e) => {
                         debug!("conn {:?}: bad request head: {e}", self.id);
-                        self.out
-                            .push_bytes(ctx.pool, &error_response(e, false, true));
+                        self.out.push_bytes(ctx.pool, &error_response(e, false, true));
                         self.finish(ctx);
                         return buf.len();
                     }
                 },
                 State::WebSocket(_) => return pos + self.process_websocket(rest, ctx),
-                State::Legacy => {
-                    self.refuse_legacy(ctx);
+                State::Legacy(lines) => {
+                    let (id, hub, outbox, metrics) = (self.id, &mut *ctx.hub, &mut *ctx.outbox, &mut *ctx.metrics);
+                    lines.decode(rest, ctx.now, |event| handle_line(id, event, hub, outbox, metrics));
+                    if lines.is_idle() {
+                        lines.release_idle_memory();
+                    }
                     return buf.len();
                 }
                 State::Draining { .. } => return buf.len(),
@@ -274,11 +331,7 @@ impl Conn {
 
     fn on_http_outcome(&mut self, outcome: Outcome, ctx: &mut Ctx<'_>) {
         match outcome {
-            Outcome::Respond {
-                response,
-                close,
-                handshake_failure,
-            } => {
+            Outcome::Respond { response, close, handshake_failure } => {
                 if handshake_failure {
                     ctx.metrics.handshake_failures_total += 1;
                 }
@@ -286,7 +339,8 @@ impl Conn {
                 self.after_http_response(close, ctx);
             }
             Outcome::Metrics { head_only, close } => {
-                let body = ctx.metrics.render(ctx.chat_gauges);
+                let chat = ChatGauges { users: ctx.hub.users() as u64, rooms: ctx.hub.rooms() as u64 };
+                let body = ctx.metrics.render(chat);
                 let response = write_response(
                     200,
                     &[],
@@ -300,16 +354,20 @@ impl Conn {
             }
             Outcome::Upgrade(upgrade) => {
                 self.out.push_bytes(ctx.pool, &upgrade.response);
-                ctx.metrics
-                    .connection_switched(self.protocol, Protocol::WebSocket);
+                ctx.metrics.connection_switched(self.protocol, Protocol::WebSocket);
                 self.protocol = Protocol::WebSocket;
-                let app = match upgrade.endpoint {
+                let app = match &upgrade.endpoint {
                     WsEndpoint::Echo => WsApp::Echo,
-                    WsEndpoint::Events { .. } | WsEndpoint::Legacy => {
-                        // The chat endpoints are served by the chat hub.
-                        self.state = State::WebSocket(Box::new(WebSocket::new(WsApp::Echo, ctx)));
-                        self.close_websocket(CloseCode::INTERNAL, "chat not available", ctx);
-                        return;
+                    WsEndpoint::Events { namespace } => {
+                        self.join_chat(ClientKind::Json, namespace, ctx);
+                        if let Some(name) = &upgrade.name {
+                            ctx.hub.hello_from_query(self.id, name, ctx.outbox);
+                        }
+                        WsApp::Chat(ClientKind::Json)
+                    }
+                    WsEndpoint::Legacy => {
+                        self.join_chat(ClientKind::LegacyWs, "/", ctx);
+                        WsApp::Chat(ClientKind::LegacyWs)
                     }
                 };
                 debug!("conn {:?}: upgraded to {app:?}", self.id);
@@ -328,18 +386,10 @@ impl Conn {
     }
 
     fn become_legacy(&mut self, ctx: &mut Ctx<'_>) {
-        ctx.metrics
-            .connection_switched(self.protocol, Protocol::Legacy);
+        ctx.metrics.connection_switched(self.protocol, Protocol::Legacy);
         self.protocol = Protocol::Legacy;
-        self.state = State::Legacy;
-    }
-
-    fn refuse_legacy(&mut self, ctx: &mut Ctx<'_>) {
-        self.out.push_bytes(
-            ctx.pool,
-            b"!ERR unavailable the legacy line protocol is not served yet\n",
-        );
-        self.finish(ctx);
+        self.state = State::Legacy(LineDecoder::new(ctx.limits.max_line_bytes, ctx.timeouts.legacy_flush));
+        self.join_chat(ClientKind::LegacyTcp, "/", ctx);
     }
 
     /// Decodes frames from `buf` and acts on them; returns the bytes consumed.
@@ -361,17 +411,12 @@ impl Conn {
                 Ok((consumed, message)) => {
                     pos += consumed;
                     let Some(message) = message else { continue };
-                    let step =
-                        handle_ws_message(ws.app, ws.close_deadline.is_some(), message, out, ctx);
+                    let step = handle_ws_message(*id, ws.app, ws.close_deadline.is_some(), message, out, ctx);
                     if !matches!(step, WsStep::Open) {
                         break step;
                     }
-                    if out.queued() > ctx.limits.max_queued_bytes && queued_before > 0 {
-                        // Checked here, not in the queue: one message bigger
-                        // than the limit may still go into an empty queue.
-                        let id = *id;
+                    if is_slow_reader(out, queued_before, ctx.limits) {
                         self.slow_reader(ctx);
-                        debug!("conn {id:?}: slow reader cut off");
                         return buf.len();
                     }
                 }
@@ -390,6 +435,10 @@ impl Conn {
                 }
                 pos
             }
+            WsStep::Refuse(code, reason) => {
+                self.close_websocket(code, reason, ctx);
+                buf.len()
+            }
             WsStep::Finish | WsStep::Closed => {
                 self.finish(ctx);
                 self.close_after_flush = matches!(step, WsStep::Closed);
@@ -407,25 +456,20 @@ impl Conn {
         if ws.close_deadline.is_some() {
             return;
         }
-        self.out
-            .append_with(ctx.pool, |v| encode_close(v, code, reason));
+        self.out.append_with(ctx.pool, |v| encode_close(v, code, reason));
         ws.close_deadline = Some(ctx.now + ctx.timeouts.close);
+        self.leave_chat(ctx);
     }
 
     /// The outgoing queue passed `--max-queued`: drop what the peer has not
     /// started to receive, say 1013 and let go.
     fn slow_reader(&mut self, ctx: &mut Ctx<'_>) {
         ctx.metrics.slow_consumer_disconnects_total += 1;
-        warn!(
-            "conn {:?}: slow reader, {} bytes queued; closing",
-            self.id,
-            self.out.queued()
-        );
+        warn!("conn {:?}: slow reader, {} bytes queued; closing", self.id, self.out.queued());
         self.out.discard_unstarted(ctx.pool);
         if matches!(self.state, State::WebSocket(_)) {
             let code = CloseCode::TRY_AGAIN_LATER;
-            self.out
-                .append_with(ctx.pool, |v| encode_close(v, code, "slow reader"));
+            self.out.append_with(ctx.pool, |v| encode_close(v, code, "slow reader"));
         }
         self.finish(ctx);
     }
@@ -436,12 +480,11 @@ impl Conn {
         if matches!(self.state, State::Draining { .. }) {
             return;
         }
+        self.leave_chat(ctx);
         self.shutdown_after_flush = true;
         self.read_paused = false;
         self.rbuf = Vec::new();
-        self.state = State::Draining {
-            deadline: ctx.now + ctx.timeouts.close,
-        };
+        self.state = State::Draining { deadline: ctx.now + ctx.timeouts.close };
     }
 
     /// Starts a graceful shutdown of this connection: close 1001 on
@@ -505,7 +548,7 @@ impl Conn {
                 (None, Some(sent)) => sent + timeouts.ping_timeout,
                 (None, None) => ws.last_rx + timeouts.ping_interval,
             }),
-            State::Legacy => None,
+            State::Legacy(lines) => lines.deadline(),
         }
     }
 
@@ -513,9 +556,7 @@ impl Conn {
     pub fn on_deadline(&mut self, ctx: &mut Ctx<'_>) {
         let now = ctx.now;
         match &mut self.state {
-            State::Sniffing {
-                deadline: Some(deadline),
-            } if *deadline <= now => {
+            State::Sniffing { deadline: Some(deadline) } if *deadline <= now => {
                 // A proper prefix of a method name that stayed alone for the
                 // flush delay is a legacy message (a user may be called GET).
                 self.become_legacy(ctx);
@@ -525,17 +566,16 @@ impl Conn {
             State::Http { deadline, .. } if *deadline <= now => {
                 debug!("conn {:?}: request head not complete in time", self.id);
                 if !self.rbuf.is_empty() {
-                    let response = write_response(
-                        408,
-                        &[],
-                        "text/plain; charset=utf-8",
-                        b"request head timeout\n",
-                        false,
-                        true,
-                    );
+                    let response =
+                        write_response(408, &[], "text/plain; charset=utf-8", b"request head timeout\n", false, true);
                     self.out.push_bytes(ctx.pool, &response);
                 }
                 self.finish(ctx);
+            }
+            State::Legacy(lines) if lines.deadline().is_some_and(|d| d <= now) => {
+                let (id, hub, outbox, metrics) = (self.id, &mut *ctx.hub, &mut *ctx.outbox, &mut *ctx.metrics);
+                lines.on_deadline(now, |event| handle_line(id, event, hub, outbox, metrics));
+                lines.release_idle_memory();
             }
             State::Draining { deadline } if *deadline <= now => {
                 debug!("conn {:?}: closing deadline passed", self.id);
@@ -547,19 +587,14 @@ impl Conn {
                         debug!("conn {:?}: no close answer in time", self.id);
                         self.dead = true;
                     }
-                } else if ws
-                    .ping_sent
-                    .is_some_and(|sent| sent + ctx.timeouts.ping_timeout <= now)
-                {
+                } else if ws.ping_sent.is_some_and(|sent| sent + ctx.timeouts.ping_timeout <= now) {
                     debug!("conn {:?}: keepalive ping unanswered", self.id);
                     let code = CloseCode::GOING_AWAY;
-                    self.out
-                        .append_with(ctx.pool, |v| encode_close(v, code, "ping timeout"));
+                    self.out.append_with(ctx.pool, |v| encode_close(v, code, "ping timeout"));
                     self.finish(ctx);
                 } else if ws.ping_sent.is_none() && ws.last_rx + ctx.timeouts.ping_interval <= now {
                     ws.ping_sent = Some(now);
-                    self.out
-                        .append_with(ctx.pool, |v| encode_frame(v, OpCode::Ping, b""));
+                    self.out.append_with(ctx.pool, |v| encode_frame(v, OpCode::Ping, b""));
                 }
             }
             _ => {}
@@ -582,6 +617,7 @@ impl WebSocket {
 /// Acts on one decoded message. `closing`: we already sent our close frame,
 /// so nothing more may be sent and only the peer's close matters.
 fn handle_ws_message(
+    id: ConnId,
     app: WsApp,
     closing: bool,
     message: Message<'_>,
@@ -612,6 +648,16 @@ fn handle_ws_message(
                     out.append_with(ctx.pool, |v| encode_frame(v, OpCode::Text, text.as_bytes()));
                     ctx.metrics.messages_out_total += 1;
                 }
+                WsApp::Chat(ClientKind::Json) => ctx.hub.handle_json(id, text, ctx.outbox),
+                WsApp::Chat(_) => {
+                    // PROTOCOL.md §2: one text frame is one legacy message,
+                    // under the same --max-line as a TCP line.
+                    if text.len() > ctx.limits.max_line_bytes {
+                        ctx.hub.legacy_too_large(id, ctx.outbox);
+                    } else {
+                        ctx.hub.handle_legacy(id, text.as_bytes(), ctx.outbox);
+                    }
+                }
             }
             WsStep::Open
         }
@@ -621,9 +667,27 @@ fn handle_ws_message(
                 WsApp::Echo => {
                     out.append_with(ctx.pool, |v| encode_frame(v, OpCode::Binary, data));
                     ctx.metrics.messages_out_total += 1;
+                    WsStep::Open
                 }
+                // PROTOCOL.md §2, §3: the chat paths speak text only.
+                WsApp::Chat(_) => WsStep::Refuse(CloseCode::UNSUPPORTED, "binary frames are not accepted here"),
             }
-            WsStep::Open
         }
     }
+}
+
+/// Hands one framed legacy line to the hub.
+fn handle_line(id: ConnId, event: LineEvent<'_>, hub: &mut Hub, outbox: &mut Outbox, metrics: &mut Metrics) {
+    metrics.messages_in_total += 1;
+    match event {
+        LineEvent::Message(line) => hub.handle_legacy(id, line, outbox),
+        LineEvent::TooLarge => hub.legacy_too_large(id, outbox),
+    }
+}
+
+/// The slow-reader rule: a queue over `--max-queued` is cut off, except that
+/// one message bigger than the limit may go into an empty queue (a 16 MiB
+/// echo is not a slow reader).
+fn is_slow_reader(out: &WriteQueue, queued_before: usize, limits: &Limits) -> bool {
+    out.queued() > limits.max_queued_bytes && queued_before > 0
 }

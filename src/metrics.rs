@@ -77,35 +77,19 @@ impl Metrics {
                 ("{protocol=\"http\"}", self.connections_http),
             ],
         );
-        family(
-            "soket_users",
-            "gauge",
-            "Registered chat users.",
-            &[("", chat.users)],
-        );
-        family(
-            "soket_rooms",
-            "gauge",
-            "Rooms with at least one member.",
-            &[("", chat.rooms)],
-        );
+        family("soket_users", "gauge", "Registered chat users.", &[("", chat.users)]);
+        family("soket_rooms", "gauge", "Rooms with at least one member.", &[("", chat.rooms)]);
         family(
             "soket_messages_total",
             "counter",
             "WebSocket and legacy messages received and sent.",
-            &[
-                ("{direction=\"in\"}", self.messages_in_total),
-                ("{direction=\"out\"}", self.messages_out_total),
-            ],
+            &[("{direction=\"in\"}", self.messages_in_total), ("{direction=\"out\"}", self.messages_out_total)],
         );
         family(
             "soket_bytes_total",
             "counter",
             "Bytes read from and written to sockets.",
-            &[
-                ("{direction=\"in\"}", self.bytes_in_total),
-                ("{direction=\"out\"}", self.bytes_out_total),
-            ],
+            &[("{direction=\"in\"}", self.bytes_in_total), ("{direction=\"out\"}", self.bytes_out_total)],
         );
         family(
             "soket_handshake_failures_total",
@@ -164,10 +148,7 @@ mod tests {
             "soket_slow_consumer_disconnects_total 0",
             "# TYPE soket_users gauge",
         ] {
-            assert!(
-                text.lines().any(|l| l == line),
-                "missing {line:?} in\n{text}"
-            );
+            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }
     }
 }

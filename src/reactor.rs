@@ -3,6 +3,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -13,10 +14,13 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
+use crate::chat::{ChatConfig, ClientKind, Content, Hub, Outbox};
 use crate::config::{Config, Limits, Timeouts};
 use crate::conn::{Conn, Ctx};
-use crate::metrics::{ChatGauges, Metrics};
+use crate::metrics::Metrics;
 use crate::proto::http::HttpConfig;
+use crate::proto::ws::OpCode;
+use crate::proto::ws::encoder::encode_frame;
 use crate::timers::{ConnId, Timers};
 use crate::write_queue::BufPool;
 
@@ -60,6 +64,9 @@ pub struct Server {
     timers: Timers,
     metrics: Metrics,
     pool: BufPool,
+    hub: Hub,
+    /// The hub's output from the event being handled, routed by [`Server::deliver`].
+    outbox: Outbox,
     scratch: Vec<u8>,
     /// Connections with output to write at the end of this batch.
     flush_list: Vec<ConnId>,
@@ -75,13 +82,10 @@ pub struct Server {
 impl Server {
     /// Validates `config` and binds its listen address.
     pub fn bind(config: &Config) -> io::Result<Server> {
-        config
-            .validate()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        config.validate().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let poll = Poll::new()?;
         let mut listener = TcpListener::bind(config.listen)?;
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
         let local_addr = listener.local_addr()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         Ok(Server {
@@ -95,6 +99,8 @@ impl Server {
             timers: Timers::default(),
             metrics: Metrics::default(),
             pool: BufPool::default(),
+            hub: Hub::new(ChatConfig { max_line_bytes: config.max_line_bytes }),
+            outbox: Outbox::default(),
             scratch: vec![0; READ_CHUNK_BYTES],
             flush_list: Vec::new(),
             read_list: Vec::new(),
@@ -108,27 +114,21 @@ impl Server {
 
     /// Binds and runs a server on its own thread; returns its address, a
     /// handle to stop it, and the thread (which yields `run`'s result).
-    pub fn spawn(
-        config: Config,
-    ) -> io::Result<(SocketAddr, ShutdownHandle, JoinHandle<io::Result<()>>)> {
+    pub fn spawn(config: Config) -> io::Result<(SocketAddr, ShutdownHandle, JoinHandle<io::Result<()>>)> {
         let (tx, rx) = std::sync::mpsc::channel();
-        let thread = std::thread::Builder::new()
-            .name("soket-reactor".into())
-            .spawn(move || {
-                let server = match Server::bind(&config) {
-                    Ok(server) => server,
-                    Err(e) => {
-                        let kind = e.kind();
-                        let _ = tx.send(Err(e));
-                        return Err(io::Error::from(kind));
-                    }
-                };
-                let _ = tx.send(Ok((server.local_addr(), server.shutdown_handle())));
-                server.run()
-            })?;
-        let (addr, handle) = rx
-            .recv()
-            .map_err(|_| io::Error::other("reactor thread ended before binding"))??;
+        let thread = std::thread::Builder::new().name("soket-reactor".into()).spawn(move || {
+            let server = match Server::bind(&config) {
+                Ok(server) => server,
+                Err(e) => {
+                    let kind = e.kind();
+                    let _ = tx.send(Err(e));
+                    return Err(io::Error::from(kind));
+                }
+            };
+            let _ = tx.send(Ok((server.local_addr(), server.shutdown_handle())));
+            server.run()
+        })?;
+        let (addr, handle) = rx.recv().map_err(|_| io::Error::other("reactor thread ended before binding"))??;
         Ok((addr, handle, thread))
     }
 
@@ -137,10 +137,7 @@ impl Server {
     }
 
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle {
-            requested: self.shutdown_requested.clone(),
-            waker: self.waker.clone(),
-        }
+        ShutdownHandle { requested: self.shutdown_requested.clone(), waker: self.waker.clone() }
     }
 
     /// Serves until a graceful shutdown completes.
@@ -165,8 +162,7 @@ impl Server {
                         }
                     }
                     Token(slot) => {
-                        let readable =
-                            event.is_readable() || event.is_read_closed() || event.is_error();
+                        let readable = event.is_readable() || event.is_read_closed() || event.is_error();
                         self.on_conn_event(slot, readable, event.is_writable(), now);
                     }
                 }
@@ -191,37 +187,16 @@ impl Server {
         if !self.read_list.is_empty() {
             return Some(Duration::ZERO);
         }
-        [
-            self.timers.next_at(),
-            self.accept_paused_until,
-            self.shutdown_deadline,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-        .map(|at| at.saturating_duration_since(now))
+        [self.timers.next_at(), self.accept_paused_until, self.shutdown_deadline]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|at| at.saturating_duration_since(now))
     }
 
     fn ctx(&mut self, now: Instant) -> (Ctx<'_>, &mut Slab<Conn>, &mut [u8]) {
-        let Server {
-            limits,
-            timeouts,
-            http,
-            metrics,
-            pool,
-            conns,
-            scratch,
-            ..
-        } = self;
-        let ctx = Ctx {
-            now,
-            limits,
-            timeouts,
-            http,
-            metrics,
-            pool,
-            chat_gauges: ChatGauges::default(),
-        };
+        let Server { limits, timeouts, http, metrics, pool, hub, outbox, conns, scratch, .. } = self;
+        let ctx = Ctx { now, limits, timeouts, http, metrics, pool, hub, outbox };
         (ctx, conns, scratch)
     }
 
@@ -264,40 +239,19 @@ impl Server {
             }
             let entry = self.conns.vacant_entry();
             let slot = entry.key();
-            if let Err(e) = self.poll.registry().register(
-                &mut stream,
-                Token(slot),
-                Interest::READABLE | Interest::WRITABLE,
-            ) {
+            if let Err(e) =
+                self.poll.registry().register(&mut stream, Token(slot), Interest::READABLE | Interest::WRITABLE)
+            {
                 warn!("register {peer}: {e}");
                 continue;
             }
             self.next_generation += 1;
-            let id = ConnId {
-                slot,
-                generation: self.next_generation,
-            };
-            let Server {
-                limits,
-                timeouts,
-                http,
-                metrics,
-                pool,
-                ..
-            } = self;
-            let mut ctx = Ctx {
-                now,
-                limits,
-                timeouts,
-                http,
-                metrics,
-                pool,
-                chat_gauges: ChatGauges::default(),
-            };
+            let id = ConnId { slot, generation: self.next_generation };
+            let (mut ctx, conns, _) = self.ctx(now);
             let conn = Conn::new(stream, id, &mut ctx);
-            self.conns.insert(conn);
+            conns.insert(conn);
             debug!("accepted {peer} as {id:?}");
-            self.settle(slot, true);
+            self.settle(slot, true, now);
         }
     }
 
@@ -312,7 +266,7 @@ impl Server {
         if writable {
             conn.flush(&mut ctx);
         }
-        self.settle(slot, true);
+        self.settle(slot, true, now);
     }
 
     /// Connections that had more input than one turn allows, or were unpaused.
@@ -324,7 +278,7 @@ impl Server {
                 continue;
             };
             conn.on_readable(scratch, &mut ctx);
-            self.settle(id.slot, true);
+            self.settle(id.slot, true, now);
         }
     }
 
@@ -339,18 +293,23 @@ impl Server {
             }
             conn.scheduled = None;
             conn.on_deadline(&mut ctx);
-            self.settle(id.slot, true);
+            self.settle(id.slot, true, now);
         }
     }
 
     /// Bookkeeping after a connection handled something: drop it if it is
     /// finished, list it for flushing or reading, re-arm its deadline.
-    fn settle(&mut self, slot: usize, list_for_flush: bool) {
+    fn settle(&mut self, slot: usize, list_for_flush: bool, now: Instant) {
+        self.settle_one(slot, list_for_flush, now);
+        self.deliver(now);
+    }
+
+    fn settle_one(&mut self, slot: usize, list_for_flush: bool, now: Instant) {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
         if conn.is_dead() {
-            self.remove(slot);
+            self.remove(slot, now);
             return;
         }
         if list_for_flush && conn.has_output() && !conn.flush_listed {
@@ -377,11 +336,11 @@ impl Server {
             conn.flush(&mut ctx);
             // A connection that still has output waits for its writable
             // event rather than being listed again: no busy loop.
-            self.settle(id.slot, false);
+            self.settle(id.slot, false, now);
         }
     }
 
-    fn remove(&mut self, slot: usize) {
+    fn remove(&mut self, slot: usize, now: Instant) {
         if !self.conns.contains(slot) {
             return;
         }
@@ -389,8 +348,46 @@ impl Server {
         if let Err(e) = self.poll.registry().deregister(conn.stream_mut()) {
             debug!("deregister {:?}: {e}", conn.id);
         }
-        conn.on_removed(&mut self.metrics);
+        let (mut ctx, _, _) = self.ctx(now);
+        conn.on_removed(&mut ctx);
         debug!("closed {:?}", conn.id);
+    }
+
+    /// Routes what the hub produced: each delivery is framed once per wire
+    /// format and the bytes are shared by every recipient's queue. Cutting
+    /// off a slow reader or closing after `/quit` changes presence, which
+    /// produces more deliveries; each connection leaves the hub only once,
+    /// so this ends.
+    fn deliver(&mut self, now: Instant) {
+        while !self.outbox.is_empty() {
+            let deliveries = std::mem::take(&mut self.outbox.deliveries);
+            let closes = std::mem::take(&mut self.outbox.closes);
+            for delivery in &deliveries {
+                // [WebSocket text frame, TCP line], made on first use.
+                let mut framed: [Option<Rc<[u8]>>; 2] = [None, None];
+                for &recipient in &delivery.recipients {
+                    let (mut ctx, conns, _) = self.ctx(now);
+                    let Some(conn) = conns.get_mut(recipient.slot).filter(|c| c.id == recipient) else {
+                        continue;
+                    };
+                    let Some(kind) = conn.chat_kind() else {
+                        continue;
+                    };
+                    let format = usize::from(kind == ClientKind::LegacyTcp);
+                    let bytes = framed[format].get_or_insert_with(|| frame_content(&delivery.content, kind)).clone();
+                    conn.push_delivery(bytes, &mut ctx);
+                    self.settle_one(recipient.slot, true, now);
+                }
+            }
+            for id in closes {
+                let (mut ctx, conns, _) = self.ctx(now);
+                let Some(conn) = conns.get_mut(id.slot).filter(|c| c.id == id) else {
+                    continue;
+                };
+                conn.quit(&mut ctx);
+                self.settle_one(id.slot, true, now);
+            }
+        }
     }
 
     fn begin_shutdown(&mut self, now: Instant) {
@@ -409,7 +406,26 @@ impl Server {
             if let Some(conn) = conns.get_mut(slot) {
                 conn.begin_shutdown(&mut ctx);
             }
-            self.settle(slot, true);
+            self.settle(slot, true, now);
+        }
+    }
+}
+
+/// One chat message as bytes for a receiver of `kind`: a text frame on
+/// WebSocket, a `\n`-terminated line on legacy TCP.
+fn frame_content(content: &Content, kind: ClientKind) -> Rc<[u8]> {
+    let text = content.text();
+    match kind {
+        ClientKind::LegacyTcp => {
+            let mut line = Vec::with_capacity(text.len() + 1);
+            line.extend_from_slice(text.as_bytes());
+            line.push(b'\n');
+            Rc::from(line)
+        }
+        ClientKind::LegacyWs | ClientKind::Json => {
+            let mut frame = Vec::with_capacity(text.len() + 10);
+            encode_frame(&mut frame, OpCode::Text, text.as_bytes());
+            Rc::from(frame)
         }
     }
 }

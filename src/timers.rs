@@ -64,10 +64,7 @@ mod tests {
     #[test]
     fn earlier_deadlines_replace_later_ones_lazily() {
         let t0 = Instant::now();
-        let id = ConnId {
-            slot: 1,
-            generation: 7,
-        };
+        let id = ConnId { slot: 1, generation: 7 };
         let mut timers = Timers::default();
         let mut scheduled = None;
         timers.arm(id, t0 + Duration::from_secs(25), &mut scheduled);

@@ -74,11 +74,7 @@ impl WriteQueue {
     }
 
     /// Lets `encode` append bytes to the owned tail buffer and counts them.
-    pub fn append_with<R>(
-        &mut self,
-        pool: &mut BufPool,
-        encode: impl FnOnce(&mut Vec<u8>) -> R,
-    ) -> R {
+    pub fn append_with<R>(&mut self, pool: &mut BufPool, encode: impl FnOnce(&mut Vec<u8>) -> R) -> R {
         let mut tail = match self.chunks.pop_back() {
             Some(Chunk::Owned(tail)) if tail.len() < OWNED_CHUNK_TARGET_BYTES => tail,
             Some(full_or_shared) => {
@@ -138,11 +134,7 @@ impl WriteQueue {
             let mut count = 0;
             for (i, chunk) in self.chunks.iter().take(MAX_IOVECS).enumerate() {
                 let bytes = chunk.bytes();
-                slices[count] = IoSlice::new(if i == 0 {
-                    &bytes[self.head_sent..]
-                } else {
-                    bytes
-                });
+                slices[count] = IoSlice::new(if i == 0 { &bytes[self.head_sent..] } else { bytes });
                 count += 1;
             }
             let written = match sink.write_vectored(&slices[..count]) {
@@ -220,11 +212,7 @@ mod tests {
         q.push_shared(Rc::from(&b"shared "[..]));
         q.push_bytes(&mut pool, b"world");
         assert_eq!(q.queued(), 18);
-        let mut sink = Trickle {
-            got: Vec::new(),
-            per_call: 4,
-            calls_left: 2,
-        };
+        let mut sink = Trickle { got: Vec::new(), per_call: 4, calls_left: 2 };
         // The default `write_vectored` writes from the first slice only.
         assert_eq!(q.write_to(&mut sink, &mut pool).unwrap(), 6);
         assert_eq!(q.queued(), 12);
@@ -240,11 +228,7 @@ mod tests {
         let mut q = WriteQueue::default();
         q.push_shared(Rc::from(&b"first frame"[..]));
         q.push_shared(Rc::from(&b"second"[..]));
-        let mut sink = Trickle {
-            got: Vec::new(),
-            per_call: 3,
-            calls_left: 1,
-        };
+        let mut sink = Trickle { got: Vec::new(), per_call: 3, calls_left: 1 };
         q.write_to(&mut sink, &mut pool).unwrap();
         assert_eq!(q.discard_unstarted(&mut pool), 6);
         sink.calls_left = 100;
@@ -258,11 +242,7 @@ mod tests {
         let mut pool = BufPool::default();
         let mut q = WriteQueue::default();
         q.push_bytes(&mut pool, b"abc");
-        let mut sink = Trickle {
-            got: Vec::new(),
-            per_call: 100,
-            calls_left: 10,
-        };
+        let mut sink = Trickle { got: Vec::new(), per_call: 100, calls_left: 10 };
         q.write_to(&mut sink, &mut pool).unwrap();
         assert_eq!(pool.spare.len(), 1);
         q.push_bytes(&mut pool, b"def");
@@ -275,11 +255,7 @@ mod tests {
         let mut q = WriteQueue::default();
         q.append_with(&mut pool, |_| ());
         assert!(q.is_empty());
-        let mut sink = Trickle {
-            got: Vec::new(),
-            per_call: 100,
-            calls_left: 0,
-        };
+        let mut sink = Trickle { got: Vec::new(), per_call: 100, calls_left: 0 };
         assert_eq!(q.write_to(&mut sink, &mut pool).unwrap(), 0);
     }
 }

@@ -12,8 +12,7 @@ use tungstenite::Message;
 fn ws_client(addr: std::net::SocketAddr, path: &str) -> Client {
     let stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(WAIT)).unwrap();
-    let (ws, _) =
-        tungstenite::client::client(format!("ws://{addr}{path}"), stream).expect("handshake");
+    let (ws, _) = tungstenite::client::client(format!("ws://{addr}{path}"), stream).expect("handshake");
     ws
 }
 
@@ -32,10 +31,7 @@ fn sigterm_closes_websockets_with_1001_and_exits_zero() {
             let _ = ws.flush();
         }
         assert_eq!(daemon.wait_exit(), Some(0), "exit status after SIG{signal}");
-        assert!(
-            TcpStream::connect(daemon.addr).is_err(),
-            "the listener is closed"
-        );
+        assert!(TcpStream::connect(daemon.addr).is_err(), "the listener is closed");
     }
 }
 
@@ -48,9 +44,7 @@ fn at_the_descriptor_limit_accept_neither_spins_nor_hurts_connected_clients() {
 
     // More connections than descriptors: the kernel completes them into the
     // backlog, the daemon accepts until EMFILE.
-    let flood: Vec<TcpStream> = (0..60)
-        .map(|_| TcpStream::connect(daemon.addr).unwrap())
-        .collect();
+    let flood: Vec<TcpStream> = (0..60).map(|_| TcpStream::connect(daemon.addr).unwrap()).collect();
     let cpu_before = daemon.cpu_time();
     for i in 0..20 {
         assert_echoes(&mut veteran, &format!("during the flood {i}"));
@@ -59,10 +53,7 @@ fn at_the_descriptor_limit_accept_neither_spins_nor_hurts_connected_clients() {
     let cpu_used = daemon.cpu_time() - cpu_before;
     // One second of wall time with pending connections: a spinning accept
     // loop would burn most of it.
-    assert!(
-        cpu_used < Duration::from_millis(300),
-        "daemon used {cpu_used:?} of CPU while out of descriptors"
-    );
+    assert!(cpu_used < Duration::from_millis(300), "daemon used {cpu_used:?} of CPU while out of descriptors");
 
     // Once descriptors free up, waiting clients are served again.
     drop(flood);

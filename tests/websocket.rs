@@ -71,11 +71,7 @@ fn sixteen_mebibyte_messages_echo_byte_for_byte() {
     let text = "x".repeat(16 << 20);
     let mut bytes = Vec::new();
     for (i, piece) in text.as_bytes().chunks(1 << 20).enumerate() {
-        let opcode = if i == 0 {
-            OpCode::Text
-        } else {
-            OpCode::Continuation
-        };
+        let opcode = if i == 0 { OpCode::Text } else { OpCode::Continuation };
         bytes.extend(frame(opcode, (i + 1) << 20 == text.len(), piece));
     }
     let mut writer = ws.get_ref().try_clone().unwrap();
@@ -117,12 +113,8 @@ fn frames_pipelined_behind_the_handshake_are_not_lost() {
     stream.write_all(&bytes).unwrap();
     let response = read_response(&mut stream).expect("101");
     assert_eq!(response.status, 101);
-    assert_eq!(
-        response.header("Sec-WebSocket-Accept"),
-        Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
-    );
-    let mut ws =
-        tungstenite::WebSocket::from_raw_socket(stream, tungstenite::protocol::Role::Client, None);
+    assert_eq!(response.header("Sec-WebSocket-Accept"), Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+    let mut ws = tungstenite::WebSocket::from_raw_socket(stream, tungstenite::protocol::Role::Client, None);
     assert_eq!(next_data(&mut ws), Message::text("first"));
     assert_eq!(next_data(&mut ws), Message::text("second"));
 }
@@ -131,19 +123,12 @@ fn frames_pipelined_behind_the_handshake_are_not_lost() {
 fn client_close_is_answered_with_the_same_code_and_tcp_closes() {
     let server = TestServer::start();
     let mut ws = server.ws("/echo");
-    ws.close(Some(CloseFrame {
-        code: TungCloseCode::Away,
-        reason: "bye".into(),
-    }))
-    .unwrap();
+    ws.close(Some(CloseFrame { code: TungCloseCode::Away, reason: "bye".into() })).unwrap();
     assert_eq!(expect_close(&mut ws), Some(1001));
     // Then the server closes the TCP connection.
     let mut rest = Vec::new();
     let read = ws.get_mut().read_to_end(&mut rest);
-    assert!(
-        read.is_ok() && rest.is_empty(),
-        "expected EOF after the close handshake"
-    );
+    assert!(read.is_ok() && rest.is_empty(), "expected EOF after the close handshake");
 }
 
 #[test]
@@ -188,14 +173,8 @@ fn frame_with_first_byte(first: u8, payload: &[u8]) -> Vec<u8> {
 
 #[test]
 fn unanswered_keepalive_ping_closes_1001_and_drops_the_connection() {
-    let server = TestServer::with_args(&[
-        "--ping-interval",
-        "200ms",
-        "--ping-timeout",
-        "300ms",
-        "--close-timeout",
-        "300ms",
-    ]);
+    let server =
+        TestServer::with_args(&["--ping-interval", "200ms", "--ping-timeout", "300ms", "--close-timeout", "300ms"]);
     let mut ws = server.ws("/echo");
     let started = Instant::now();
     // Read raw bytes so nothing answers the ping.
@@ -230,9 +209,6 @@ fn a_peer_that_never_answers_our_close_is_cut_at_the_deadline() {
     assert_eq!(&got[4..], b"server shutting down");
     stopping.join().unwrap().expect("a clean shutdown");
     let waited = started.elapsed();
-    assert!(
-        waited >= Duration::from_millis(250),
-        "the server waited for our close ({waited:?})"
-    );
+    assert!(waited >= Duration::from_millis(250), "the server waited for our close ({waited:?})");
     assert!(waited < WAIT);
 }

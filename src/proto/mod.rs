@@ -1,5 +1,6 @@
 //! Sans-IO protocol cores: no sockets, no clocks (time is a parameter).
 
 pub mod http;
+pub mod line;
 pub mod sniff;
 pub mod ws;

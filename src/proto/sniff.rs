@@ -15,15 +15,7 @@ pub enum Sniff {
 
 /// The method tokens we recognise, each with the space that ends it
 /// (RFC 7230 §3.1.1: `request-line = method SP request-target SP HTTP-version`).
-const METHODS: [&[u8]; 7] = [
-    b"GET ",
-    b"HEAD ",
-    b"POST ",
-    b"PUT ",
-    b"DELETE ",
-    b"OPTIONS ",
-    b"PATCH ",
-];
+const METHODS: [&[u8]; 7] = [b"GET ", b"HEAD ", b"POST ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATCH "];
 
 /// Classifies the first bytes of a connection (everything received so far).
 ///

@@ -37,11 +37,7 @@ impl TestServer {
         argv.extend_from_slice(args);
         let config = <Config as clap::Parser>::parse_from(argv);
         let (addr, handle, thread) = Server::spawn(config).expect("server starts");
-        TestServer {
-            addr,
-            handle,
-            thread: Some(thread),
-        }
+        TestServer { addr, handle, thread: Some(thread) }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -58,12 +54,9 @@ impl TestServer {
     /// A WebSocket client on `path`, handshake done.
     pub fn ws(&self, path: &str) -> Client {
         let stream = self.tcp();
-        let config = WebSocketConfig::default()
-            .max_message_size(Some(64 << 20))
-            .max_frame_size(Some(64 << 20));
-        let (ws, response) =
-            tungstenite::client::client_with_config(self.url(path), stream, Some(config))
-                .unwrap_or_else(|e| panic!("handshake on {path}: {e}"));
+        let config = WebSocketConfig::default().max_message_size(Some(64 << 20)).max_frame_size(Some(64 << 20));
+        let (ws, response) = tungstenite::client::client_with_config(self.url(path), stream, Some(config))
+            .unwrap_or_else(|e| panic!("handshake on {path}: {e}"));
         assert_eq!(response.status(), 101);
         ws
     }
@@ -79,11 +72,7 @@ impl TestServer {
     /// Stops the server and waits for its reactor to return.
     pub fn stop(mut self) -> std::io::Result<()> {
         self.handle.shutdown();
-        self.thread
-            .take()
-            .expect("running")
-            .join()
-            .expect("reactor thread")
+        self.thread.take().expect("running").join().expect("reactor thread")
     }
 }
 
@@ -105,10 +94,7 @@ pub struct HttpResponse {
 
 impl HttpResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn body_text(&self) -> String {
@@ -133,10 +119,7 @@ pub fn read_response(stream: &mut TcpStream) -> Option<HttpResponse> {
     let status = status_line.split(' ').nth(1)?.parse().ok()?;
     let headers: Vec<(String, String)> = lines
         .filter(|l| !l.is_empty())
-        .filter_map(|l| {
-            l.split_once(':')
-                .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
-        })
+        .filter_map(|l| l.split_once(':').map(|(n, v)| (n.trim().to_string(), v.trim().to_string())))
         .collect();
     let length: usize = headers
         .iter()
@@ -145,11 +128,7 @@ pub fn read_response(stream: &mut TcpStream) -> Option<HttpResponse> {
         .unwrap_or(0);
     let mut body = vec![0; length];
     stream.read_exact(&mut body).ok()?;
-    Some(HttpResponse {
-        status,
-        headers,
-        body,
-    })
+    Some(HttpResponse { status, headers, body })
 }
 
 /// A valid upgrade request for `path` with `extra` header lines appended.
@@ -223,10 +202,7 @@ impl Daemon {
     /// Runs `sh -c "<prefix> exec soket --listen 127.0.0.1:0 <args>"`.
     pub fn spawn(shell_prefix: &str, args: &[&str]) -> Daemon {
         let binary = env!("CARGO_BIN_EXE_soket");
-        let script = format!(
-            "{shell_prefix} exec \"{binary}\" --listen 127.0.0.1:0 {}",
-            args.join(" ")
-        );
+        let script = format!("{shell_prefix} exec \"{binary}\" --listen 127.0.0.1:0 {}", args.join(" "));
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(script)
@@ -236,9 +212,7 @@ impl Daemon {
             .expect("spawn soket");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("startup line");
+        BufReader::new(stdout).read_line(&mut line).expect("startup line");
         let addr = line
             .trim()
             .strip_prefix("soket listening on ")
@@ -249,11 +223,7 @@ impl Daemon {
     }
 
     pub fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
+        let status = Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status().unwrap();
         assert!(status.success());
     }
 

@@ -110,10 +110,7 @@ mod tests {
         assert_eq!(HeadScanner::default().scan(&head, max), Ok(Some(max)));
         // ... but an end found only past the limit is not.
         head.insert(0, b'a');
-        assert_eq!(
-            HeadScanner::default().scan(&head, max),
-            Err(HttpError::HeadTooLarge)
-        );
+        assert_eq!(HeadScanner::default().scan(&head, max), Err(HttpError::HeadTooLarge));
     }
 
     #[test]
@@ -121,10 +118,7 @@ mod tests {
         let mut big = b"GET / HTTP/1.1\r\nX: ".to_vec();
         big.resize(1 << 20, b'x');
         big.extend_from_slice(b"\r\n\r\n");
-        assert_eq!(
-            HeadScanner::default().scan(&big, 8192),
-            Err(HttpError::HeadTooLarge)
-        );
+        assert_eq!(HeadScanner::default().scan(&big, 8192), Err(HttpError::HeadTooLarge));
     }
 
     #[test]

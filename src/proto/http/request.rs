@@ -71,9 +71,7 @@ impl HttpError {
             // RFC 6455 §4.4: answer an unsupported version with "a
             // |Sec-WebSocket-Version| header field indicating the version(s)
             // the server is capable of understanding".
-            HttpError::UnsupportedVersion => {
-                &[("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13")]
-            }
+            HttpError::UnsupportedVersion => &[("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13")],
             _ => &[],
         }
     }
@@ -87,21 +85,15 @@ impl fmt::Display for HttpError {
             HttpError::Malformed => f.write_str("malformed request head"),
             HttpError::NotFound => f.write_str("not found"),
             HttpError::MethodNotAllowed => f.write_str("method not allowed"),
-            HttpError::UpgradeRequired => {
-                f.write_str("this is a WebSocket endpoint: upgrade required")
-            }
+            HttpError::UpgradeRequired => f.write_str("this is a WebSocket endpoint: upgrade required"),
             HttpError::UpgradeMethod => f.write_str("a WebSocket upgrade must be a GET request"),
             HttpError::UpgradeHttpVersion => f.write_str("a WebSocket upgrade requires HTTP/1.1"),
             HttpError::UpgradeBody => f.write_str("a WebSocket upgrade must not have a body"),
             HttpError::MissingHeader(name) => write!(f, "missing or empty {name} header"),
             HttpError::DuplicateHeader(name) => write!(f, "more than one {name} header"),
-            HttpError::ConnectionNotUpgrade => {
-                f.write_str("Connection header lacks the upgrade token")
-            }
+            HttpError::ConnectionNotUpgrade => f.write_str("Connection header lacks the upgrade token"),
             HttpError::BadKey => f.write_str("Sec-WebSocket-Key is not base64 of 16 bytes"),
-            HttpError::UnsupportedVersion => {
-                f.write_str("unsupported Sec-WebSocket-Version; use 13")
-            }
+            HttpError::UnsupportedVersion => f.write_str("unsupported Sec-WebSocket-Version; use 13"),
             HttpError::OriginNotAllowed => f.write_str("origin not allowed"),
         }
     }
@@ -125,29 +117,16 @@ pub struct Request<'h, 'b> {
 impl<'h, 'b> Request<'h, 'b> {
     /// Parses one complete head, using `headers` (its length is the
     /// `max_headers` limit) for the fields.
-    pub fn parse(
-        head: &'b [u8],
-        headers: &'h mut [httparse::Header<'b>],
-    ) -> Result<Self, HttpError> {
+    pub fn parse(head: &'b [u8], headers: &'h mut [httparse::Header<'b>]) -> Result<Self, HttpError> {
         let mut req = httparse::Request::new(headers);
         match req.parse(head) {
             Ok(httparse::Status::Complete(_)) => {}
             Err(httparse::Error::TooManyHeaders) => return Err(HttpError::TooManyHeaders),
             Ok(httparse::Status::Partial) | Err(_) => return Err(HttpError::Malformed),
         }
-        let httparse::Request {
-            method,
-            path,
-            version,
-            headers,
-        } = req;
+        let httparse::Request { method, path, version, headers } = req;
         match (method, path, version) {
-            (Some(method), Some(target), Some(minor_version)) => Ok(Request {
-                method,
-                target,
-                minor_version,
-                headers,
-            }),
+            (Some(method), Some(target), Some(minor_version)) => Ok(Request { method, target, minor_version, headers }),
             _ => Err(HttpError::Malformed),
         }
     }
@@ -155,10 +134,7 @@ impl<'h, 'b> Request<'h, 'b> {
     /// Values of every field called `name` (RFC 7230 §3.2: field names are
     /// case-insensitive), with surrounding whitespace trimmed.
     pub fn values<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'b [u8]> + 's {
-        self.headers
-            .iter()
-            .filter(move |h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| h.value.trim_ascii())
+        self.headers.iter().filter(move |h| h.name.eq_ignore_ascii_case(name)).map(|h| h.value.trim_ascii())
     }
 
     /// The value of a field that may appear at most once.
@@ -183,26 +159,20 @@ impl<'h, 'b> Request<'h, 'b> {
     /// (case-insensitive). RFC 7230 §7: "a recipient MUST accept empty list
     /// elements", so `keep-alive, ,Upgrade` holds `upgrade`.
     pub fn has_token(&self, name: &str, token: &str) -> bool {
-        self.values(name)
-            .any(|v| list_items(v).any(|t| t.eq_ignore_ascii_case(token.as_bytes())))
+        self.values(name).any(|v| list_items(v).any(|t| t.eq_ignore_ascii_case(token.as_bytes())))
     }
 
     /// Whether a body follows the head. We never read bodies, so a request
     /// with one (or with a length we can't trust) ends the connection.
     pub fn has_body(&self) -> bool {
         self.values("Transfer-Encoding").next().is_some()
-            || self
-                .values("Content-Length")
-                .any(|v| v.is_empty() || v.iter().any(|&b| b != b'0'))
+            || self.values("Content-Length").any(|v| v.is_empty() || v.iter().any(|&b| b != b'0'))
     }
 }
 
 /// The non-empty, trimmed elements of a comma-separated header list.
 pub fn list_items(value: &[u8]) -> impl Iterator<Item = &[u8]> {
-    value
-        .split(|&b| b == b',')
-        .map(<[u8]>::trim_ascii)
-        .filter(|t| !t.is_empty())
+    value.split(|&b| b == b',').map(<[u8]>::trim_ascii).filter(|t| !t.is_empty())
 }
 
 /// Decodes `%XX` escapes; `None` when an escape is cut short or not hex.
@@ -236,10 +206,7 @@ mod tests {
         assert_eq!(HttpError::MissingHeader("Host").status(), 400);
         assert_eq!(HttpError::UnsupportedVersion.status(), 426);
         assert_eq!(HttpError::OriginNotAllowed.status(), 403);
-        assert_eq!(
-            HttpError::MissingHeader("Host").to_string(),
-            "missing or empty Host header"
-        );
+        assert_eq!(HttpError::MissingHeader("Host").to_string(), "missing or empty Host header");
     }
 
     #[test]
@@ -247,18 +214,12 @@ mod tests {
         let head = b"GET /x?y HTTP/1.1\r\nHost: a\r\nconnection: keep-alive, ,Upgrade\r\nX: 1\r\nx: 2\r\n\r\n";
         let mut headers = [httparse::EMPTY_HEADER; 8];
         let req = Request::parse(head, &mut headers).unwrap();
-        assert_eq!(
-            (req.method, req.target, req.minor_version),
-            ("GET", "/x?y", 1)
-        );
+        assert_eq!((req.method, req.target, req.minor_version), ("GET", "/x?y", 1));
         assert!(req.has_token("Connection", "upgrade"));
         assert!(!req.has_token("Connection", "close"));
         assert_eq!(req.required("host"), Ok(&b"a"[..]));
         assert_eq!(req.single("X"), Err(HttpError::DuplicateHeader("X")));
-        assert_eq!(
-            req.required("Origin"),
-            Err(HttpError::MissingHeader("Origin"))
-        );
+        assert_eq!(req.required("Origin"), Err(HttpError::MissingHeader("Origin")));
         assert!(!req.has_body());
     }
 
@@ -266,22 +227,11 @@ mod tests {
     fn parse_errors() {
         let mut headers = [httparse::EMPTY_HEADER; 1];
         let two = b"GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\n\r\n";
-        assert_eq!(
-            Request::parse(two, &mut headers).unwrap_err(),
-            HttpError::TooManyHeaders
-        );
-        for bad in [
-            &b"GET / HTTP/1.1\r\n"[..],
-            b"\r\n\r\n",
-            b"GET / HTTP/2.0\r\n\r\n",
-            b"GET\r\n\r\n",
-            b"\xff\r\n\r\n",
-        ] {
+        assert_eq!(Request::parse(two, &mut headers).unwrap_err(), HttpError::TooManyHeaders);
+        for bad in [&b"GET / HTTP/1.1\r\n"[..], b"\r\n\r\n", b"GET / HTTP/2.0\r\n\r\n", b"GET\r\n\r\n", b"\xff\r\n\r\n"]
+        {
             let mut headers = [httparse::EMPTY_HEADER; 4];
-            assert_eq!(
-                Request::parse(bad, &mut headers).unwrap_err(),
-                HttpError::Malformed
-            );
+            assert_eq!(Request::parse(bad, &mut headers).unwrap_err(), HttpError::Malformed);
         }
     }
 
@@ -296,22 +246,13 @@ mod tests {
         ] {
             let head = format!("POST / HTTP/1.1\r\n{h}\r\n\r\n");
             let mut headers = [httparse::EMPTY_HEADER; 4];
-            assert_eq!(
-                Request::parse(head.as_bytes(), &mut headers)
-                    .unwrap()
-                    .has_body(),
-                body,
-                "{h}"
-            );
+            assert_eq!(Request::parse(head.as_bytes(), &mut headers).unwrap().has_body(), body, "{h}");
         }
     }
 
     #[test]
     fn percent() {
-        assert_eq!(
-            percent_decode(b"a%20b+c%C3%A9").unwrap(),
-            "a b+cé".as_bytes()
-        );
+        assert_eq!(percent_decode(b"a%20b+c%C3%A9").unwrap(), "a b+cé".as_bytes());
         assert_eq!(percent_decode(b"%"), None);
         assert_eq!(percent_decode(b"%4"), None);
         assert_eq!(percent_decode(b"%zz"), None);

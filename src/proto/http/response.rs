@@ -54,14 +54,7 @@ pub fn write_response(
 pub fn error_response(error: HttpError, head_only: bool, close: bool) -> Vec<u8> {
     let body = format!("{error}\n");
     let text = "text/plain; charset=utf-8";
-    write_response(
-        error.status(),
-        error.extra_headers(),
-        text,
-        body.as_bytes(),
-        head_only,
-        close,
-    )
+    write_response(error.status(), error.extra_headers(), text, body.as_bytes(), head_only, close)
 }
 
 /// `Sec-WebSocket-Accept` for a client's `Sec-WebSocket-Key`.
@@ -82,6 +75,7 @@ fn reason_phrase(status: u16) -> &'static str {
         400 => "Bad Request",
         403 => "Forbidden",
         404 => "Not Found",
+        408 => "Request Timeout",
         405 => "Method Not Allowed",
         426 => "Upgrade Required",
         431 => "Request Header Fields Too Large",
@@ -97,24 +91,15 @@ mod tests {
 
     #[test]
     fn rfc6455_accept_vector() {
-        assert_eq!(
-            accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
-            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-        );
+        assert_eq!(accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     }
 
     #[test]
     fn plain_response() {
         let r = write_response(200, &[], "text/plain", b"ok\n", false, false);
-        assert_eq!(
-            r,
-            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n"
-        );
+        assert_eq!(r, b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n");
         let r = write_response(200, &[], "text/plain", b"ok\n", true, true);
-        assert_eq!(
-            r,
-            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\n"
-        );
+        assert_eq!(r, b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\n");
     }
 
     #[test]

@@ -6,10 +6,9 @@ use super::response::{error_response, write_response};
 use super::upgrade::accept_upgrade;
 use super::{HttpConfig, Outcome, WsEndpoint};
 
-/// The page served at `/`. A placeholder until the web chat page lands.
-pub const INDEX_HTML: &str = "<!doctype html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\">\
-<title>soket</title></head>\n<body>\n<h1>soket</h1>\n<p>WebSocket chat at <code>/ws</code>, \
-line protocol at <code>/legacy</code>.</p>\n</body>\n</html>\n";
+/// The built-in web chat page served at `/`: one self-contained file that
+/// speaks the JSON event protocol at `/ws`.
+pub const INDEX_HTML: &str = include_str!("../../web/index.html");
 
 const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
 const TEXT_HTML: &str = "text/html; charset=utf-8";
@@ -40,10 +39,7 @@ pub fn handle_head(head: &[u8], config: &HttpConfig) -> Outcome {
     // RFC 7230 §6.7: a server "MAY ignore a received Upgrade header field";
     // we only act on `websocket` (so `h2c` gets the plain answer).
     let wants_ws = req.has_token("Upgrade", "websocket");
-    let close = wants_ws
-        || req.minor_version == 0
-        || req.has_token("Connection", "close")
-        || req.has_body();
+    let close = wants_ws || req.minor_version == 0 || req.has_token("Connection", "close") || req.has_body();
     let (path, query) = match req.target.split_once('?') {
         Some((path, query)) => (path, Some(query)),
         None => (req.target, None),
@@ -74,11 +70,7 @@ pub fn handle_head(head: &[u8], config: &HttpConfig) -> Outcome {
 }
 
 fn refuse(error: HttpError, head_only: bool, close: bool, handshake_failure: bool) -> Outcome {
-    Outcome::Respond {
-        response: error_response(error, head_only, close),
-        close,
-        handshake_failure,
-    }
+    Outcome::Respond { response: error_response(error, head_only, close), close, handshake_failure }
 }
 
 /// The route for a path (query already stripped); None is 404.
@@ -89,9 +81,7 @@ fn route(path: &str, config: &HttpConfig) -> Option<Route> {
         "/metrics" => Some(Route::Metrics),
         "/echo" if config.echo_enabled => Some(Route::Ws(WsEndpoint::Echo)),
         "/legacy" => Some(Route::Ws(WsEndpoint::Legacy)),
-        "/ws" => Some(Route::Ws(WsEndpoint::Events {
-            namespace: "/".to_owned(),
-        })),
+        "/ws" => Some(Route::Ws(WsEndpoint::Events { namespace: "/".to_owned() })),
         _ => {
             // PROTOCOL.md §1: `/ws/NAME` where NAME follows the room rules;
             // "any other path under `/ws/` is 404". Browsers percent-encode
@@ -99,9 +89,7 @@ fn route(path: &str, config: &HttpConfig) -> Option<Route> {
             let raw = path.strip_prefix("/ws/")?;
             let bytes = super::request::percent_decode(raw.as_bytes())?;
             let name = String::from_utf8(bytes).ok().filter(|n| is_room_name(n))?;
-            Some(Route::Ws(WsEndpoint::Events {
-                namespace: format!("/{name}"),
-            }))
+            Some(Route::Ws(WsEndpoint::Events { namespace: format!("/{name}") }))
         }
     }
 }
@@ -112,9 +100,7 @@ fn route(path: &str, config: &HttpConfig) -> Option<Route> {
 fn is_room_name(name: &str) -> bool {
     let count = name.chars().count();
     (1..=64).contains(&count)
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && name.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
         && !name.contains("..")
         && !name.starts_with('.')
         && !name.ends_with('.')
@@ -128,12 +114,7 @@ mod tests {
     const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
     fn config() -> HttpConfig {
-        HttpConfig {
-            max_head_bytes: 8192,
-            max_headers: 32,
-            allow_origins: vec![],
-            echo_enabled: true,
-        }
+        HttpConfig { max_head_bytes: 8192, max_headers: 32, allow_origins: vec![], echo_enabled: true }
     }
 
     fn upgrade_head(path: &str, extra: &str) -> String {
@@ -146,21 +127,14 @@ mod tests {
     /// A valid upgrade to `path` with header `drop` removed and `extra` lines added.
     fn upgrade_without(path: &str, drop: &str, extra: &str) -> String {
         let full = upgrade_head(path, "");
-        let kept: String = full
-            .split_inclusive("\r\n")
-            .filter(|l| !l.starts_with(&format!("{drop}:")))
-            .collect();
+        let kept: String = full.split_inclusive("\r\n").filter(|l| !l.starts_with(&format!("{drop}:"))).collect();
         format!("{}\r\n{extra}\r\n", kept.trim_end_matches("\r\n"))
     }
 
     /// (status, close, handshake_failure, response text) of a Respond.
     fn respond(head: &str, config: &HttpConfig) -> (u16, bool, bool, String) {
         match handle_head(head.as_bytes(), config) {
-            Outcome::Respond {
-                response,
-                close,
-                handshake_failure,
-            } => {
+            Outcome::Respond { response, close, handshake_failure } => {
                 let text = String::from_utf8(response).unwrap();
                 let status = text[9..12].parse().unwrap();
                 assert!(text.contains("\r\nContent-Length: "), "{text}");
@@ -202,38 +176,20 @@ mod tests {
     #[test]
     fn metrics() {
         let m = |h: &str| handle_head(h.as_bytes(), &config());
-        assert_eq!(
-            m("GET /metrics HTTP/1.1\r\n\r\n"),
-            Outcome::Metrics {
-                head_only: false,
-                close: false
-            }
-        );
-        assert_eq!(
-            m("HEAD /metrics HTTP/1.0\r\n\r\n"),
-            Outcome::Metrics {
-                head_only: true,
-                close: true
-            }
-        );
+        assert_eq!(m("GET /metrics HTTP/1.1\r\n\r\n"), Outcome::Metrics { head_only: false, close: false });
+        assert_eq!(m("HEAD /metrics HTTP/1.0\r\n\r\n"), Outcome::Metrics { head_only: true, close: true });
         assert_eq!(status("POST /metrics HTTP/1.1\r\n\r\n"), 405);
     }
 
     #[test]
     fn keep_alive_and_close() {
         let close = |h: &str| respond(h, &config()).1;
-        assert!(!close(
-            "GET /healthz HTTP/1.1\r\nConnection: keep-alive\r\n\r\n"
-        ));
+        assert!(!close("GET /healthz HTTP/1.1\r\nConnection: keep-alive\r\n\r\n"));
         assert!(close("GET /healthz HTTP/1.0\r\n\r\n"));
-        assert!(close(
-            "GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
-        ));
+        assert!(close("GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
         assert!(close("GET /healthz HTTP/1.1\r\nConnection: Close\r\n\r\n"));
         assert!(close("GET /healthz HTTP/1.1\r\nContent-Length: 4\r\n\r\n"));
-        assert!(close(
-            "GET /healthz HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-        ));
+        assert!(close("GET /healthz HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"));
         assert!(!close("GET /healthz HTTP/1.1\r\nContent-Length: 0\r\n\r\n"));
         let (_, _, _, text) = respond("GET /healthz HTTP/1.0\r\n\r\n", &config());
         assert!(text.contains("\r\nConnection: close\r\n"));
@@ -247,10 +203,7 @@ mod tests {
         let (_, _, _, text) = respond("POST / HTTP/1.1\r\n\r\n", &config());
         assert!(text.contains("\r\nAllow: GET, HEAD\r\n"));
         for path in ["/ws", "/ws/room", "/legacy", "/echo", "/ws?name=a"] {
-            let (s, close, hf, text) = respond(
-                &format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n"),
-                &config(),
-            );
+            let (s, close, hf, text) = respond(&format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n"), &config());
             assert_eq!((s, close, hf), (426, false, false), "{path}");
             assert!(text.contains("\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"));
         }
@@ -266,18 +219,11 @@ mod tests {
             "/wsx",
             "/healthz/",
         ] {
-            assert_eq!(
-                status(&format!("GET {path} HTTP/1.1\r\n\r\n")),
-                404,
-                "{path}"
-            );
+            assert_eq!(status(&format!("GET {path} HTTP/1.1\r\n\r\n")), 404, "{path}");
         }
         let long = "r".repeat(65);
         assert_eq!(status(&format!("GET /ws/{long} HTTP/1.1\r\n\r\n")), 404);
-        let off = HttpConfig {
-            echo_enabled: false,
-            ..config()
-        };
+        let off = HttpConfig { echo_enabled: false, ..config() };
         assert_eq!(respond("GET /echo HTTP/1.1\r\n\r\n", &off).0, 404);
         assert_eq!(respond(&upgrade_head("/echo", ""), &off).0, 404);
     }
@@ -285,16 +231,10 @@ mod tests {
     #[test]
     fn malformed_and_too_many_headers() {
         assert_eq!(respond("GARBAGE\r\n\r\n", &config()).0, 400);
-        assert_eq!(
-            respond("GET / HTTP/1.1\r\nbad header\r\n\r\n", &config()).0,
-            400
-        );
+        assert_eq!(respond("GET / HTTP/1.1\r\nbad header\r\n\r\n", &config()).0, 400);
         assert_eq!(respond("\r\n\r\n", &config()).0, 400);
         assert!(respond("GET / HTTP/3.0\r\n\r\n", &config()).1);
-        let few = HttpConfig {
-            max_headers: 2,
-            ..config()
-        };
+        let few = HttpConfig { max_headers: 2, ..config() };
         let (s, close, _, text) = respond("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", &few);
         assert_eq!((s, close), (400, true));
         assert!(text.ends_with("too many header fields\n"));
@@ -303,12 +243,7 @@ mod tests {
     #[test]
     fn upgrade_success() {
         let up = upgraded(&upgrade_head("/ws/caf%C3%A9?name=alice", ""), &config());
-        assert_eq!(
-            up.endpoint,
-            WsEndpoint::Events {
-                namespace: "/café".to_owned()
-            }
-        );
+        assert_eq!(up.endpoint, WsEndpoint::Events { namespace: "/café".to_owned() });
         assert_eq!(up.name.as_deref(), Some("alice"));
         assert_eq!(up.subprotocol, None);
         assert_eq!(
@@ -318,142 +253,51 @@ mod tests {
         );
         assert_eq!(
             upgraded(&upgrade_head("/ws", ""), &config()).endpoint,
-            WsEndpoint::Events {
-                namespace: "/".to_owned()
-            }
+            WsEndpoint::Events { namespace: "/".to_owned() }
         );
-        assert_eq!(
-            upgraded(&upgrade_head("/echo", ""), &config()).endpoint,
-            WsEndpoint::Echo
-        );
-        assert_eq!(
-            upgraded(&upgrade_head("/legacy", ""), &config()).endpoint,
-            WsEndpoint::Legacy
-        );
-        assert_eq!(
-            upgraded(&upgrade_head("/ws?name=%ZZ", ""), &config())
-                .name
-                .as_deref(),
-            Some("%ZZ")
-        );
+        assert_eq!(upgraded(&upgrade_head("/echo", ""), &config()).endpoint, WsEndpoint::Echo);
+        assert_eq!(upgraded(&upgrade_head("/legacy", ""), &config()).endpoint, WsEndpoint::Legacy);
+        assert_eq!(upgraded(&upgrade_head("/ws?name=%ZZ", ""), &config()).name.as_deref(), Some("%ZZ"));
         // Case-insensitive names and tokens, lists with empty elements, LF-only lines.
         let h = format!(
             "GET /ws HTTP/1.1\nhost: a\nUPGRADE: WebSocket\nconnection: keep-alive, ,Upgrade\n\
              sec-websocket-key: {KEY}\nsec-websocket-version: 13\n\n"
         );
-        assert_eq!(
-            upgraded(&h, &config()).endpoint,
-            WsEndpoint::Events {
-                namespace: "/".to_owned()
-            }
-        );
-        let split = upgrade_without(
-            "/ws",
-            "Connection",
-            "Connection: keep-alive\r\nConnection: upgrade\r\n",
-        );
+        assert_eq!(upgraded(&h, &config()).endpoint, WsEndpoint::Events { namespace: "/".to_owned() });
+        let split = upgrade_without("/ws", "Connection", "Connection: keep-alive\r\nConnection: upgrade\r\n");
         upgraded(&split, &config());
         // Offers we don't take don't appear in the 101.
-        let offers = "Sec-WebSocket-Protocol: chat, v12.stomp\r\nSec-WebSocket-Extensions: permessage-deflate; x=\"1\r\n";
+        let offers =
+            "Sec-WebSocket-Protocol: chat, v12.stomp\r\nSec-WebSocket-Extensions: permessage-deflate; x=\"1\r\n";
         let up = upgraded(&upgrade_head("/ws", offers), &config());
         let text = String::from_utf8(up.response).unwrap();
-        assert!(
-            !text.contains("Sec-WebSocket-Protocol") && !text.contains("Sec-WebSocket-Extensions")
-        );
+        assert!(!text.contains("Sec-WebSocket-Protocol") && !text.contains("Sec-WebSocket-Extensions"));
     }
 
     #[test]
     fn upgrade_failures() {
         let cases: Vec<(String, u16, &str)> = vec![
+            (upgrade_head("/ws", "").replacen("GET", "POST", 1), 400, "must be a GET"),
+            (upgrade_head("/ws", "").replacen("HTTP/1.1", "HTTP/1.0", 1), 400, "requires HTTP/1.1"),
+            (upgrade_without("/ws", "Host", ""), 400, "missing or empty Host"),
+            (upgrade_without("/ws", "Host", "Host: \r\n"), 400, "missing or empty Host"),
+            (upgrade_head("/ws", "Host: b\r\n"), 400, "more than one Host"),
+            (upgrade_without("/ws", "Connection", ""), 400, "lacks the upgrade token"),
+            (upgrade_without("/ws", "Connection", "Connection: keep-alive\r\n"), 400, "lacks the upgrade token"),
+            (upgrade_without("/ws", "Sec-WebSocket-Key", ""), 400, "missing or empty Sec-WebSocket-Key"),
+            (upgrade_without("/ws", "Sec-WebSocket-Key", "Sec-WebSocket-Key:\r\n"), 400, "missing or empty"),
+            (upgrade_head("/ws", &format!("Sec-WebSocket-Key: {KEY}\r\n")), 400, "more than one Sec-WebSocket-Key"),
+            (upgrade_without("/ws", "Sec-WebSocket-Key", "Sec-WebSocket-Key: AAAA\r\n"), 400, "16 bytes"),
             (
-                upgrade_head("/ws", "").replacen("GET", "POST", 1),
-                400,
-                "must be a GET",
-            ),
-            (
-                upgrade_head("/ws", "").replacen("HTTP/1.1", "HTTP/1.0", 1),
-                400,
-                "requires HTTP/1.1",
-            ),
-            (
-                upgrade_without("/ws", "Host", ""),
-                400,
-                "missing or empty Host",
-            ),
-            (
-                upgrade_without("/ws", "Host", "Host: \r\n"),
-                400,
-                "missing or empty Host",
-            ),
-            (
-                upgrade_head("/ws", "Host: b\r\n"),
-                400,
-                "more than one Host",
-            ),
-            (
-                upgrade_without("/ws", "Connection", ""),
-                400,
-                "lacks the upgrade token",
-            ),
-            (
-                upgrade_without("/ws", "Connection", "Connection: keep-alive\r\n"),
-                400,
-                "lacks the upgrade token",
-            ),
-            (
-                upgrade_without("/ws", "Sec-WebSocket-Key", ""),
-                400,
-                "missing or empty Sec-WebSocket-Key",
-            ),
-            (
-                upgrade_without("/ws", "Sec-WebSocket-Key", "Sec-WebSocket-Key:\r\n"),
-                400,
-                "missing or empty",
-            ),
-            (
-                upgrade_head("/ws", &format!("Sec-WebSocket-Key: {KEY}\r\n")),
-                400,
-                "more than one Sec-WebSocket-Key",
-            ),
-            (
-                upgrade_without("/ws", "Sec-WebSocket-Key", "Sec-WebSocket-Key: AAAA\r\n"),
+                upgrade_without("/ws", "Sec-WebSocket-Key", "Sec-WebSocket-Key: !!!notbase64!!!!!!!!!!!\r\n"),
                 400,
                 "16 bytes",
             ),
-            (
-                upgrade_without(
-                    "/ws",
-                    "Sec-WebSocket-Key",
-                    "Sec-WebSocket-Key: !!!notbase64!!!!!!!!!!!\r\n",
-                ),
-                400,
-                "16 bytes",
-            ),
-            (
-                upgrade_without("/ws", "Sec-WebSocket-Version", ""),
-                400,
-                "missing or empty Sec-WebSocket-Version",
-            ),
-            (
-                upgrade_head("/ws", "Sec-WebSocket-Version: 13\r\n"),
-                400,
-                "more than one Sec-WebSocket-Version",
-            ),
-            (
-                upgrade_without(
-                    "/ws",
-                    "Sec-WebSocket-Version",
-                    "Sec-WebSocket-Version: 8\r\n",
-                ),
-                426,
-                "use 13",
-            ),
+            (upgrade_without("/ws", "Sec-WebSocket-Version", ""), 400, "missing or empty Sec-WebSocket-Version"),
+            (upgrade_head("/ws", "Sec-WebSocket-Version: 13\r\n"), 400, "more than one Sec-WebSocket-Version"),
+            (upgrade_without("/ws", "Sec-WebSocket-Version", "Sec-WebSocket-Version: 8\r\n"), 426, "use 13"),
             (upgrade_head("/ws", "Content-Length: 3\r\n"), 400, "body"),
-            (
-                upgrade_head("/ws", "Origin: a\r\nOrigin: b\r\n"),
-                400,
-                "more than one Origin",
-            ),
+            (upgrade_head("/ws", "Origin: a\r\nOrigin: b\r\n"), 400, "more than one Origin"),
             (upgrade_head("/ws/a/b", ""), 404, "not found"),
         ];
         for (head, want, reason) in cases {
@@ -462,45 +306,25 @@ mod tests {
             assert!(text.contains(reason), "{reason} not in {text}");
             assert!(text.contains("Content-Type: text/plain"));
         }
-        let (_, _, _, text) = respond(
-            &upgrade_without(
-                "/ws",
-                "Sec-WebSocket-Version",
-                "Sec-WebSocket-Version: 8\r\n",
-            ),
-            &config(),
-        );
+        let (_, _, _, text) =
+            respond(&upgrade_without("/ws", "Sec-WebSocket-Version", "Sec-WebSocket-Version: 8\r\n"), &config());
         assert!(text.contains("\r\nSec-WebSocket-Version: 13\r\n"));
     }
 
     #[test]
     fn origin_policy() {
-        let strict = HttpConfig {
-            allow_origins: vec!["https://Chat.example".to_owned()],
-            ..config()
-        };
-        upgraded(
-            &upgrade_head("/ws", "Origin: https://chat.EXAMPLE\r\n"),
-            &strict,
-        );
+        let strict = HttpConfig { allow_origins: vec!["https://Chat.example".to_owned()], ..config() };
+        upgraded(&upgrade_head("/ws", "Origin: https://chat.EXAMPLE\r\n"), &strict);
         upgraded(&upgrade_head("/ws", ""), &strict);
-        upgraded(
-            &upgrade_head("/ws", "Origin: https://evil.example\r\n"),
-            &config(),
-        );
-        let (s, close, hf, _) = respond(
-            &upgrade_head("/ws", "Origin: https://evil.example\r\n"),
-            &strict,
-        );
+        upgraded(&upgrade_head("/ws", "Origin: https://evil.example\r\n"), &config());
+        let (s, close, hf, _) = respond(&upgrade_head("/ws", "Origin: https://evil.example\r\n"), &strict);
         assert_eq!((s, close, hf), (403, true, true));
     }
 
     #[test]
     fn other_upgrades_get_plain_answers() {
         let h2c = |path: &str| {
-            format!(
-                "GET {path} HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\n\r\n"
-            )
+            format!("GET {path} HTTP/1.1\r\nHost: a\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\n\r\n")
         };
         assert_eq!(respond(&h2c("/ws"), &config()).0, 426);
         assert_eq!(respond(&h2c("/healthz"), &config()).0, 200);
@@ -521,37 +345,22 @@ mod tests {
         let two = b"GET /healthz HTTP/1.1\r\n\r\nGET /nope HTTP/1.1\r\n\r\n";
         let mut scanner = HeadScanner::default();
         let n = scanner.scan(two, 8192).unwrap().unwrap();
-        assert_eq!(
-            respond(std::str::from_utf8(&two[..n]).unwrap(), &config()).0,
-            200
-        );
+        assert_eq!(respond(std::str::from_utf8(&two[..n]).unwrap(), &config()).0, 200);
         scanner.reset();
         let rest = &two[n..];
         let m = scanner.scan(rest, 8192).unwrap().unwrap();
         assert_eq!(m, rest.len());
-        assert_eq!(
-            respond(std::str::from_utf8(rest).unwrap(), &config()).0,
-            404
-        );
+        assert_eq!(respond(std::str::from_utf8(rest).unwrap(), &config()).0, 404);
     }
 
     #[test]
     fn hostile_inputs_are_linear() {
-        let big = HttpConfig {
-            max_head_bytes: 1 << 20,
-            ..config()
-        };
+        let big = HttpConfig { max_head_bytes: 1 << 20, ..config() };
         let spaces = format!("Sec-WebSocket-Protocol: a{}\r\n", " ".repeat(100_000));
-        assert_eq!(
-            upgraded(&upgrade_head("/ws", &spaces), &big).subprotocol,
-            None
-        );
+        assert_eq!(upgraded(&upgrade_head("/ws", &spaces), &big).subprotocol, None);
         let commas = format!("Sec-WebSocket-Protocol: {}\r\n", ", ".repeat(100_000));
         upgraded(&upgrade_head("/ws", &commas), &big);
-        let quote = format!(
-            "Sec-WebSocket-Extensions: a; b=\"{}\r\n",
-            "\\x".repeat(100_000)
-        );
+        let quote = format!("Sec-WebSocket-Extensions: a; b=\"{}\r\n", "\\x".repeat(100_000));
         upgraded(&upgrade_head("/ws", &quote), &big);
         let conn = format!("Connection: {}upgrade\r\n", ",".repeat(100_000));
         upgraded(&upgrade_without("/ws", "Connection", &conn), &big);
@@ -559,21 +368,12 @@ mod tests {
 
     #[test]
     fn never_panics_on_prefixes_and_junk() {
-        let full = upgrade_head(
-            "/ws/x?name=%C3",
-            "Origin: o\r\nSec-WebSocket-Extensions: a;b=\"c\"\r\n",
-        );
+        let full = upgrade_head("/ws/x?name=%C3", "Origin: o\r\nSec-WebSocket-Extensions: a;b=\"c\"\r\n");
         for n in 0..=full.len() {
             handle_head(&full.as_bytes()[..n], &config());
         }
         handle_head(b"GET /\xff\xfe HTTP/1.1\r\nX: \xff\r\n\r\n", &config());
-        handle_head(
-            b"\0\0\0\0",
-            &HttpConfig {
-                max_headers: 0,
-                ..config()
-            },
-        );
+        handle_head(b"\0\0\0\0", &HttpConfig { max_headers: 0, ..config() });
     }
 
     #[test]

@@ -49,10 +49,7 @@ pub fn accept_upgrade(
     // "MAY ... respond ... with an appropriate error code (such as 403)".
     if let Some(origin) = req.single("Origin")?
         && !config.allow_origins.is_empty()
-        && !config
-            .allow_origins
-            .iter()
-            .any(|o| o.as_bytes().eq_ignore_ascii_case(origin))
+        && !config.allow_origins.iter().any(|o| o.as_bytes().eq_ignore_ascii_case(origin))
     {
         return Err(HttpError::OriginNotAllowed);
     }
@@ -65,8 +62,8 @@ pub fn accept_upgrade(
     let offered = offered_subprotocols(req);
     // §4.2.2: the selected value "MUST be one of the values the client sent".
     let subprotocol = select_subprotocol(&endpoint, &offered).filter(|p| offered.contains(p));
-    let extensions = parse_extensions(req.values("Sec-WebSocket-Extensions"))
-        .and_then(|offers| negotiate_extensions(&offers));
+    let extensions =
+        parse_extensions(req.values("Sec-WebSocket-Extensions")).and_then(|offers| negotiate_extensions(&offers));
 
     let mut response = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -117,9 +114,7 @@ pub fn negotiate_extensions(offers: &[ExtensionOffer<'_>]) -> Option<String> {
 /// `extension = token *( ";" param )`, `param = token [ "=" (token |
 /// quoted-string) ]`, comma lists). None when malformed, e.g. an unclosed
 /// quote: the offers are then ignored, the upgrade still succeeds.
-pub fn parse_extensions<'a>(
-    values: impl IntoIterator<Item = &'a [u8]>,
-) -> Option<Vec<ExtensionOffer<'a>>> {
+pub fn parse_extensions<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Option<Vec<ExtensionOffer<'a>>> {
     let mut offers = Vec::new();
     for value in values {
         let mut c = Cursor { s: value, i: 0 };
@@ -146,11 +141,7 @@ pub fn parse_extensions<'a>(
                     None
                 } else {
                     c.skip_ows();
-                    Some(if c.peek() == Some(b'"') {
-                        c.quoted()?
-                    } else {
-                        c.token()?.to_owned()
-                    })
+                    Some(if c.peek() == Some(b'"') { c.quoted()? } else { c.token()?.to_owned() })
                 };
                 params.push((param, value));
             }
@@ -166,10 +157,7 @@ pub fn parse_extensions<'a>(
 /// Every offered subprotocol, across repeated headers, in order. Each value
 /// is split once, so this is linear in the header bytes.
 fn offered_subprotocols<'b>(req: &Request<'_, 'b>) -> Vec<&'b str> {
-    req.values("Sec-WebSocket-Protocol")
-        .flat_map(list_items)
-        .filter_map(|t| std::str::from_utf8(t).ok())
-        .collect()
+    req.values("Sec-WebSocket-Protocol").flat_map(list_items).filter_map(|t| std::str::from_utf8(t).ok()).collect()
 }
 
 /// The first `name` parameter of the query, percent-decoded as UTF-8. `+` is
@@ -177,13 +165,11 @@ fn offered_subprotocols<'b>(req: &Request<'_, 'b>) -> Vec<&'b str> {
 /// keeps the raw text and bad UTF-8 becomes U+FFFD, so the chat layer sees
 /// an invalid name and answers `name_invalid` after the upgrade.
 fn name_param(query: &str) -> Option<String> {
-    let raw = query
-        .split('&')
-        .find_map(|pair| match pair.split_once('=') {
-            Some(("name", v)) => Some(v),
-            None if pair == "name" => Some(""),
-            _ => None,
-        })?;
+    let raw = query.split('&').find_map(|pair| match pair.split_once('=') {
+        Some(("name", v)) => Some(v),
+        None if pair == "name" => Some(""),
+        _ => None,
+    })?;
     Some(match percent_decode(raw.as_bytes()) {
         Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         None => raw.to_owned(),
@@ -264,33 +250,17 @@ mod tests {
 
     #[test]
     fn extension_offers() {
-        let offers =
-            ext(b"permessage-deflate; client_max_window_bits, x-foo ; a=\"q\\\"v\";b=1,,").unwrap();
+        let offers = ext(b"permessage-deflate; client_max_window_bits, x-foo ; a=\"q\\\"v\";b=1,,").unwrap();
         assert_eq!(offers.len(), 2);
         assert_eq!(offers[0].name, "permessage-deflate");
         assert_eq!(offers[0].params, vec![("client_max_window_bits", None)]);
         assert_eq!(offers[1].name, "x-foo");
-        assert_eq!(
-            offers[1].params,
-            vec![("a", Some("q\"v".to_owned())), ("b", Some("1".to_owned()))]
-        );
+        assert_eq!(offers[1].params, vec![("a", Some("q\"v".to_owned())), ("b", Some("1".to_owned()))]);
         assert_eq!(ext(b"").unwrap(), vec![]);
-        for bad in [
-            &b"a; b=\"unclosed"[..],
-            b"a; b=\"x\\",
-            b"a b",
-            b"a;",
-            b";",
-            b"a; =1",
-            b"a; b=",
-            b"a,\"x\"",
-        ] {
+        for bad in [&b"a; b=\"unclosed"[..], b"a; b=\"x\\", b"a b", b"a;", b";", b"a; =1", b"a; b=", b"a,\"x\""] {
             assert_eq!(ext(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
-        assert_eq!(
-            negotiate_extensions(&ext(b"permessage-deflate").unwrap()),
-            None
-        );
+        assert_eq!(negotiate_extensions(&ext(b"permessage-deflate").unwrap()), None);
     }
 
     #[test]
@@ -306,10 +276,7 @@ mod tests {
     #[test]
     fn name_query() {
         assert_eq!(name_param("name=alice"), Some("alice".to_owned()));
-        assert_eq!(
-            name_param("x=1&name=%C3%A9mile&name=bob"),
-            Some("émile".to_owned())
-        );
+        assert_eq!(name_param("x=1&name=%C3%A9mile&name=bob"), Some("émile".to_owned()));
         assert_eq!(name_param("name=a+b"), Some("a+b".to_owned()));
         assert_eq!(name_param("name=%zz"), Some("%zz".to_owned()));
         assert_eq!(name_param("name=%ff"), Some("\u{fffd}".to_owned()));

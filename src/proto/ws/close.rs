@@ -45,9 +45,7 @@ mod tests {
     #[test]
     fn autobahn_valid_codes_are_allowed() {
         // Autobahn case 7.7.x.
-        for code in [
-            1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999,
-        ] {
+        for code in [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999] {
             assert!(CloseCode(code).is_allowed_on_wire(), "{code}");
         }
         for code in [1012, 1013, 1014] {
@@ -58,9 +56,7 @@ mod tests {
     #[test]
     fn autobahn_invalid_codes_are_refused() {
         // Autobahn case 7.9.x, plus the edges of each refused range.
-        for code in [
-            0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
-        ] {
+        for code in [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535] {
             assert!(!CloseCode(code).is_allowed_on_wire(), "{code}");
         }
     }

@@ -152,10 +152,7 @@ impl Decoder {
     /// [`DecoderLimits::max_fragments`]. Text fails with 1007 at the first
     /// invalid byte, even mid-frame. The result is the same for any split of
     /// the input. After an error the decoder is spent and returns it again.
-    pub fn decode<'a>(
-        &'a mut self,
-        buf: &'a mut [u8],
-    ) -> Result<(usize, Option<Message<'a>>), WsError> {
+    pub fn decode<'a>(&'a mut self, buf: &'a mut [u8]) -> Result<(usize, Option<Message<'a>>), WsError> {
         if let Some(err) = self.failed {
             return Err(err);
         }
@@ -288,10 +285,7 @@ impl Decoder {
         }
         // Refuse on the declared length, before buffering any of it. While no
         // message is in progress `assembled` is empty (cleared lazily above).
-        let room = self
-            .limits
-            .max_message_bytes
-            .saturating_sub(self.assembled.len());
+        let room = self.limits.max_message_bytes.saturating_sub(self.assembled.len());
         if header.payload_len > room as u64 {
             return Err(self.fail(WsError::MessageTooBig));
         }
@@ -342,9 +336,7 @@ impl Decoder {
         buf: &'a mut [u8],
     ) -> Result<(usize, Option<Message<'a>>), WsError> {
         // parse_header already capped control payloads at 125 bytes.
-        let Some(total) = usize::try_from(header.payload_len)
-            .ok()
-            .and_then(|len| len.checked_add(header.header_len))
+        let Some(total) = usize::try_from(header.payload_len).ok().and_then(|len| len.checked_add(header.header_len))
         else {
             return Err(self.fail(WsError::ControlFrameTooLong));
         };
@@ -396,10 +388,7 @@ mod tests {
     const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
     fn limits() -> DecoderLimits {
-        DecoderLimits {
-            max_message_bytes: 1 << 20,
-            max_fragments: 64,
-        }
+        DecoderLimits { max_message_bytes: 1 << 20, max_fragments: 64 }
     }
 
     fn client(opcode: OpCode, fin: bool, payload: &[u8]) -> Vec<u8> {
@@ -468,12 +457,7 @@ mod tests {
                 }
             }
         }
-        Run {
-            messages,
-            error: None,
-            leftover: pending.len(),
-            mid_message: decoder.is_mid_message(),
-        }
+        Run { messages, error: None, leftover: pending.len(), mid_message: decoder.is_mid_message() }
     }
 
     fn decode_whole(stream: &[u8]) -> Run {
@@ -482,8 +466,7 @@ mod tests {
 
     fn first_error(stream: &[u8]) -> WsError {
         let run = decode_whole(stream);
-        run.error
-            .unwrap_or_else(|| panic!("no error, got {:?}", run.messages))
+        run.error.unwrap_or_else(|| panic!("no error, got {:?}", run.messages))
     }
 
     fn concat(frames: &[Vec<u8>]) -> Vec<u8> {
@@ -494,9 +477,7 @@ mod tests {
 
     #[test]
     fn rfc_masked_hello_is_zero_copy() {
-        let mut buf = vec![
-            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
-        ];
+        let mut buf = vec![0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
         let range = buf.as_ptr_range();
         let mut decoder = Decoder::new(limits());
         let (consumed, message) = decoder.decode(&mut buf).unwrap();
@@ -511,10 +492,7 @@ mod tests {
 
     #[test]
     fn rfc_fragmented_hello() {
-        let stream = concat(&[
-            client(OpCode::Text, false, b"Hel"),
-            client(OpCode::Continuation, true, b"lo"),
-        ]);
+        let stream = concat(&[client(OpCode::Text, false, b"Hel"), client(OpCode::Continuation, true, b"lo")]);
         let run = decode_whole(&stream);
         assert_eq!(run.messages, [Owned::Text("Hello".into())]);
         assert_eq!(run.error, None);
@@ -522,20 +500,12 @@ mod tests {
 
     #[test]
     fn rfc_ping_and_masked_pong() {
-        let mut buf = vec![
-            0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
-        ];
+        let mut buf = vec![0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
         let mut decoder = Decoder::new(limits());
-        assert_eq!(
-            decoder.decode(&mut buf),
-            Ok((11, Some(Message::Pong(b"Hello"))))
-        );
+        assert_eq!(decoder.decode(&mut buf), Ok((11, Some(Message::Pong(b"Hello")))));
         let mut ping = client(OpCode::Ping, true, b"Hello");
         assert_eq!(ping[0], 0x89);
-        assert_eq!(
-            decoder.decode(&mut ping),
-            Ok((11, Some(Message::Ping(b"Hello"))))
-        );
+        assert_eq!(decoder.decode(&mut ping), Ok((11, Some(Message::Ping(b"Hello")))));
     }
 
     #[test]
@@ -546,10 +516,7 @@ mod tests {
             let header_len = if len < 65536 { 4 } else { 10 };
             assert_eq!(frame[1] & 0x7F, if len < 65536 { 126 } else { 127 });
             let mut decoder = Decoder::new(limits());
-            assert_eq!(
-                decoder.decode(&mut frame),
-                Ok((header_len + 4 + len, Some(Message::Binary(&payload[..]))))
-            );
+            assert_eq!(decoder.decode(&mut frame), Ok((header_len + 4 + len, Some(Message::Binary(&payload[..])))));
         }
     }
 
@@ -559,10 +526,7 @@ mod tests {
     fn close_frames() {
         let mut empty = client(OpCode::Close, true, b"");
         let mut decoder = Decoder::new(limits());
-        assert_eq!(
-            decoder.decode(&mut empty),
-            Ok((6, Some(Message::Close(None))))
-        );
+        assert_eq!(decoder.decode(&mut empty), Ok((6, Some(Message::Close(None)))));
 
         let mut payload = 1000u16.to_be_bytes().to_vec();
         payload.extend_from_slice("bye ✓".as_bytes());
@@ -570,13 +534,7 @@ mod tests {
         let len = frame.len();
         assert_eq!(
             decoder.decode(&mut frame),
-            Ok((
-                len,
-                Some(Message::Close(Some(CloseFrame {
-                    code: CloseCode::NORMAL,
-                    reason: "bye ✓",
-                })))
-            ))
+            Ok((len, Some(Message::Close(Some(CloseFrame { code: CloseCode::NORMAL, reason: "bye ✓" })))))
         );
     }
 
@@ -587,10 +545,7 @@ mod tests {
         for end in 0..frame.len() {
             assert_eq!(decoder.decode(&mut frame[..end]), Ok((0, None)), "{end}");
         }
-        assert_eq!(
-            decoder.decode(&mut frame),
-            Ok((12, Some(Message::Ping(b"abcdef"))))
-        );
+        assert_eq!(decoder.decode(&mut frame), Ok((12, Some(Message::Ping(b"abcdef")))));
     }
 
     #[test]
@@ -605,11 +560,7 @@ mod tests {
         let run = decode_whole(&stream);
         assert_eq!(
             run.messages,
-            [
-                Owned::Ping(b"p1".to_vec()),
-                Owned::Pong(Vec::new()),
-                Owned::Binary(b"abcd".to_vec()),
-            ]
+            [Owned::Ping(b"p1".to_vec()), Owned::Pong(Vec::new()), Owned::Binary(b"abcd".to_vec()),]
         );
         assert_eq!(run.error, None);
         assert!(!run.mid_message);
@@ -621,21 +572,14 @@ mod tests {
         frame[0] |= 0x40;
         let mut decoder = Decoder::new(limits());
         decoder.set_allowed_rsv(0x40);
-        assert_eq!(
-            decoder.decode(&mut frame),
-            Ok((7, Some(Message::Binary(b"x"))))
-        );
+        assert_eq!(decoder.decode(&mut frame), Ok((7, Some(Message::Binary(b"x")))));
         assert_eq!(decoder.last_rsv(), 0x40);
 
         // A fragmented message reports its first frame's bits, even with a
         // control frame in between.
         let mut first = client(OpCode::Text, false, b"a");
         first[0] |= 0x40;
-        let mut stream = concat(&[
-            first,
-            client(OpCode::Ping, true, b""),
-            client(OpCode::Continuation, true, b"b"),
-        ]);
+        let mut stream = concat(&[first, client(OpCode::Ping, true, b""), client(OpCode::Continuation, true, b"b")]);
         let (n, message) = decoder.decode(&mut stream).unwrap();
         assert_eq!((n, message), (7, None));
         let (m, message) = decoder.decode(&mut stream[n..]).unwrap();
@@ -687,41 +631,22 @@ mod tests {
 
     #[test]
     fn error_control_frame_too_long() {
-        assert_error(
-            &client(OpCode::Ping, true, &[0; 126]),
-            WsError::ControlFrameTooLong,
-            1002,
-        );
+        assert_error(&client(OpCode::Ping, true, &[0; 126]), WsError::ControlFrameTooLong, 1002);
         let mut close = 1000u16.to_be_bytes().to_vec();
         close.extend_from_slice(&[b'*'; 124]);
-        assert_error(
-            &client(OpCode::Close, true, &close),
-            WsError::ControlFrameTooLong,
-            1002,
-        );
+        assert_error(&client(OpCode::Close, true, &close), WsError::ControlFrameTooLong, 1002);
         // 125 is the largest allowed.
-        assert_eq!(
-            decode_whole(&client(OpCode::Pong, true, &[7; 125])).messages,
-            [Owned::Pong(vec![7; 125])]
-        );
+        assert_eq!(decode_whole(&client(OpCode::Pong, true, &[7; 125])).messages, [Owned::Pong(vec![7; 125])]);
     }
 
     #[test]
     fn error_fragmented_control_frame() {
-        assert_error(
-            &client(OpCode::Ping, false, b"x"),
-            WsError::FragmentedControlFrame,
-            1002,
-        );
+        assert_error(&client(OpCode::Ping, false, b"x"), WsError::FragmentedControlFrame, 1002);
     }
 
     #[test]
     fn error_unexpected_continuation() {
-        assert_error(
-            &client(OpCode::Continuation, true, b"x"),
-            WsError::UnexpectedContinuation,
-            1002,
-        );
+        assert_error(&client(OpCode::Continuation, true, b"x"), WsError::UnexpectedContinuation, 1002);
         // Also right after a complete fragmented message.
         let stream = concat(&[
             client(OpCode::Text, false, b"a"),
@@ -735,10 +660,7 @@ mod tests {
 
     #[test]
     fn error_expected_continuation() {
-        let stream = concat(&[
-            client(OpCode::Text, false, b"a"),
-            client(OpCode::Binary, true, b"b"),
-        ]);
+        let stream = concat(&[client(OpCode::Text, false, b"a"), client(OpCode::Binary, true, b"b")]);
         assert_error(&stream, WsError::ExpectedContinuation, 1002);
     }
 
@@ -752,10 +674,7 @@ mod tests {
 
     #[test]
     fn error_message_too_big_before_any_payload_is_buffered() {
-        let small = DecoderLimits {
-            max_message_bytes: 100,
-            max_fragments: 64,
-        };
+        let small = DecoderLimits { max_message_bytes: 100, max_fragments: 64 };
         // One frame declaring 101 bytes: refused on its header alone.
         let frame = client(OpCode::Binary, true, &[0; 101]);
         let mut decoder = Decoder::new(small);
@@ -765,30 +684,23 @@ mod tests {
         assert_eq!(WsError::MessageTooBig.close_code(), CloseCode::TOO_BIG);
 
         // Fragments adding up to 101.
-        let stream = concat(&[
-            client(OpCode::Text, false, &[b'a'; 60]),
-            client(OpCode::Continuation, true, &[b'a'; 41]),
-        ]);
+        let stream =
+            concat(&[client(OpCode::Text, false, &[b'a'; 60]), client(OpCode::Continuation, true, &[b'a'; 41])]);
         let mut decoder = Decoder::new(small);
         let run = decode_in_pieces(&mut decoder, &stream, &[]);
         assert_eq!(run.error, Some(WsError::MessageTooBig));
         assert_eq!(decoder.assembled.len(), 60, "second fragment not buffered");
 
         // Exactly at the limit is fine.
-        let stream = concat(&[
-            client(OpCode::Text, false, &[b'a'; 60]),
-            client(OpCode::Continuation, true, &[b'a'; 40]),
-        ]);
+        let stream =
+            concat(&[client(OpCode::Text, false, &[b'a'; 60]), client(OpCode::Continuation, true, &[b'a'; 40])]);
         let run = decode_in_pieces(&mut Decoder::new(small), &stream, &[]);
         assert_eq!(run.messages, [Owned::Text("a".repeat(100))]);
     }
 
     #[test]
     fn error_too_many_fragments_counts_empty_frames() {
-        let few = DecoderLimits {
-            max_message_bytes: 1 << 20,
-            max_fragments: 3,
-        };
+        let few = DecoderLimits { max_message_bytes: 1 << 20, max_fragments: 3 };
         let mut frames = vec![client(OpCode::Binary, false, b"")];
         frames.push(client(OpCode::Continuation, false, b""));
         frames.push(client(OpCode::Continuation, true, b"x"));
@@ -803,11 +715,7 @@ mod tests {
 
     #[test]
     fn error_invalid_utf8_single_frame() {
-        assert_error(
-            &client(OpCode::Text, true, b"ok \xff"),
-            WsError::InvalidUtf8,
-            1007,
-        );
+        assert_error(&client(OpCode::Text, true, b"ok \xff"), WsError::InvalidUtf8, 1007);
     }
 
     #[test]
@@ -830,65 +738,37 @@ mod tests {
 
     #[test]
     fn error_incomplete_code_point_at_end_of_message() {
-        let stream = concat(&[
-            client(OpCode::Text, false, b"a"),
-            client(OpCode::Continuation, true, b"\xe2\x82"),
-        ]);
+        let stream = concat(&[client(OpCode::Text, false, b"a"), client(OpCode::Continuation, true, b"\xe2\x82")]);
         assert_error(&stream, WsError::InvalidUtf8, 1007);
-        assert_error(
-            &client(OpCode::Text, true, b"\xe2\x82"),
-            WsError::InvalidUtf8,
-            1007,
-        );
+        assert_error(&client(OpCode::Text, true, b"\xe2\x82"), WsError::InvalidUtf8, 1007);
     }
 
     #[test]
     fn error_close_frame_too_short() {
-        assert_error(
-            &client(OpCode::Close, true, &[0x03]),
-            WsError::CloseFrameTooShort,
-            1002,
-        );
+        assert_error(&client(OpCode::Close, true, &[0x03]), WsError::CloseFrameTooShort, 1002);
     }
 
     #[test]
     fn error_invalid_close_code() {
-        for code in [
-            0u16, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000,
-        ] {
-            assert_error(
-                &client(OpCode::Close, true, &code.to_be_bytes()),
-                WsError::InvalidCloseCode(code),
-                1002,
-            );
+        for code in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000] {
+            assert_error(&client(OpCode::Close, true, &code.to_be_bytes()), WsError::InvalidCloseCode(code), 1002);
         }
     }
 
     #[test]
     fn error_invalid_close_reason() {
         let mut payload = 1000u16.to_be_bytes().to_vec();
-        payload
-            .extend_from_slice(b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80edited");
-        assert_error(
-            &client(OpCode::Close, true, &payload),
-            WsError::InvalidCloseReason,
-            1007,
-        );
+        payload.extend_from_slice(b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80edited");
+        assert_error(&client(OpCode::Close, true, &payload), WsError::InvalidCloseReason, 1007);
     }
 
     #[test]
     fn spent_decoder_repeats_its_error() {
         let mut decoder = Decoder::new(limits());
         let mut bad = client(OpCode::Continuation, true, b"");
-        assert_eq!(
-            decoder.decode(&mut bad),
-            Err(WsError::UnexpectedContinuation)
-        );
+        assert_eq!(decoder.decode(&mut bad), Err(WsError::UnexpectedContinuation));
         let mut good = client(OpCode::Text, true, b"hi");
-        assert_eq!(
-            decoder.decode(&mut good),
-            Err(WsError::UnexpectedContinuation)
-        );
+        assert_eq!(decoder.decode(&mut good), Err(WsError::UnexpectedContinuation));
     }
 
     // Streaming.
@@ -949,10 +829,7 @@ mod tests {
             client(OpCode::Continuation, true, b""),
         ]);
         let run = decode_whole(&stream);
-        assert_eq!(
-            run.messages,
-            [Owned::Text("one!".into()), Owned::Binary(b"two".to_vec())]
-        );
+        assert_eq!(run.messages, [Owned::Text("one!".into()), Owned::Binary(b"two".to_vec())]);
     }
 
     fn fixed_stream() -> (Vec<u8>, Vec<Owned>) {
@@ -989,10 +866,7 @@ mod tests {
         let (stream, expected) = fixed_stream();
         let whole = decode_whole(&stream);
         assert_eq!(whole.messages, expected);
-        assert_eq!(
-            (whole.error, whole.leftover, whole.mid_message),
-            (None, 0, false)
-        );
+        assert_eq!((whole.error, whole.leftover, whole.mid_message), (None, 0, false));
         for split in 0..=stream.len() {
             let run = decode_in_pieces(&mut Decoder::new(limits()), &stream, &[split]);
             assert_eq!(run, whole, "split at {split}");
@@ -1039,12 +913,9 @@ mod tests {
     fn item() -> impl Strategy<Value = Item> {
         let data = prop_oneof![
             payload_len().prop_flat_map(|len| {
-                prop::collection::vec(any::<char>(), len / 3)
-                    .prop_map(|chars| Data::Text(chars.into_iter().collect()))
+                prop::collection::vec(any::<char>(), len / 3).prop_map(|chars| Data::Text(chars.into_iter().collect()))
             }),
-            payload_len().prop_flat_map(|len| {
-                prop::collection::vec(any::<u8>(), len).prop_map(Data::Binary)
-            }),
+            payload_len().prop_flat_map(|len| { prop::collection::vec(any::<u8>(), len).prop_map(Data::Binary) }),
         ];
         prop_oneof![
             6 => (
@@ -1065,9 +936,7 @@ mod tests {
         let mut expected = Vec::new();
         let mut key_state = seed;
         let mut next_key = || {
-            key_state = key_state
-                .wrapping_mul(1_664_525)
-                .wrapping_add(1_013_904_223);
+            key_state = key_state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
             key_state.to_be_bytes()
         };
         for item in items {
@@ -1080,17 +949,12 @@ mod tests {
                     encode_client_frame(&mut stream, OpCode::Pong, true, p, next_key());
                     expected.push(Owned::Pong(p.clone()));
                 }
-                Item::Data {
-                    data,
-                    cuts,
-                    between,
-                } => {
+                Item::Data { data, cuts, between } => {
                     let (opcode, bytes, owned) = match data {
                         Data::Text(t) => (OpCode::Text, t.as_bytes(), Owned::Text(t.clone())),
                         Data::Binary(b) => (OpCode::Binary, &b[..], Owned::Binary(b.clone())),
                     };
-                    let mut offsets: Vec<usize> =
-                        cuts.iter().map(|c| c.index(bytes.len() + 1)).collect();
+                    let mut offsets: Vec<usize> = cuts.iter().map(|c| c.index(bytes.len() + 1)).collect();
                     offsets.sort_unstable();
                     offsets.push(bytes.len());
                     let mut start = 0;
@@ -1102,11 +966,7 @@ mod tests {
                         if let (false, Some(Some((is_ping, p)))) = (fin, between.get(i)) {
                             let op = if *is_ping { OpCode::Ping } else { OpCode::Pong };
                             encode_client_frame(&mut stream, op, true, p, next_key());
-                            expected.push(if *is_ping {
-                                Owned::Ping(p.clone())
-                            } else {
-                                Owned::Pong(p.clone())
-                            });
+                            expected.push(if *is_ping { Owned::Ping(p.clone()) } else { Owned::Pong(p.clone()) });
                         }
                     }
                     expected.push(owned);
@@ -1123,10 +983,7 @@ mod tests {
     }
 
     fn close_strategy() -> impl Strategy<Value = Option<(u16, String)>> {
-        prop::option::of((
-            prop_oneof![Just(1000u16), Just(1001), 1007..=1014u16, 3000..5000u16],
-            "\\PC{0,30}",
-        ))
+        prop::option::of((prop_oneof![Just(1000u16), Just(1001), 1007..=1014u16, 3000..5000u16], "\\PC{0,30}"))
     }
 
     proptest! {

@@ -73,21 +73,9 @@ pub fn encode_close(out: &mut Vec<u8>, code: CloseCode, reason: &str) {
 ///
 /// For tests, benches and fuzzing; the server never masks. Any opcode, FIN
 /// and length are encoded as given, so broken streams can be built too.
-pub fn encode_client_frame(
-    out: &mut Vec<u8>,
-    opcode: OpCode,
-    fin: bool,
-    payload: &[u8],
-    mask_key: [u8; 4],
-) {
+pub fn encode_client_frame(out: &mut Vec<u8>, opcode: OpCode, fin: bool, payload: &[u8], mask_key: [u8; 4]) {
     let mut header = [0u8; 14];
-    let header_len = encode_header(
-        opcode,
-        fin,
-        payload.len() as u64,
-        Some(mask_key),
-        &mut header,
-    );
+    let header_len = encode_header(opcode, fin, payload.len() as u64, Some(mask_key), &mut header);
     out.reserve(header_len + payload.len());
     out.extend_from_slice(&header[..header_len]);
     let start = out.len();
@@ -111,19 +99,8 @@ mod tests {
     fn rfc_single_frame_masked_hello() {
         // RFC 6455 §5.7: 0x81 0x85 0x37 0xfa 0x21 0x3d 0x7f 0x9f 0x4d 0x51 0x58.
         let mut out = Vec::new();
-        encode_client_frame(
-            &mut out,
-            OpCode::Text,
-            true,
-            b"Hello",
-            [0x37, 0xfa, 0x21, 0x3d],
-        );
-        assert_eq!(
-            out,
-            [
-                0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58
-            ]
-        );
+        encode_client_frame(&mut out, OpCode::Text, true, b"Hello", [0x37, 0xfa, 0x21, 0x3d]);
+        assert_eq!(out, [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
     }
 
     #[test]
@@ -152,19 +129,8 @@ mod tests {
     fn rfc_masked_pong() {
         // RFC 6455 §5.7: 0x8a 0x85 0x37 0xfa 0x21 0x3d 0x7f 0x9f 0x4d 0x51 0x58.
         let mut out = Vec::new();
-        encode_client_frame(
-            &mut out,
-            OpCode::Pong,
-            true,
-            b"Hello",
-            [0x37, 0xfa, 0x21, 0x3d],
-        );
-        assert_eq!(
-            out,
-            [
-                0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58
-            ]
-        );
+        encode_client_frame(&mut out, OpCode::Pong, true, b"Hello", [0x37, 0xfa, 0x21, 0x3d]);
+        assert_eq!(out, [0x8a, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]);
     }
 
     #[test]
@@ -188,18 +154,8 @@ mod tests {
     #[test]
     fn length_encoding_boundaries() {
         let mut header = [0u8; 14];
-        for (len, expected_header_len) in [
-            (0u64, 2),
-            (125, 2),
-            (126, 4),
-            (65535, 4),
-            (65536, 10),
-            (1 << 40, 10),
-        ] {
-            assert_eq!(
-                encode_header(OpCode::Binary, true, len, None, &mut header),
-                expected_header_len
-            );
+        for (len, expected_header_len) in [(0u64, 2), (125, 2), (126, 4), (65535, 4), (65536, 10), (1 << 40, 10)] {
+            assert_eq!(encode_header(OpCode::Binary, true, len, None, &mut header), expected_header_len);
             assert_eq!(
                 encode_header(OpCode::Binary, true, len, Some([1, 2, 3, 4]), &mut header),
                 expected_header_len + 4

@@ -67,15 +67,9 @@ impl fmt::Display for WsError {
             WsError::UnmaskedFrame => f.write_str("unmasked client frame"),
             WsError::ControlFrameTooLong => f.write_str("control frame payload over 125 bytes"),
             WsError::FragmentedControlFrame => f.write_str("fragmented control frame"),
-            WsError::UnexpectedContinuation => {
-                f.write_str("continuation frame with no message in progress")
-            }
-            WsError::ExpectedContinuation => {
-                f.write_str("new data frame while a fragmented message is in progress")
-            }
-            WsError::InvalidPayloadLength => {
-                f.write_str("64-bit payload length with the most significant bit set")
-            }
+            WsError::UnexpectedContinuation => f.write_str("continuation frame with no message in progress"),
+            WsError::ExpectedContinuation => f.write_str("new data frame while a fragmented message is in progress"),
+            WsError::InvalidPayloadLength => f.write_str("64-bit payload length with the most significant bit set"),
             WsError::MessageTooBig => f.write_str("message over the size limit"),
             WsError::TooManyFragments => f.write_str("message over the fragment limit"),
             WsError::InvalidUtf8 => f.write_str("text message is not valid UTF-8"),

@@ -159,14 +159,7 @@ pub fn parse_header(buf: &[u8], allowed_rsv: u8) -> Result<Option<FrameHeader>, 
     let Some(&[k0, k1, k2, k3]) = buf.get(len_end..header_len) else {
         return Ok(None);
     };
-    Ok(Some(FrameHeader {
-        fin,
-        rsv,
-        opcode,
-        mask_key: [k0, k1, k2, k3],
-        payload_len,
-        header_len,
-    }))
+    Ok(Some(FrameHeader { fin, rsv, opcode, mask_key: [k0, k1, k2, k3], payload_len, header_len }))
 }
 
 #[cfg(test)]
@@ -206,10 +199,7 @@ mod tests {
     fn first_byte_errors_need_no_second_byte() {
         assert_eq!(parse_header(&[0xC1], 0), Err(WsError::ReservedBits));
         assert_eq!(parse_header(&[0x83], 0), Err(WsError::ReservedOpcode(3)));
-        assert_eq!(
-            parse_header(&[0x09], 0),
-            Err(WsError::FragmentedControlFrame)
-        );
+        assert_eq!(parse_header(&[0x09], 0), Err(WsError::FragmentedControlFrame));
         assert_eq!(parse_header(&[0xC1], 0x40), Ok(None));
     }
 }

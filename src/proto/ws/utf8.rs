@@ -117,17 +117,10 @@ mod tests {
         for bytes in cases {
             let expected = str::from_utf8(bytes).is_ok();
             for split in 0..=bytes.len() {
-                assert_eq!(
-                    validate_split(bytes, split).is_ok(),
-                    expected,
-                    "{bytes:?} at {split}"
-                );
+                assert_eq!(validate_split(bytes, split).is_ok(), expected, "{bytes:?} at {split}");
             }
             let mut v = Utf8Validator::new();
-            let byte_by_byte = bytes
-                .iter()
-                .try_for_each(|b| v.feed(&[*b]))
-                .and_then(|()| v.finish());
+            let byte_by_byte = bytes.iter().try_for_each(|b| v.feed(&[*b])).and_then(|()| v.finish());
             assert_eq!(byte_by_byte.is_ok(), expected, "{bytes:?} byte by byte");
         }
     }
