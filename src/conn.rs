@@ -13,7 +13,7 @@ use std::rc::Rc;
 
 use crate::chat::{ClientKind, Hub, Outbox};
 use crate::config::{Limits, Timeouts};
-use crate::metrics::{ChatGauges, Metrics, Protocol};
+use crate::metrics::{ChatGauges, Metrics, Protocol, QueueGauges};
 use crate::proto::http::head::HeadScanner;
 use crate::proto::http::response::{error_response, write_response};
 use crate::proto::http::{self, HttpConfig, Outcome, WsEndpoint};
@@ -112,6 +112,8 @@ pub struct Conn {
     read_paused: bool,
     /// Reading stopped at the per-turn cap with input possibly left.
     pub wants_read: bool,
+    /// Input was read but left undecoded in `rbuf` when reading paused.
+    pending_input: bool,
     /// The reactor has this connection on its flush list.
     pub flush_listed: bool,
     shutdown_after_flush: bool,
@@ -136,6 +138,7 @@ impl Conn {
             chat: None,
             read_paused: false,
             wants_read: false,
+            pending_input: false,
             flush_listed: false,
             shutdown_after_flush: false,
             close_after_flush: false,
@@ -164,6 +167,7 @@ impl Conn {
     /// Called when the connection leaves the reactor.
     pub fn on_removed(&mut self, ctx: &mut Ctx<'_>) {
         self.leave_chat(ctx);
+        self.out.discard_all(ctx.pool);
         ctx.metrics.connection_closed(self.protocol);
     }
 
@@ -191,12 +195,22 @@ impl Conn {
         if self.chat.is_none() {
             return;
         }
-        let queued_before = self.out.queued();
-        self.out.push_shared(bytes);
-        ctx.metrics.messages_out_total += 1;
-        if is_slow_reader(&self.out, queued_before, ctx.limits) {
-            self.slow_reader(ctx);
+        // Checked before queueing, so a queue never holds more than the
+        // limit (one message bigger than the limit may enter an empty one).
+        if would_pass_limit(&self.out, bytes.len(), ctx.limits) {
+            // Not slow yet if the socket takes the backlog now: a fast reader
+            // can fall behind within one batch, before its end-of-batch flush.
+            if !write_now(&mut self.stream, &mut self.out, self.id, ctx) {
+                self.dead = true;
+                return;
+            }
+            if would_pass_limit(&self.out, bytes.len(), ctx.limits) {
+                self.slow_reader(ctx);
+                return;
+            }
         }
+        self.out.push_shared(ctx.pool, bytes);
+        ctx.metrics.messages_out_total += 1;
     }
 
     /// `/quit`: legacy TCP closes once flushed; WebSockets close with 1000.
@@ -211,6 +225,10 @@ impl Conn {
     /// Reads until the socket would block, the per-turn cap, or a pause.
     pub fn on_readable(&mut self, scratch: &mut [u8], ctx: &mut Ctx<'_>) {
         self.wants_read = false;
+        if self.pending_input && !self.read_paused {
+            self.pending_input = false;
+            self.feed(&mut [], ctx);
+        }
         for _ in 0..MAX_READS_PER_TURN {
             if self.dead || self.read_paused {
                 return;
@@ -340,7 +358,11 @@ impl Conn {
             }
             Outcome::Metrics { head_only, close } => {
                 let chat = ChatGauges { users: ctx.hub.users() as u64, rooms: ctx.hub.rooms() as u64 };
-                let body = ctx.metrics.render(chat);
+                let queues = QueueGauges {
+                    queued_bytes: ctx.pool.queued_total() as u64,
+                    high_water_bytes: ctx.pool.high_water() as u64,
+                };
+                let body = ctx.metrics.render(chat, queues);
                 let response = write_response(
                     200,
                     &[],
@@ -394,13 +416,15 @@ impl Conn {
 
     /// Decodes frames from `buf` and acts on them; returns the bytes consumed.
     fn process_websocket(&mut self, buf: &mut [u8], ctx: &mut Ctx<'_>) -> usize {
-        let Conn { state, out, id, .. } = self;
+        let Conn { state, out, id, stream, .. } = self;
         let State::WebSocket(ws) = state else {
             return 0;
         };
         ws.last_rx = ctx.now;
         ws.ping_sent = None;
         let mut pos = 0;
+        let mut write_failed = false;
+        let mut stopped_early = false;
         let step = loop {
             let Some(rest) = buf.get_mut(pos..) else {
                 break WsStep::Open;
@@ -415,9 +439,19 @@ impl Conn {
                     if !matches!(step, WsStep::Open) {
                         break step;
                     }
-                    if is_slow_reader(out, queued_before, ctx.limits) {
-                        self.slow_reader(ctx);
-                        return buf.len();
+                    if out.queued() >= ctx.limits.read_pause_bytes() {
+                        // Output piles up within one batch: write now rather
+                        // than at the end of it, and stop decoding while the
+                        // peer does not take it.
+                        write_failed |= !write_now(stream, out, *id, ctx);
+                        if is_slow_reader(out, queued_before, ctx.limits) {
+                            self.slow_reader(ctx);
+                            return buf.len();
+                        }
+                        if out.queued() >= ctx.limits.read_pause_bytes() {
+                            stopped_early = true;
+                            break WsStep::Open;
+                        }
                     }
                 }
                 Err(error) => {
@@ -428,10 +462,17 @@ impl Conn {
                 }
             }
         };
+        if write_failed {
+            self.dead = true;
+            return buf.len();
+        }
         match step {
             WsStep::Open => {
                 if out.queued() >= ctx.limits.read_pause_bytes() {
                     self.read_paused = true;
+                    // What was read but not decoded waits in `rbuf`; the
+                    // socket may have nothing more to wake us with.
+                    self.pending_input = stopped_early;
                 }
                 pos
             }
@@ -508,13 +549,9 @@ impl Conn {
         if self.dead || self.write_shut {
             return;
         }
-        match self.out.write_to(&mut self.stream, ctx.pool) {
-            Ok(n) => ctx.metrics.bytes_out_total += n as u64,
-            Err(e) => {
-                debug!("conn {:?}: write error: {e}", self.id);
-                self.dead = true;
-                return;
-            }
+        if !write_now(&mut self.stream, &mut self.out, self.id, ctx) {
+            self.dead = true;
+            return;
         }
         if !self.out.is_empty() {
             return;
@@ -690,4 +727,23 @@ fn handle_line(id: ConnId, event: LineEvent<'_>, hub: &mut Hub, outbox: &mut Out
 /// echo is not a slow reader).
 fn is_slow_reader(out: &WriteQueue, queued_before: usize, limits: &Limits) -> bool {
     out.queued() > limits.max_queued_bytes && queued_before > 0
+}
+
+/// The same rule asked before queueing `adding` more bytes.
+fn would_pass_limit(out: &WriteQueue, adding: usize, limits: &Limits) -> bool {
+    !out.is_empty() && out.queued() + adding > limits.max_queued_bytes
+}
+
+/// Writes what the socket takes now. Returns false on a fatal write error.
+fn write_now(stream: &mut TcpStream, out: &mut WriteQueue, id: ConnId, ctx: &mut Ctx<'_>) -> bool {
+    match out.write_to(stream, ctx.pool) {
+        Ok(written) => {
+            ctx.metrics.bytes_out_total += written as u64;
+            true
+        }
+        Err(e) => {
+            debug!("conn {id:?}: write error: {e}");
+            false
+        }
+    }
 }

@@ -35,6 +35,15 @@ pub struct ChatGauges {
     pub rooms: u64,
 }
 
+/// Gauges of the outgoing queues, passed in when rendering.
+#[derive(Default, Debug, Clone, Copy)]
+pub struct QueueGauges {
+    /// Unsent bytes in all connections' queues.
+    pub queued_bytes: u64,
+    /// The most unsent bytes one connection's queue has held since start.
+    pub high_water_bytes: u64,
+}
+
 impl Metrics {
     fn gauge_mut(&mut self, protocol: Protocol) -> &mut u64 {
         match protocol {
@@ -59,7 +68,7 @@ impl Metrics {
     }
 
     /// The whole exposition, one family after another.
-    pub fn render(&self, chat: ChatGauges) -> String {
+    pub fn render(&self, chat: ChatGauges, queues: QueueGauges) -> String {
         let mut out = String::with_capacity(2048);
         let mut family = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -103,6 +112,13 @@ impl Metrics {
             "Connections cut off because their outgoing queue passed --max-queued.",
             &[("", self.slow_consumer_disconnects_total)],
         );
+        family("soket_queued_bytes", "gauge", "Unsent bytes in all outgoing queues.", &[("", queues.queued_bytes)]);
+        family(
+            "soket_queue_high_water_bytes",
+            "gauge",
+            "The most unsent bytes one connection's queue has held since start (bounded by --max-queued).",
+            &[("", queues.high_water_bytes)],
+        );
         family(
             "soket_connections_accepted_total",
             "counter",
@@ -135,7 +151,8 @@ mod tests {
         metrics.connection_opened(Protocol::Http);
         metrics.connection_switched(Protocol::Http, Protocol::WebSocket);
         metrics.bytes_in_total = 42;
-        let text = metrics.render(ChatGauges { users: 3, rooms: 1 });
+        let text =
+            metrics.render(ChatGauges { users: 3, rooms: 1 }, QueueGauges { queued_bytes: 5, high_water_bytes: 9 });
         for line in [
             "soket_connections{protocol=\"websocket\"} 1",
             "soket_connections{protocol=\"http\"} 0",
@@ -147,6 +164,8 @@ mod tests {
             "soket_handshake_failures_total 0",
             "soket_slow_consumer_disconnects_total 0",
             "# TYPE soket_users gauge",
+            "soket_queued_bytes 5",
+            "soket_queue_high_water_bytes 9",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }

@@ -15,16 +15,30 @@ const OWNED_CHUNK_TARGET_BYTES: usize = 64 * 1024;
 /// Most slices handed to one `writev`.
 const MAX_IOVECS: usize = 64;
 
-/// Spare write buffers shared by every connection of a reactor, so an idle
-/// connection holds no buffer and a busy one does not allocate per message.
+/// What every connection's queue shares: spare write buffers, so an idle
+/// connection holds no buffer and a busy one does not allocate per message,
+/// and the accounting of unsent bytes across all queues (for `/metrics` and
+/// for asserting the slow-reader bound from outside).
 #[derive(Default)]
 pub struct BufPool {
     spare: Vec<Vec<u8>>,
+    queued_total: usize,
+    high_water: usize,
 }
 
 impl BufPool {
     /// Spare buffers kept at most; more are freed.
     const MAX_SPARE: usize = 256;
+
+    /// Unsent bytes in all queues.
+    pub fn queued_total(&self) -> usize {
+        self.queued_total
+    }
+
+    /// The most unsent bytes one queue has ever held.
+    pub fn high_water(&self) -> usize {
+        self.high_water
+    }
 
     fn take(&mut self) -> Vec<u8> {
         self.spare.pop().unwrap_or_default()
@@ -85,7 +99,7 @@ impl WriteQueue {
         };
         let before = tail.len();
         let result = encode(&mut tail);
-        self.queued += tail.len() - before;
+        self.grow(pool, tail.len() - before);
         if tail.is_empty() {
             pool.give(tail);
         } else {
@@ -100,12 +114,35 @@ impl WriteQueue {
     }
 
     /// Appends bytes shared with other receivers.
-    pub fn push_shared(&mut self, bytes: Rc<[u8]>) {
+    pub fn push_shared(&mut self, pool: &mut BufPool, bytes: Rc<[u8]>) {
         if bytes.is_empty() {
             return;
         }
-        self.queued += bytes.len();
+        self.grow(pool, bytes.len());
         self.chunks.push_back(Chunk::Shared(bytes));
+    }
+
+    fn grow(&mut self, pool: &mut BufPool, added: usize) {
+        self.queued += added;
+        pool.queued_total += added;
+        pool.high_water = pool.high_water.max(self.queued);
+    }
+
+    fn shrink(&mut self, pool: &mut BufPool, removed: usize) {
+        self.queued -= removed;
+        pool.queued_total = pool.queued_total.saturating_sub(removed);
+    }
+
+    /// Drops everything, for a connection that is going away.
+    pub fn discard_all(&mut self, pool: &mut BufPool) {
+        let unsent = self.queued;
+        self.shrink(pool, unsent);
+        self.head_sent = 0;
+        while let Some(chunk) = self.chunks.pop_front() {
+            if let Chunk::Owned(buf) = chunk {
+                pool.give(buf);
+            }
+        }
     }
 
     /// Drops everything not yet begun, keeping the chunk that is partly
@@ -121,7 +158,7 @@ impl WriteQueue {
                 }
             }
         }
-        self.queued -= dropped;
+        self.shrink(pool, dropped);
         dropped
     }
 
@@ -151,7 +188,7 @@ impl WriteQueue {
     }
 
     fn consume(&mut self, mut written: usize, pool: &mut BufPool) {
-        self.queued -= written;
+        self.shrink(pool, written);
         while written > 0 {
             let Some(head) = self.chunks.front() else {
                 break;
@@ -209,7 +246,7 @@ mod tests {
         let mut pool = BufPool::default();
         let mut q = WriteQueue::default();
         q.push_bytes(&mut pool, b"hello ");
-        q.push_shared(Rc::from(&b"shared "[..]));
+        q.push_shared(&mut pool, Rc::from(&b"shared "[..]));
         q.push_bytes(&mut pool, b"world");
         assert_eq!(q.queued(), 18);
         let mut sink = Trickle { got: Vec::new(), per_call: 4, calls_left: 2 };
@@ -226,8 +263,8 @@ mod tests {
     fn discard_keeps_the_partly_written_chunk() {
         let mut pool = BufPool::default();
         let mut q = WriteQueue::default();
-        q.push_shared(Rc::from(&b"first frame"[..]));
-        q.push_shared(Rc::from(&b"second"[..]));
+        q.push_shared(&mut pool, Rc::from(&b"first frame"[..]));
+        q.push_shared(&mut pool, Rc::from(&b"second"[..]));
         let mut sink = Trickle { got: Vec::new(), per_call: 3, calls_left: 1 };
         q.write_to(&mut sink, &mut pool).unwrap();
         assert_eq!(q.discard_unstarted(&mut pool), 6);
@@ -247,6 +284,22 @@ mod tests {
         assert_eq!(pool.spare.len(), 1);
         q.push_bytes(&mut pool, b"def");
         assert_eq!(pool.spare.len(), 0);
+    }
+
+    #[test]
+    fn the_pool_accounts_for_every_queue() {
+        let mut pool = BufPool::default();
+        let (mut a, mut b) = (WriteQueue::default(), WriteQueue::default());
+        a.push_bytes(&mut pool, b"12345");
+        b.push_shared(&mut pool, Rc::from(&b"123"[..]));
+        b.push_bytes(&mut pool, b"45678");
+        assert_eq!((pool.queued_total(), pool.high_water()), (13, 8));
+        let mut sink = Trickle { got: Vec::new(), per_call: 100, calls_left: 10 };
+        a.write_to(&mut sink, &mut pool).unwrap();
+        assert_eq!(pool.queued_total(), 8);
+        b.discard_all(&mut pool);
+        assert_eq!((pool.queued_total(), pool.high_water()), (0, 8));
+        assert!(b.is_empty());
     }
 
     #[test]

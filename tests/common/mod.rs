@@ -256,3 +256,128 @@ impl Drop for Daemon {
         let _ = self.child.wait();
     }
 }
+
+/// A legacy line-protocol user over raw TCP.
+pub struct Legacy {
+    pub reader: BufReader<TcpStream>,
+    pub writer: TcpStream,
+}
+
+impl Legacy {
+    /// Connects and sends `name` as the first line; does not read anything.
+    pub fn connect(server: &TestServer) -> Legacy {
+        let stream = server.tcp();
+        let writer = stream.try_clone().unwrap();
+        Legacy { reader: BufReader::new(stream), writer }
+    }
+
+    /// Connects, registers `name` and reads its first online list.
+    pub fn join(server: &TestServer, name: &str) -> (Legacy, String) {
+        let mut user = Legacy::connect(server);
+        user.send(name);
+        let list = user.line();
+        assert!(list.starts_with("3$*$*3"), "{name} expected the online list, got {list:?}");
+        (user, list)
+    }
+
+    pub fn send(&mut self, line: &str) {
+        self.writer.write_all(format!("{line}\n").as_bytes()).unwrap();
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).unwrap();
+    }
+
+    /// The next line (without `\n`); panics on EOF or timeout.
+    pub fn line(&mut self) -> String {
+        let mut line = String::new();
+        let n = self.reader.read_line(&mut line).expect("a line before the timeout");
+        assert!(n > 0, "connection closed while a line was expected");
+        assert!(line.ends_with('\n'), "every server line ends with \\n: {line:?}");
+        line.pop();
+        line
+    }
+
+    /// Reads lines until one satisfies `wanted`, returning it (bounded by the read timeout).
+    pub fn line_where(&mut self, wanted: impl Fn(&str) -> bool) -> String {
+        loop {
+            let line = self.line();
+            if wanted(&line) {
+                return line;
+            }
+        }
+    }
+
+    /// True once the server has closed the connection (EOF), reading past any lines.
+    pub fn closed(&mut self) -> bool {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match self.reader.read_line(&mut line) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+/// A JSON event-protocol user over WebSocket.
+pub struct Json {
+    pub ws: Client,
+}
+
+impl Json {
+    /// Connects to `path` (e.g. `/ws`, `/ws/pros`, `/ws?name=carol`) without sending anything.
+    pub fn connect(server: &TestServer, path: &str) -> Json {
+        Json { ws: server.ws(path) }
+    }
+
+    /// Connects to `path`, says hello as `name` and returns the welcome.
+    pub fn join(server: &TestServer, path: &str, name: &str) -> (Json, serde_json::Value) {
+        let mut user = Json::connect(server, path);
+        user.send(serde_json::json!({"type": "hello", "name": name}));
+        let welcome = user.next();
+        assert_eq!(welcome["type"], "welcome", "{name}: {welcome}");
+        (user, welcome)
+    }
+
+    pub fn send(&mut self, value: serde_json::Value) {
+        self.ws.send(Message::text(value.to_string())).unwrap();
+    }
+
+    pub fn send_text(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).unwrap();
+    }
+
+    /// The next JSON message.
+    pub fn next(&mut self) -> serde_json::Value {
+        match next_data(&mut self.ws) {
+            Message::Text(text) => serde_json::from_str(text.as_str()).expect("the server sends JSON"),
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+
+    /// Reads until a message of `kind` arrives, returning it.
+    pub fn next_of(&mut self, kind: &str) -> serde_json::Value {
+        loop {
+            let message = self.next();
+            if message["type"] == kind {
+                return message;
+            }
+        }
+    }
+}
+
+/// Reads one metric's value from `/metrics` (the sample line `name value`).
+pub fn metric(server: &TestServer, sample: &str) -> f64 {
+    let response = server.http(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    assert_eq!(response.status, 200);
+    let text = response.body_text();
+    text.lines()
+        .find_map(|line| line.strip_prefix(sample).and_then(|rest| rest.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("no sample {sample} in\n{text}"))
+        .trim()
+        .parse()
+        .expect("a number")
+}
