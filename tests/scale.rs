@@ -35,7 +35,7 @@ struct Plan {
 /// One connected user, whatever its protocol.
 enum Conn {
     Tcp(Legacy),
-    Ws(Client, Kind),
+    Ws(Box<Client>, Kind),
 }
 
 /// What a user received: lobby messages and private messages, by sender.
@@ -164,7 +164,7 @@ fn a_thousand_mixed_clients_join_chat_and_leave_without_loss_or_leftovers() {
                 Kind::LegacyWs => {
                     let mut ws = server.ws("/legacy");
                     ws.send(Message::text(plan.name.clone())).unwrap();
-                    Conn::Ws(ws, Kind::LegacyWs)
+                    Conn::Ws(Box::new(ws), Kind::LegacyWs)
                 }
                 Kind::Json => {
                     let mut ws = server.ws(plan.path);
@@ -173,7 +173,7 @@ fn a_thousand_mixed_clients_join_chat_and_leave_without_loss_or_leftovers() {
                         Message::Text(text) => assert!(text.as_str().contains("\"welcome\""), "{text}"),
                         other => panic!("{other:?}"),
                     }
-                    Conn::Ws(ws, Kind::Json)
+                    Conn::Ws(Box::new(ws), Kind::Json)
                 }
             };
             joined.wait();
