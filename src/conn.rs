@@ -2,7 +2,7 @@
 //! state. The only place that calls `read` and `write`; every decision about
 //! bytes is made by the sans-IO cores in [`crate::proto`].
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::time::Instant;
 
@@ -11,7 +11,7 @@ use mio::net::TcpStream;
 
 use std::rc::Rc;
 
-use crate::chat::{ClientKind, Hub, Outbox};
+use crate::chat::{ClientKind, Content, Hub, Outbox};
 use crate::config::{Limits, Timeouts};
 use crate::metrics::{ChatGauges, Metrics, Protocol, QueueGauges};
 use crate::proto::http::head::HeadScanner;
@@ -96,8 +96,21 @@ enum WsStep {
     Closed,
 }
 
-pub struct Conn {
-    stream: TcpStream,
+/// The byte stream under a connection: a TCP socket in the reactor, memory
+/// in [`crate::harness`] (fuzzing and tests drive a whole connection that way).
+pub trait Transport: Read + Write {
+    /// Half-closes: no more bytes will be written.
+    fn shutdown_write(&mut self) -> io::Result<()>;
+}
+
+impl Transport for TcpStream {
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+}
+
+pub struct Conn<S: Transport = TcpStream> {
+    stream: S,
     pub id: ConnId,
     /// The connection's earliest entry in the reactor's timer heap.
     pub scheduled: Option<Instant>,
@@ -124,8 +137,8 @@ pub struct Conn {
     dead: bool,
 }
 
-impl Conn {
-    pub fn new(stream: TcpStream, id: ConnId, ctx: &mut Ctx<'_>) -> Conn {
+impl<S: Transport> Conn<S> {
+    pub fn new(stream: S, id: ConnId, ctx: &mut Ctx<'_>) -> Conn<S> {
         ctx.metrics.connection_opened(Protocol::Http);
         Conn {
             stream,
@@ -147,7 +160,7 @@ impl Conn {
         }
     }
 
-    pub fn stream_mut(&mut self) -> &mut TcpStream {
+    pub fn stream_mut(&mut self) -> &mut S {
         &mut self.stream
     }
 
@@ -162,6 +175,11 @@ impl Conn {
 
     pub fn queued_bytes(&self) -> usize {
         self.out.queued()
+    }
+
+    /// Input read but not yet consumed by a protocol core.
+    pub fn buffered_input_bytes(&self) -> usize {
+        self.rbuf.len()
     }
 
     /// Called when the connection leaves the reactor.
@@ -559,7 +577,7 @@ impl Conn {
         self.out.release_idle_memory();
         if self.shutdown_after_flush {
             self.write_shut = true;
-            if let Err(e) = self.stream.shutdown(Shutdown::Write) {
+            if let Err(e) = self.stream.shutdown_write() {
                 debug!("conn {:?}: shutdown: {e}", self.id);
                 self.dead = true;
             }
@@ -735,7 +753,7 @@ fn would_pass_limit(out: &WriteQueue, adding: usize, limits: &Limits) -> bool {
 }
 
 /// Writes what the socket takes now. Returns false on a fatal write error.
-fn write_now(stream: &mut TcpStream, out: &mut WriteQueue, id: ConnId, ctx: &mut Ctx<'_>) -> bool {
+fn write_now<S: Write>(stream: &mut S, out: &mut WriteQueue, id: ConnId, ctx: &mut Ctx<'_>) -> bool {
     match out.write_to(stream, ctx.pool) {
         Ok(written) => {
             ctx.metrics.bytes_out_total += written as u64;
@@ -744,6 +762,25 @@ fn write_now(stream: &mut TcpStream, out: &mut WriteQueue, id: ConnId, ctx: &mut
         Err(e) => {
             debug!("conn {id:?}: write error: {e}");
             false
+        }
+    }
+}
+
+/// One chat message as bytes for a receiver of `kind`: a text frame on
+/// WebSocket, a `\n`-terminated line on legacy TCP.
+pub fn frame_content(content: &Content, kind: ClientKind) -> Rc<[u8]> {
+    let text = content.text();
+    match kind {
+        ClientKind::LegacyTcp => {
+            let mut line = Vec::with_capacity(text.len() + 1);
+            line.extend_from_slice(text.as_bytes());
+            line.push(b'\n');
+            Rc::from(line)
+        }
+        ClientKind::LegacyWs | ClientKind::Json => {
+            let mut frame = Vec::with_capacity(text.len() + 10);
+            encode_frame(&mut frame, OpCode::Text, text.as_bytes());
+            Rc::from(frame)
         }
     }
 }

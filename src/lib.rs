@@ -10,6 +10,7 @@
 pub mod chat;
 pub mod config;
 pub mod conn;
+pub mod harness;
 pub mod metrics;
 pub mod proto;
 pub mod reactor;

@@ -14,13 +14,11 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
-use crate::chat::{ChatConfig, ClientKind, Content, Hub, Outbox};
+use crate::chat::{ChatConfig, ClientKind, Hub, Outbox};
 use crate::config::{Config, Limits, Timeouts};
-use crate::conn::{Conn, Ctx};
+use crate::conn::{Conn, Ctx, frame_content};
 use crate::metrics::Metrics;
 use crate::proto::http::HttpConfig;
-use crate::proto::ws::OpCode;
-use crate::proto::ws::encoder::encode_frame;
 use crate::timers::{ConnId, Timers};
 use crate::write_queue::BufPool;
 
@@ -407,25 +405,6 @@ impl Server {
                 conn.begin_shutdown(&mut ctx);
             }
             self.settle(slot, true, now);
-        }
-    }
-}
-
-/// One chat message as bytes for a receiver of `kind`: a text frame on
-/// WebSocket, a `\n`-terminated line on legacy TCP.
-fn frame_content(content: &Content, kind: ClientKind) -> Rc<[u8]> {
-    let text = content.text();
-    match kind {
-        ClientKind::LegacyTcp => {
-            let mut line = Vec::with_capacity(text.len() + 1);
-            line.extend_from_slice(text.as_bytes());
-            line.push(b'\n');
-            Rc::from(line)
-        }
-        ClientKind::LegacyWs | ClientKind::Json => {
-            let mut frame = Vec::with_capacity(text.len() + 10);
-            encode_frame(&mut frame, OpCode::Text, text.as_bytes());
-            Rc::from(frame)
         }
     }
 }

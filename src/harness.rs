@@ -1,0 +1,281 @@
+//! Drives one whole connection (sniffing, HTTP, handshake, frames, the
+//! legacy protocol, the hub) from bytes in memory, with a clock the caller
+//! moves: the same [`Conn`] code the reactor runs, minus the socket. For fuzz
+//! targets and tests that need every byte the server writes.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
+
+use crate::chat::{ChatConfig, Hub, Outbox};
+use crate::config::{Config, Limits, Timeouts};
+use crate::conn::{Conn, Ctx, Transport, frame_content};
+use crate::metrics::Metrics;
+use crate::proto::http::HttpConfig;
+use crate::timers::ConnId;
+use crate::write_queue::BufPool;
+
+/// A byte stream in memory: what the peer sent waits in `input`, what the
+/// server wrote collects in `output`. Writes take at most `write_budget`
+/// bytes each and block (`WouldBlock`) when the budget is spent, to model a
+/// peer that reads slowly.
+#[derive(Default)]
+pub struct MemoryTransport {
+    input: VecDeque<u8>,
+    input_closed: bool,
+    output: Vec<u8>,
+    /// Bytes the peer will still accept before writes block; `None` is unlimited.
+    pub write_budget: Option<usize>,
+    write_shut: bool,
+}
+
+impl Read for MemoryTransport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.input.is_empty() {
+            return if self.input_closed { Ok(0) } else { Err(io::ErrorKind::WouldBlock.into()) };
+        }
+        let (front, _) = self.input.as_slices();
+        let n = front.len().min(buf.len());
+        buf[..n].copy_from_slice(&front[..n]);
+        self.input.drain(..n);
+        Ok(n)
+    }
+}
+
+impl Write for MemoryTransport {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.write_shut {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        let n = match self.write_budget {
+            Some(0) => return Err(io::ErrorKind::WouldBlock.into()),
+            Some(budget) => budget.min(buf.len()),
+            None => buf.len(),
+        };
+        if let Some(budget) = &mut self.write_budget {
+            *budget -= n;
+        }
+        self.output.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Transport for MemoryTransport {
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.write_shut = true;
+        Ok(())
+    }
+}
+
+/// One connection and everything the reactor would lend it.
+pub struct Harness {
+    conn: Conn<MemoryTransport>,
+    limits: Limits,
+    timeouts: Timeouts,
+    http: HttpConfig,
+    metrics: Metrics,
+    pool: BufPool,
+    hub: Hub,
+    outbox: Outbox,
+    scratch: Vec<u8>,
+    now: Instant,
+}
+
+impl Harness {
+    /// A fresh connection, as if just accepted, under `config`.
+    pub fn new(config: &Config) -> Harness {
+        let limits = config.limits();
+        let timeouts = config.timeouts();
+        let http = config.http();
+        let mut metrics = Metrics::default();
+        let mut pool = BufPool::default();
+        let mut hub = Hub::new(ChatConfig { max_line_bytes: config.max_line_bytes });
+        let mut outbox = Outbox::default();
+        let now = Instant::now();
+        let id = ConnId { slot: 0, generation: 1 };
+        let conn = {
+            let mut ctx = Ctx {
+                now,
+                limits: &limits,
+                timeouts: &timeouts,
+                http: &http,
+                metrics: &mut metrics,
+                pool: &mut pool,
+                hub: &mut hub,
+                outbox: &mut outbox,
+            };
+            Conn::new(MemoryTransport::default(), id, &mut ctx)
+        };
+        Harness { conn, limits, timeouts, http, metrics, pool, hub, outbox, scratch: vec![0; 16 * 1024], now }
+    }
+
+    /// The peer sends `bytes`; the connection reads and handles them, and
+    /// flushes as the reactor would at the end of a batch.
+    pub fn receive(&mut self, bytes: &[u8]) {
+        self.conn.stream_mut().input.extend(bytes);
+        self.read_all();
+    }
+
+    /// The peer closes its side.
+    pub fn close_input(&mut self) {
+        self.conn.stream_mut().input_closed = true;
+        self.read_all();
+    }
+
+    /// Moves the clock and fires whatever deadline passed.
+    pub fn advance(&mut self, by: Duration) {
+        self.now += by;
+        if self.conn.next_deadline(&self.timeouts).is_some_and(|at| at <= self.now) {
+            let Harness { conn, limits, timeouts, http, metrics, pool, hub, outbox, now, .. } = self;
+            let mut ctx = Ctx { now: *now, limits, timeouts, http, metrics, pool, hub, outbox };
+            conn.on_deadline(&mut ctx);
+        }
+        self.settle();
+    }
+
+    /// Lets the peer accept `bytes` more (or any amount with `None`), then flushes.
+    pub fn set_write_budget(&mut self, bytes: Option<usize>) {
+        self.conn.stream_mut().write_budget = bytes;
+        self.settle();
+    }
+
+    /// Everything the server has written since the last call.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.conn.stream_mut().output)
+    }
+
+    /// The server has finished with the connection.
+    pub fn is_dead(&self) -> bool {
+        self.conn.is_dead()
+    }
+
+    /// The server shut its write side (after its last bytes).
+    pub fn write_shut(&mut self) -> bool {
+        self.conn.stream_mut().write_shut
+    }
+
+    /// Bytes queued but not yet written.
+    pub fn queued_bytes(&self) -> usize {
+        self.conn.queued_bytes()
+    }
+
+    /// Bytes read but not yet consumed by a protocol core.
+    pub fn buffered_input_bytes(&self) -> usize {
+        self.conn.buffered_input_bytes()
+    }
+
+    /// The limits the connection runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The hub, to check presence after the connection is gone.
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    fn read_all(&mut self) {
+        // Bounded: each turn consumes input or stops.
+        for _ in 0..1_000_000 {
+            {
+                let Harness { conn, limits, timeouts, http, metrics, pool, hub, outbox, scratch, now } = self;
+                let mut ctx = Ctx { now: *now, limits, timeouts, http, metrics, pool, hub, outbox };
+                conn.on_readable(scratch, &mut ctx);
+            }
+            self.settle();
+            let more = self.conn.wants_read && !self.conn.stream_mut().input.is_empty();
+            if !more || self.conn.is_dead() {
+                break;
+            }
+        }
+    }
+
+    /// Routes the hub's output (only this connection exists) and flushes.
+    fn settle(&mut self) {
+        let Harness { conn, limits, timeouts, http, metrics, pool, hub, outbox, now, .. } = self;
+        let mut ctx = Ctx { now: *now, limits, timeouts, http, metrics, pool, hub, outbox };
+        // A delivery can cause more (a slow reader leaving); each pass drains them.
+        for _ in 0..16 {
+            if ctx.outbox.is_empty() {
+                break;
+            }
+            let deliveries = std::mem::take(&mut ctx.outbox.deliveries);
+            let closes = std::mem::take(&mut ctx.outbox.closes);
+            for delivery in deliveries {
+                if delivery.recipients.contains(&conn.id)
+                    && let Some(kind) = conn.chat_kind()
+                {
+                    conn.push_delivery(frame_content(&delivery.content, kind), &mut ctx);
+                }
+            }
+            if closes.contains(&conn.id) {
+                conn.quit(&mut ctx);
+            }
+        }
+        if !conn.is_dead() {
+            conn.flush(&mut ctx);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::ws::OpCode;
+    use crate::proto::ws::encoder::encode_client_frame;
+
+    const UPGRADE: &[u8] = b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+    #[test]
+    fn a_whole_echo_session_in_memory() {
+        let mut harness = Harness::new(&Config::default());
+        let mut bytes = UPGRADE.to_vec();
+        encode_client_frame(&mut bytes, OpCode::Text, true, b"Hello", [1, 2, 3, 4]);
+        // Split anywhere: the upgrade and the frame behind it arrive in two reads.
+        harness.receive(&bytes[..50]);
+        harness.receive(&bytes[50..]);
+        let output = harness.take_output();
+        let text = String::from_utf8_lossy(&output);
+        assert!(text.starts_with("HTTP/1.1 101 Switching Protocols\r\n"), "{text}");
+        assert!(output.ends_with(&[0x81, 0x05, b'H', b'e', b'l', b'l', b'o']));
+        let mut close = Vec::new();
+        encode_client_frame(&mut close, OpCode::Close, true, &1000u16.to_be_bytes(), [9, 9, 9, 9]);
+        harness.receive(&close);
+        assert_eq!(harness.take_output(), [0x88, 0x02, 0x03, 0xe8]);
+        assert!(harness.is_dead(), "closed once the handshake completed and was flushed");
+    }
+
+    #[test]
+    fn a_legacy_user_in_memory() {
+        let mut harness = Harness::new(&Config::default());
+        harness.receive(b"alice\nalice..444..me : hi\n");
+        assert_eq!(harness.take_output(), b"3$*$*3\nalice : hi\n");
+        harness.receive(b"/quit\n");
+        assert!(harness.write_shut());
+        assert_eq!(harness.hub().users(), 0);
+    }
+
+    #[test]
+    fn a_peer_that_stops_reading_pauses_the_echo_within_bounds() {
+        let config = Config { max_queued_bytes: 64 * 1024, ..Config::default() };
+        let mut harness = Harness::new(&config);
+        harness.receive(UPGRADE);
+        harness.take_output();
+        harness.set_write_budget(Some(0));
+        let mut frame = Vec::new();
+        encode_client_frame(&mut frame, OpCode::Binary, true, &[7u8; 1000], [1, 2, 3, 4]);
+        for _ in 0..1000 {
+            harness.receive(&frame);
+            assert!(harness.queued_bytes() <= config.max_queued_bytes);
+            assert!(harness.buffered_input_bytes() <= 1024 * 1024);
+        }
+        assert!(!harness.is_dead(), "paused, not cut: the echo peer is slowed by TCP");
+        harness.set_write_budget(None);
+        assert_eq!(harness.queued_bytes(), 0);
+    }
+}
