@@ -173,12 +173,12 @@ impl Hub {
             }
         };
         sender.id = request.id;
-        let result = match (request.kind, registered) {
-            (JsonType::Hello, true) => Err(Failure::bare(ChatError::AlreadyRegistered)),
-            (JsonType::Hello, false) => request.command().and_then(|cmd| self.execute(sender, cmd, out)),
-            (_, false) => Err(Failure::bare(ChatError::NotRegistered)),
-            (_, true) => request.command().and_then(|cmd| self.execute(sender, cmd, out)),
+        let gate = match (request.kind == JsonType::Hello, registered) {
+            (true, true) => Err(Failure::bare(ChatError::AlreadyRegistered)),
+            (false, false) => Err(Failure::bare(ChatError::NotRegistered)),
+            _ => Ok(()),
         };
+        let result = gate.and_then(|()| request.command()).and_then(|cmd| self.execute(sender, cmd, out));
         match result {
             Ok(Done::Effects) => {
                 if let Some(id) = sender.id {
@@ -587,3 +587,6 @@ fn member_room<'n>(ns: &'n Namespace, conn: ConnId, raw: &str) -> Result<(&'n st
 fn find_user<'n>(ns: &'n Namespace, raw: &str) -> Result<&'n Member, Failure> {
     normalize_name(raw).and_then(|name| ns.user(&name)).ok_or_else(|| Failure::with(ChatError::NoSuchUser, raw))
 }
+
+#[cfg(test)]
+mod tests;

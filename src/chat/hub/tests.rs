@@ -1,0 +1,704 @@
+//! Hub scenarios: requests in with fake connection ids, the outbox checked.
+
+use serde_json::{Value, json};
+
+use super::*;
+
+const SLASH: &str = "/";
+
+fn conn(slot: usize) -> ConnId {
+    ConnId { slot, generation: 1 }
+}
+
+/// A hub plus the messages each call produced, flattened per recipient.
+struct World {
+    hub: Hub,
+    out: Outbox,
+}
+
+/// One message as one recipient sees it.
+#[derive(Debug, Clone, PartialEq)]
+enum Got {
+    Line(String),
+    Json(Value),
+}
+
+type Log = Vec<(usize, Got)>;
+
+impl World {
+    fn new() -> World {
+        World::with_limit(65536)
+    }
+
+    fn with_limit(max_line_bytes: usize) -> World {
+        World { hub: Hub::new(ChatConfig { max_line_bytes }), out: Outbox::default() }
+    }
+
+    fn take(&mut self) -> Log {
+        let mut log = Vec::new();
+        for delivery in &self.out.deliveries {
+            assert!(!delivery.recipients.is_empty());
+            for to in &delivery.recipients {
+                let got = match &delivery.content {
+                    Content::Legacy(line) => {
+                        assert!(!line.contains(['\n', '\r']), "{line:?}");
+                        Got::Line(line.to_string())
+                    }
+                    Content::Json(text) => Got::Json(serde_json::from_str(text).expect("valid JSON out")),
+                };
+                log.push((to.slot, got));
+            }
+        }
+        self.out.deliveries.clear();
+        log
+    }
+
+    fn legacy(&mut self, slot: usize, name: &str) -> Log {
+        self.hub.attach(conn(slot), ClientKind::LegacyTcp, SLASH);
+        self.line(slot, name)
+    }
+
+    fn json_in(&mut self, slot: usize, namespace: &str, name: &str) -> Log {
+        self.hub.attach(conn(slot), ClientKind::Json, namespace);
+        self.send(slot, json!({"type": "hello", "name": name}))
+    }
+
+    fn json(&mut self, slot: usize, name: &str) -> Log {
+        self.json_in(slot, SLASH, name)
+    }
+
+    fn line(&mut self, slot: usize, text: &str) -> Log {
+        self.hub.handle_legacy(conn(slot), text.as_bytes(), &mut self.out);
+        self.take()
+    }
+
+    fn send(&mut self, slot: usize, value: Value) -> Log {
+        self.raw(slot, &value.to_string())
+    }
+
+    fn raw(&mut self, slot: usize, text: &str) -> Log {
+        self.hub.handle_json(conn(slot), text, &mut self.out);
+        self.take()
+    }
+
+    fn detach(&mut self, slot: usize) -> Log {
+        self.hub.detach(conn(slot), &mut self.out);
+        self.take()
+    }
+}
+
+fn line(slot: usize, text: &str) -> (usize, Got) {
+    (slot, Got::Line(text.to_owned()))
+}
+
+fn js(slot: usize, value: Value) -> (usize, Got) {
+    (slot, Got::Json(value))
+}
+
+/// What `slot` got, in order.
+fn to(log: &Log, slot: usize) -> Vec<Got> {
+    log.iter().filter(|(s, _)| *s == slot).map(|(_, g)| g.clone()).collect()
+}
+
+/// The error code `slot` got, asserting it got exactly one message.
+fn code(log: &Log, slot: usize) -> String {
+    match log.as_slice() {
+        [(s, Got::Json(v))] if *s == slot => v["code"].as_str().unwrap_or("").to_owned(),
+        [(s, Got::Line(l))] if *s == slot => l.split(' ').nth(1).unwrap_or("").to_owned(),
+        other => panic!("expected one error to {slot}, got {other:?}"),
+    }
+}
+
+#[test]
+fn founding_scenario() {
+    let mut w = World::new();
+    assert_eq!(w.legacy(1, "alice"), vec![line(1, "3$*$*3")]);
+    assert_eq!(w.legacy(2, "bob"), vec![line(2, "3$*$*3alice$"), line(1, "3$*$*3bob$")]);
+
+    assert_eq!(w.line(1, "bob..444..alice : hello"), vec![line(2, "alice : hello")]);
+    // No spoofing: the part before " : " is replaced by the registered name.
+    assert_eq!(w.line(2, "alice..444..mallory : hi there"), vec![line(1, "bob : hi there")]);
+    assert_eq!(w.line(2, "alice..444..no prefix"), vec![line(1, "bob : no prefix")]);
+    assert_eq!(w.line(1, "alice..444..me : to myself"), vec![line(1, "alice : to myself")]);
+
+    let joined = w.json(3, "carol");
+    assert_eq!(
+        joined,
+        vec![
+            js(3, json!({"type":"welcome","name":"carol","namespace":"/","users":["alice","bob"],"rooms":["lobby"]})),
+            line(1, "3$*$*3bob$carol$"),
+            line(2, "3$*$*3alice$carol$"),
+        ]
+    );
+    assert_eq!(
+        w.line(1, "carol..444..alice : hey"),
+        vec![js(3, json!({"type":"private","from":"alice","text":"hey"}))]
+    );
+    assert_eq!(w.send(3, json!({"type":"private","to":"bob","text":"yo\nthere"})), vec![line(2, "carol : yo there")]);
+    assert_eq!(
+        w.line(2, "hello all"),
+        vec![
+            js(3, json!({"type":"message","room":"lobby","from":"bob","text":"hello all"})),
+            line(1, "#lobby bob : hello all"),
+        ]
+    );
+    assert_eq!(
+        w.send(3, json!({"type":"say","text":"hi"})),
+        vec![line(1, "#lobby carol : hi"), line(2, "#lobby carol : hi")]
+    );
+
+    // A fourth user, JSON: the existing JSON user gets a users push.
+    let dave = w.json(4, "dave");
+    assert_eq!(to(&dave, 3), vec![Got::Json(json!({"type":"users","users":["alice","bob","dave"]}))]);
+    assert_eq!(to(&dave, 1), vec![Got::Line("3$*$*3bob$carol$dave$".into())]);
+    assert_eq!(w.hub.users(), 4);
+    assert_eq!(w.hub.rooms(), 1);
+}
+
+#[test]
+fn legacy_errors() {
+    let mut w = World::new();
+    w.hub.attach(conn(1), ClientKind::LegacyTcp, SLASH);
+    assert_eq!(w.line(1, "bad name"), vec![line(1, "!ERR name_invalid bad name")]);
+    assert_eq!(w.line(1, ""), vec![line(1, "!ERR name_invalid")]);
+    assert_eq!(w.line(1, "/join r1"), vec![line(1, "!ERR name_invalid /join r1")]);
+    assert_eq!(w.line(1, "alice"), vec![line(1, "3$*$*3")]);
+    w.hub.attach(conn(2), ClientKind::LegacyWs, SLASH);
+    assert_eq!(w.line(2, "alice"), vec![line(2, "!ERR name_taken alice")]);
+    assert_eq!(w.line(2, "bob").len(), 2, "the next message is tried as a name");
+
+    assert_eq!(w.line(1, "zed..444..hi"), vec![line(1, "!ERR no_such_user zed")]);
+    assert_eq!(w.line(1, "/join"), vec![line(1, "!ERR missing_field")]);
+    assert_eq!(w.line(1, "/msg r1"), vec![line(1, "!ERR missing_field")]);
+    assert_eq!(w.line(1, "/dance"), vec![line(1, "!ERR unknown_command /dance")]);
+    assert_eq!(w.line(1, "/leave lobby"), vec![line(1, "!ERR room_invalid lobby")]);
+    assert_eq!(w.line(1, "/join a..b"), vec![line(1, "!ERR room_invalid a..b")]);
+    assert_eq!(w.line(1, "/who nowhere"), vec![line(1, "!ERR no_such_room nowhere")]);
+    assert_eq!(w.line(1, "/msg nowhere hi"), vec![line(1, "!ERR no_such_room nowhere")]);
+    assert_eq!(w.line(1, "/leave nowhere"), vec![line(1, "!ERR no_such_room nowhere")]);
+    w.line(2, "/join r1");
+    assert_eq!(w.line(1, "/msg r1 hi"), vec![line(1, "!ERR not_in_room r1")]);
+    assert_eq!(w.line(1, "/leave r1"), vec![line(1, "!ERR not_in_room r1")]);
+    w.hub.legacy_too_large(conn(1), &mut w.out);
+    assert_eq!(w.take(), vec![line(1, "!ERR too_large")]);
+    // Empty messages of a registered user are ignored.
+    assert_eq!(w.line(1, ""), vec![]);
+}
+
+#[test]
+fn json_errors() {
+    let mut w = World::with_limit(10);
+    w.hub.attach(conn(1), ClientKind::Json, SLASH);
+    assert_eq!(code(&w.raw(1, "{not json"), 1), "bad_json");
+    assert_eq!(code(&w.raw(1, "[1,2]"), 1), "bad_json");
+    assert_eq!(code(&w.raw(1, r#""hello""#), 1), "bad_json");
+    assert_eq!(code(&w.send(1, json!({"name":"x"})), 1), "missing_field");
+    assert_eq!(code(&w.send(1, json!({"type":7})), 1), "missing_field");
+    assert_eq!(code(&w.send(1, json!({"type":"fly"})), 1), "unknown_type");
+    assert_eq!(code(&w.send(1, json!({"type":"say","text":"hi"})), 1), "not_registered");
+    assert_eq!(code(&w.send(1, json!({"type":"rooms"})), 1), "not_registered");
+    assert_eq!(code(&w.send(1, json!({"type":"hello"})), 1), "missing_field");
+    assert_eq!(code(&w.send(1, json!({"type":"hello","name":"a b"})), 1), "name_invalid");
+    w.json(2, "bob");
+    assert_eq!(code(&w.send(1, json!({"type":"hello","name":"bob"})), 1), "name_taken");
+    assert_eq!(w.send(1, json!({"type":"hello","name":"alice"})).len(), 2);
+    assert_eq!(code(&w.send(1, json!({"type":"hello","name":"alice2"})), 1), "already_registered");
+    assert_eq!(code(&w.send(1, json!({"type":"say"})), 1), "missing_field");
+    assert_eq!(code(&w.send(1, json!({"type":"say","text":["x"]})), 1), "missing_field");
+    assert_eq!(code(&w.send(1, json!({"type":"private","to":"zed","text":"x"})), 1), "no_such_user");
+    assert_eq!(code(&w.send(1, json!({"type":"private","to":"a b","text":"x"})), 1), "no_such_user");
+    assert_eq!(code(&w.send(1, json!({"type":"say","room":"nowhere","text":"x"})), 1), "no_such_room");
+    w.send(2, json!({"type":"join","room":"r1"}));
+    assert_eq!(code(&w.send(1, json!({"type":"say","room":"r1","text":"x"})), 1), "not_in_room");
+    assert_eq!(code(&w.send(1, json!({"type":"emit","event":"e","room":"r1"})), 1), "not_in_room");
+    assert_eq!(code(&w.send(1, json!({"type":"leave","room":"r1"})), 1), "not_in_room");
+    assert_eq!(code(&w.send(1, json!({"type":"leave","room":"lobby"})), 1), "room_invalid");
+    assert_eq!(code(&w.send(1, json!({"type":"join","room":".r"})), 1), "room_invalid");
+    assert_eq!(code(&w.send(1, json!({"type":"who","room":"r/1"})), 1), "room_invalid");
+    assert_eq!(code(&w.send(1, json!({"type":"who","room":"gone"})), 1), "no_such_room");
+    assert_eq!(code(&w.send(1, json!({"type":"say","text":"01234567890"})), 1), "too_large");
+    assert_eq!(code(&w.send(1, json!({"type":"private","to":"bob","text":"01234567890"})), 1), "too_large");
+    assert_eq!(w.send(1, json!({"type":"say","text":"0123456789"})).len(), 1, "exactly the limit is fine");
+    w.legacy(3, "leg");
+    assert_eq!(code(&w.send(1, json!({"type":"emit","event":"e","to":"leg"})), 1), "no_such_user");
+    // Errors name the rule and carry a message.
+    let log = w.send(1, json!({"type":"who","room":"gone","id":9}));
+    let [(1, Got::Json(err))] = log.as_slice() else { panic!("{log:?}") };
+    assert_eq!(err["type"], "error");
+    assert_eq!(err["id"], 9);
+    assert!(err["message"].as_str().is_some_and(|m| !m.is_empty()));
+}
+
+#[test]
+fn every_error_code_is_reachable() {
+    // Ties the table of section 4 to the scenarios above: if a code is added,
+    // this list (and a scenario) must grow with it.
+    let codes = [
+        "bad_json",
+        "unknown_type",
+        "missing_field",
+        "name_invalid",
+        "name_taken",
+        "already_registered",
+        "not_registered",
+        "no_such_user",
+        "no_such_room",
+        "not_in_room",
+        "room_invalid",
+        "too_large",
+        "unknown_command",
+    ];
+    let mut w = World::with_limit(4);
+    let mut seen = std::collections::BTreeSet::new();
+    w.hub.attach(conn(1), ClientKind::Json, SLASH);
+    w.hub.attach(conn(2), ClientKind::LegacyTcp, SLASH);
+    let mut note = |log: Log| {
+        for (_, got) in log {
+            match got {
+                Got::Json(v) => seen.insert(v["code"].as_str().unwrap_or("").to_owned()),
+                Got::Line(l) if l.starts_with("!ERR ") => seen.insert(l.split(' ').nth(1).unwrap_or("").to_owned()),
+                Got::Line(_) => false,
+            };
+        }
+    };
+    note(w.raw(1, "nope"));
+    note(w.send(1, json!({"type":"x"})));
+    note(w.send(1, json!({})));
+    note(w.send(1, json!({"type":"rooms"})));
+    note(w.line(2, "a b"));
+    note(w.line(2, "ann"));
+    note(w.send(1, json!({"type":"hello","name":"ann"})));
+    note(w.send(1, json!({"type":"hello","name":"joe"})));
+    note(w.send(1, json!({"type":"hello","name":"joe"})));
+    note(w.line(2, "zed..444..x"));
+    note(w.line(2, "/who r9"));
+    note(w.send(1, json!({"type":"join","room":"r1"})));
+    note(w.line(2, "/msg r1 hi"));
+    note(w.line(2, "/leave lobby"));
+    note(w.send(1, json!({"type":"say","text":"12345"})));
+    note(w.line(2, "/x"));
+    let seen: Vec<&str> = codes.iter().copied().filter(|c| seen.contains(*c)).collect();
+    assert_eq!(seen, codes);
+}
+
+#[test]
+fn rooms_who_and_listing_order() {
+    let mut w = World::new();
+    w.legacy(1, "alice");
+    w.json(2, "bob");
+    w.json(3, "carol");
+    assert_eq!(w.line(1, "/join r-b"), vec![line(1, "!JOINED r-b alice")]);
+    assert_eq!(
+        w.send(3, json!({"type":"join","room":"r-b"})),
+        vec![js(3, json!({"type":"joined","room":"r-b","name":"carol"})), line(1, "!JOINED r-b carol")]
+    );
+    let log = w.send(2, json!({"type":"join","room":"r-b","id":1}));
+    assert_eq!(
+        log,
+        vec![
+            js(3, json!({"type":"joined","room":"r-b","name":"bob"})),
+            js(2, json!({"type":"joined","room":"r-b","name":"bob"})),
+            line(1, "!JOINED r-b bob"),
+            js(2, json!({"type":"ack","id":1})),
+        ]
+    );
+    // Joining again is a no-op: acknowledged, no second notice.
+    assert_eq!(w.send(2, json!({"type":"join","room":"r-b","id":2})), vec![js(2, json!({"type":"ack","id":2}))]);
+    assert_eq!(w.line(1, "/join r-b"), vec![]);
+    assert_eq!(w.line(1, "/join lobby"), vec![]);
+    w.line(1, "/join r-a");
+    w.line(1, "/join Zeta");
+    w.line(1, "/join été");
+
+    assert_eq!(w.line(2, "/who r-b"), vec![], "a JSON user's legacy line is ignored");
+    assert_eq!(w.line(1, "/who r-b"), vec![line(1, "!MEMBERS r-b alice carol bob")]);
+    assert_eq!(w.line(1, "/who lobby"), vec![line(1, "!MEMBERS lobby alice bob carol")]);
+    assert_eq!(w.line(1, "/rooms"), vec![line(1, "!ROOMS Zeta lobby r-a r-b été")]);
+    assert_eq!(
+        w.send(3, json!({"type":"who","room":"r-b","id":"w"})),
+        vec![js(3, json!({"type":"members","room":"r-b","names":["alice","carol","bob"],"id":"w"}))]
+    );
+    assert_eq!(
+        w.send(3, json!({"type":"rooms"})),
+        vec![js(
+            3,
+            json!({"type":"rooms","rooms":[
+                {"name":"Zeta","members":1},
+                {"name":"lobby","members":3},
+                {"name":"r-a","members":1},
+                {"name":"r-b","members":3},
+                {"name":"été","members":1},
+            ]})
+        )]
+    );
+
+    // Room messages reach the other members only.
+    assert_eq!(
+        w.line(1, "/msg r-b hi"),
+        vec![
+            js(3, json!({"type":"message","room":"r-b","from":"alice","text":"hi"})),
+            js(2, json!({"type":"message","room":"r-b","from":"alice","text":"hi"})),
+        ]
+    );
+    assert_eq!(
+        w.send(2, json!({"type":"say","room":"r-b","text":"yo"})),
+        vec![js(3, json!({"type":"message","room":"r-b","from":"bob","text":"yo"})), line(1, "#r-b bob : yo")]
+    );
+
+    // Leaving: remaining members and the leaver; the room goes when empty.
+    assert_eq!(
+        w.line(1, "/leave r-b"),
+        vec![
+            js(3, json!({"type":"left","room":"r-b","name":"alice"})),
+            js(2, json!({"type":"left","room":"r-b","name":"alice"})),
+            line(1, "!LEFT r-b alice"),
+        ]
+    );
+    assert_eq!(w.line(1, "/leave r-a"), vec![line(1, "!LEFT r-a alice")]);
+    assert_eq!(w.line(1, "/who r-a"), vec![line(1, "!ERR no_such_room r-a")]);
+    assert_eq!(w.hub.rooms(), 4);
+}
+
+#[test]
+fn namespaces_are_separate_worlds() {
+    let mut w = World::new();
+    w.legacy(1, "alice");
+    let game = w.json_in(2, "/game", "alice");
+    assert_eq!(
+        game,
+        vec![js(2, json!({"type":"welcome","name":"alice","namespace":"/game","users":[],"rooms":["lobby"]}))]
+    );
+    let log = w.json_in(3, "/game", "bob");
+    assert_eq!(to(&log, 1), vec![], "no presence across namespaces");
+    assert_eq!(to(&log, 2), vec![Got::Json(json!({"type":"users","users":["bob"]}))]);
+    assert_eq!(w.send(3, json!({"type":"say","text":"hi"})).iter().map(|(s, _)| *s).collect::<Vec<_>>(), [2]);
+    assert_eq!(w.line(1, "bob..444..hi"), vec![line(1, "!ERR no_such_user bob")]);
+    w.send(3, json!({"type":"join","room":"arena"}));
+    assert_eq!(w.line(1, "/who arena"), vec![line(1, "!ERR no_such_room arena")]);
+    assert_eq!(w.line(1, "/rooms"), vec![line(1, "!ROOMS lobby")]);
+    let log = w.send(3, json!({"type":"emit","event":"e"}));
+    assert_eq!(log.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [2]);
+    assert_eq!((w.hub.users(), w.hub.rooms()), (3, 3));
+    w.detach(2);
+    w.detach(3);
+    assert_eq!((w.hub.users(), w.hub.rooms()), (1, 1));
+}
+
+#[test]
+fn detach_removes_everywhere_and_pushes_lists() {
+    let mut w = World::new();
+    w.legacy(1, "alice");
+    w.json(2, "bob");
+    w.legacy(3, "carol");
+    w.line(1, "/join r1");
+    w.send(2, json!({"type":"join","room":"r1"}));
+    w.line(1, "/join r2");
+    w.line(1, "/join solo");
+    assert_eq!(w.hub.rooms(), 4);
+
+    let log = w.detach(1);
+    assert_eq!(
+        log,
+        vec![
+            js(2, json!({"type":"left","room":"r1","name":"alice"})),
+            js(2, json!({"type":"users","users":["carol"]})),
+            line(3, "3$*$*3bob$"),
+        ]
+    );
+    assert_eq!((w.hub.users(), w.hub.rooms(), w.hub.attached()), (2, 2, 2));
+    assert_eq!(w.detach(1), vec![], "idempotent");
+    // The name is free again.
+    assert_eq!(w.legacy(4, "alice")[0], line(4, "3$*$*3bob$carol$"));
+    w.detach(2);
+    w.detach(3);
+    w.detach(4);
+    assert_eq!((w.hub.users(), w.hub.rooms(), w.hub.attached()), (0, 0, 0));
+    // Unregistered connections detach silently.
+    w.hub.attach(conn(5), ClientKind::Json, SLASH);
+    assert_eq!(w.detach(5), vec![]);
+    assert_eq!(w.hub.attached(), 0);
+}
+
+#[test]
+fn quit_closes_after_flushing() {
+    let mut w = World::new();
+    w.hub.attach(conn(1), ClientKind::LegacyTcp, SLASH);
+    assert_eq!(w.line(1, "/quit"), vec![]);
+    assert_eq!(w.out.closes, vec![conn(1)]);
+    w.out.clear();
+    assert_eq!(w.line(1, "alice"), vec![], "input after /quit is ignored");
+    assert!(w.out.is_empty());
+    w.detach(1);
+
+    w.legacy(2, "bob");
+    w.legacy(3, "carol");
+    assert_eq!(w.line(2, "/quit"), vec![]);
+    assert_eq!(w.out.closes, vec![conn(2)]);
+    w.out.clear();
+    assert_eq!(w.detach(2), vec![line(3, "3$*$*3")]);
+    assert!(w.out.closes.is_empty());
+}
+
+#[test]
+fn nfc_equal_names_are_the_same_name() {
+    let mut w = World::new();
+    let decomposed = "Rene\u{301}";
+    let composed = "Ren\u{e9}";
+    assert_eq!(w.legacy(1, decomposed), vec![line(1, "3$*$*3")]);
+    assert_eq!(
+        w.json(2, "zoe")[0],
+        js(2, json!({"type":"welcome","name":"zoe","namespace":"/","users":[composed],"rooms":["lobby"]}))
+    );
+    w.hub.attach(conn(3), ClientKind::LegacyTcp, SLASH);
+    assert_eq!(w.line(3, composed), vec![line(3, &format!("!ERR name_taken {composed}"))]);
+    assert_eq!(code(&w.send(2, json!({"type":"hello","name":composed})), 2), "already_registered");
+    assert_eq!(
+        w.send(2, json!({"type":"private","to":decomposed,"text":"x"})),
+        vec![line(1, "zoe : x")],
+        "lookup normalises too"
+    );
+    // Case-sensitive: another name.
+    assert_eq!(w.line(3, "rené").len(), 3);
+    // Rooms normalise the same way.
+    w.line(1, "/join caf\u{e9}");
+    assert_eq!(
+        w.send(2, json!({"type":"join","room":"cafe\u{301}"})),
+        vec![js(2, json!({"type":"joined","room":"caf\u{e9}","name":"zoe"})), line(1, "!JOINED caf\u{e9} zoe")]
+    );
+}
+
+#[test]
+fn ids_number_string_and_ignored() {
+    let mut w = World::new();
+    w.hub.attach(conn(1), ClientKind::Json, SLASH);
+    let welcome = w.send(1, json!({"type":"hello","name":"alice","id":1}));
+    assert_eq!(
+        welcome,
+        vec![js(1, json!({"type":"welcome","name":"alice","namespace":"/","users":[],"rooms":["lobby"],"id":1}))]
+    );
+    w.json(2, "bob");
+    assert_eq!(
+        w.send(1, json!({"type":"say","text":"hi","id":"m-1"})),
+        vec![
+            js(2, json!({"type":"message","room":"lobby","from":"alice","text":"hi"})),
+            js(1, json!({"type":"ack","id":"m-1"})),
+        ],
+        "the ack comes after the effects"
+    );
+    assert_eq!(w.send(1, json!({"type":"say","text":"hi","id":2.5}))[1], js(1, json!({"type":"ack","id":2.5})));
+    for ignored in [json!(true), json!(null), json!([1]), json!({"n": 1})] {
+        let log = w.send(1, json!({"type":"say","text":"hi","id":ignored}));
+        assert_eq!(log.len(), 1, "no ack for id {ignored}");
+        let log = w.send(1, json!({"type":"say","room":"nope","text":"hi","id":ignored}));
+        assert_eq!(log, vec![js(1, json!({"type":"error","code":"no_such_room","message":"no such room: nope"}))]);
+    }
+    assert_eq!(
+        w.send(1, json!({"type":"say","room":"nope","text":"hi","id":7})),
+        vec![js(1, json!({"type":"error","code":"no_such_room","message":"no such room: nope","id":7}))]
+    );
+    let log = w.send(1, json!({"type":"rooms","id":"r"}));
+    assert_eq!(log, vec![js(1, json!({"type":"rooms","rooms":[{"name":"lobby","members":2}],"id":"r"}))]);
+    assert_eq!(code(&w.send(1, json!({"type":"bogus","id":3})), 1), "unknown_type");
+    assert_eq!(
+        w.send(1, json!({"type":"bogus","id":3}))[0].1,
+        Got::Json(json!({"type":"error","code":"unknown_type","message":"unknown message type: bogus","id":3}))
+    );
+    // A failed hello carries its id too; a private message gets an ack.
+    w.hub.attach(conn(3), ClientKind::Json, SLASH);
+    let log = w.send(3, json!({"type":"hello","name":"bob","id":"h"}));
+    let [(3, Got::Json(err))] = log.as_slice() else { panic!("{log:?}") };
+    assert_eq!((err["code"].as_str(), err["id"].as_str()), (Some("name_taken"), Some("h")));
+    assert_eq!(
+        w.send(1, json!({"type":"private","to":"bob","text":"psst","id":0})),
+        vec![js(2, json!({"type":"private","from":"alice","text":"psst"})), js(1, json!({"type":"ack","id":0}))]
+    );
+}
+
+#[test]
+fn emit_routing() {
+    let mut w = World::new();
+    w.json(1, "alice");
+    w.json(2, "bob");
+    w.legacy(3, "leg");
+    w.json(4, "dan");
+    w.send(1, json!({"type":"join","room":"r1"}));
+    w.send(2, json!({"type":"join","room":"r1"}));
+    w.line(3, "/join r1");
+
+    // Whole namespace: JSON users only, never the sender; data null when absent.
+    assert_eq!(
+        w.send(1, json!({"type":"emit","event":"typing"})),
+        vec![
+            js(2, json!({"type":"event","event":"typing","data":null,"from":"alice"})),
+            js(4, json!({"type":"event","event":"typing","data":null,"from":"alice"})),
+        ]
+    );
+    // A room: its JSON members but the sender, with "room".
+    assert_eq!(
+        w.send(1, json!({"type":"emit","event":"move","data":{"x":[1,2]},"room":"r1","id":5})),
+        vec![
+            js(2, json!({"type":"event","event":"move","data":{"x":[1,2]},"from":"alice","room":"r1"})),
+            js(1, json!({"type":"ack","id":5})),
+        ]
+    );
+    // One user.
+    assert_eq!(
+        w.send(1, json!({"type":"emit","event":"poke","data":"hi","to":"dan"})),
+        vec![js(4, json!({"type":"event","event":"poke","data":"hi","from":"alice"}))]
+    );
+    assert_eq!(code(&w.send(1, json!({"type":"emit","event":"poke","to":"leg"})), 1), "no_such_user");
+    assert_eq!(code(&w.send(1, json!({"type":"emit","event":"poke","to":"nobody"})), 1), "no_such_user");
+    assert_eq!(code(&w.send(1, json!({"type":"emit","event":"poke","room":"gone"})), 1), "no_such_room");
+    assert_eq!(code(&w.send(1, json!({"type":"emit","event":"poke","room":"r1","to":7})), 1), "missing_field");
+    assert_eq!(code(&w.send(1, json!({"type":"emit","event":1})), 1), "missing_field");
+    assert_eq!(
+        w.send(1, json!({"type":"emit","event":"self","to":"alice","id":1})),
+        vec![js(1, json!({"type":"ack","id":1}))]
+    );
+    // Legacy users never receive custom events, even when alone with the sender.
+    let log = w.send(4, json!({"type":"emit","event":"e","room":"lobby"}));
+    assert!(log.iter().all(|(slot, _)| *slot != 3), "{log:?}");
+}
+
+/// Registers `slot` as `name` and puts it in `room` without the presence
+/// pushes: a thousand announced joins render O(users³) bytes of lists, which
+/// is the protocol's cost but too slow for a debug-build unit test.
+fn seat(hub: &mut Hub, slot: usize, kind: ClientKind, name: &str, room: &str) {
+    let namespace: Rc<str> = SLASH.into();
+    let name: Rc<str> = name.into();
+    let seq = hub.next_seq;
+    hub.next_seq += 1;
+    let member = Member { conn: conn(slot), name: name.clone(), kind };
+    let ns = hub.namespaces.entry(namespace.clone()).or_default();
+    ns.by_name.insert(name.clone(), conn(slot));
+    ns.presence.insert(seq, member.clone());
+    ns.rooms.entry(LOBBY.into()).or_default().insert(seq, member.clone());
+    ns.rooms.entry(room.into()).or_default().insert(seq, member);
+    let rooms = BTreeSet::from([Rc::from(LOBBY), Rc::from(room)]);
+    let user = User { name, rooms };
+    hub.sessions.insert(conn(slot), Session { kind, namespace, user: Some(user), quitting: false });
+}
+
+#[test]
+fn big_room_renders_once() {
+    let mut w = World::new();
+    for slot in 0..1000 {
+        seat(&mut w.hub, slot, ClientKind::Json, &format!("j{slot}"), "big");
+    }
+    assert_eq!(w.legacy(1000, "speaker").len(), 1001);
+    w.line(1000, "/join big");
+    w.hub.handle_legacy(conn(1000), b"/msg big hello", &mut w.out);
+    assert_eq!(w.out.deliveries.len(), 1, "one JSON content");
+    assert_eq!(w.out.deliveries[0].recipients.len(), 1000);
+    assert!(matches!(&w.out.deliveries[0].content, Content::Json(text) if text.contains("hello")));
+    w.out.clear();
+
+    // Mixed: one JSON and one legacy content.
+    for slot in 2000..2500 {
+        seat(&mut w.hub, slot, ClientKind::LegacyTcp, &format!("l{slot}"), "big");
+    }
+    w.hub.handle_json(conn(0), r#"{"type":"say","room":"big","text":"hi"}"#, &mut w.out);
+    let sizes: Vec<usize> = w.out.deliveries.iter().map(|d| d.recipients.len()).collect();
+    assert_eq!(sizes, [999, 501], "the other JSON members, then the legacy ones");
+}
+
+#[test]
+fn legacy_text_handling() {
+    let mut w = World::new();
+    w.legacy(1, "alice");
+    w.json(2, "bob");
+    w.hub.attach(conn(3), ClientKind::LegacyWs, SLASH);
+    w.line(3, "ws");
+    // Invalid UTF-8 becomes U+FFFD.
+    w.hub.handle_legacy(conn(1), b"caf\xff!", &mut w.out);
+    let log = w.take();
+    assert_eq!(to(&log, 3), vec![Got::Line("#lobby alice : caf\u{fffd}!".into())]);
+    assert_eq!(
+        to(&log, 2),
+        vec![Got::Json(json!({"type":"message","room":"lobby","from":"alice","text":"caf\u{fffd}!"}))]
+    );
+    // A /legacy frame may hold a newline: legacy receivers get a space.
+    let log = w.line(3, "two\nlines");
+    assert_eq!(to(&log, 1), vec![Got::Line("#lobby ws : two lines".into())]);
+    assert_eq!(to(&log, 2), vec![Got::Json(json!({"type":"message","room":"lobby","from":"ws","text":"two\nlines"}))]);
+    // Invalid UTF-8 as a name attempt.
+    w.hub.attach(conn(4), ClientKind::LegacyTcp, SLASH);
+    w.hub.handle_legacy(conn(4), b"\xc3", &mut w.out);
+    assert_eq!(w.take(), vec![line(4, "!ERR name_invalid \u{fffd}")]);
+}
+
+#[test]
+fn hello_from_query() {
+    let mut w = World::new();
+    w.json(1, "alice");
+    w.hub.attach(conn(2), ClientKind::Json, SLASH);
+    w.hub.hello_from_query(conn(2), "alice", &mut w.out);
+    let log = w.take();
+    assert_eq!(
+        log,
+        vec![js(
+            2,
+            json!({"type":"error","code":"name_taken","message":"that name is taken in this namespace: alice"})
+        )]
+    );
+    assert_eq!(code(&w.send(2, json!({"type":"say","text":"x"})), 2), "not_registered");
+    w.hub.hello_from_query(conn(2), "bob", &mut w.out);
+    let log = w.take();
+    assert_eq!(
+        log[0],
+        js(2, json!({"type":"welcome","name":"bob","namespace":"/","users":["alice"],"rooms":["lobby"]}))
+    );
+    assert_eq!(log[1], js(1, json!({"type":"users","users":["bob"]})));
+    w.hub.hello_from_query(conn(2), "bob2", &mut w.out);
+    assert_eq!(code(&w.take(), 2), "already_registered");
+}
+
+#[test]
+fn unknown_or_mismatched_connections_are_ignored() {
+    let mut w = World::new();
+    w.hub.handle_legacy(conn(9), b"alice", &mut w.out);
+    w.hub.handle_json(conn(9), "{}", &mut w.out);
+    w.hub.legacy_too_large(conn(9), &mut w.out);
+    w.hub.hello_from_query(conn(9), "x", &mut w.out);
+    w.hub.detach(conn(9), &mut w.out);
+    assert!(w.out.is_empty());
+    w.hub.attach(conn(1), ClientKind::Json, SLASH);
+    w.hub.attach(conn(1), ClientKind::LegacyTcp, SLASH);
+    assert_eq!(w.line(1, "alice"), vec![]);
+    // A stale generation is a different connection.
+    w.json(2, "bob");
+    let stale = ConnId { slot: 2, generation: 0 };
+    w.hub.handle_json(stale, r#"{"type":"say","text":"x"}"#, &mut w.out);
+    assert!(w.out.is_empty());
+    assert_eq!(w.hub.attached(), 2);
+}
+
+#[test]
+fn hostile_input_does_not_panic() {
+    let mut w = World::with_limit(64);
+    w.legacy(1, "alice");
+    w.json(2, "bob");
+    let deep = "[".repeat(10_000);
+    for text in [
+        "",
+        " ",
+        "null",
+        "0",
+        "{",
+        "}",
+        "{\"type\":null}",
+        &deep,
+        "{\"type\":\"say\",\"text\":\"\\ud800\"}",
+        "{\"type\":\"emit\",\"event\":\"e\",\"data\":1e400}",
+        "{\"type\":\"join\",\"room\":\"\"}",
+    ] {
+        w.raw(2, text);
+    }
+    for text in ["/", "..444..", "a..444..", "/msg", "/msg  ", "/who \t", "\u{0}", "/leave ..", "x..444.. : "] {
+        w.line(1, text);
+    }
+    w.hub.handle_legacy(conn(1), &[0xff; 100], &mut w.out);
+    w.hub.handle_legacy(conn(1), &[b'a'; 100_000], &mut w.out);
+    w.out.clear();
+    assert_eq!(w.hub.users(), 2);
+}

@@ -1,0 +1,443 @@
+//! Replays the fuzz corpora on stable: every file under `fuzz/corpus/<target>/`
+//! and `fuzz/regressions/<target>/` goes through the same check the cargo-fuzz
+//! target runs (`fuzz/checks/<target>.rs`). Regressions always run in full;
+//! corpus files run until a per-target time budget (`SOKET_FUZZ_REPLAY_SECS`,
+//! default 1 s) is spent, so the suite stays fast as corpora grow.
+//!
+//! `cargo test --test fuzz_corpus -- --ignored write_seed_corpora` rewrites
+//! the hand-made seeds (`seed-*` files) from the generators at the bottom.
+
+#[path = "../fuzz/checks/mod.rs"]
+mod checks;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz")
+}
+
+/// Files of one directory, sorted by name (none if it does not exist).
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_file()).collect();
+    files.sort();
+    files
+}
+
+fn budget() -> Duration {
+    let secs = std::env::var("SOKET_FUZZ_REPLAY_SECS").ok().and_then(|s| s.parse::<f64>().ok()).unwrap_or(1.0);
+    Duration::from_secs_f64(secs.max(0.0))
+}
+
+/// Runs `check` on every regression and on corpus files within the budget;
+/// fails listing every input whose check panicked.
+fn replay(target: &str) {
+    let check = checks::TARGETS.iter().find(|(name, _)| *name == target).map(|(_, check)| *check).unwrap();
+    let regressions = files(&fuzz_dir().join("regressions").join(target));
+    let corpus = files(&fuzz_dir().join("corpus").join(target));
+    assert!(!corpus.is_empty(), "no corpus for {target}");
+    let deadline = Instant::now() + budget();
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for (i, path) in regressions.iter().chain(&corpus).enumerate() {
+        // Seeds and regressions first; the rest of the corpus while time lasts.
+        let is_seed = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with("seed-"));
+        if i >= regressions.len() && !is_seed && Instant::now() > deadline {
+            continue;
+        }
+        let data = std::fs::read(path).unwrap();
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| check(&data))) {
+            let message = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("non-string panic");
+            failures.push(format!("{}: {message}", path.display()));
+        }
+        ran += 1;
+    }
+    eprintln!("{target}: {ran} of {} inputs replayed", regressions.len() + corpus.len());
+    assert!(failures.is_empty(), "{target}: {} inputs fail:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn frame_decoder() {
+    replay("frame_decoder");
+}
+
+#[test]
+fn handshake() {
+    replay("handshake");
+}
+
+#[test]
+fn line_decoder() {
+    replay("line_decoder");
+}
+
+#[test]
+fn json_events() {
+    replay("json_events");
+}
+
+#[test]
+fn unmask_differential() {
+    replay("unmask_differential");
+}
+
+#[test]
+fn connection() {
+    replay("connection");
+}
+
+#[test]
+fn every_target_has_a_test() {
+    let names: Vec<&str> = checks::TARGETS.iter().map(|(name, _)| *name).collect();
+    assert_eq!(names, ["frame_decoder", "handshake", "line_decoder", "json_events", "unmask_differential", "connection"]);
+    for name in names {
+        assert!(fuzz_dir().join("fuzz_targets").join(format!("{name}.rs")).is_file(), "{name}");
+    }
+}
+
+// Seed generators.
+
+mod seeds {
+    use soket::proto::ws::encoder::encode_client_frame;
+    use soket::proto::ws::{CloseCode, OpCode};
+
+    use super::checks::connection::Script;
+
+    const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+    pub fn frame(opcode: OpCode, fin: bool, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_client_frame(&mut out, opcode, fin, payload, KEY);
+        out
+    }
+
+    fn close(code: u16, reason: &str) -> Vec<u8> {
+        let mut payload = code.to_be_bytes().to_vec();
+        payload.extend_from_slice(reason.as_bytes());
+        frame(OpCode::Close, true, &payload)
+    }
+
+    fn with_first(first: u8, rest: &[u8]) -> Vec<u8> {
+        let mut out = vec![first];
+        out.extend_from_slice(rest);
+        out
+    }
+
+    pub fn frame_decoder() -> Vec<(&'static str, Vec<u8>)> {
+        use OpCode::*;
+        let kosme = "κόσμε".as_bytes();
+        let mixed = [
+            frame(Text, true, b"Hello"),
+            frame(Text, false, &kosme[..3]),
+            frame(Ping, true, b"ping"),
+            frame(Continuation, false, &kosme[3..7]),
+            frame(Continuation, true, &kosme[7..]),
+            frame(Binary, true, &(0..=255).collect::<Vec<u8>>()),
+            frame(Text, true, b""),
+            frame(Pong, true, b""),
+            close(1001, "bye"),
+        ]
+        .concat();
+        let many_fragments: Vec<u8> = std::iter::once(frame(Binary, false, b"a"))
+            .chain((0..64).map(|_| frame(Continuation, false, b"")))
+            .chain(std::iter::once(frame(Continuation, true, b"z")))
+            .flatten()
+            .collect();
+        let mut unmasked = frame(Text, true, b"x");
+        unmasked[1] &= 0x7F;
+        let mut reserved = frame(Binary, true, b"x");
+        reserved[0] = 0x83;
+        let mut rsv = frame(Text, true, b"x");
+        rsv[0] |= 0x40;
+        let huge_header = vec![0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4];
+        vec![
+            ("seed-mixed-whole", with_first(0x80, &mixed)),
+            ("seed-mixed-bytewise", with_first(0xC0, &mixed)),
+            ("seed-mixed-chunks7", with_first(6, &mixed)),
+            ("seed-mixed-random", with_first(0x45, &mixed)),
+            ("seed-64k-binary", with_first(0x50, &frame(Binary, true, &[7u8; 64 * 1024]))),
+            ("seed-too-big", with_first(0x9F, &frame(Binary, true, &[7u8; 64 * 1024 + 1]))),
+            ("seed-too-many-fragments", with_first(3, &many_fragments)),
+            ("seed-invalid-utf8", with_first(0x41, &[frame(Text, false, b"a\xe2\x82"), frame(Continuation, true, b"(")].concat())),
+            ("seed-close-codes", with_first(2, &[close(1000, ""), close(1005, ""), frame(Close, true, b"\x03")].concat())),
+            ("seed-close-bad-reason", with_first(2, &close(3000, "\u{fffd}\u{0}").into_iter().chain([0xFF]).collect::<Vec<_>>())),
+            ("seed-unmasked", with_first(1, &unmasked)),
+            ("seed-reserved-opcode", with_first(1, &reserved)),
+            ("seed-rsv", with_first(1, &rsv)),
+            ("seed-64bit-msb", with_first(4, &huge_header)),
+            ("seed-control-too-long", with_first(4, &frame(Ping, true, &[1; 126]))),
+            ("seed-unexpected-continuation", with_first(4, &frame(Continuation, true, b"x"))),
+            ("seed-expected-continuation", with_first(4, &[frame(Text, false, b"x"), frame(Text, true, b"y")].concat())),
+            ("seed-fragmented-ping", with_first(4, &frame(Ping, false, b"x"))),
+            ("seed-partial", with_first(0x88, &frame(Binary, true, &[9; 300])[..200])),
+        ]
+    }
+
+    pub const UPGRADE_ECHO: &str = "GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+    fn upgrade(target: &str, extra: &str) -> String {
+        format!(
+            "GET {target} HTTP/1.1\r\nHost: chat.example\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n\
+             Sec-WebSocket-Key: AQIDBAUGBwgJCgsMDQ4PEA==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+        )
+    }
+
+    pub fn handshake() -> Vec<(&'static str, Vec<u8>)> {
+        let pipelined = "GET / HTTP/1.1\r\nHost: x\r\n\r\nHEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n\
+            GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /nope HTTP/1.1\r\nHost: x\r\n\r\n\
+            POST / HTTP/1.1\r\nHost: x\r\n\r\nGET /ws HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.0\r\n\r\n";
+        let mut big = String::from("GET / HTTP/1.1\r\nHost: x\r\nX-Pad: ");
+        big.push_str(&"a".repeat(9000));
+        big.push_str("\r\n\r\n");
+        let many_headers: String = format!(
+            "GET / HTTP/1.1\r\n{}\r\n",
+            (0..40).map(|i| format!("X-{i}: {i}\r\n")).collect::<String>()
+        );
+        vec![
+            ("seed-echo", with_first(0, UPGRADE_ECHO.as_bytes())),
+            ("seed-echo-bytewise", with_first(0x40, UPGRADE_ECHO.as_bytes())),
+            ("seed-ws-name", with_first(7, upgrade("/ws?name=al%C3%AFce", "").as_bytes())),
+            ("seed-ws-namespace", with_first(13, upgrade("/ws/r%C3%A9sum%C3%A9", "").as_bytes())),
+            ("seed-legacy", with_first(20, upgrade("/legacy", "Sec-WebSocket-Protocol: chat, v12.stomp\r\n").as_bytes())),
+            (
+                "seed-origin-ok",
+                with_first(0x85, upgrade("/ws", "Origin: https://chat.example\r\n").as_bytes()),
+            ),
+            ("seed-origin-bad", with_first(0x85, upgrade("/ws", "Origin: https://evil.example\r\n").as_bytes())),
+            (
+                "seed-extensions",
+                with_first(
+                    9,
+                    upgrade(
+                        "/echo",
+                        "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits, x; a=\"q\\\"\"\r\n",
+                    )
+                    .as_bytes(),
+                ),
+            ),
+            ("seed-bad-key", with_first(3, UPGRADE_ECHO.replace("dGhlIHNhbXBsZSBub25jZQ==", "short").as_bytes())),
+            ("seed-version-8", with_first(3, UPGRADE_ECHO.replace("Version: 13", "Version: 8").as_bytes())),
+            ("seed-two-keys", with_first(3, upgrade("/echo", "Sec-WebSocket-Key: AQIDBAUGBwgJCgsMDQ4PEA==\r\n").as_bytes())),
+            ("seed-upgrade-post", with_first(3, UPGRADE_ECHO.replace("GET", "POST").as_bytes())),
+            ("seed-upgrade-body", with_first(3, upgrade("/echo", "Content-Length: 5\r\n").as_bytes())),
+            ("seed-pipelined", with_first(17, pipelined.as_bytes())),
+            ("seed-lf-only", with_first(1, b"GET /healthz HTTP/1.1\nHost: x\n\nHEAD / HTTP/1.1\n\n")),
+            ("seed-too-large", with_first(63, big.as_bytes())),
+            ("seed-many-headers", with_first(31, many_headers.as_bytes())),
+            ("seed-malformed", with_first(2, b"GET / HTTP/1.1\r\nBad Header\r\n\r\nGET\r\n\r\n")),
+        ]
+    }
+
+    pub fn line_decoder() -> Vec<(&'static str, Vec<u8>)> {
+        let session = b"alice\n/join r\r\nhello\0 there\r\n/msg r hi\nbob..444..x : y\n/quit";
+        vec![
+            ("seed-session-whole", [&[0x80, 15][..], session].concat()),
+            ("seed-session-bytewise", [&[0xC0, 0xFF][..], session].concat()),
+            ("seed-session-gaps", [&[4, 0x5F][..], session].concat()),
+            ("seed-cr-before-flush", [&[0x80, 0x13][..], b"typing\r"].concat()),
+            ("seed-too-large", [&[2, 0x31][..], &[b'x'; 40][..], b"\nok\n", &[b'y'; 30]].concat()),
+            ("seed-nuls", [&[1, 0xF3][..], b"\0\0\n\0a\0\r\0\n\0"].concat()),
+            ("seed-crlf-split", [&[0x40, 0x27][..], b"a\r", b"\n\r\r\n", b"\r"].concat()),
+        ]
+    }
+
+    pub fn json_events() -> Vec<(&'static str, Vec<u8>)> {
+        let msgs: &[&[u8]] = &[
+            br#"{"type":"say","text":"hi all","id":1}"#,
+            br#"{"type":"join","room":"r","id":"j"}"#,
+            br#"{"type":"say","room":"r","text":"line one\nline two\r"}"#,
+            br#"{"type":"private","to":"carol","text":"psst\r\n"}"#,
+            br#"{"type":"private","to":"bob","text":"hey"}"#,
+            br#"{"type":"emit","event":"typing","data":{"on":true}}"#,
+            br#"{"type":"emit","event":"x","room":"r","data":[1,2.5,"s",null]}"#,
+            br#"{"type":"emit","event":"x","to":"carol"}"#,
+            br#"{"type":"who","room":"r","id":2}"#,
+            br#"{"type":"rooms","id":1.5}"#,
+            br#"{"type":"leave","room":"r"}"#,
+            br#"{"type":"leave","room":"lobby"}"#,
+            br#"{"type":"hello","name":"again"}"#,
+            br#"{"type":"dance","id":3}"#,
+            br#"{"type":3}"#,
+            br#"[1,2]"#,
+            b"{not json",
+            "{\"type\":\"say\",\"text\":\"caf\u{e9} \u{1F600}\"}".as_bytes(),
+            b"\x01{\"type\":\"say\",\"room\":\"r\",\"text\":\"from bob\"}",
+            b"\x02hello from carol\r\n/msg r hi r\nalice..444..carol : private\n/who r\n/rooms\n/nope x",
+            b"\x03",
+            b"\x04",
+            br#"{"type":"hello","name":"Alice"}"#,
+            br#"{"type":"join","room":"R\u00e9sum\u00e9"}"#,
+            b"\x02/quit",
+        ];
+        vec![
+            ("seed-everything", msgs.join(&0u8)),
+            ("seed-say", msgs[0].to_vec()),
+            ("seed-newlines", msgs[2].to_vec()),
+            ("seed-emit", msgs[5].to_vec()),
+            ("seed-legacy", msgs[19].to_vec()),
+            ("seed-reconnect", [&b"\x03"[..], b"\x04", msgs[22], msgs[0]].join(&0u8)),
+        ]
+    }
+
+    pub fn unmask_differential() -> Vec<(&'static str, Vec<u8>)> {
+        let data: Vec<u8> = (0..100u8).collect();
+        vec![
+            ("seed-offset0", [&[0x37, 0xfa, 0x21, 0x3d, 0, 0][..], b"Hello"].concat()),
+            ("seed-offset3-long", [&[1, 2, 3, 4, 3, 17][..], &data[..]].concat()),
+            ("seed-offset-near-max", [&[9, 8, 7, 6, 255, 9][..], &data[..33]].concat()),
+        ]
+    }
+
+    fn client_frames(frames: &[(OpCode, bool, &[u8])]) -> Vec<u8> {
+        frames.iter().flat_map(|&(op, fin, payload)| frame(op, fin, payload)).collect()
+    }
+
+    fn ws_upgrade(target: &str) -> Vec<u8> {
+        UPGRADE_ECHO.replace("/echo", target).into_bytes()
+    }
+
+    pub fn connection() -> Vec<(&'static str, Vec<u8>)> {
+        use OpCode::*;
+        let echo = Script::default()
+            .send(UPGRADE_ECHO.as_bytes())
+            .send(&client_frames(&[
+                (Text, true, b"Hello"),
+                (Binary, false, &[1, 2, 3]),
+                (Ping, true, b"p"),
+                (Continuation, true, &[4]),
+            ]))
+            .send(&close(1000, "done"))
+            .close();
+        let echo_backpressure = Script::default()
+            .send(UPGRADE_ECHO.as_bytes())
+            .budget(0)
+            .send(&frame(Binary, true, &[5; 20_000]))
+            .send(&frame(Binary, true, &[6; 20_000]))
+            .send(&frame(Text, true, b"after the pause"))
+            .budget(40)
+            .budget(255)
+            .wait(130)
+            .wait(110)
+            .wait(255);
+        let echo_errors = Script::default()
+            .send(UPGRADE_ECHO.as_bytes())
+            .send(&frame(Text, true, b"bad \xff utf-8"))
+            .send(&close(1000, ""))
+            .wait(50);
+        let chat = Script::default()
+            .send(&ws_upgrade("/ws?name=alice"))
+            .send(&client_frames(&[
+                (Text, true, br#"{"type":"join","room":"r","id":1}"#),
+                (Text, true, br#"{"type":"say","room":"r","text":"hi\nthere"}"#),
+                (Text, true, br#"{"type":"private","to":"alice","text":"me"}"#),
+                (Text, true, br#"{"type":"who","room":"r"}"#),
+                (Text, true, br#"{"type":"rooms"}"#),
+                (Text, true, b"{bad"),
+                (Binary, true, b"no binary here"),
+            ]))
+            .send(&close(1000, ""));
+        let chat_hello = Script::default()
+            .send(&ws_upgrade("/ws/room.one"))
+            .send(&frame(Text, true, br#"{"type":"hello","name":"bob","id":"h"}"#))
+            .wait(113)
+            .wait(101)
+            .send(&frame(Pong, true, b""))
+            .wait(255);
+        let legacy_ws = Script::default()
+            .send(&ws_upgrade("/legacy"))
+            .send(&client_frames(&[(Text, true, b"carol"), (Text, true, b"carol..444..x : hi\r"), (Text, true, b"/quit")]));
+        let legacy_tcp = Script::default()
+            .send(b"alice\n/join r\nhello\r\n/msg r x\nalice..444..me : hi\n/who r\n/rooms\n")
+            .send(b"typing without a newline")
+            .wait(5)
+            .send(&[b'z'; 1100])
+            .send(b"\n/quit\n");
+        let legacy_sniff = Script::default().send(b"GE").wait(5).send(b"\nGET\n").close();
+        let http = Script::default()
+            .send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nHEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .send(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /ws HTTP/1.1\r\nHost: x\r\n\r\n")
+            .send(b"GET /nope HTTP/1.0\r\n\r\n");
+        let http_slow = Script::default().send(b"GET / HTTP/1.1\r\nHo").wait(71).wait(60);
+        let http_too_large = Script::default().send(b"GET / HTTP/1.1\r\n").send(&[b'a'; 1100]);
+        let echo_flood = Script::default()
+            .send(UPGRADE_ECHO.as_bytes())
+            .budget(0)
+            .flood(200, &frame(Binary, true, &[3; 200]));
+        let slow_reader = Script::default()
+            .send(&ws_upgrade("/ws?name=alice"))
+            .budget(0)
+            .flood(255, &frame(Text, true, br#"{"type":"rooms"}"#))
+            .flood(255, &frame(Text, true, br#"{"type":"who","room":"lobby"}"#));
+        vec![
+            ("seed-echo", echo.0),
+            ("seed-echo-backpressure", echo_backpressure.0),
+            ("seed-echo-errors", echo_errors.0),
+            ("seed-echo-flood", echo_flood.0),
+            ("seed-chat", chat.0),
+            ("seed-chat-keepalive", chat_hello.0),
+            ("seed-chat-slow-reader", slow_reader.0),
+            ("seed-legacy-ws", legacy_ws.0),
+            ("seed-legacy-tcp", legacy_tcp.0),
+            ("seed-legacy-sniff", legacy_sniff.0),
+            ("seed-http-keepalive", http.0),
+            ("seed-http-timeout", http_slow.0),
+            ("seed-http-too-large", http_too_large.0),
+        ]
+    }
+
+    /// Keeps `CloseCode` in use for readers of the seeds above: the close
+    /// frames they send carry codes peers may send.
+    pub fn close_codes_are_allowed() -> bool {
+        [1000u16, 1001, 3000].iter().all(|&c| CloseCode(c).is_allowed_on_wire())
+    }
+}
+
+#[test]
+#[ignore = "writes the seed files; run by hand after changing the generators"]
+fn write_seed_corpora() {
+    assert!(seeds::close_codes_are_allowed());
+    let all = [
+        ("frame_decoder", seeds::frame_decoder()),
+        ("handshake", seeds::handshake()),
+        ("line_decoder", seeds::line_decoder()),
+        ("json_events", seeds::json_events()),
+        ("unmask_differential", seeds::unmask_differential()),
+        ("connection", seeds::connection()),
+    ];
+    for (target, seeds) in all {
+        let dir = fuzz_dir().join("corpus").join(target);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, bytes) in seeds {
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
+    }
+}
+
+#[test]
+fn seeds_are_checked_in() {
+    // The generators and the files agree (a changed generator needs `write_seed_corpora`).
+    let all = [
+        ("frame_decoder", seeds::frame_decoder()),
+        ("handshake", seeds::handshake()),
+        ("line_decoder", seeds::line_decoder()),
+        ("json_events", seeds::json_events()),
+        ("unmask_differential", seeds::unmask_differential()),
+        ("connection", seeds::connection()),
+    ];
+    for (target, seeds) in all {
+        for (name, bytes) in seeds {
+            let path = fuzz_dir().join("corpus").join(target).join(name);
+            let on_disk = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(on_disk == bytes, "{} differs from its generator", path.display());
+        }
+    }
+}
