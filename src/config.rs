@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::chat::ChatConfig;
 use crate::proto::http::HttpConfig;
 use crate::proto::ws::DecoderLimits;
 
@@ -45,6 +46,10 @@ pub struct Config {
     /// Largest legacy message in bytes (after dropping NULs and the terminator); over it: `!ERR too_large`.
     #[arg(long = "max-line", default_value_t = 64 * 1024)]
     pub max_line_bytes: usize,
+
+    /// Rooms one chat user may be in besides `lobby`; further joins get `room_invalid`.
+    #[arg(long, default_value_t = 256)]
+    pub max_rooms_per_user: usize,
 
     /// Unsent bytes queued for one connection before it is cut off as a slow reader (close 1013).
     #[arg(long = "max-queued", default_value_t = 4 * 1024 * 1024)]
@@ -160,6 +165,11 @@ impl Config {
             shutdown: self.shutdown_timeout,
             legacy_flush: Duration::from_millis(self.legacy_flush_ms),
         }
+    }
+
+    /// What the chat hub needs.
+    pub fn chat(&self) -> ChatConfig {
+        ChatConfig { max_line_bytes: self.max_line_bytes, max_rooms_per_user: self.max_rooms_per_user }
     }
 
     /// What the HTTP layer needs.

@@ -262,6 +262,9 @@ impl<S: Transport> Conn<S> {
                         return;
                     };
                     self.feed(input, ctx);
+                    if self.out.queued() >= ctx.limits.read_pause_bytes() && !self.discards_input() {
+                        self.read_paused = true;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -342,6 +345,13 @@ impl<S: Transport> Conn<S> {
                         let outcome = http::handle_head(head, ctx.http);
                         pos += head_len;
                         self.on_http_outcome(outcome, ctx);
+                        if self.out.queued() >= ctx.limits.read_pause_bytes() {
+                            // A peer pipelining requests without reading the
+                            // answers: leave the rest until it catches up.
+                            self.read_paused = true;
+                            self.pending_input = true;
+                            return pos;
+                        }
                     }
                     Ok(None) => return pos,
                     Err(e) => {

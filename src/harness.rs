@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
-use crate::chat::{ChatConfig, Hub, Outbox};
+use crate::chat::{Hub, Outbox};
 use crate::config::{Config, Limits, Timeouts};
 use crate::conn::{Conn, Ctx, Transport, frame_content};
 use crate::metrics::Metrics;
@@ -93,7 +93,7 @@ impl Harness {
         let http = config.http();
         let mut metrics = Metrics::default();
         let mut pool = BufPool::default();
-        let mut hub = Hub::new(ChatConfig { max_line_bytes: config.max_line_bytes });
+        let mut hub = Hub::new(config.chat());
         let mut outbox = Outbox::default();
         let now = Instant::now();
         let id = ConnId { slot: 0, generation: 1 };

@@ -14,7 +14,7 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
-use crate::chat::{ChatConfig, ClientKind, Hub, Outbox};
+use crate::chat::{ClientKind, Hub, Outbox};
 use crate::config::{Config, Limits, Timeouts};
 use crate::conn::{Conn, Ctx, frame_content};
 use crate::metrics::Metrics;
@@ -97,7 +97,7 @@ impl Server {
             timers: Timers::default(),
             metrics: Metrics::default(),
             pool: BufPool::default(),
-            hub: Hub::new(ChatConfig { max_line_bytes: config.max_line_bytes }),
+            hub: Hub::new(config.chat()),
             outbox: Outbox::default(),
             scratch: vec![0; READ_CHUNK_BYTES],
             flush_list: Vec::new(),

@@ -444,3 +444,32 @@ fn a_flood_from_a_peer_that_never_reads_is_paused_or_cut() {
     assert_echoes(&mut neighbour, "after the flood");
     assert_eq!(server.http(b"GET /healthz HTTP/1.1\r\n\r\n").status, 200);
 }
+
+#[test]
+fn pipelined_requests_from_a_peer_that_does_not_read_are_paused_not_buffered() {
+    let server = TestServer::with_args(&["--max-queued", "65536"]);
+    let mut neighbour = server.ws("/echo");
+    let requests = 20_000;
+    let mut stream = server.tcp();
+    let mut writer = stream.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let one = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+        let all: Vec<u8> = one.iter().copied().cycle().take(one.len() * requests).collect();
+        writer.write_all(&all)
+    });
+    // While the pipeliner reads nothing, the server's queues stay bounded.
+    for i in 0..20 {
+        assert_echoes(&mut neighbour, &format!("meanwhile {i}"));
+        let high_water = metric(&server, "soket_queue_high_water_bytes");
+        assert!(high_water <= 65536.0 + 1024.0, "a queue held {high_water} bytes");
+    }
+    // Then every request is answered, in order, none lost.
+    let mut answered = 0;
+    while answered < requests {
+        let response = read_response(&mut stream).expect("a response");
+        assert_eq!((response.status, response.body.as_slice()), (200, &b"ok\n"[..]));
+        answered += 1;
+    }
+    sender.join().unwrap().unwrap();
+    assert_echoes(&mut neighbour, "after");
+}

@@ -347,9 +347,16 @@ impl Hub {
             return Err(Failure::bare(ChatError::NotRegistered));
         };
         let key = match ns.rooms.get_key_value(room.as_str()) {
+            // Section 1: joining a room one is already in is a no-op.
+            Some((_, roster)) if roster.contains(sender.conn) => return Ok(Done::Effects),
             Some((key, _)) => key.clone(),
             None => Rc::from(room),
         };
+        let rooms_joined = self.sessions.get(&sender.conn).and_then(|s| s.user.as_ref()).map_or(0, |u| u.rooms.len());
+        // The user's room set includes lobby, which the limit does not count.
+        if rooms_joined > self.config.max_rooms_per_user {
+            return Err(Failure::with(ChatError::RoomInvalid, "room limit reached"));
+        }
         let roster = ns.rooms.entry(key.clone()).or_default();
         let member = Member { conn: sender.conn, name: me.name.clone(), kind: sender.kind };
         if !roster.insert(seq, member) {

@@ -45,11 +45,15 @@ pub struct ChatConfig {
     /// a JSON `say`/`private` text (`too_large`), since legacy users could not
     /// receive a longer one.
     pub max_line_bytes: usize,
+    /// `--max-rooms-per-user` (default 256): rooms one user may be in besides
+    /// `lobby`, so a client cannot grow the hub's memory without bound by
+    /// joining ever more rooms. Over it, a join is answered `room_invalid`.
+    pub max_rooms_per_user: usize,
 }
 
 impl Default for ChatConfig {
     fn default() -> ChatConfig {
-        ChatConfig { max_line_bytes: 65536 }
+        ChatConfig { max_line_bytes: 65536, max_rooms_per_user: 256 }
     }
 }
 

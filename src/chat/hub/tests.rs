@@ -31,7 +31,7 @@ impl World {
     }
 
     fn with_limit(max_line_bytes: usize) -> World {
-        World { hub: Hub::new(ChatConfig { max_line_bytes }), out: Outbox::default() }
+        World { hub: Hub::new(ChatConfig { max_line_bytes, ..ChatConfig::default() }), out: Outbox::default() }
     }
 
     fn take(&mut self) -> Log {
@@ -701,4 +701,20 @@ fn hostile_input_does_not_panic() {
     w.hub.handle_legacy(conn(1), &[b'a'; 100_000], &mut w.out);
     w.out.clear();
     assert_eq!(w.hub.users(), 2);
+}
+
+#[test]
+fn joining_rooms_stops_at_the_per_user_limit() {
+    let mut w =
+        World { hub: Hub::new(ChatConfig { max_rooms_per_user: 3, ..ChatConfig::default() }), out: Outbox::default() };
+    w.legacy(1, "alice");
+    for room in ["r1", "r2", "r3"] {
+        assert_eq!(w.line(1, &format!("/join {room}")), vec![line(1, &format!("!JOINED {room} alice"))]);
+    }
+    // Joining one already joined stays a no-op; a fourth is refused and creates nothing.
+    assert_eq!(w.line(1, "/join r2"), vec![]);
+    assert_eq!(w.line(1, "/join r4"), vec![line(1, "!ERR room_invalid room limit reached")]);
+    assert_eq!(w.line(1, "/rooms"), vec![line(1, "!ROOMS lobby r1 r2 r3")]);
+    w.line(1, "/leave r1");
+    assert_eq!(w.line(1, "/join r4"), vec![line(1, "!JOINED r4 alice")]);
 }
