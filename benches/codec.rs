@@ -24,8 +24,11 @@ const LIMITS: DecoderLimits = DecoderLimits { max_message_bytes: 16 << 20, max_f
 /// Small frames per iteration, so the per-frame cost dominates the per-iteration overhead.
 const SMALL_FRAMES: usize = 1000;
 
-/// Text of mostly ASCII with some 2-, 3- and 4-byte characters, so UTF-8 validation is not all fast path.
-const TEXT_SAMPLE: &str = "The quick brown fox jumps over the lazy dog; Zwölf Boxkämpfer jagen Viktor quer über den \
+/// Plain ASCII text, like most chat and JSON traffic: UTF-8 validation takes its ASCII fast path.
+const ASCII_SAMPLE: &str = r#"{"type":"say","room":"lobby","text":"the quick brown fox jumps over the lazy dog"}"#;
+
+/// Text with a fair share of 2-, 3- and 4-byte characters, so UTF-8 validation is mostly off its ASCII fast path.
+const MIXED_SAMPLE: &str = "The quick brown fox jumps over the lazy dog; Zwölf Boxkämpfer jagen Viktor quer über den \
                            großen Sylter Deich. 日本語のテキストも少し。 🦀 ok!\n";
 
 /// Distinct mask keys per frame, as a browser's would be.
@@ -34,11 +37,11 @@ fn mask_key(i: usize) -> [u8; 4] {
     x.to_le_bytes()
 }
 
-/// A text payload of at most `len` bytes (exactly `len` unless that would split a character).
-fn text_payload(len: usize) -> Vec<u8> {
-    let mut text = String::with_capacity(len + TEXT_SAMPLE.len());
+/// `sample` repeated to at most `len` bytes (exactly `len` unless that would split a character).
+fn text_payload(sample: &str, len: usize) -> Vec<u8> {
+    let mut text = String::with_capacity(len + sample.len());
     while text.len() < len {
-        text.push_str(TEXT_SAMPLE);
+        text.push_str(sample);
     }
     let mut end = len;
     while !text.is_char_boundary(end) {
@@ -152,7 +155,8 @@ fn bench_decode(c: &mut Criterion) {
     bench_decode_case(c, "decode_16B_text_x1000", OpCode::Text, small_text, SMALL_FRAMES);
     bench_decode_case(c, "decode_16B_binary_x1000", OpCode::Binary, &binary_payload(16), SMALL_FRAMES);
     for (label, len) in [("64KiB", 64 << 10), ("1MiB", 1 << 20)] {
-        bench_decode_case(c, &format!("decode_{label}_text"), OpCode::Text, &text_payload(len), 1);
+        bench_decode_case(c, &format!("decode_{label}_text_ascii"), OpCode::Text, &text_payload(ASCII_SAMPLE, len), 1);
+        bench_decode_case(c, &format!("decode_{label}_text_mixed"), OpCode::Text, &text_payload(MIXED_SAMPLE, len), 1);
         bench_decode_case(c, &format!("decode_{label}_binary"), OpCode::Binary, &binary_payload(len), 1);
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use serde::Serialize;
 use soket::chat::{ChatConfig, ClientKind, Content, Hub, Outbox};
-use soket::proto::http::{HeadScanner, HttpConfig, Outcome, handle_head};
+use soket::proto::http::{HeadScanner, HttpConfig, Outcome, accept_key, handle_head};
 use soket::proto::line::{LineDecoder, LineEvent};
 use soket::proto::ws::{OpCode, encode_frame};
 use soket::timers::ConnId;
@@ -64,6 +64,10 @@ fn bench_handshake(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(UPGRADE_REQUEST.len() as u64));
     group.bench_function("soket_scan+handle_head", |b| {
         b.iter(|| black_box(soket_upgrade(black_box(UPGRADE_REQUEST), &config)));
+    });
+    // The part of soket's cost that is SHA-1 and base64 (RFC 6455 §4.2.2), which any server pays.
+    group.bench_function("soket_accept_key_only", |b| {
+        b.iter(|| black_box(accept_key(black_box("dGhlIHNhbXBsZSBub25jZQ=="))));
     });
     group.bench_function("httparse_only", |b| {
         b.iter(|| {
