@@ -4,6 +4,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
+use std::ops::Range;
 use std::time::Instant;
 
 use log::{debug, trace, warn};
@@ -19,7 +20,7 @@ use crate::proto::http::response::{error_response, write_response};
 use crate::proto::http::{self, HttpConfig, Outcome, WsEndpoint};
 use crate::proto::line::{LineDecoder, LineEvent};
 use crate::proto::sniff::{Sniff, sniff};
-use crate::proto::ws::encoder::{encode_close, encode_frame};
+use crate::proto::ws::encoder::{encode_close, encode_frame, encode_header};
 use crate::proto::ws::{CloseCode, Decoder, Message, OpCode};
 use crate::timers::ConnId;
 use crate::write_queue::{BufPool, WriteQueue};
@@ -209,25 +210,34 @@ impl<S: Transport> Conn<S> {
 
     /// Queues bytes shared with other receivers of one chat message; cuts the
     /// connection off as a slow reader if its queue passes `--max-queued`.
-    pub fn push_delivery(&mut self, bytes: Rc<[u8]>, ctx: &mut Ctx<'_>) {
+    pub fn push_delivery(&mut self, framed: &Framed, ctx: &mut Ctx<'_>) {
         if self.chat.is_none() {
             return;
         }
         // Checked before queueing, so a queue never holds more than the
         // limit (one message bigger than the limit may enter an empty one).
-        if would_pass_limit(&self.out, bytes.len(), ctx.limits) {
+        if would_pass_limit(&self.out, framed.len(), ctx.limits) {
             // Not slow yet if the socket takes the backlog now: a fast reader
             // can fall behind within one batch, before its end-of-batch flush.
             if !write_now(&mut self.stream, &mut self.out, self.id, ctx) {
                 self.dead = true;
                 return;
             }
-            if would_pass_limit(&self.out, bytes.len(), ctx.limits) {
+            if would_pass_limit(&self.out, framed.len(), ctx.limits) {
                 self.slow_reader(ctx);
                 return;
             }
         }
-        self.out.push_shared(ctx.pool, bytes);
+        match framed {
+            Framed::Whole(bytes) => self.out.push_shared(ctx.pool, bytes.clone()),
+            Framed::Cut { header, header_len, whole, omit, trailer } => {
+                let header = header.get(..*header_len).unwrap_or_default();
+                self.out.push_bytes(ctx.pool, header);
+                self.out.push_shared_range(ctx.pool, whole.clone(), 0..omit.start);
+                self.out.push_shared_range(ctx.pool, whole.clone(), omit.end..whole.len());
+                self.out.push_static(ctx.pool, trailer);
+            }
+        }
         ctx.metrics.messages_out_total += 1;
     }
 
@@ -776,21 +786,58 @@ fn write_now<S: Write>(stream: &mut S, out: &mut WriteQueue, id: ConnId, ctx: &m
     }
 }
 
-/// One chat message as bytes for a receiver of `kind`: a text frame on
-/// WebSocket, a `\n`-terminated line on legacy TCP.
-pub fn frame_content(content: &Content, kind: ClientKind) -> Rc<[u8]> {
-    let text = content.text();
-    match kind {
-        ClientKind::LegacyTcp => {
-            let mut line = Vec::with_capacity(text.len() + 1);
-            line.extend_from_slice(text.as_bytes());
-            line.push(b'\n');
-            Rc::from(line)
-        }
-        ClientKind::LegacyWs | ClientKind::Json => {
-            let mut frame = Vec::with_capacity(text.len() + 10);
-            encode_frame(&mut frame, OpCode::Text, text.as_bytes());
-            Rc::from(frame)
+/// A chat message as bytes for one wire format, shared between receivers.
+#[derive(Clone, Debug)]
+pub enum Framed {
+    /// A whole frame or line.
+    Whole(Rc<[u8]>),
+    /// A presence list: `header`, then `whole` without the bytes in `omit`,
+    /// then `trailer`; only the header is the receiver's own.
+    Cut { header: [u8; 14], header_len: usize, whole: Rc<[u8]>, omit: Range<usize>, trailer: &'static [u8] },
+}
+
+impl Framed {
+    /// Bytes on the wire.
+    pub fn len(&self) -> usize {
+        match self {
+            Framed::Whole(bytes) => bytes.len(),
+            Framed::Cut { header_len, whole, omit, trailer, .. } => {
+                header_len + whole.len().saturating_sub(omit.len()) + trailer.len()
+            }
         }
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One chat message as bytes for a receiver of `kind`: a text frame on
+/// WebSocket, a `\n`-terminated line on legacy TCP.
+pub fn frame_content(content: &Content, kind: ClientKind) -> Framed {
+    let tcp = kind == ClientKind::LegacyTcp;
+    let text = match content {
+        Content::Json(text) | Content::Legacy(text) => text,
+        Content::Presence(list) => {
+            let mut header = [0u8; 14];
+            let payload_len = list.whole.len().saturating_sub(list.omit.len());
+            let header_len =
+                if tcp { 0 } else { encode_header(OpCode::Text, true, payload_len as u64, None, &mut header) };
+            return Framed::Cut {
+                header,
+                header_len,
+                whole: Rc::<[u8]>::from(list.whole.clone()),
+                omit: list.omit.clone(),
+                trailer: if tcp { b"\n" } else { b"" },
+            };
+        }
+    };
+    let mut bytes = Vec::with_capacity(text.len() + 10);
+    if tcp {
+        bytes.extend_from_slice(text.as_bytes());
+        bytes.push(b'\n');
+    } else {
+        encode_frame(&mut bytes, OpCode::Text, text.as_bytes());
+    }
+    Framed::Whole(Rc::from(bytes))
 }

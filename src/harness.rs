@@ -209,7 +209,7 @@ impl Harness {
                 if delivery.recipients.contains(&conn.id)
                     && let Some(kind) = conn.chat_kind()
                 {
-                    conn.push_delivery(frame_content(&delivery.content, kind), &mut ctx);
+                    conn.push_delivery(&frame_content(&delivery.content, kind), &mut ctx);
                 }
             }
             if closes.contains(&conn.id) {

@@ -3,7 +3,6 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -16,7 +15,7 @@ use slab::Slab;
 
 use crate::chat::{ClientKind, Hub, Outbox};
 use crate::config::{Config, Limits, Timeouts};
-use crate::conn::{Conn, Ctx, frame_content};
+use crate::conn::{Conn, Ctx, Framed, frame_content};
 use crate::metrics::Metrics;
 use crate::proto::http::HttpConfig;
 use crate::timers::{ConnId, Timers};
@@ -362,7 +361,7 @@ impl Server {
             let closes = std::mem::take(&mut self.outbox.closes);
             for delivery in &deliveries {
                 // [WebSocket text frame, TCP line], made on first use.
-                let mut framed: [Option<Rc<[u8]>>; 2] = [None, None];
+                let mut framed: [Option<Framed>; 2] = [None, None];
                 for &recipient in &delivery.recipients {
                     let (mut ctx, conns, _) = self.ctx(now);
                     let Some(conn) = conns.get_mut(recipient.slot).filter(|c| c.id == recipient) else {
@@ -372,7 +371,7 @@ impl Server {
                         continue;
                     };
                     let format = usize::from(kind == ClientKind::LegacyTcp);
-                    let bytes = framed[format].get_or_insert_with(|| frame_content(&delivery.content, kind)).clone();
+                    let bytes = framed[format].get_or_insert_with(|| frame_content(&delivery.content, kind));
                     conn.push_delivery(bytes, &mut ctx);
                     self.settle_one(recipient.slot, true, now);
                 }

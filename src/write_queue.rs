@@ -7,6 +7,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
+use std::ops::Range;
 use std::rc::Rc;
 
 /// Owned chunks stop growing past this size, so a chunk that is partly
@@ -55,14 +56,17 @@ impl BufPool {
 
 enum Chunk {
     Owned(Vec<u8>),
-    Shared(Rc<[u8]>),
+    /// Part of bytes shared with other receivers.
+    Shared(Rc<[u8]>, Range<usize>),
+    Static(&'static [u8]),
 }
 
 impl Chunk {
     fn bytes(&self) -> &[u8] {
         match self {
             Chunk::Owned(v) => v,
-            Chunk::Shared(s) => s,
+            Chunk::Shared(bytes, range) => bytes.get(range.clone()).unwrap_or_default(),
+            Chunk::Static(bytes) => bytes,
         }
     }
 }
@@ -115,11 +119,27 @@ impl WriteQueue {
 
     /// Appends bytes shared with other receivers.
     pub fn push_shared(&mut self, pool: &mut BufPool, bytes: Rc<[u8]>) {
-        if bytes.is_empty() {
+        let whole = 0..bytes.len();
+        self.push_shared_range(pool, bytes, whole);
+    }
+
+    /// Appends `range` of bytes shared with other receivers (an empty or
+    /// out-of-bounds range appends nothing).
+    pub fn push_shared_range(&mut self, pool: &mut BufPool, bytes: Rc<[u8]>, range: Range<usize>) {
+        let Some(part) = bytes.get(range.clone()) else { return };
+        if part.is_empty() {
             return;
         }
-        self.grow(pool, bytes.len());
-        self.chunks.push_back(Chunk::Shared(bytes));
+        self.grow(pool, part.len());
+        self.chunks.push_back(Chunk::Shared(bytes, range));
+    }
+
+    /// Appends bytes that live as long as the program (a line terminator).
+    pub fn push_static(&mut self, pool: &mut BufPool, bytes: &'static [u8]) {
+        if !bytes.is_empty() {
+            self.grow(pool, bytes.len());
+            self.chunks.push_back(Chunk::Static(bytes));
+        }
     }
 
     fn grow(&mut self, pool: &mut BufPool, added: usize) {
@@ -284,6 +304,21 @@ mod tests {
         assert_eq!(pool.spare.len(), 1);
         q.push_bytes(&mut pool, b"def");
         assert_eq!(pool.spare.len(), 0);
+    }
+
+    #[test]
+    fn ranges_of_shared_bytes_and_static_bytes() {
+        let mut pool = BufPool::default();
+        let mut q = WriteQueue::default();
+        let whole: Rc<[u8]> = Rc::from(&b"3$*$*3ann$bob$cid$"[..]);
+        q.push_shared_range(&mut pool, whole.clone(), 0..10);
+        q.push_shared_range(&mut pool, whole.clone(), 14..18);
+        q.push_shared_range(&mut pool, whole.clone(), 18..99);
+        q.push_static(&mut pool, b"\n");
+        assert_eq!(q.queued(), 15);
+        let mut sink = Trickle { got: Vec::new(), per_call: 4, calls_left: 100 };
+        q.write_to(&mut sink, &mut pool).unwrap();
+        assert_eq!(sink.got, b"3$*$*3ann$cid$\n");
     }
 
     #[test]

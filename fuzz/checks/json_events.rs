@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 
 use serde_json::Value;
-use soket::chat::{ChatConfig, ClientKind, Content, Hub, Outbox};
+use soket::chat::{ChatConfig, ClientKind, Hub, Outbox};
 use soket::timers::ConnId;
 
 const ALICE: ConnId = ConnId { slot: 1, generation: 1 };
@@ -70,21 +70,20 @@ impl World {
                 assert!(!seen.contains(conn), "{conn:?} gets one delivery twice");
                 seen.push(*conn);
                 let kind = self.attached.get(conn).unwrap_or_else(|| panic!("delivery to unattached {conn:?}"));
-                match &delivery.content {
-                    Content::Json(_) => assert_eq!(*kind, ClientKind::Json, "JSON content to {conn:?}"),
-                    Content::Legacy(_) => assert!(kind.is_legacy(), "legacy content to {conn:?}"),
+                if delivery.content.is_legacy() {
+                    assert!(kind.is_legacy(), "legacy content to {conn:?}");
+                } else {
+                    assert_eq!(*kind, ClientKind::Json, "JSON content to {conn:?}");
                 }
             }
-            match &delivery.content {
-                Content::Json(text) => {
-                    let value: Value =
-                        serde_json::from_str(text).unwrap_or_else(|e| panic!("server JSON {text:?} does not parse: {e}"));
-                    let object = value.as_object().unwrap_or_else(|| panic!("server JSON {text:?} is not an object"));
-                    assert!(object.get("type").is_some_and(Value::is_string), "no string type in {text:?}");
-                }
-                Content::Legacy(line) => {
-                    assert!(!line.contains(['\n', '\r']), "legacy content {line:?} is not one line");
-                }
+            let text = delivery.content.text();
+            if delivery.content.is_legacy() {
+                assert!(!text.contains(['\n', '\r']), "legacy content {text:?} is not one line");
+            } else {
+                let value: Value =
+                    serde_json::from_str(&text).unwrap_or_else(|e| panic!("server JSON {text:?} does not parse: {e}"));
+                let object = value.as_object().unwrap_or_else(|| panic!("server JSON {text:?} is not an object"));
+                assert!(object.get("type").is_some_and(Value::is_string), "no string type in {text:?}");
             }
         }
         for conn in &self.out.closes {
@@ -95,8 +94,11 @@ impl World {
 }
 
 pub fn run(data: &[u8]) {
-    let mut world =
-        World { hub: Hub::new(ChatConfig { max_line_bytes: MAX_LINE }), out: Outbox::default(), attached: HashMap::new() };
+    let mut world = World {
+        hub: Hub::new(ChatConfig { max_line_bytes: MAX_LINE, ..ChatConfig::default() }),
+        out: Outbox::default(),
+        attached: HashMap::new(),
+    };
     world.attach(ALICE, ClientKind::Json);
     world.attach(BOB, ClientKind::Json);
     world.attach(CAROL, ClientKind::LegacyTcp);

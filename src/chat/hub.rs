@@ -12,7 +12,7 @@ use super::error::{ChatError, Failure};
 use super::names::{normalize_name, normalize_room};
 use super::render::{self, JsonEvent, NameList, RoomCount};
 use super::room::{Member, Namespace, Roster};
-use super::{ChatConfig, ClientKind, ConnId, Content, Outbox};
+use super::{ChatConfig, ClientKind, ConnId, Content, Format, Outbox, Presence};
 
 /// Every chat connection, registered or not, and every namespace's world.
 pub struct Hub {
@@ -558,17 +558,18 @@ fn fan_out<'m>(
 /// what is sent anyway.
 fn push_presence(ns: &Namespace, except: Option<ConnId>, out: &mut Outbox) {
     let names = ns.presence.names();
-    for (i, member) in ns.presence.iter().enumerate() {
-        if Some(member.conn) == except {
+    let receivers = || ns.presence.iter().enumerate().filter(|(_, m)| Some(m.conn) != except);
+    for format in [Format::Json, Format::Legacy] {
+        let wanted = |m: &Member| m.kind.is_legacy() == (format == Format::Legacy);
+        if !receivers().any(|(_, m)| wanted(m)) {
             continue;
         }
-        let list = NameList { names: &names, skip: Some(i) };
-        let content = if member.kind.is_legacy() {
-            Content::Legacy(render::legacy_users(list))
-        } else {
-            Content::Json(JsonEvent::Users { users: list }.render())
-        };
-        out.push(content, vec![member.conn]);
+        let (whole, omit) = render::presence_lists(&names, format);
+        for (i, member) in receivers().filter(|(_, m)| wanted(m)) {
+            let Some(omit) = omit.get(i) else { continue };
+            let list = Presence { format, whole: whole.clone(), omit: omit.clone() };
+            out.push(Content::Presence(list), vec![member.conn]);
+        }
     }
 }
 

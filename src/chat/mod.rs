@@ -13,6 +13,8 @@ mod names;
 mod render;
 mod room;
 
+use std::borrow::Cow;
+use std::ops::Range;
 use std::rc::Rc;
 
 pub use crate::timers::ConnId;
@@ -64,13 +66,56 @@ pub enum Content {
     Json(Rc<str>),
     /// A legacy line without its `\n`: a TCP line, or one `/legacy` text frame.
     Legacy(Rc<str>),
+    /// One receiver's online list, cut from the list of everyone.
+    Presence(Presence),
+}
+
+/// The wire format of a [`Presence`] list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Legacy,
+}
+
+/// An online list that leaves out its receiver: `whole` (everyone, rendered
+/// once for all receivers) without the bytes in `omit` (the receiver's own
+/// entry). Every list differs, but none is rendered or copied per receiver:
+/// each is sent as two slices of the shared `whole`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Presence {
+    pub format: Format,
+    pub whole: Rc<str>,
+    pub omit: Range<usize>,
+}
+
+impl Presence {
+    /// The text before and after the omitted entry.
+    pub fn parts(&self) -> (&str, &str) {
+        let before = self.whole.get(..self.omit.start).unwrap_or_default();
+        let after = self.whole.get(self.omit.end..).unwrap_or_default();
+        (before, after)
+    }
 }
 
 impl Content {
-    /// The rendered text, whatever the format.
-    pub fn text(&self) -> &str {
+    /// The rendered text, whatever the format (a presence list is joined
+    /// from its parts, so this allocates for it: for tests and logs).
+    pub fn text(&self) -> Cow<'_, str> {
         match self {
-            Content::Json(text) | Content::Legacy(text) => text,
+            Content::Json(text) | Content::Legacy(text) => Cow::Borrowed(text),
+            Content::Presence(list) => {
+                let (before, after) = list.parts();
+                Cow::Owned([before, after].concat())
+            }
+        }
+    }
+
+    /// Whether legacy (rather than JSON) receivers get this.
+    pub fn is_legacy(&self) -> bool {
+        match self {
+            Content::Json(_) => false,
+            Content::Legacy(_) => true,
+            Content::Presence(list) => list.format == Format::Legacy,
         }
     }
 }

@@ -3,12 +3,14 @@
 //! Each function renders one content; the hub shares it between recipients.
 
 use std::borrow::Cow;
+use std::ops::Range;
 use std::rc::Rc;
 
 use serde::Serialize;
 use serde::ser::Serializer;
 use serde_json::Value;
 
+use super::Format;
 use super::error::Failure;
 
 /// `data` of an `emit` that had none.
@@ -25,9 +27,6 @@ pub(crate) enum JsonEvent<'a> {
         rooms: Vec<&'a str>,
         #[serde(skip_serializing_if = "Option::is_none")]
         id: Option<&'a Value>,
-    },
-    Users {
-        users: NameList<'a>,
     },
     Message {
         room: &'a str,
@@ -136,6 +135,50 @@ pub(crate) fn one_line(text: &str) -> Cow<'_, str> {
     if text.contains(['\n', '\r']) { Cow::Owned(text.replace(['\n', '\r'], " ")) } else { Cow::Borrowed(text) }
 }
 
+/// Everyone's online list in `format`, once, with where each name's entry
+/// lies, so that each receiver's list (everyone but itself) is the whole
+/// without that entry. Receivers are oldest first, as `names`.
+pub(crate) fn presence_lists(names: &[Rc<str>], format: Format) -> (Rc<str>, Vec<Range<usize>>) {
+    let mut omit = Vec::with_capacity(names.len());
+    let whole = match format {
+        Format::Legacy => {
+            // `3$*$*3` then `name$` per user: an entry is its name and `$`.
+            let mut line = String::from("3$*$*3");
+            for name in names {
+                let start = line.len();
+                line.push_str(name);
+                line.push('$');
+                omit.push(start..line.len());
+            }
+            line
+        }
+        Format::Json => {
+            // `{"type":"users","users":[...]}`: an entry is its string plus
+            // the comma after it (the one before it, for the last one).
+            let mut text = String::from(r#"{"type":"users","users":["#);
+            let mut spans = Vec::with_capacity(names.len());
+            for (i, name) in names.iter().enumerate() {
+                if i > 0 {
+                    text.push(',');
+                }
+                let start = text.len();
+                text.push_str(&serde_json::to_string(&**name).unwrap_or_default());
+                spans.push(start..text.len());
+            }
+            text.push_str("]}");
+            for (i, span) in spans.iter().enumerate() {
+                omit.push(match (spans.get(i + 1), i.checked_sub(1).and_then(|p| spans.get(p))) {
+                    (Some(next), _) => span.start..next.start,
+                    (None, Some(previous)) => previous.end..span.end,
+                    (None, None) => span.clone(),
+                });
+            }
+            text
+        }
+    };
+    (whole.into(), omit)
+}
+
 /// The legacy online list: `3$*$*3` then each listed name and a `$`.
 pub(crate) fn legacy_users(list: NameList<'_>) -> Rc<str> {
     let mut line = String::from("3$*$*3");
@@ -237,8 +280,30 @@ mod tests {
         let all = names(&["alice", "bob", "carol"]);
         assert_eq!(&*legacy_users(NameList { names: &all, skip: Some(1) }), "3$*$*3alice$carol$");
         assert_eq!(&*legacy_users(NameList { names: &all[..1], skip: Some(0) }), "3$*$*3");
-        let users = JsonEvent::Users { users: NameList { names: &all, skip: Some(0) } };
-        assert_eq!(&*users.render(), r#"{"type":"users","users":["bob","carol"]}"#);
+    }
+
+    /// Each receiver's list, as the whole without its entry.
+    fn cut(all: &[Rc<str>], format: Format) -> Vec<String> {
+        let (whole, omit) = presence_lists(all, format);
+        omit.iter().map(|range| [&whole[..range.start], &whole[range.end..]].concat()).collect()
+    }
+
+    #[test]
+    fn presence_lists_are_cut_from_one_rendering() {
+        let all = names(&["alice", "bob", "carol"]);
+        assert_eq!(cut(&all, Format::Legacy), ["3$*$*3bob$carol$", "3$*$*3alice$carol$", "3$*$*3alice$bob$"]);
+        assert_eq!(
+            cut(&all, Format::Json),
+            [
+                r#"{"type":"users","users":["bob","carol"]}"#,
+                r#"{"type":"users","users":["alice","carol"]}"#,
+                r#"{"type":"users","users":["alice","bob"]}"#,
+            ]
+        );
+        let one = names(&["zoë"]);
+        assert_eq!(cut(&one, Format::Json), [r#"{"type":"users","users":[]}"#]);
+        assert_eq!(cut(&one, Format::Legacy), ["3$*$*3"]);
+        assert_eq!(presence_lists(&[], Format::Json).1.len(), 0);
     }
 
     #[test]

@@ -39,12 +39,12 @@ impl World {
         for delivery in &self.out.deliveries {
             assert!(!delivery.recipients.is_empty());
             for to in &delivery.recipients {
-                let got = match &delivery.content {
-                    Content::Legacy(line) => {
-                        assert!(!line.contains(['\n', '\r']), "{line:?}");
-                        Got::Line(line.to_string())
-                    }
-                    Content::Json(text) => Got::Json(serde_json::from_str(text).expect("valid JSON out")),
+                let text = delivery.content.text();
+                let got = if delivery.content.is_legacy() {
+                    assert!(!text.contains(['\n', '\r']), "{text:?}");
+                    Got::Line(text.to_string())
+                } else {
+                    Got::Json(serde_json::from_str(&text).expect("valid JSON out"))
                 };
                 log.push((to.slot, got));
             }
