@@ -91,7 +91,11 @@ fn main() -> io::Result<()> {
                                 conns.push(None);
                                 conns.len() - 1
                             });
-                            poll.registry().register(&mut stream, Token(slot), Interest::READABLE | Interest::WRITABLE)?;
+                            poll.registry().register(
+                                &mut stream,
+                                Token(slot),
+                                Interest::READABLE | Interest::WRITABLE,
+                            )?;
                             conns[slot] = Some(Conn {
                                 stream,
                                 queue: VecDeque::new(),

@@ -18,6 +18,8 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 
 type Reg = Rc<RefCell<Registry<mpsc::UnboundedSender<Message>>>>;
 
+// The callback's error type is tungstenite's `ErrorResponse`, fixed by its `Callback` trait.
+#[allow(clippy::result_large_err)]
 async fn serve(stream: TcpStream, reg: Reg) -> Result<(), tokio_tungstenite::tungstenite::Error> {
     let mut path = String::new();
     let callback = |req: &Request, response: Response| -> Result<Response, ErrorResponse> {
@@ -40,7 +42,6 @@ async fn serve(stream: TcpStream, reg: Reg) -> Result<(), tokio_tungstenite::tun
             write.flush().await?;
         }
         write.close().await
-
     });
     let result = loop {
         match read.next().await {

@@ -1,0 +1,750 @@
+//! The load cases. Each runs against one freshly started server, measures a window after a
+//! warm-up, and validates every byte the server sends back. Every loop is bounded in time.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use crate::engine::{Engine, Ev, Out, Proto};
+use crate::server::{self, Flavor, Running};
+use crate::ws::{self, Rng};
+
+/// Poll timeout of the loops: short, so that the clock is looked at often.
+const TICK: Duration = Duration::from_millis(5);
+/// Connections being set up at once: below the listen backlog of 128 that mio and std use, so a
+/// briefly descheduled server never overflows its accept queue (a dropped SYN costs 1 s).
+const SETUP_IN_FLIGHT: usize = 100;
+
+#[derive(Clone)]
+pub struct Timing {
+    pub warmup: Duration,
+    pub measure: Duration,
+}
+
+/// One measured window.
+#[derive(Clone, Debug, Default)]
+pub struct Measure {
+    /// Messages echoed, handshakes completed, connections opened or deliveries made.
+    pub ops: u64,
+    /// Payload bytes of those operations (one direction).
+    pub bytes: u64,
+    pub secs: f64,
+    pub server_cpu: f64,
+    pub client_cpu: f64,
+    /// CPU time of everything else on the machine during the window (noise), in seconds.
+    pub other_cpu: f64,
+    pub rss_per_conn: Option<f64>,
+    pub note: String,
+}
+
+struct Snap {
+    at: Instant,
+    ops: u64,
+    server: f64,
+    client: f64,
+    machine: f64,
+}
+
+fn snap(srv: &Running, ops: u64) -> Snap {
+    Snap { at: Instant::now(), ops, server: srv.cpu_secs(), client: server::self_cpu_secs(), machine: machine_busy() }
+}
+
+/// Busy CPU seconds of the whole machine (user, nice, system, irq, softirq, steal) from /proc/stat.
+fn machine_busy() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else { return f64::NAN };
+    let Some(line) = stat.lines().next() else { return f64::NAN };
+    let fields: Vec<f64> = line.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
+    if fields.len() < 8 {
+        return f64::NAN;
+    }
+    (fields[0] + fields[1] + fields[2] + fields[5] + fields[6] + fields[7]) / server::clock_ticks()
+}
+
+fn window(a: &Snap, b: &Snap, bytes_per_op: u64) -> Measure {
+    let ops = b.ops - a.ops;
+    let server_cpu = b.server - a.server;
+    let client_cpu = b.client - a.client;
+    Measure {
+        ops,
+        bytes: ops * bytes_per_op,
+        secs: (b.at - a.at).as_secs_f64(),
+        server_cpu,
+        client_cpu,
+        other_cpu: (b.machine - a.machine - server_cpu - client_cpu).max(0.0),
+        rss_per_conn: None,
+        note: String::new(),
+    }
+}
+
+fn io_err(e: std::io::Error) -> String {
+    e.to_string()
+}
+
+fn server_ok(srv: &mut Running) -> Result<(), String> {
+    srv.check_alive()
+}
+
+/// The per-case state the engine's events go to.
+trait Case {
+    fn handle(&mut self, slot: usize, ev: Ev<'_>, out: &mut Out) -> Result<usize, String>;
+    /// Connections fully set up (open, upgraded, joined: what the case needs).
+    fn ready(&self) -> usize;
+}
+
+/// Services every slot reported ready by the last `wait`.
+fn service_ready(eng: &mut Engine, case: &mut impl Case) -> Result<(), String> {
+    for i in 0..eng.ready_len() {
+        let slot = eng.ready_at(i);
+        eng.service(slot, &mut |s, ev, out| case.handle(s, ev, out))?;
+    }
+    Ok(())
+}
+
+/// Opens `n` connections, at most `in_flight` of them being set up at once, and services all of
+/// them until the case says all `n` are ready. Slot `i` is connection `i`.
+fn open_all(
+    eng: &mut Engine,
+    srv: &mut Running,
+    proto: Proto,
+    n: usize,
+    in_flight: usize,
+    limit: Duration,
+    case: &mut impl Case,
+) -> Result<(), String> {
+    let deadline = Instant::now() + limit;
+    let mut started = 0;
+    loop {
+        let up = case.ready();
+        if up >= n {
+            return Ok(());
+        }
+        while started < n && started - up.min(started) < in_flight {
+            let slot = eng.connect(proto).map_err(|e| format!("connect #{started}: {e}"))?;
+            if slot != started {
+                return Err(format!("slot {slot} for connection #{started}"));
+            }
+            started += 1;
+        }
+        if Instant::now() > deadline {
+            server_ok(srv)?;
+            return Err(format!("only {up} of {n} connections ready after {limit:?}"));
+        }
+        eng.wait(TICK).map_err(io_err)?;
+        service_ready(eng, case)?;
+    }
+}
+
+/// Services events for `span` (connections stay drained meanwhile).
+fn idle_for(eng: &mut Engine, case: &mut impl Case, span: Duration) -> Result<(), String> {
+    let until = Instant::now() + span;
+    while Instant::now() < until {
+        eng.wait(TICK).map_err(io_err)?;
+        service_ready(eng, case)?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Echo
+
+pub struct EchoSpec {
+    pub conns: usize,
+    pub size: usize,
+    /// Messages in flight per connection (1: closed loop).
+    pub depth: usize,
+}
+
+/// Distinct messages per connection, sent in rotation, so that order and identity are checked.
+const VARIANTS: u64 = 4;
+
+struct EchoConn {
+    frames: Vec<Rc<[u8]>>,
+    expect: Vec<Rc<[u8]>>,
+    sent: u64,
+    recv: u64,
+    off: usize,
+}
+
+struct Echo {
+    conns: Vec<EchoConn>,
+    opcode: u8,
+    sending: bool,
+    recv_total: u64,
+    in_flight: u64,
+    opened: usize,
+}
+
+impl Echo {
+    /// Checks echoed bytes (`head`: one WebSocket frame; `None`: raw stream bytes) against
+    /// what the connection sent, and answers each complete echo with the next message.
+    fn check(&mut self, slot: usize, head: Option<ws::Head>, data: &[u8], out: &mut Out) -> Result<(), String> {
+        let mut data = data;
+        loop {
+            let c = &mut self.conns[slot];
+            if c.recv >= c.sent {
+                return Err(format!("conn {slot}: {} bytes with no message outstanding", data.len()));
+            }
+            let exp = &c.expect[(c.recv % VARIANTS) as usize];
+            if let Some(head) = head {
+                let want = if c.off == 0 { self.opcode } else { ws::OP_CONT };
+                if head.opcode != want {
+                    return Err(format!("conn {slot}: echo opcode {} instead of {want}", head.opcode));
+                }
+            }
+            let take = if head.is_some() { data.len() } else { data.len().min(exp.len() - c.off) };
+            if c.off + take > exp.len() || data[..take] != exp[c.off..c.off + take] {
+                return Err(format!("conn {slot}: echo #{} differs from what was sent", c.recv));
+            }
+            c.off += take;
+            data = &data[take..];
+            let done = match head {
+                Some(head) if head.fin => {
+                    if c.off != exp.len() {
+                        return Err(format!("conn {slot}: echo of {} bytes for {} sent", c.off, exp.len()));
+                    }
+                    true
+                }
+                Some(_) => false,
+                None => c.off == exp.len(),
+            };
+            if done {
+                c.off = 0;
+                c.recv += 1;
+                self.recv_total += 1;
+                if self.sending {
+                    out.push(c.frames[(c.sent % VARIANTS) as usize].clone());
+                    c.sent += 1;
+                } else {
+                    self.in_flight -= 1;
+                }
+            }
+            if data.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl Case for Echo {
+    fn handle(&mut self, slot: usize, ev: Ev<'_>, out: &mut Out) -> Result<usize, String> {
+        match ev {
+            Ev::Open => {
+                self.opened += 1;
+                Ok(0)
+            }
+            Ev::Frame { head, payload } => self.check(slot, Some(head), payload, out).map(|_| 0),
+            Ev::Bytes(data) => self.check(slot, None, data, out).map(|_| data.len()),
+            Ev::Close => Err(format!("conn {slot}: server sent close")),
+            Ev::Gone(why) => Err(format!("conn {slot}: {why}")),
+        }
+    }
+
+    fn ready(&self) -> usize {
+        self.opened
+    }
+}
+
+pub fn echo(
+    addr: SocketAddr,
+    proto: Proto,
+    spec: &EchoSpec,
+    timing: &Timing,
+    srv: &mut Running,
+) -> Result<Measure, String> {
+    let mut eng = Engine::new(addr).map_err(io_err)?;
+    let mut rng = Rng::from_time();
+    let opcode = ws::OP_BINARY;
+    let conns = (0..spec.conns)
+        .map(|_| {
+            let mut frames = Vec::new();
+            let mut expect = Vec::new();
+            for _ in 0..VARIANTS {
+                let mut payload = vec![0u8; spec.size];
+                rng.fill(&mut payload);
+                let frame: Rc<[u8]> = Rc::from(ws::client_frame(opcode, &payload, rng.mask()));
+                frames.push(frame.clone());
+                // The raw server echoes bytes: it must send back the very frame it got.
+                expect.push(if proto == Proto::Raw { frame } else { Rc::from(payload) });
+            }
+            EchoConn { frames, expect, sent: 0, recv: 0, off: 0 }
+        })
+        .collect();
+    let mut st = Echo { conns, opcode, sending: false, recv_total: 0, in_flight: 0, opened: 0 };
+    open_all(&mut eng, srv, proto, spec.conns, SETUP_IN_FLIGHT, Duration::from_secs(20), &mut st)?;
+    // Go: every connection sends `depth` messages; each echo is answered by the next message.
+    st.sending = true;
+    for (slot, c) in st.conns.iter_mut().enumerate() {
+        let out = eng.out(slot).ok_or("connection lost before the start")?;
+        for _ in 0..spec.depth {
+            out.push(c.frames[(c.sent % VARIANTS) as usize].clone());
+            c.sent += 1;
+        }
+        eng.flush(slot);
+    }
+    let t0 = Instant::now();
+    let warm_end = t0 + timing.warmup;
+    let end = warm_end + timing.measure;
+    let drain_deadline = end + Duration::from_secs(10);
+    let (mut a, mut b) = (None, None);
+    loop {
+        eng.wait(TICK).map_err(io_err)?;
+        service_ready(&mut eng, &mut st)?;
+        let now = Instant::now();
+        if a.is_none() && now >= warm_end {
+            a = Some(snap(srv, st.recv_total));
+        }
+        if b.is_none() && now >= end {
+            b = Some(snap(srv, st.recv_total));
+            st.sending = false;
+            st.in_flight = st.conns.iter().map(|c| c.sent - c.recv).sum();
+        }
+        if b.is_some() && st.in_flight == 0 {
+            break;
+        }
+        if now > drain_deadline {
+            server_ok(srv)?;
+            return Err(format!("{} echoes still missing 10 s after the end", st.in_flight));
+        }
+    }
+    server_ok(srv)?;
+    let (a, b) = (a.expect("warm-up snapshot"), b.expect("end snapshot"));
+    Ok(window(&a, &b, spec.size as u64))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handshakes
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Hs {
+    Pending,
+    Closing { got: usize },
+    Done,
+}
+
+struct Handshakes {
+    raw: bool,
+    state: Vec<Hs>,
+    raw_request: Rc<[u8]>,
+    done: u64,
+    errors: u64,
+    first_error: Option<String>,
+    finished: Vec<usize>,
+    rng: Rng,
+}
+
+impl Case for Handshakes {
+    fn handle(&mut self, slot: usize, ev: Ev<'_>, out: &mut Out) -> Result<usize, String> {
+        let state = self.state[slot];
+        match ev {
+            Ev::Open => {
+                // WebSocket: upgraded; now the closing handshake. Raw: connected; one round trip of
+                // a request-sized message stands in for the upgrade.
+                if self.raw {
+                    out.push(self.raw_request.clone());
+                } else {
+                    out.push_vec(ws::client_close(self.rng.mask()));
+                }
+                self.state[slot] = Hs::Closing { got: 0 };
+                Ok(0)
+            }
+            Ev::Close if matches!(state, Hs::Closing { .. }) => {
+                self.done += 1;
+                self.state[slot] = Hs::Done;
+                self.finished.push(slot);
+                Ok(0)
+            }
+            Ev::Bytes(data) => {
+                let Hs::Closing { got } = state else { return Err(format!("conn {slot}: bytes before open")) };
+                let got = got + data.len();
+                if data.iter().zip(&self.raw_request[got - data.len()..]).any(|(a, b)| a != b) {
+                    return Err(format!("conn {slot}: raw echo differs"));
+                }
+                if got >= self.raw_request.len() {
+                    self.done += 1;
+                    self.state[slot] = Hs::Done;
+                    self.finished.push(slot);
+                } else {
+                    self.state[slot] = Hs::Closing { got };
+                }
+                Ok(data.len())
+            }
+            Ev::Gone(_) if state == Hs::Done => Ok(0),
+            Ev::Gone(why) => {
+                self.errors += 1;
+                self.first_error.get_or_insert(format!("conn {slot}: {why}"));
+                self.state[slot] = Hs::Done;
+                Ok(0)
+            }
+            Ev::Frame { head, .. } => Err(format!("conn {slot}: unexpected frame with opcode {}", head.opcode)),
+            Ev::Close => Err(format!("conn {slot}: close before the upgrade finished")),
+        }
+    }
+
+    fn ready(&self) -> usize {
+        0
+    }
+}
+
+/// Connect, upgrade, close (WebSocket: client close frame, server close frame); `concurrency`
+/// of them in parallel; at most `cap` in all.
+pub fn handshakes(
+    addr: SocketAddr,
+    proto: Proto,
+    concurrency: usize,
+    cap: u64,
+    timing: &Timing,
+    srv: &mut Running,
+) -> Result<Measure, String> {
+    let mut eng = Engine::new(addr).map_err(io_err)?;
+    let raw_request: Rc<[u8]> = match proto {
+        // Same bytes as a real upgrade request, echoed by the raw server.
+        Proto::Raw => Rc::from(ws::upgrade_request(&addr.to_string(), "/echo", "dGhlIHNhbXBsZSBub25jZQ==")),
+        Proto::Ws(_) => Rc::from(Vec::new()),
+    };
+    let mut st = Handshakes {
+        raw: proto == Proto::Raw,
+        state: Vec::new(),
+        raw_request,
+        done: 0,
+        errors: 0,
+        first_error: None,
+        finished: Vec::new(),
+        rng: Rng::from_time(),
+    };
+    let t0 = Instant::now();
+    let warm_end = t0 + timing.warmup;
+    let end = warm_end + timing.measure;
+    let drain_deadline = end + Duration::from_secs(10);
+    let (mut a, mut b) = (None, None);
+    let mut started = 0u64;
+    loop {
+        while b.is_none() && eng.live() < concurrency && started < cap {
+            let slot = eng.connect(proto).map_err(|e| format!("connect #{started}: {e}"))?;
+            if st.state.len() <= slot {
+                st.state.resize(slot + 1, Hs::Done);
+            }
+            st.state[slot] = Hs::Pending;
+            started += 1;
+        }
+        eng.wait(TICK).map_err(io_err)?;
+        for i in 0..eng.ready_len() {
+            let slot = eng.ready_at(i);
+            eng.service(slot, &mut |s, ev, out| st.handle(s, ev, out))?;
+            for slot in st.finished.drain(..) {
+                eng.drop_conn(slot);
+            }
+        }
+        if st.errors > 100 {
+            return Err(format!("{} failed handshakes, first: {}", st.errors, st.first_error.unwrap_or_default()));
+        }
+        let now = Instant::now();
+        if a.is_none() && now >= warm_end {
+            a = Some(snap(srv, st.done));
+        }
+        if b.is_none() && (now >= end || started >= cap) {
+            b = Some(snap(srv, st.done));
+        }
+        if b.is_some() && eng.live() == 0 {
+            break;
+        }
+        if now > drain_deadline {
+            server_ok(srv)?;
+            return Err(format!("{} handshakes unfinished 10 s after the end", eng.live()));
+        }
+    }
+    server_ok(srv)?;
+    let Some(a) = a else { return Err(format!("the cap of {cap} handshakes was reached during the warm-up")) };
+    let mut m = window(&a, &b.expect("end snapshot"), 0);
+    if st.errors > 0 {
+        m.note = format!("{} failed: {}", st.errors, st.first_error.unwrap_or_default());
+    }
+    Ok(m)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Idle connections
+
+struct Idle {
+    opened: usize,
+    raw: bool,
+}
+
+impl Case for Idle {
+    fn handle(&mut self, slot: usize, ev: Ev<'_>, out: &mut Out) -> Result<usize, String> {
+        match ev {
+            // Raw: one echoed byte proves the server accepted the connection (as the upgrade does).
+            Ev::Open if self.raw => {
+                out.push_vec(vec![b'x']);
+                Ok(0)
+            }
+            Ev::Open => {
+                self.opened += 1;
+                Ok(0)
+            }
+            Ev::Bytes(b"x") if self.raw => {
+                self.opened += 1;
+                Ok(1)
+            }
+            Ev::Frame { head, .. } => Err(format!("conn {slot}: unexpected frame with opcode {}", head.opcode)),
+            Ev::Bytes(data) => Err(format!("conn {slot}: {} unexpected bytes", data.len())),
+            Ev::Close => Err(format!("conn {slot}: server sent close")),
+            Ev::Gone(why) => Err(format!("conn {slot}: {why}")),
+        }
+    }
+
+    fn ready(&self) -> usize {
+        self.opened
+    }
+}
+
+/// `n` upgraded, silent connections: server RSS per connection.
+pub fn idle(addr: SocketAddr, proto: Proto, n: usize, srv: &mut Running) -> Result<Measure, String> {
+    let mut eng = Engine::new(addr).map_err(io_err)?;
+    let mut st = Idle { opened: 0, raw: proto == Proto::Raw };
+    std::thread::sleep(Duration::from_millis(200));
+    let rss0 = srv.rss_bytes().ok_or("no VmRSS")?;
+    let a = snap(srv, 0);
+    open_all(&mut eng, srv, proto, n, SETUP_IN_FLIGHT, Duration::from_secs(60), &mut st)?;
+    let b = snap(srv, n as u64);
+    // Let the server settle (lazy frees, deferred work), keep the sockets serviced meanwhile.
+    idle_for(&mut eng, &mut st, Duration::from_millis(1000))?;
+    server_ok(srv)?;
+    let rss1 = srv.rss_bytes().ok_or("no VmRSS")?;
+    let mut m = window(&a, &b, 0);
+    m.rss_per_conn = Some((rss1 as f64 - rss0 as f64) / n as f64);
+    m.note = format!("RSS {} KiB -> {} KiB", rss0 / 1024, rss1 / 1024);
+    Ok(m)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fan-out
+
+struct FanConn {
+    joined: bool,
+    /// soket: `users` pushes still to come (one per later joiner).
+    presence_left: i64,
+    got: u64,
+}
+
+struct Round {
+    expect: Vec<u8>,
+    count: u32,
+}
+
+struct Fanout {
+    flavor: Flavor,
+    n: usize,
+    conns: Vec<FanConn>,
+    joined: usize,
+    presence_left: i64,
+    rounds: VecDeque<Round>,
+    first_round: u64,
+    delivered: u64,
+    rng: Rng,
+}
+
+/// Length of every fan-out text (so that the raw reference can cut its byte stream).
+const FAN_TEXT: usize = 16;
+
+fn fan_text(round: u64) -> String {
+    let text = format!("fan-out {round:08}");
+    debug_assert_eq!(text.len(), FAN_TEXT);
+    text
+}
+
+impl Fanout {
+    fn delivery(&mut self, slot: usize, payload: &[u8]) -> Result<(), String> {
+        if slot == 0 {
+            return Err("the sender received its own message".into());
+        }
+        let c = &mut self.conns[slot];
+        let idx = c.got.checked_sub(self.first_round).map(|i| i as usize);
+        let Some(round) = idx.and_then(|i| self.rounds.get_mut(i)) else {
+            return Err(format!("conn {slot}: message #{} of a round never sent", c.got));
+        };
+        if payload != round.expect.as_slice() {
+            return Err(format!(
+                "conn {slot}: delivery #{} is {:?}, expected {:?}",
+                c.got,
+                String::from_utf8_lossy(payload),
+                String::from_utf8_lossy(&round.expect)
+            ));
+        }
+        round.count += 1;
+        c.got += 1;
+        self.delivered += 1;
+        Ok(())
+    }
+
+    /// The frame the sender sends for `round` and the payload receivers must get.
+    fn make_round(&mut self, round: u64) -> (Vec<u8>, Vec<u8>) {
+        let text = fan_text(round);
+        match self.flavor {
+            Flavor::Soket => {
+                let say = format!(r#"{{"type":"say","text":"{text}"}}"#);
+                let expect = format!(r#"{{"type":"message","room":"lobby","from":"r0","text":"{text}"}}"#);
+                (ws::client_frame(ws::OP_TEXT, say.as_bytes(), self.rng.mask()), expect.into_bytes())
+            }
+            Flavor::WsPeer => (ws::client_frame(ws::OP_TEXT, text.as_bytes(), self.rng.mask()), text.into_bytes()),
+            Flavor::Raw => (text.clone().into_bytes(), text.into_bytes()),
+        }
+    }
+}
+
+impl Case for Fanout {
+    fn handle(&mut self, slot: usize, ev: Ev<'_>, out: &mut Out) -> Result<usize, String> {
+        match ev {
+            Ev::Open => {
+                if self.flavor == Flavor::Soket {
+                    let hello = format!(r#"{{"type":"hello","name":"r{slot}"}}"#);
+                    out.push_vec(ws::client_frame(ws::OP_TEXT, hello.as_bytes(), self.rng.mask()));
+                } else {
+                    self.conns[slot].joined = true;
+                    self.joined += 1;
+                }
+                Ok(0)
+            }
+            Ev::Frame { head, payload } => {
+                if head.opcode != ws::OP_TEXT || !head.fin {
+                    return Err(format!("conn {slot}: frame with opcode {} fin {}", head.opcode, head.fin));
+                }
+                if self.flavor == Flavor::Soket {
+                    if !self.conns[slot].joined {
+                        let v: serde_json::Value = serde_json::from_slice(payload)
+                            .map_err(|e| format!("conn {slot}: bad JSON before welcome: {e}"))?;
+                        if v["type"] != "welcome" {
+                            return Err(format!("conn {slot}: {v} instead of welcome"));
+                        }
+                        let others = v["users"].as_array().map_or(0, Vec::len) as i64;
+                        let c = &mut self.conns[slot];
+                        c.joined = true;
+                        c.presence_left = self.n as i64 - 1 - others;
+                        self.presence_left += c.presence_left;
+                        self.joined += 1;
+                        return Ok(0);
+                    }
+                    if payload.starts_with(br#"{"type":"users""#) {
+                        self.conns[slot].presence_left -= 1;
+                        self.presence_left -= 1;
+                        return Ok(0);
+                    }
+                }
+                self.delivery(slot, payload).map(|_| 0)
+            }
+            Ev::Bytes(data) => {
+                let whole = data.len() / FAN_TEXT * FAN_TEXT;
+                for chunk in data[..whole].chunks(FAN_TEXT) {
+                    self.delivery(slot, chunk)?;
+                }
+                Ok(whole)
+            }
+            Ev::Close => Err(format!("conn {slot}: server sent close")),
+            Ev::Gone(why) => Err(format!("conn {slot}: {why}")),
+        }
+    }
+
+    fn ready(&self) -> usize {
+        self.joined
+    }
+}
+
+/// One room message from connection 0 fanned out to the `n - 1` others, `window` rounds in flight.
+pub fn fanout(
+    addr: SocketAddr,
+    flavor: Flavor,
+    n: usize,
+    window_rounds: usize,
+    timing: &Timing,
+    srv: &mut Running,
+) -> Result<Measure, String> {
+    let proto = match flavor {
+        Flavor::Soket => Proto::Ws("/ws"),
+        Flavor::WsPeer => Proto::Ws("/broadcast"),
+        Flavor::Raw => Proto::Raw,
+    };
+    let mut eng = Engine::new(addr).map_err(io_err)?;
+    let conns = (0..n).map(|_| FanConn { joined: false, presence_left: 0, got: 0 }).collect();
+    let mut st = Fanout {
+        flavor,
+        n,
+        conns,
+        joined: 0,
+        presence_left: 0,
+        rounds: VecDeque::new(),
+        first_round: 0,
+        delivered: 0,
+        rng: Rng::from_time(),
+    };
+    let setup = Instant::now();
+    open_all(&mut eng, srv, proto, n, 64, Duration::from_secs(120), &mut st)?;
+    // soket: wait out the presence pushes (each join is pushed to everyone online); peers: let
+    // the servers register the last connections (they do it after sending the 101).
+    let quiet_limit = Instant::now() + Duration::from_secs(120);
+    if flavor == Flavor::Soket {
+        while st.presence_left > 0 {
+            if Instant::now() > quiet_limit {
+                return Err(format!("{} presence pushes still missing after 120 s", st.presence_left));
+            }
+            eng.wait(TICK).map_err(io_err)?;
+            service_ready(&mut eng, &mut st)?;
+        }
+    }
+    idle_for(&mut eng, &mut st, Duration::from_millis(200))?;
+    server_ok(srv)?;
+    let setup_secs = setup.elapsed().as_secs_f64();
+    let receivers = (n - 1) as u32;
+    let t0 = Instant::now();
+    let warm_end = t0 + timing.warmup;
+    let end = warm_end + timing.measure;
+    let drain_deadline = end + Duration::from_secs(10);
+    let (mut a, mut b) = (None, None);
+    let mut next_round = 0u64;
+    let mut sync_done = false;
+    loop {
+        // Round 0 is a sync round: nothing more is sent until every receiver has it.
+        let in_flight_limit = if sync_done { window_rounds } else { 1 };
+        let mut sent = false;
+        while b.is_none() && st.rounds.len() < in_flight_limit {
+            let (frame, expect) = st.make_round(next_round);
+            st.rounds.push_back(Round { expect, count: 0 });
+            eng.out(0).ok_or("the sender's connection is gone")?.push_vec(frame);
+            next_round += 1;
+            sent = true;
+        }
+        if sent {
+            eng.flush(0);
+        }
+        eng.wait(TICK).map_err(io_err)?;
+        service_ready(&mut eng, &mut st)?;
+        while st.rounds.front().is_some_and(|r| r.count == receivers) {
+            st.rounds.pop_front();
+            st.first_round += 1;
+            sync_done = true;
+        }
+        let now = Instant::now();
+        if !sync_done && now > t0 + Duration::from_secs(5) {
+            server_ok(srv)?;
+            let missing = st.conns.iter().skip(1).filter(|c| c.got == 0).count();
+            return Err(format!("{missing} receivers did not get the first message within 5 s"));
+        }
+        if a.is_none() && now >= warm_end && sync_done {
+            a = Some(snap(srv, st.delivered));
+        }
+        if b.is_none() && a.is_some() && now >= end {
+            b = Some(snap(srv, st.delivered));
+        }
+        if b.is_some() && st.rounds.is_empty() {
+            break;
+        }
+        if now > drain_deadline {
+            server_ok(srv)?;
+            return Err(format!("{} rounds incomplete 10 s after the end", st.rounds.len()));
+        }
+    }
+    server_ok(srv)?;
+    let (a, b) = (a.expect("warm-up snapshot"), b.expect("end snapshot"));
+    let mut m = window(&a, &b, FAN_TEXT as u64);
+    m.note = format!("{n} conns, {window_rounds} rounds in flight, setup {setup_secs:.1} s");
+    Ok(m)
+}

@@ -1,0 +1,598 @@
+//! End-to-end load benchmark: soket's release binary against peer servers built from their
+//! published crates (`benches/peers`: fastwebsockets, tokio-tungstenite, a raw TCP echo), all
+//! driven by one lean mio load client (this binary) with the same cases.
+//!
+//! ```sh
+//! cargo bench --bench load                         # all servers, all cases, median of 3 runs
+//! cargo bench --bench load -- --quick              # one short run of everything (smoke test)
+//! cargo bench --bench load -- soket fastwebsockets echo-16B --runs 5
+//! cargo bench --bench load -- --help
+//! ```
+//!
+//! With two or more CPUs the server runs on CPU 0 (`taskset -c 0`) and the client on CPU 1.
+//! Server CPU per operation is utime+stime from /proc/PID/stat over the measured window; RSS per
+//! idle connection is the growth of VmRSS. The table goes to stdout and, with every run's
+//! numbers, to `target/load-bench.json`.
+
+mod cases;
+mod engine;
+mod server;
+mod ws;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::cases::{EchoSpec, Measure, Timing};
+use crate::engine::Proto;
+use crate::server::{Launch, SERVERS};
+
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    Echo { conns: usize, size: usize, depth: usize },
+    Handshake,
+    Idle,
+    Fanout,
+}
+
+struct CaseDef {
+    name: &'static str,
+    kind: Kind,
+    /// What one operation is.
+    unit: &'static str,
+}
+
+const CASES: [CaseDef; 7] = [
+    CaseDef { name: "echo-16B", kind: Kind::Echo { conns: 100, size: 16, depth: 1 }, unit: "msg" },
+    CaseDef { name: "echo-16B-pipe8", kind: Kind::Echo { conns: 100, size: 16, depth: 8 }, unit: "msg" },
+    CaseDef { name: "echo-4KiB", kind: Kind::Echo { conns: 100, size: 4096, depth: 1 }, unit: "msg" },
+    CaseDef { name: "echo-64KiB", kind: Kind::Echo { conns: 10, size: 65536, depth: 1 }, unit: "msg" },
+    CaseDef { name: "handshake", kind: Kind::Handshake, unit: "hs" },
+    CaseDef { name: "idle", kind: Kind::Idle, unit: "conn" },
+    CaseDef { name: "fanout", kind: Kind::Fanout, unit: "deliv" },
+];
+
+const HELP: &str = "\
+usage: cargo bench --bench load -- [NAMES...] [OPTIONS]
+
+NAMES select servers (soket fastwebsockets tokio-tungstenite raw-tcp; also fws, tt, raw)
+and cases (echo-16B echo-16B-pipe8 echo-4KiB echo-64KiB handshake idle fanout; a prefix
+such as `echo` selects several). Default: everything.
+
+  --runs N                 runs per case and server; the table shows medians (default 3)
+  --quick                  one short run with smaller counts: a smoke test
+  --duration SECS          measured window per case (default 3)
+  --warmup SECS            load before the window (default 0.5)
+  --servers a,b  --cases a,b   the same as NAMES
+  --idle-conns N           idle connections (default 5000)
+  --fanout-conns N         fan-out connections, one sender (default 1000)
+  --fanout-window N        fan-out rounds in flight (default 16)
+  --handshake-parallel N   handshakes in parallel (default 32)
+  --handshake-cap N        most handshakes per case (default 100000)
+  --no-pin                 do not pin server and client to CPUs 0 and 1
+  --nice N                 renice the client and the servers it starts (and their session's
+                           autogroup, restored at the end) to N: -10 on a machine shared with
+                           other work (negative values need root)
+  --no-build               do not (re)build benches/peers
+  --json PATH              where to write the results (default target/load-bench.json)
+";
+
+#[derive(Clone)]
+struct Args {
+    runs: usize,
+    quick: bool,
+    timing: Timing,
+    servers: Vec<&'static str>,
+    cases: Vec<&'static CaseDef>,
+    idle_conns: usize,
+    fanout_conns: usize,
+    fanout_window: usize,
+    hs_parallel: usize,
+    hs_cap: u64,
+    pin: bool,
+    nice: Option<i32>,
+    build: bool,
+    json: Option<PathBuf>,
+}
+
+fn server_named(word: &str) -> Option<&'static str> {
+    let name = match word {
+        "fws" | "fastws" => "fastwebsockets",
+        "tt" | "tungstenite" => "tokio-tungstenite",
+        "raw" | "tcp" => "raw-tcp",
+        other => other,
+    };
+    SERVERS.iter().copied().find(|s| *s == name)
+}
+
+fn cases_named(word: &str) -> Vec<&'static CaseDef> {
+    let word = word.to_ascii_lowercase();
+    if let Some(exact) = CASES.iter().find(|c| c.name.to_ascii_lowercase() == word) {
+        return vec![exact];
+    }
+    CASES.iter().filter(|c| c.name.to_ascii_lowercase().starts_with(&word)).collect()
+}
+
+fn parse_args() -> Result<Option<Args>, String> {
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    if raw.iter().any(|a| a == "--help" || a == "-h") {
+        print!("{HELP}");
+        return Ok(None);
+    }
+    // `cargo bench` passes `--bench`; `cargo test --benches` does not: then do nothing heavy.
+    if !raw.iter().any(|a| a == "--bench") {
+        println!("load: end-to-end load benchmark; run it with `cargo bench --bench load` (see --help)");
+        return Ok(None);
+    }
+    let quick = raw.iter().any(|a| a == "--quick");
+    let mut args = Args {
+        runs: if quick { 1 } else { 3 },
+        quick,
+        timing: Timing {
+            warmup: Duration::from_millis(if quick { 200 } else { 500 }),
+            measure: Duration::from_millis(if quick { 700 } else { 3000 }),
+        },
+        servers: Vec::new(),
+        cases: Vec::new(),
+        idle_conns: if quick { 1000 } else { 5000 },
+        fanout_conns: if quick { 200 } else { 1000 },
+        fanout_window: 16,
+        hs_parallel: 32,
+        hs_cap: if quick { 30_000 } else { 100_000 },
+        pin: true,
+        nice: None,
+        build: true,
+        json: None,
+    };
+    let mut it = raw.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| it.next().cloned().ok_or_else(|| format!("{name} needs a value"));
+        let num = |v: String, name: &str| v.parse::<f64>().map_err(|_| format!("{name}: `{v}` is not a number"));
+        match arg.as_str() {
+            "--bench" | "--quick" => {}
+            "--runs" => args.runs = num(value("--runs")?, "--runs")?.max(1.0) as usize,
+            "--duration" => args.timing.measure = Duration::from_secs_f64(num(value(arg)?, arg)?.max(0.1)),
+            "--warmup" => args.timing.warmup = Duration::from_secs_f64(num(value(arg)?, arg)?.max(0.0)),
+            "--idle-conns" => args.idle_conns = num(value(arg)?, arg)?.max(1.0) as usize,
+            "--fanout-conns" => args.fanout_conns = num(value(arg)?, arg)?.max(2.0) as usize,
+            "--fanout-window" => args.fanout_window = num(value(arg)?, arg)?.max(1.0) as usize,
+            "--handshake-parallel" => args.hs_parallel = num(value(arg)?, arg)?.max(1.0) as usize,
+            "--handshake-cap" => args.hs_cap = num(value(arg)?, arg)?.max(1.0) as u64,
+            "--no-pin" => args.pin = false,
+            "--nice" => args.nice = Some(num(value(arg)?, arg)? as i32),
+            "--no-build" => args.build = false,
+            "--json" => args.json = Some(PathBuf::from(value(arg)?)),
+            "--servers" | "--cases" => {
+                for word in value(arg)?.split(',').filter(|w| !w.is_empty()) {
+                    select(&mut args, word)?;
+                }
+            }
+            word if !word.starts_with('-') => select(&mut args, word)?,
+            other => return Err(format!("unknown option {other} (see --help)")),
+        }
+    }
+    if args.servers.is_empty() {
+        args.servers = SERVERS.to_vec();
+    }
+    if args.cases.is_empty() {
+        args.cases = CASES.iter().collect();
+    }
+    args.servers.sort_by_key(|s| SERVERS.iter().position(|x| x == s));
+    args.cases.sort_by_key(|c| CASES.iter().position(|x| x.name == c.name));
+    Ok(Some(args))
+}
+
+fn select(args: &mut Args, word: &str) -> Result<(), String> {
+    if let Some(server) = server_named(word) {
+        if !args.servers.contains(&server) {
+            args.servers.push(server);
+        }
+        return Ok(());
+    }
+    let cases = cases_named(word);
+    if cases.is_empty() {
+        return Err(format!("`{word}` is neither a server nor a case (see --help)"));
+    }
+    for case in cases {
+        if !args.cases.iter().any(|c| c.name == case.name) {
+            args.cases.push(case);
+        }
+    }
+    Ok(())
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(Some(args)) => args,
+        Ok(None) => return,
+        Err(e) => {
+            eprintln!("load: {e}");
+            std::process::exit(2);
+        }
+    };
+    let mut autogroup_nice = None;
+    let result = run(&args, &mut autogroup_nice);
+    if let Some(old) = autogroup_nice {
+        server::restore_autogroup(old);
+    }
+    if let Err(e) = result {
+        eprintln!("load: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"))
+}
+
+fn build_peers(root: &Path) -> Result<PathBuf, String> {
+    let manifest = root.join("benches/peers/Cargo.toml");
+    let peers_target = root.join("benches/peers/target");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    println!("building peers: cargo build --release --manifest-path {}", manifest.display());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "--manifest-path"])
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(&peers_target)
+        .env_remove("CARGO_TARGET_DIR")
+        .status()
+        .map_err(|e| format!("cannot run cargo for the peers: {e}"))?;
+    if !status.success() {
+        return Err(format!("building the peers failed ({status})"));
+    }
+    Ok(peers_target.join("release"))
+}
+
+/// One case on one server: a fresh server process, the case, the server stopped.
+fn run_one(args: &Args, case: &CaseDef, server: &str, peers_bin: &Path, logs: &Path) -> Result<Measure, String> {
+    let launch = Launch {
+        server,
+        peers_bin,
+        pin_cpu: args.pin.then_some(0),
+        nofile: 20_000,
+        broadcast: matches!(case.kind, Kind::Fanout),
+        log: &logs.join(format!("{server}.log")),
+    };
+    let mut srv = server::start(&launch)?;
+    let addr = srv.addr;
+    let proto = if server == "raw-tcp" { Proto::Raw } else { Proto::Ws("/echo") };
+    let result = match case.kind {
+        Kind::Echo { conns, size, depth } => {
+            cases::echo(addr, proto, &EchoSpec { conns, size, depth }, &args.timing, &mut srv)
+        }
+        Kind::Handshake => cases::handshakes(addr, proto, args.hs_parallel, args.hs_cap, &args.timing, &mut srv),
+        Kind::Idle => cases::idle(addr, proto, args.idle_conns, &mut srv),
+        Kind::Fanout => {
+            cases::fanout(addr, server::flavor(server), args.fanout_conns, args.fanout_window, &args.timing, &mut srv)
+        }
+    };
+    srv.stop();
+    result
+}
+
+/// The numbers of one run, derived from its window.
+#[derive(Clone, Copy, Debug, Default)]
+struct Row {
+    rate: f64,
+    mbps: f64,
+    srv_us: f64,
+    srv_core: f64,
+    cli_core: f64,
+    other_core: f64,
+    rss: f64,
+}
+
+fn row(m: &Measure) -> Row {
+    let ops = m.ops.max(1) as f64;
+    Row {
+        rate: m.ops as f64 / m.secs,
+        mbps: m.bytes as f64 / m.secs / 1e6,
+        srv_us: m.server_cpu / ops * 1e6,
+        srv_core: m.server_cpu / m.secs,
+        cli_core: m.client_cpu / m.secs,
+        other_core: m.other_cpu / m.secs,
+        rss: m.rss_per_conn.unwrap_or(f64::NAN),
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.retain(|x| !x.is_nan());
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+}
+
+fn median_row(rows: &[Row]) -> Row {
+    let m = |f: fn(&Row) -> f64| median(rows.iter().map(f).collect());
+    Row {
+        rate: m(|r| r.rate),
+        mbps: m(|r| r.mbps),
+        srv_us: m(|r| r.srv_us),
+        srv_core: m(|r| r.srv_core),
+        cli_core: m(|r| r.cli_core),
+        other_core: m(|r| r.other_core),
+        rss: m(|r| r.rss),
+    }
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn run(args: &Args, autogroup_nice: &mut Option<i32>) -> Result<(), String> {
+    ws::self_check();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let target = target_dir(&root);
+    let logs = target.join("load-bench");
+    std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
+    let needs_peers = args.servers.iter().any(|s| *s != "soket");
+    let peers_bin =
+        if needs_peers && args.build { build_peers(&root)? } else { root.join("benches/peers/target/release") };
+    let needed_files = args.idle_conns.max(args.fanout_conns) as u64 + 256;
+    let nofile = server::ensure_nofile(needed_files)?;
+    if let Some(nice) = args.nice {
+        *autogroup_nice = server::renice_self(nice)?;
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pinned = args.pin && cpus >= 2;
+    if pinned {
+        server::pin_self(1)?;
+    } else if args.pin {
+        println!("only {cpus} CPU: server and client share it (numbers are not comparable to a pinned run)");
+    }
+    let args = &Args { pin: pinned, ..args.clone() };
+    let load_start = loadavg();
+    println!(
+        "load bench: servers {:?}, cases {:?}, {} run(s), warm-up {:?}, window {:?}, pinned: {pinned}, \
+         open files {nofile}, nice {}, load average {load_start}",
+        args.servers,
+        args.cases.iter().map(|c| c.name).collect::<Vec<_>>(),
+        args.runs,
+        args.timing.warmup,
+        args.timing.measure,
+        args.nice.unwrap_or(0),
+    );
+    // results[case][server] = one entry per run.
+    let mut results: BTreeMap<(usize, usize), Vec<Result<Measure, String>>> = BTreeMap::new();
+    for run_no in 1..=args.runs {
+        for (ci, case) in args.cases.iter().enumerate() {
+            for (si, server) in args.servers.iter().enumerate() {
+                let result = run_one(args, case, server, &peers_bin, &logs);
+                match &result {
+                    Ok(m) => {
+                        let r = row(m);
+                        println!(
+                            "run {run_no}/{} {:<15} {:<18} {:>9} {}/s  {:>8} MB/s  srv {:>7.2} us/op ({:>3.0}% core)  \
+                             cli {:>3.0}%  other {:>3.0}%{}{}",
+                            args.runs,
+                            case.name,
+                            server,
+                            human(r.rate),
+                            case.unit,
+                            mbps(r.mbps),
+                            r.srv_us,
+                            r.srv_core * 100.0,
+                            r.cli_core * 100.0,
+                            r.other_core * 100.0,
+                            if r.rss.is_nan() { String::new() } else { format!("  RSS {:.0} B/conn", r.rss) },
+                            if m.note.is_empty() { String::new() } else { format!("  [{}]", m.note) },
+                        );
+                    }
+                    Err(e) => println!("run {run_no}/{} {:<15} {:<18} ERROR: {e}", args.runs, case.name, server),
+                }
+                results.entry((ci, si)).or_default().push(result);
+            }
+        }
+    }
+    let load_end = loadavg();
+    let report = report(args, &results);
+    print!("{}", report.text);
+    println!(
+        "load average: {load_start} at the start, {load_end} at the end (2 CPUs: above ~2 means other work competed)"
+    );
+    let json_path = args.json.clone().unwrap_or_else(|| target.join("load-bench.json"));
+    let doc = json!({
+        "machine": { "cpus": cpus, "pinned": pinned, "loadavg_start": load_start, "loadavg_end": load_end },
+        "config": {
+            "runs": args.runs, "quick": args.quick,
+            "warmup_s": args.timing.warmup.as_secs_f64(), "window_s": args.timing.measure.as_secs_f64(),
+            "idle_conns": args.idle_conns, "fanout_conns": args.fanout_conns, "fanout_window": args.fanout_window,
+            "handshake_parallel": args.hs_parallel, "handshake_cap": args.hs_cap,
+            "nice": args.nice.unwrap_or(0),
+        },
+        "results": report.json,
+        "targets": report.targets,
+    });
+    let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
+    std::fs::write(&json_path, text + "\n").map_err(|e| format!("{}: {e}", json_path.display()))?;
+    println!("wrote {} (server logs in {})", json_path.display(), logs.display());
+    Ok(())
+}
+
+fn human(x: f64) -> String {
+    if x.is_nan() {
+        "-".into()
+    } else if x >= 1e6 {
+        format!("{:.2}M", x / 1e6)
+    } else if x >= 1e3 {
+        format!("{:.1}k", x / 1e3)
+    } else {
+        format!("{x:.0}")
+    }
+}
+
+fn opt(x: f64, prec: usize) -> String {
+    if x.is_nan() { "-".into() } else { format!("{x:.prec$}") }
+}
+
+/// MB/s, or `-` for cases that move no payload (handshakes, idle connections).
+fn mbps(x: f64) -> String {
+    if x > 0.0 { opt(x, 2) } else { "-".into() }
+}
+
+struct Report {
+    text: String,
+    json: Vec<Value>,
+    targets: Vec<Value>,
+}
+
+fn report(args: &Args, results: &BTreeMap<(usize, usize), Vec<Result<Measure, String>>>) -> Report {
+    use std::fmt::Write as _;
+    let mut text = String::new();
+    let mut json = Vec::new();
+    let mut medians: BTreeMap<(&str, &str), Row> = BTreeMap::new();
+    let _ = writeln!(
+        text,
+        "\nmedians of {} run(s). op = one message echoed (msg), one connect+upgrade+close (hs), one idle \
+         connection opened (conn), one message delivered to one receiver (deliv). MB/s = payload, one way.\n\
+         srv us/op = server utime+stime per op; srv%/cli%/other% = share of one core used by the server, the load \
+         client and the rest of the machine (noise). x = soket / that server: cpu and RSS lower is better, rate \
+         higher is better.",
+        args.runs
+    );
+    let _ = writeln!(
+        text,
+        "{:<15} {:<18} {:>9} {:<5} {:>9} {:>10} {:>5} {:>5} {:>6} {:>10} | {:>7} {:>7} {:>7}",
+        "case",
+        "server",
+        "rate/s",
+        "unit",
+        "MB/s",
+        "srv us/op",
+        "srv%",
+        "cli%",
+        "other%",
+        "RSS B/conn",
+        "cpu x",
+        "rate x",
+        "RSS x"
+    );
+    for (ci, case) in args.cases.iter().enumerate() {
+        let soket_row = args.servers.iter().position(|s| *s == "soket").and_then(|si| {
+            let rows: Vec<Row> = results.get(&(ci, si))?.iter().filter_map(|r| r.as_ref().ok()).map(row).collect();
+            (!rows.is_empty()).then(|| median_row(&rows))
+        });
+        for (si, server) in args.servers.iter().enumerate() {
+            let runs = results.get(&(ci, si)).map(Vec::as_slice).unwrap_or(&[]);
+            let rows: Vec<Row> = runs.iter().filter_map(|r| r.as_ref().ok()).map(row).collect();
+            let errors: Vec<&String> = runs.iter().filter_map(|r| r.as_ref().err()).collect();
+            let run_json: Vec<Value> = runs
+                .iter()
+                .map(|r| match r {
+                    Ok(m) => {
+                        let x = row(m);
+                        json!({
+                            "ops": m.ops, "secs": m.secs, "bytes": m.bytes, "server_cpu_s": m.server_cpu,
+                            "client_cpu_s": m.client_cpu, "other_cpu_s": m.other_cpu, "rate": x.rate,
+                            "server_us_per_op": x.srv_us, "rss_per_conn": m.rss_per_conn, "note": m.note,
+                        })
+                    }
+                    Err(e) => json!({ "error": e }),
+                })
+                .collect();
+            if rows.is_empty() {
+                let _ = writeln!(
+                    text,
+                    "{:<15} {:<18} ERROR: {}",
+                    case.name,
+                    server,
+                    errors.first().map_or("no run", |e| e)
+                );
+                json.push(json!({ "case": case.name, "server": server, "unit": case.unit, "runs": run_json }));
+                continue;
+            }
+            let med = median_row(&rows);
+            medians.insert((case.name, server), med);
+            let (cpu_x, rate_x, rss_x) = match soket_row {
+                Some(s) => (s.srv_us / med.srv_us, s.rate / med.rate, s.rss / med.rss),
+                None => (f64::NAN, f64::NAN, f64::NAN),
+            };
+            let _ = writeln!(
+                text,
+                "{:<15} {:<18} {:>9} {:<5} {:>9} {:>10} {:>5.0} {:>5.0} {:>6.0} {:>10} | {:>7} {:>7} {:>7}{}",
+                case.name,
+                server,
+                human(med.rate),
+                case.unit,
+                mbps(med.mbps),
+                opt(med.srv_us, 2),
+                med.srv_core * 100.0,
+                med.cli_core * 100.0,
+                med.other_core * 100.0,
+                opt(med.rss, 0),
+                opt(cpu_x, 2),
+                opt(rate_x, 2),
+                opt(rss_x, 2),
+                if errors.is_empty() { String::new() } else { format!("  ({} failed run(s))", errors.len()) },
+            );
+            json.push(json!({
+                "case": case.name, "server": server, "unit": case.unit,
+                "median": {
+                    "rate": med.rate, "mb_per_s": med.mbps, "server_us_per_op": med.srv_us,
+                    "server_core": med.srv_core, "client_core": med.cli_core, "other_core": med.other_core,
+                    "rss_per_conn": if med.rss.is_nan() { Value::Null } else { json!(med.rss) },
+                },
+                "soket_over_this": { "cpu_per_op": nan_null(cpu_x), "rate": nan_null(rate_x), "rss": nan_null(rss_x) },
+                "runs": run_json,
+            }));
+        }
+    }
+    let targets = targets(&medians);
+    if !targets.is_empty() {
+        let _ = writeln!(text, "\ntargets (issue 4):");
+        for t in &targets {
+            let _ = writeln!(
+                text,
+                "  {} {:<58} soket {:>9} vs limit {:>9}",
+                if t["pass"] == true { "PASS" } else { "FAIL" },
+                t["target"].as_str().unwrap_or(""),
+                opt(t["value"].as_f64().unwrap_or(f64::NAN), 2),
+                opt(t["limit"].as_f64().unwrap_or(f64::NAN), 2),
+            );
+        }
+    }
+    Report { text, json, targets }
+}
+
+fn nan_null(x: f64) -> Value {
+    if x.is_nan() { Value::Null } else { json!(x) }
+}
+
+/// The issue's goals, checked against the medians that are there.
+fn targets(m: &BTreeMap<(&str, &str), Row>) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut check = |target: String, value: f64, limit: f64, at_most: bool| {
+        let pass = if at_most { value <= limit } else { value >= limit };
+        out.push(json!({ "target": target, "value": value, "limit": limit, "pass": pass }));
+    };
+    for case in ["echo-16B", "echo-16B-pipe8"] {
+        let Some(s) = m.get(&(case, "soket")) else { continue };
+        if let Some(tt) = m.get(&(case, "tokio-tungstenite")) {
+            check(format!("{case} srv us/msg <= 0.65x tokio-tungstenite"), s.srv_us, 0.65 * tt.srv_us, true);
+            check(format!("{case} msg/s >= tokio-tungstenite"), s.rate, tt.rate, false);
+        }
+        if let Some(f) = m.get(&(case, "fastwebsockets")) {
+            check(format!("{case} srv us/msg <= 0.85x fastwebsockets"), s.srv_us, 0.85 * f.srv_us, true);
+            check(format!("{case} msg/s >= fastwebsockets"), s.rate, f.rate, false);
+        }
+    }
+    if let (Some(s), Some(tt)) = (m.get(&("echo-64KiB", "soket")), m.get(&("echo-64KiB", "tokio-tungstenite"))) {
+        check("echo-64KiB MB/s >= 1.1x tokio-tungstenite".into(), s.mbps, 1.1 * tt.mbps, false);
+    }
+    if let Some(s) = m.get(&("idle", "soket")) {
+        check("idle RSS B/conn <= 512".into(), s.rss, 512.0, true);
+    }
+    if let (Some(s), Some(f)) = (m.get(&("fanout", "soket")), m.get(&("fanout", "fastwebsockets"))) {
+        check("fanout srv us/delivery <= 1/8 fastwebsockets".into(), s.srv_us, f.srv_us / 8.0, true);
+    }
+    out
+}
