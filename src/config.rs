@@ -23,6 +23,10 @@ pub struct Config {
     #[arg(long, default_value = "127.0.0.1:8888")]
     pub listen: SocketAddr,
 
+    /// Connections the kernel may hold waiting to be accepted.
+    #[arg(long, default_value_t = 1024)]
+    pub backlog: u32,
+
     /// Most simultaneous connections; further ones are accepted and closed at once.
     #[arg(long, default_value_t = 10_000)]
     pub max_connections: usize,

@@ -251,7 +251,13 @@ impl<S: Transport> Conn<S> {
     }
 
     /// Reads until the socket would block, the per-turn cap, or a pause.
-    pub fn on_readable(&mut self, scratch: &mut [u8], ctx: &mut Ctx<'_>) {
+    ///
+    /// Unless `until_would_block`, a read that leaves part of `scratch`
+    /// unused ends the turn: the socket had no more, and any byte arriving
+    /// later raises a new edge. That saves the failing `read` per message
+    /// that the classic loop costs. The caller asks for the full loop when
+    /// the peer's FIN may be pending with no edge of its own to come.
+    pub fn on_readable(&mut self, scratch: &mut [u8], until_would_block: bool, ctx: &mut Ctx<'_>) {
         self.wants_read = false;
         if self.pending_input && !self.read_paused {
             self.pending_input = false;
@@ -274,6 +280,9 @@ impl<S: Transport> Conn<S> {
                     self.feed(input, ctx);
                     if self.out.queued() >= ctx.limits.read_pause_bytes() && !self.discards_input() {
                         self.read_paused = true;
+                    }
+                    if n < scratch.len() && !until_would_block {
+                        return;
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -494,8 +503,12 @@ impl<S: Transport> Conn<S> {
                 }
                 Err(error) => {
                     debug!("conn {id:?}: websocket protocol error: {error}");
-                    let reason = error.to_string();
-                    out.append_with(ctx.pool, |v| encode_close(v, error.close_code(), &reason));
+                    // RFC 6455 §5.5.1: one close frame per direction; if ours
+                    // is already out, the violation just ends the wait for theirs.
+                    if ws.close_deadline.is_none() {
+                        let reason = error.to_string();
+                        out.append_with(ctx.pool, |v| encode_close(v, error.close_code(), &reason));
+                    }
                     break WsStep::Finish;
                 }
             }

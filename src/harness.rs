@@ -184,7 +184,7 @@ impl Harness {
             {
                 let Harness { conn, limits, timeouts, http, metrics, pool, hub, outbox, scratch, now } = self;
                 let mut ctx = Ctx { now: *now, limits, timeouts, http, metrics, pool, hub, outbox };
-                conn.on_readable(scratch, &mut ctx);
+                conn.on_readable(scratch, true, &mut ctx);
             }
             self.settle();
             let more = self.conn.wants_read && !self.conn.stream_mut().input.is_empty();
@@ -277,5 +277,21 @@ mod tests {
         assert!(!harness.is_dead(), "paused, not cut: the echo peer is slowed by TCP");
         harness.set_write_budget(None);
         assert_eq!(harness.queued_bytes(), 0);
+    }
+
+    #[test]
+    fn a_violation_after_our_close_sends_no_second_close() {
+        let mut harness = Harness::new(&Config::default());
+        let upgrade = String::from_utf8_lossy(UPGRADE).replace("/echo", "/ws");
+        let mut bytes = upgrade.into_bytes();
+        encode_client_frame(&mut bytes, OpCode::Binary, true, b"no", [1, 2, 3, 4]);
+        harness.receive(&bytes);
+        let output = harness.take_output();
+        let close_at = output.len() - 4 - "binary frames are not accepted here".len();
+        assert_eq!(&output[close_at..close_at + 4], &[0x88, 37, 0x03, 0xeb], "close 1003 first");
+        // An unmasked frame while we wait for the peer's close.
+        harness.receive(&[0x81, 0x01, b'x']);
+        assert_eq!(harness.take_output(), b"", "nothing after our close frame");
+        assert!(harness.write_shut());
     }
 }

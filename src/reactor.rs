@@ -81,7 +81,7 @@ impl Server {
     pub fn bind(config: &Config) -> io::Result<Server> {
         config.validate().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(config.listen)?;
+        let mut listener = listen(config.listen, config.backlog)?;
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
         let local_addr = listener.local_addr()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
@@ -159,8 +159,11 @@ impl Server {
                         }
                     }
                     Token(slot) => {
-                        let readable = event.is_readable() || event.is_read_closed() || event.is_error();
-                        self.on_conn_event(slot, readable, event.is_writable(), now);
+                        // With the peer's FIN or an error in this event, read
+                        // to the end: no later edge would report it.
+                        let closing = event.is_read_closed() || event.is_error();
+                        let readable = event.is_readable() || closing;
+                        self.on_conn_event(slot, readable, closing, event.is_writable(), now);
                     }
                 }
             }
@@ -252,13 +255,13 @@ impl Server {
         }
     }
 
-    fn on_conn_event(&mut self, slot: usize, readable: bool, writable: bool, now: Instant) {
+    fn on_conn_event(&mut self, slot: usize, readable: bool, closing: bool, writable: bool, now: Instant) {
         let (mut ctx, conns, scratch) = self.ctx(now);
         let Some(conn) = conns.get_mut(slot) else {
             return;
         };
         if readable {
-            conn.on_readable(scratch, &mut ctx);
+            conn.on_readable(scratch, closing, &mut ctx);
         }
         if writable {
             conn.flush(&mut ctx);
@@ -274,7 +277,8 @@ impl Server {
             let Some(conn) = conns.get_mut(id.slot).filter(|c| c.id == id) else {
                 continue;
             };
-            conn.on_readable(scratch, &mut ctx);
+            // No edge brought us here, so none may come: read to the end.
+            conn.on_readable(scratch, true, &mut ctx);
             self.settle(id.slot, true, now);
         }
     }
@@ -406,6 +410,19 @@ impl Server {
             self.settle(slot, true, now);
         }
     }
+}
+
+/// A non-blocking listener with an accept backlog of `backlog`: mio's own
+/// `bind` fixes it at 128, which a burst of connects overflows (each dropped
+/// SYN costs the client a one-second retry).
+fn listen(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
+    // Rebinding right after a restart must not wait for TIME_WAIT to clear.
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    socket.set_nonblocking(true)?;
+    Ok(TcpListener::from_std(socket.into()))
 }
 
 /// Errors after which any further `accept` fails the same way until
