@@ -607,7 +607,7 @@ impl<S: Transport> Conn<S> {
         if !self.out.is_empty() {
             return;
         }
-        self.out.release_idle_memory();
+        self.out.release_idle_memory(ctx.pool);
         if self.shutdown_after_flush {
             self.write_shut = true;
             if let Err(e) = self.stream.shutdown_write() {

@@ -23,6 +23,9 @@ const MAX_IOVECS: usize = 64;
 #[derive(Default)]
 pub struct BufPool {
     spare: Vec<Vec<u8>>,
+    /// Emptied chunk lists of drained queues, so a busy connection does not
+    /// allocate one per message and an idle one does not keep one.
+    spare_lists: Vec<VecDeque<Chunk>>,
     queued_total: usize,
     high_water: usize,
 }
@@ -39,6 +42,16 @@ impl BufPool {
     /// The most unsent bytes one queue has ever held.
     pub fn high_water(&self) -> usize {
         self.high_water
+    }
+
+    fn take_list(&mut self) -> VecDeque<Chunk> {
+        self.spare_lists.pop().unwrap_or_default()
+    }
+
+    fn give_list(&mut self, list: VecDeque<Chunk>) {
+        if list.capacity() <= MAX_IOVECS && self.spare_lists.len() < Self::MAX_SPARE {
+            self.spare_lists.push(list);
+        }
     }
 
     fn take(&mut self) -> Vec<u8> {
@@ -96,7 +109,7 @@ impl WriteQueue {
         let mut tail = match self.chunks.pop_back() {
             Some(Chunk::Owned(tail)) if tail.len() < OWNED_CHUNK_TARGET_BYTES => tail,
             Some(full_or_shared) => {
-                self.chunks.push_back(full_or_shared);
+                self.push_chunk(pool, full_or_shared);
                 pool.take()
             }
             None => pool.take(),
@@ -107,7 +120,7 @@ impl WriteQueue {
         if tail.is_empty() {
             pool.give(tail);
         } else {
-            self.chunks.push_back(Chunk::Owned(tail));
+            self.push_chunk(pool, Chunk::Owned(tail));
         }
         result
     }
@@ -131,15 +144,24 @@ impl WriteQueue {
             return;
         }
         self.grow(pool, part.len());
-        self.chunks.push_back(Chunk::Shared(bytes, range));
+        self.push_chunk(pool, Chunk::Shared(bytes, range));
     }
 
     /// Appends bytes that live as long as the program (a line terminator).
     pub fn push_static(&mut self, pool: &mut BufPool, bytes: &'static [u8]) {
         if !bytes.is_empty() {
             self.grow(pool, bytes.len());
-            self.chunks.push_back(Chunk::Static(bytes));
+            self.push_chunk(pool, Chunk::Static(bytes));
         }
+    }
+
+    /// Appends a chunk, borrowing a chunk list from the pool if this queue
+    /// gave its own back when it drained.
+    fn push_chunk(&mut self, pool: &mut BufPool, chunk: Chunk) {
+        if self.chunks.capacity() == 0 {
+            self.chunks = pool.take_list();
+        }
+        self.chunks.push_back(chunk);
     }
 
     fn grow(&mut self, pool: &mut BufPool, added: usize) {
@@ -187,14 +209,22 @@ impl WriteQueue {
     pub fn write_to<W: Write>(&mut self, sink: &mut W, pool: &mut BufPool) -> io::Result<usize> {
         let mut written_total = 0;
         while self.queued > 0 {
-            let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
-            let mut count = 0;
-            for (i, chunk) in self.chunks.iter().take(MAX_IOVECS).enumerate() {
-                let bytes = chunk.bytes();
-                slices[count] = IoSlice::new(if i == 0 { &bytes[self.head_sent..] } else { bytes });
-                count += 1;
-            }
-            let written = match sink.write_vectored(&slices[..count]) {
+            let head_unsent =
+                self.chunks.front().map_or(&[][..], |c| c.bytes().get(self.head_sent..).unwrap_or_default());
+            let result = if self.chunks.len() == 1 {
+                // The common case (one echo, one reply): no iovec array to fill.
+                sink.write(head_unsent)
+            } else {
+                let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+                slices[0] = IoSlice::new(head_unsent);
+                let mut count = 1;
+                for (slot, chunk) in slices.iter_mut().skip(1).zip(self.chunks.iter().skip(1)) {
+                    *slot = IoSlice::new(chunk.bytes());
+                    count += 1;
+                }
+                sink.write_vectored(&slices[..count])
+            };
+            let written = match result {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -228,9 +258,9 @@ impl WriteQueue {
 
     /// Frees the queue's own storage once it is drained (its buffers already
     /// went back to the pool), so an idle connection holds nothing.
-    pub fn release_idle_memory(&mut self) {
+    pub fn release_idle_memory(&mut self, pool: &mut BufPool) {
         if self.chunks.is_empty() && self.chunks.capacity() > 0 {
-            self.chunks = VecDeque::new();
+            pool.give_list(std::mem::take(&mut self.chunks));
         }
     }
 }
