@@ -200,6 +200,19 @@ impl Server {
         (ctx, conns, scratch)
     }
 
+    /// Runs `act` on connection `id` if it is still there (its slot may have
+    /// been reused by a newer connection since `id` was listed).
+    fn with_conn<R>(
+        &mut self,
+        id: ConnId,
+        now: Instant,
+        act: impl FnOnce(&mut Conn, &mut Ctx<'_>, &mut [u8]) -> R,
+    ) -> Option<R> {
+        let (mut ctx, conns, scratch) = self.ctx(now);
+        let conn = conns.get_mut(id.slot).filter(|c| c.id == id)?;
+        Some(act(conn, &mut ctx, scratch))
+    }
+
     fn accept_all(&mut self, now: Instant) {
         if self.accept_paused_until.is_some() {
             return;
@@ -273,28 +286,27 @@ impl Server {
     fn continue_reads(&mut self, now: Instant) {
         let pending = std::mem::take(&mut self.read_list);
         for id in pending {
-            let (mut ctx, conns, scratch) = self.ctx(now);
-            let Some(conn) = conns.get_mut(id.slot).filter(|c| c.id == id) else {
-                continue;
-            };
             // No edge brought us here, so none may come: read to the end.
-            conn.on_readable(scratch, true, &mut ctx);
-            self.settle(id.slot, true, now);
+            if self.with_conn(id, now, |conn, ctx, scratch| conn.on_readable(scratch, true, ctx)).is_some() {
+                self.settle(id.slot, true, now);
+            }
         }
     }
 
     fn fire_timers(&mut self, now: Instant) {
         while let Some((at, id)) = self.timers.pop_due(now) {
-            let (mut ctx, conns, _) = self.ctx(now);
-            let Some(conn) = conns.get_mut(id.slot).filter(|c| c.id == id) else {
-                continue;
-            };
-            if conn.scheduled != Some(at) {
-                continue; // superseded by an earlier entry that already fired
+            let fired = self.with_conn(id, now, |conn, ctx, _| {
+                // An entry superseded by an earlier one that already fired is stale.
+                let current = conn.scheduled == Some(at);
+                if current {
+                    conn.scheduled = None;
+                    conn.on_deadline(ctx);
+                }
+                current
+            });
+            if fired == Some(true) {
+                self.settle(id.slot, true, now);
             }
-            conn.scheduled = None;
-            conn.on_deadline(&mut ctx);
-            self.settle(id.slot, true, now);
         }
     }
 
@@ -329,15 +341,15 @@ impl Server {
     fn flush_all(&mut self, now: Instant) {
         let listed = std::mem::take(&mut self.flush_list);
         for id in listed {
-            let (mut ctx, conns, _) = self.ctx(now);
-            let Some(conn) = conns.get_mut(id.slot).filter(|c| c.id == id) else {
-                continue;
-            };
-            conn.flush_listed = false;
-            conn.flush(&mut ctx);
-            // A connection that still has output waits for its writable
-            // event rather than being listed again: no busy loop.
-            self.settle(id.slot, false, now);
+            let flushed = self.with_conn(id, now, |conn, ctx, _| {
+                conn.flush_listed = false;
+                conn.flush(ctx);
+            });
+            if flushed.is_some() {
+                // A connection that still has output waits for its writable
+                // event rather than being listed again: no busy loop.
+                self.settle(id.slot, false, now);
+            }
         }
     }
 
@@ -367,26 +379,22 @@ impl Server {
                 // [WebSocket text frame, TCP line], made on first use.
                 let mut framed: [Option<Framed>; 2] = [None, None];
                 for &recipient in &delivery.recipients {
-                    let (mut ctx, conns, _) = self.ctx(now);
-                    let Some(conn) = conns.get_mut(recipient.slot).filter(|c| c.id == recipient) else {
-                        continue;
-                    };
-                    let Some(kind) = conn.chat_kind() else {
-                        continue;
-                    };
-                    let format = usize::from(kind == ClientKind::LegacyTcp);
-                    let bytes = framed[format].get_or_insert_with(|| frame_content(&delivery.content, kind));
-                    conn.push_delivery(bytes, &mut ctx);
-                    self.settle_one(recipient.slot, true, now);
+                    let pushed = self.with_conn(recipient, now, |conn, ctx, _| {
+                        let kind = conn.chat_kind()?;
+                        let format = usize::from(kind == ClientKind::LegacyTcp);
+                        let bytes = framed[format].get_or_insert_with(|| frame_content(&delivery.content, kind));
+                        conn.push_delivery(bytes, ctx);
+                        Some(())
+                    });
+                    if pushed.flatten().is_some() {
+                        self.settle_one(recipient.slot, true, now);
+                    }
                 }
             }
             for id in closes {
-                let (mut ctx, conns, _) = self.ctx(now);
-                let Some(conn) = conns.get_mut(id.slot).filter(|c| c.id == id) else {
-                    continue;
-                };
-                conn.quit(&mut ctx);
-                self.settle_one(id.slot, true, now);
+                if self.with_conn(id, now, |conn, ctx, _| conn.quit(ctx)).is_some() {
+                    self.settle_one(id.slot, true, now);
+                }
             }
         }
     }
