@@ -124,10 +124,7 @@ pub fn split_response(response: &[u8]) -> (Vec<&str>, &[u8]) {
     let head = std::str::from_utf8(&response[..end]).expect("response head is not UTF-8");
     let lines: Vec<&str> = head.split("\r\n").collect();
     for line in &lines[1..] {
-        assert!(
-            !line.chars().any(|c| c.is_control() && c != '\t'),
-            "control character in response header {line:?}"
-        );
+        assert!(!line.chars().any(|c| c.is_control() && c != '\t'), "control character in response header {line:?}");
         let (name, _) = line.split_once(": ").unwrap_or_else(|| panic!("header line {line:?}"));
         assert!(!name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'), "{line:?}");
     }

@@ -12,9 +12,12 @@ pub mod json_events;
 pub mod line_decoder;
 pub mod unmask_differential;
 
+/// A target's check: panics when an invariant breaks.
+pub type Check = fn(&[u8]);
+
 /// Every target: its name (the directory under `fuzz/corpus/` and
 /// `fuzz/regressions/`) and its check.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Check)] = &[
     ("frame_decoder", frame_decoder::run),
     ("handshake", handshake::run),
     ("line_decoder", line_decoder::run),
