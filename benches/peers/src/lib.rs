@@ -27,6 +27,36 @@ pub fn announce(name: &str, addr: std::net::SocketAddr) {
     let _ = out.flush();
 }
 
+/// The accept loop both tokio peers share: binds 127.0.0.1 on the port
+/// argument, announces itself, and runs `serve` as a local task for each
+/// connection (with `TCP_NODELAY`, as soket sets) on a current-thread runtime.
+pub fn run_tokio_peer<S, F, Fut>(name: &str, shared: S, serve: F)
+where
+    S: Clone + 'static,
+    F: Fn(tokio::net::TcpStream, S) -> Fut + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    let port = port_arg();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_io().build().expect("tokio runtime");
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind 127.0.0.1");
+        announce(name, listener.local_addr().expect("local addr"));
+        loop {
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    eprintln!("accept: {e}");
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            tokio::task::spawn_local(serve(stream, shared.clone()));
+        }
+    });
+}
+
 /// Connections of the broadcast mode: id -> sender to that connection's writer.
 /// Single-threaded (tokio `LocalSet`), so `Rc<RefCell<..>>` is enough.
 pub struct Registry<T> {

@@ -16,8 +16,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use soket_bench_peers::{Registry, announce, port_arg};
-use tokio::net::TcpListener;
+use soket_bench_peers::{Registry, run_tokio_peer};
 use tokio::sync::mpsc;
 
 type Outgoing = mpsc::UnboundedSender<(OpCode, Bytes)>;
@@ -100,31 +99,12 @@ async fn route(mut req: Request<Incoming>, reg: Reg) -> Result<Response<Empty<By
 }
 
 fn main() {
-    let port = port_arg();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_io().build().expect("tokio runtime");
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&rt, async move {
-        let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind 127.0.0.1");
-        announce("peer-fastwebsockets", listener.local_addr().expect("local addr"));
-        let reg: Reg = Registry::shared();
-        loop {
-            let stream = match listener.accept().await {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    eprintln!("accept: {e}");
-                    tokio::task::yield_now().await;
-                    continue;
-                }
-            };
-            let _ = stream.set_nodelay(true);
-            let reg = reg.clone();
-            tokio::task::spawn_local(async move {
-                let io = TokioIo::new(stream);
-                let service = service_fn(move |req| route(req, reg.clone()));
-                if let Err(e) = http1::Builder::new().serve_connection(io, service).with_upgrades().await {
-                    eprintln!("http connection: {e}");
-                }
-            });
+    let reg: Reg = Registry::shared();
+    run_tokio_peer("peer-fastwebsockets", reg, |stream, reg| async move {
+        let io = TokioIo::new(stream);
+        let service = service_fn(move |req| route(req, reg.clone()));
+        if let Err(e) = http1::Builder::new().serve_connection(io, service).with_upgrades().await {
+            eprintln!("http connection: {e}");
         }
     });
 }

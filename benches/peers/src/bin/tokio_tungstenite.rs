@@ -10,8 +10,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use futures_util::{SinkExt, StreamExt, TryStreamExt, future};
-use soket_bench_peers::{Registry, announce, port_arg};
-use tokio::net::{TcpListener, TcpStream};
+use soket_bench_peers::{Registry, run_tokio_peer};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
@@ -61,29 +61,10 @@ async fn serve(stream: TcpStream, reg: Reg) -> Result<(), tokio_tungstenite::tun
 }
 
 fn main() {
-    let port = port_arg();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_io().build().expect("tokio runtime");
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&rt, async move {
-        let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("bind 127.0.0.1");
-        announce("peer-tokio-tungstenite", listener.local_addr().expect("local addr"));
-        let reg: Reg = Registry::shared();
-        loop {
-            let stream = match listener.accept().await {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    eprintln!("accept: {e}");
-                    tokio::task::yield_now().await;
-                    continue;
-                }
-            };
-            let _ = stream.set_nodelay(true);
-            let reg = reg.clone();
-            tokio::task::spawn_local(async move {
-                if let Err(e) = serve(stream, reg).await {
-                    eprintln!("websocket connection: {e}");
-                }
-            });
+    let reg: Reg = Registry::shared();
+    run_tokio_peer("peer-tokio-tungstenite", reg, |stream, reg| async move {
+        if let Err(e) = serve(stream, reg).await {
+            eprintln!("websocket connection: {e}");
         }
     });
 }
