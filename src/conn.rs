@@ -134,6 +134,9 @@ pub struct Conn<S: Transport = TcpStream> {
     /// Nothing more is expected from the peer (the closing handshake is
     /// complete), so the socket can go as soon as our bytes are out.
     close_after_flush: bool,
+    /// The peer half-closed: finish once the answers to its last input are
+    /// queued (at the next flush, after the hub's deliveries).
+    finish_at_flush: bool,
     write_shut: bool,
     dead: bool,
 }
@@ -156,6 +159,7 @@ impl<S: Transport> Conn<S> {
             flush_listed: false,
             shutdown_after_flush: false,
             close_after_flush: false,
+            finish_at_flush: false,
             write_shut: false,
             dead: false,
         }
@@ -171,7 +175,7 @@ impl<S: Transport> Conn<S> {
     }
 
     pub fn has_output(&self) -> bool {
-        !self.out.is_empty() || (self.shutdown_after_flush && !self.write_shut)
+        !self.out.is_empty() || (self.shutdown_after_flush && !self.write_shut) || self.finish_at_flush
     }
 
     pub fn queued_bytes(&self) -> usize {
@@ -299,11 +303,23 @@ impl<S: Transport> Conn<S> {
 
     fn on_eof(&mut self, ctx: &mut Ctx<'_>) {
         trace!("conn {:?}: peer closed its side", self.id);
-        match &self.state {
+        let has_output = self.has_output();
+        match &mut self.state {
             // The peer has our last bytes or never will; nothing else to wait for.
             State::Draining { .. } => self.dead = true,
             // A request the peer finished sending still deserves its answer.
-            State::Http { .. } if self.has_output() => self.finish(ctx),
+            State::Http { .. } if has_output => self.finish(ctx),
+            State::Legacy(lines) => {
+                // The end of input ends a message that had no newline, and a
+                // scripted client that half-closes still reads the answers
+                // to what it sent: they are queued after this event, so the
+                // connection finishes at its next flush.
+                if let Some(at) = lines.deadline() {
+                    let (id, hub, outbox, metrics) = (self.id, &mut *ctx.hub, &mut *ctx.outbox, &mut *ctx.metrics);
+                    lines.on_deadline(at, |event| handle_line(id, event, hub, outbox, metrics));
+                }
+                self.finish_at_flush = true;
+            }
             _ => self.dead = true,
         }
     }
@@ -592,6 +608,18 @@ impl<S: Transport> Conn<S> {
             State::Draining { .. } => {}
             _ => self.finish(ctx),
         }
+    }
+
+    /// The end-of-batch flush: by now the hub's answers to this batch's input
+    /// are queued, so a connection whose peer half-closed can finish.
+    pub fn flush_batch(&mut self, ctx: &mut Ctx<'_>) {
+        if self.finish_at_flush && !self.dead {
+            self.finish_at_flush = false;
+            self.finish(ctx);
+            // The peer sent its FIN already: no input left to drain.
+            self.close_after_flush = true;
+        }
+        self.flush(ctx);
     }
 
     /// Writes what is queued; after the last byte of a finishing connection,

@@ -217,7 +217,7 @@ impl Harness {
             }
         }
         if !conn.is_dead() {
-            conn.flush(&mut ctx);
+            conn.flush_batch(&mut ctx);
         }
     }
 }

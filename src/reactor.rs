@@ -184,7 +184,9 @@ impl Server {
     }
 
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
-        if !self.read_list.is_empty() {
+        // Work listed while flushing (a connection that left pushes new
+        // presence to others) is done on the next turn, without waiting.
+        if !self.read_list.is_empty() || !self.flush_list.is_empty() {
             return Some(Duration::ZERO);
         }
         [self.timers.next_at(), self.accept_paused_until, self.shutdown_deadline]
@@ -343,7 +345,7 @@ impl Server {
         for id in listed {
             let flushed = self.with_conn(id, now, |conn, ctx, _| {
                 conn.flush_listed = false;
-                conn.flush(ctx);
+                conn.flush_batch(ctx);
             });
             if flushed.is_some() {
                 // A connection that still has output waits for its writable

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::io::Write;
 use std::time::Duration;
 
 use common::*;
@@ -344,4 +345,19 @@ fn a_slow_reader_is_cut_off_with_1013_and_nobody_else_slows_down() {
     assert!(metric(&server, "soket_queue_high_water_bytes") <= max_queued as f64);
     // The sloth finds the 1013 close after whatever was already on its way.
     assert_eq!(expect_close(&mut sloth.ws), Some(1013));
+}
+
+#[test]
+fn a_scripted_legacy_client_that_half_closes_gets_its_answers() {
+    let server = TestServer::start();
+    let (mut watcher, _) = Legacy::join(&server, "watcher");
+    let mut stream = server.tcp();
+    // The last message has no newline: the end of input ends it.
+    stream.write_all(b"alice\n/rooms\nwatcher..444..alice : bye").unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let answers = String::from_utf8(read_to_end_or_timeout(&mut stream)).unwrap();
+    assert_eq!(answers, "3$*$*3watcher$\n!ROOMS lobby\n");
+    assert_eq!(watcher.line(), "3$*$*3alice$");
+    assert_eq!(watcher.line(), "alice : bye");
+    assert_eq!(watcher.line(), "3$*$*3");
 }
