@@ -282,9 +282,6 @@ impl<S: Transport> Conn<S> {
                         return;
                     };
                     self.feed(input, ctx);
-                    if self.out.queued() >= ctx.limits.read_pause_bytes() && !self.discards_input() {
-                        self.read_paused = true;
-                    }
                     if n < scratch.len() && !until_would_block {
                         return;
                     }
@@ -315,8 +312,8 @@ impl<S: Transport> Conn<S> {
                 // to what it sent: they are queued after this event, so the
                 // connection finishes at its next flush.
                 if let Some(at) = lines.deadline() {
-                    let (id, hub, outbox, metrics) = (self.id, &mut *ctx.hub, &mut *ctx.outbox, &mut *ctx.metrics);
-                    lines.on_deadline(at, |event| handle_line(id, event, hub, outbox, metrics));
+                    let id = self.id;
+                    lines.on_deadline(at, |event| handle_line(id, event, ctx));
                 }
                 self.finish_at_flush = true;
             }
@@ -324,8 +321,17 @@ impl<S: Transport> Conn<S> {
         }
     }
 
-    /// Processes `input`, keeping whatever the cores could not consume yet.
+    /// Processes `input`, keeping whatever the cores could not consume yet,
+    /// and pauses reading while the answers pile up unsent, so a peer that
+    /// writes faster than it reads is slowed by TCP.
     fn feed(&mut self, input: &mut [u8], ctx: &mut Ctx<'_>) {
+        self.consume_input(input, ctx);
+        if self.out.queued() >= ctx.limits.read_pause_bytes() && !self.discards_input() {
+            self.read_paused = true;
+        }
+    }
+
+    fn consume_input(&mut self, input: &mut [u8], ctx: &mut Ctx<'_>) {
         if self.rbuf.is_empty() {
             let consumed = self.process(input, ctx);
             if let Some(rest) = input.get(consumed..)
@@ -383,7 +389,6 @@ impl<S: Transport> Conn<S> {
                         if self.out.queued() >= ctx.limits.read_pause_bytes() {
                             // A peer pipelining requests without reading the
                             // answers: leave the rest until it catches up.
-                            self.read_paused = true;
                             self.pending_input = true;
                             return pos;
                         }
@@ -398,8 +403,8 @@ impl<S: Transport> Conn<S> {
                 },
                 State::WebSocket(_) => return pos + self.process_websocket(rest, ctx),
                 State::Legacy(lines) => {
-                    let (id, hub, outbox, metrics) = (self.id, &mut *ctx.hub, &mut *ctx.outbox, &mut *ctx.metrics);
-                    lines.decode(rest, ctx.now, |event| handle_line(id, event, hub, outbox, metrics));
+                    let (id, now) = (self.id, ctx.now);
+                    lines.decode(rest, now, |event| handle_line(id, event, ctx));
                     if lines.is_idle() {
                         lines.release_idle_memory();
                     }
@@ -535,12 +540,9 @@ impl<S: Transport> Conn<S> {
         }
         match step {
             WsStep::Open => {
-                if out.queued() >= ctx.limits.read_pause_bytes() {
-                    self.read_paused = true;
-                    // What was read but not decoded waits in `rbuf`; the
-                    // socket may have nothing more to wake us with.
-                    self.pending_input = stopped_early;
-                }
+                // What was read but not decoded waits in `rbuf`; the socket
+                // may have nothing more to wake us with.
+                self.pending_input = stopped_early;
                 pos
             }
             WsStep::Refuse(code, reason) => {
@@ -575,7 +577,9 @@ impl<S: Transport> Conn<S> {
         ctx.metrics.slow_consumer_disconnects_total += 1;
         warn!("conn {:?}: slow reader, {} bytes queued; closing", self.id, self.out.queued());
         self.out.discard_unstarted(ctx.pool);
-        if matches!(self.state, State::WebSocket(_)) {
+        // One close frame per direction: if ours went out before, the socket
+        // closing is all that is left to say.
+        if matches!(&self.state, State::WebSocket(ws) if ws.close_deadline.is_none()) {
             let code = CloseCode::TRY_AGAIN_LATER;
             self.out.append_with(ctx.pool, |v| encode_close(v, code, "slow reader"));
         }
@@ -689,8 +693,8 @@ impl<S: Transport> Conn<S> {
                 self.finish(ctx);
             }
             State::Legacy(lines) if lines.deadline().is_some_and(|d| d <= now) => {
-                let (id, hub, outbox, metrics) = (self.id, &mut *ctx.hub, &mut *ctx.outbox, &mut *ctx.metrics);
-                lines.on_deadline(now, |event| handle_line(id, event, hub, outbox, metrics));
+                let id = self.id;
+                lines.on_deadline(now, |event| handle_line(id, event, ctx));
                 lines.release_idle_memory();
             }
             State::Draining { deadline } if *deadline <= now => {
@@ -793,11 +797,11 @@ fn handle_ws_message(
 }
 
 /// Hands one framed legacy line to the hub.
-fn handle_line(id: ConnId, event: LineEvent<'_>, hub: &mut Hub, outbox: &mut Outbox, metrics: &mut Metrics) {
-    metrics.messages_in_total += 1;
+fn handle_line(id: ConnId, event: LineEvent<'_>, ctx: &mut Ctx<'_>) {
+    ctx.metrics.messages_in_total += 1;
     match event {
-        LineEvent::Message(line) => hub.handle_legacy(id, line, outbox),
-        LineEvent::TooLarge => hub.legacy_too_large(id, outbox),
+        LineEvent::Message(line) => ctx.hub.handle_legacy(id, line, ctx.outbox),
+        LineEvent::TooLarge => ctx.hub.legacy_too_large(id, ctx.outbox),
     }
 }
 
