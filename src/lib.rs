@@ -11,6 +11,7 @@ pub mod chat;
 pub mod config;
 pub mod conn;
 pub mod harness;
+pub mod ids;
 pub mod metrics;
 pub mod proto;
 pub mod reactor;

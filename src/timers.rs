@@ -11,13 +11,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Instant;
 
-/// A connection's identity that survives slab slot reuse: an entry for a
-/// closed connection never fires on its slot's next tenant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ConnId {
-    pub slot: usize,
-    pub generation: u64,
-}
+pub use crate::ids::ConnId;
 
 #[derive(Default)]
 pub struct Timers {
