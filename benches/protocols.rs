@@ -5,8 +5,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use serde::Serialize;
+use soket::app::router::handle_head;
 use soket::chat::{ChatConfig, ClientKind, Content, Hub, Outbox};
-use soket::proto::http::{HeadScanner, HttpConfig, Outcome, accept_key, handle_head};
+use soket::proto::http::{HeadScanner, HttpConfig, Outcome, accept_key};
 use soket::proto::line::{LineDecoder, LineEvent};
 use soket::proto::ws::{OpCode, encode_frame};
 use soket::timers::ConnId;

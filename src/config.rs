@@ -63,6 +63,12 @@ pub struct Config {
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub handshake_timeout: Duration,
 
+    /// Time a new connection may stay silent before its first byte; at --max-connections the oldest
+    /// silent connection also makes room for a new one, so silent sockets cannot lock others out.
+    /// Long enough for a legacy user who types a name by hand.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub first_byte_timeout: Duration,
+
     /// Silence on a WebSocket after which the server sends a ping.
     #[arg(long, default_value = "25s", value_parser = parse_duration)]
     pub ping_interval: Duration,
@@ -137,6 +143,7 @@ impl Config {
         }
         let timeouts = [
             ("--handshake-timeout", self.handshake_timeout),
+            ("--first-byte-timeout", self.first_byte_timeout),
             ("--ping-interval", self.ping_interval),
             ("--ping-timeout", self.ping_timeout),
             ("--close-timeout", self.close_timeout),
@@ -163,6 +170,7 @@ impl Config {
     pub fn timeouts(&self) -> Timeouts {
         Timeouts {
             handshake: self.handshake_timeout,
+            first_byte: self.first_byte_timeout,
             ping_interval: self.ping_interval,
             ping_timeout: self.ping_timeout,
             close: self.close_timeout,
@@ -209,6 +217,8 @@ impl Limits {
 #[derive(Clone, Copy, Debug)]
 pub struct Timeouts {
     pub handshake: Duration,
+    /// From accept to the first byte.
+    pub first_byte: Duration,
     pub ping_interval: Duration,
     pub ping_timeout: Duration,
     pub close: Duration,

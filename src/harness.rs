@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use crate::chat::{Hub, Outbox};
 use crate::config::{Config, Limits, Timeouts};
-use crate::conn::{Conn, Ctx, Transport, frame_content};
+use crate::conn::{Conn, Ctx, Transport};
 use crate::metrics::Metrics;
 use crate::proto::http::HttpConfig;
+use crate::reactor::frame_content;
 use crate::timers::ConnId;
 use crate::write_queue::BufPool;
 
@@ -116,13 +117,13 @@ impl Harness {
     /// The peer sends `bytes`; the connection reads and handles them, and
     /// flushes as the reactor would at the end of a batch.
     pub fn receive(&mut self, bytes: &[u8]) {
-        self.conn.stream_mut().input.extend(bytes);
+        self.conn.transport_mut().input.extend(bytes);
         self.read_all();
     }
 
     /// The peer closes its side.
     pub fn close_input(&mut self) {
-        self.conn.stream_mut().input_closed = true;
+        self.conn.transport_mut().input_closed = true;
         self.read_all();
     }
 
@@ -139,13 +140,13 @@ impl Harness {
 
     /// Lets the peer accept `bytes` more (or any amount with `None`), then flushes.
     pub fn set_write_budget(&mut self, bytes: Option<usize>) {
-        self.conn.stream_mut().write_budget = bytes;
+        self.conn.transport_mut().write_budget = bytes;
         self.settle();
     }
 
     /// Everything the server has written since the last call.
     pub fn take_output(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.conn.stream_mut().output)
+        std::mem::take(&mut self.conn.transport_mut().output)
     }
 
     /// The server has finished with the connection.
@@ -155,7 +156,7 @@ impl Harness {
 
     /// The server shut its write side (after its last bytes).
     pub fn write_shut(&mut self) -> bool {
-        self.conn.stream_mut().write_shut
+        self.conn.transport_mut().write_shut
     }
 
     /// Bytes queued but not yet written.
@@ -187,7 +188,7 @@ impl Harness {
                 conn.on_readable(scratch, true, &mut ctx);
             }
             self.settle();
-            let more = self.conn.wants_read && !self.conn.stream_mut().input.is_empty();
+            let more = self.conn.wants_read && !self.conn.transport_mut().input.is_empty();
             if !more || self.conn.is_dead() {
                 break;
             }
@@ -206,10 +207,9 @@ impl Harness {
             let deliveries = std::mem::take(&mut ctx.outbox.deliveries);
             let closes = std::mem::take(&mut ctx.outbox.closes);
             for delivery in deliveries {
-                if delivery.recipients.contains(&conn.id)
-                    && let Some(kind) = conn.chat_kind()
-                {
-                    conn.push_delivery(&frame_content(&delivery.content, kind), &mut ctx);
+                if delivery.recipients.contains(&conn.id) && conn.wire_format().is_some() {
+                    let framed = frame_content(&delivery.content, conn.is_websocket());
+                    conn.push_delivery(&framed, &mut ctx);
                 }
             }
             if closes.contains(&conn.id) {

@@ -25,6 +25,8 @@ pub struct Metrics {
     pub bytes_out_total: u64,
     pub handshake_failures_total: u64,
     pub slow_consumer_disconnects_total: u64,
+    /// Silent connections closed at the connection cap to make room.
+    pub silent_evictions_total: u64,
     pub accept_errors_total: u64,
 }
 
@@ -130,6 +132,12 @@ impl Metrics {
             "counter",
             "Connections closed at once because --max-connections was reached.",
             &[("", self.connections_refused_total)],
+        );
+        family(
+            "soket_silent_evictions_total",
+            "counter",
+            "Connections that had sent nothing, closed at --max-connections to make room for a new one.",
+            &[("", self.silent_evictions_total)],
         );
         family(
             "soket_accept_errors_total",

@@ -13,9 +13,12 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
-use crate::chat::{ClientKind, Hub, Outbox};
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use crate::chat::{Content, Hub, Outbox};
 use crate::config::{Config, Limits, Timeouts};
-use crate::conn::{Conn, Ctx, Framed, frame_content};
+use crate::conn::{Conn, Ctx, Framed, frame_rendered};
 use crate::metrics::Metrics;
 use crate::proto::http::HttpConfig;
 use crate::timers::{ConnId, Timers};
@@ -69,6 +72,10 @@ pub struct Server {
     flush_list: Vec<ConnId>,
     /// Connections that stopped reading at the per-turn cap or were unpaused.
     read_list: Vec<ConnId>,
+    /// Connections in accept order, for finding the oldest still silent one
+    /// when the cap is reached; ids of connections that spoke or left are
+    /// skipped when met, and compacted away.
+    accept_order: VecDeque<ConnId>,
     next_generation: u64,
     accept_paused_until: Option<Instant>,
     shutdown_requested: Arc<AtomicBool>,
@@ -101,6 +108,7 @@ impl Server {
             scratch: vec![0; READ_CHUNK_BYTES],
             flush_list: Vec::new(),
             read_list: Vec::new(),
+            accept_order: VecDeque::new(),
             next_generation: 0,
             accept_paused_until: None,
             shutdown_requested: Arc::new(AtomicBool::new(false)),
@@ -174,6 +182,7 @@ impl Server {
                 self.accept_all(now);
             }
             self.flush_all(now);
+            self.compact_accept_order();
             if let Some(deadline) = self.shutdown_deadline
                 && (self.conns.is_empty() || now >= deadline)
             {
@@ -243,7 +252,7 @@ impl Server {
                 }
             };
             self.metrics.connections_accepted_total += 1;
-            if self.conns.len() >= self.limits.max_connections {
+            if self.conns.len() >= self.limits.max_connections && !self.evict_oldest_silent(now) {
                 self.metrics.connections_refused_total += 1;
                 debug!("refusing {peer}: --max-connections reached");
                 drop(stream);
@@ -265,8 +274,34 @@ impl Server {
             let (mut ctx, conns, _) = self.ctx(now);
             let conn = Conn::new(stream, id, &mut ctx);
             conns.insert(conn);
+            self.accept_order.push_back(id);
             debug!("accepted {peer} as {id:?}");
             self.settle(slot, true, now);
+        }
+    }
+
+    /// At the connection cap, makes room by closing the connection that has
+    /// waited longest without sending a byte, so that sockets which never
+    /// speak cannot lock out the ones that do. False if every connection has
+    /// spoken.
+    fn evict_oldest_silent(&mut self, now: Instant) -> bool {
+        while let Some(id) = self.accept_order.pop_front() {
+            if self.conns.get(id.slot).is_some_and(|c| c.id == id && c.is_silent()) {
+                debug!("evicting {id:?}: silent at --max-connections");
+                self.metrics.silent_evictions_total += 1;
+                self.remove(id.slot, now);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Drops ids that can no longer be evicted, so the accept order stays
+    /// within a small multiple of the connections it tracks.
+    fn compact_accept_order(&mut self) {
+        if self.accept_order.len() > 2 * self.conns.len() + 64 {
+            let conns = &self.conns;
+            self.accept_order.retain(|id| conns.get(id.slot).is_some_and(|c| c.id == *id && c.is_silent()));
         }
     }
 
@@ -360,7 +395,7 @@ impl Server {
             return;
         }
         let mut conn = self.conns.remove(slot);
-        if let Err(e) = self.poll.registry().deregister(conn.stream_mut()) {
+        if let Err(e) = self.poll.registry().deregister(conn.transport_mut()) {
             debug!("deregister {:?}: {e}", conn.id);
         }
         let (mut ctx, _, _) = self.ctx(now);
@@ -378,13 +413,14 @@ impl Server {
             let deliveries = std::mem::take(&mut self.outbox.deliveries);
             let closes = std::mem::take(&mut self.outbox.closes);
             for delivery in &deliveries {
-                // [WebSocket text frame, TCP line], made on first use.
+                // [TCP line, WebSocket text frame], made on first use.
                 let mut framed: [Option<Framed>; 2] = [None, None];
                 for &recipient in &delivery.recipients {
                     let pushed = self.with_conn(recipient, now, |conn, ctx, _| {
-                        let kind = conn.chat_kind()?;
-                        let format = usize::from(kind == ClientKind::LegacyTcp);
-                        let bytes = framed[format].get_or_insert_with(|| frame_content(&delivery.content, kind));
+                        conn.wire_format()?;
+                        let websocket = conn.is_websocket();
+                        let bytes = framed[usize::from(websocket)]
+                            .get_or_insert_with(|| frame_content(&delivery.content, websocket));
                         conn.push_delivery(bytes, ctx);
                         Some(())
                     });
@@ -443,4 +479,12 @@ fn is_resource_exhaustion(e: &io::Error) -> bool {
     const ENOBUFS: i32 = 105;
     const ENOMEM: i32 = 12;
     matches!(e.raw_os_error(), Some(ENFILE | EMFILE | ENOBUFS | ENOMEM))
+}
+
+/// One hub content framed for a carrier.
+pub(crate) fn frame_content(content: &Content, websocket: bool) -> Framed {
+    match content {
+        Content::Json(text) | Content::Legacy(text) => frame_rendered(&Rc::from(text.as_bytes()), None, websocket),
+        Content::Presence(list) => frame_rendered(&Rc::from(list.whole.as_bytes()), Some(list.omit.clone()), websocket),
+    }
 }

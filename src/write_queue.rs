@@ -78,7 +78,9 @@ impl Chunk {
     fn bytes(&self) -> &[u8] {
         match self {
             Chunk::Owned(v) => v,
-            Chunk::Shared(bytes, range) => bytes.get(range.clone()).unwrap_or_default(),
+            Chunk::Shared(bytes, range) => {
+                bytes.get(range.clone()).expect("a shared range is checked against its bytes when queued")
+            }
             Chunk::Static(bytes) => bytes,
         }
     }
@@ -102,6 +104,11 @@ impl WriteQueue {
 
     pub fn is_empty(&self) -> bool {
         self.queued == 0
+    }
+
+    /// Unsent bytes of the chunk at the head of the queue: the one on its way.
+    pub fn head_unsent(&self) -> usize {
+        self.chunks.front().map_or(0, |c| c.bytes().len() - self.head_sent)
     }
 
     /// Lets `encode` append bytes to the owned tail buffer and counts them.
@@ -136,10 +143,11 @@ impl WriteQueue {
         self.push_shared_range(pool, bytes, whole);
     }
 
-    /// Appends `range` of bytes shared with other receivers (an empty or
-    /// out-of-bounds range appends nothing).
+    /// Appends `range` of bytes shared with other receivers (an empty range
+    /// appends nothing). The range is the caller's own cut of `bytes`: one
+    /// outside them is a bug that would corrupt the stream, so it panics.
     pub fn push_shared_range(&mut self, pool: &mut BufPool, bytes: Rc<[u8]>, range: Range<usize>) {
-        let Some(part) = bytes.get(range.clone()) else { return };
+        let part = bytes.get(range.clone()).expect("a shared range lies within its bytes");
         if part.is_empty() {
             return;
         }
@@ -209,8 +217,9 @@ impl WriteQueue {
     pub fn write_to<W: Write>(&mut self, sink: &mut W, pool: &mut BufPool) -> io::Result<usize> {
         let mut written_total = 0;
         while self.queued > 0 {
-            let head_unsent =
-                self.chunks.front().map_or(&[][..], |c| c.bytes().get(self.head_sent..).unwrap_or_default());
+            let head_unsent = self.chunks.front().map_or(&[][..], |c| {
+                c.bytes().get(self.head_sent..).expect("head_sent never passes the head chunk's length")
+            });
             let result = if self.chunks.len() == 1 {
                 // The common case (one echo, one reply): no iovec array to fill.
                 sink.write(head_unsent)
@@ -337,13 +346,21 @@ mod tests {
     }
 
     #[test]
+    #[should_panic(expected = "a shared range lies within its bytes")]
+    fn a_range_outside_its_bytes_is_a_bug_not_a_silent_gap() {
+        let mut pool = BufPool::default();
+        let whole: Rc<[u8]> = Rc::from(&b"3$*$*3ann$"[..]);
+        WriteQueue::default().push_shared_range(&mut pool, whole, 8..99);
+    }
+
+    #[test]
     fn ranges_of_shared_bytes_and_static_bytes() {
         let mut pool = BufPool::default();
         let mut q = WriteQueue::default();
         let whole: Rc<[u8]> = Rc::from(&b"3$*$*3ann$bob$cid$"[..]);
         q.push_shared_range(&mut pool, whole.clone(), 0..10);
         q.push_shared_range(&mut pool, whole.clone(), 14..18);
-        q.push_shared_range(&mut pool, whole.clone(), 18..99);
+        q.push_shared_range(&mut pool, whole.clone(), 18..18);
         q.push_static(&mut pool, b"\n");
         assert_eq!(q.queued(), 15);
         let mut sink = Trickle { got: Vec::new(), per_call: 4, calls_left: 100 };

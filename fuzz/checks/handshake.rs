@@ -10,7 +10,8 @@
 //! is `HTTP/1.1 NNN reason`, header lines without control characters, exactly
 //! one `Content-Length`, and a body of that length (none for HEAD).
 
-use soket::proto::http::{HeadScanner, HttpConfig, HttpError, Outcome, WsEndpoint, accept_key, handle_head};
+use soket::app::router::handle_head;
+use soket::proto::http::{HeadScanner, HttpConfig, HttpError, Outcome, WsEndpoint, accept_key};
 
 pub const MAX_HEAD: usize = 8 * 1024;
 /// Heads answered per input at most (each needs bytes, so this is only a guard).

@@ -2,5 +2,4 @@
 
 pub mod http;
 pub mod line;
-pub mod sniff;
 pub mod ws;

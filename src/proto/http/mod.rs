@@ -7,13 +7,11 @@
 pub mod head;
 pub mod request;
 pub mod response;
-pub mod routes;
 pub mod upgrade;
 
 pub use head::HeadScanner;
 pub use request::HttpError;
 pub use response::{accept_key, error_response, write_response};
-pub use routes::handle_head;
 /// What the HTTP layer needs from the daemon's configuration.
 #[derive(Clone, Debug)]
 pub struct HttpConfig {

@@ -1,14 +1,20 @@
-//! Which answer a request head gets: the path table of PROTOCOL.md §5, plain
-//! responses, and hand-off to the upgrade validator. No sockets.
+//! Which answer a request head gets and which app an upgrade runs: the path
+//! table of PROTOCOL.md §5, plain responses, and hand-off to the upgrade
+//! validator. A protocol served over HTTP adds its rows here. No sockets.
 
-use super::request::{HttpError, Request};
-use super::response::{error_response, write_response};
-use super::upgrade::accept_upgrade;
-use super::{HttpConfig, Outcome, WsEndpoint};
+use super::echo::Echo;
+use super::json_chat::JsonChat;
+use super::line_chat::{Carrier, LineChat};
+use super::{App, AppCtx};
+use crate::ids::ConnId;
+use crate::proto::http::request::{HttpError, Request};
+use crate::proto::http::response::{error_response, write_response};
+use crate::proto::http::upgrade::accept_upgrade;
+use crate::proto::http::{HttpConfig, Outcome, Upgrade, WsEndpoint};
 
 /// The built-in web chat page served at `/`: one self-contained file that
 /// speaks the JSON event protocol at `/ws`.
-pub const INDEX_HTML: &str = include_str!("../../web/index.html");
+pub const INDEX_HTML: &str = include_str!("../web/index.html");
 
 const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
 const TEXT_HTML: &str = "text/html; charset=utf-8";
@@ -22,7 +28,7 @@ enum Route {
 }
 
 /// Answers one complete head, as returned by
-/// [`HeadScanner::scan`](super::head::HeadScanner::scan); bytes after it
+/// [`HeadScanner::scan`](crate::proto::http::head::HeadScanner::scan); bytes after it
 /// (pipelined requests, frames) are the caller's. Never panics.
 ///
 /// Plain requests keep the connection open unless HTTP/1.0,
@@ -69,6 +75,15 @@ pub fn handle_head(head: &[u8], config: &HttpConfig) -> Outcome {
     }
 }
 
+/// The app an accepted upgrade runs: one row per WebSocket endpoint.
+pub fn open(upgrade: &Upgrade, conn: ConnId, cx: &mut AppCtx<'_>) -> Box<dyn App> {
+    match &upgrade.endpoint {
+        WsEndpoint::Echo => Box::new(Echo),
+        WsEndpoint::Events { namespace } => Box::new(JsonChat::open(conn, namespace, upgrade.name.as_deref(), cx)),
+        WsEndpoint::Legacy => Box::new(LineChat::open(conn, Carrier::WebSocket, cx)),
+    }
+}
+
 fn refuse(error: HttpError, head_only: bool, close: bool, handshake_failure: bool) -> Outcome {
     Outcome::Respond { response: error_response(error, head_only, close), close, handshake_failure }
 }
@@ -87,7 +102,7 @@ fn route(path: &str, config: &HttpConfig) -> Option<Route> {
             // "any other path under `/ws/` is 404". Browsers percent-encode
             // non-ASCII path bytes, so decode before checking.
             let raw = path.strip_prefix("/ws/")?;
-            let bytes = super::request::percent_decode(raw.as_bytes())?;
+            let bytes = crate::proto::http::request::percent_decode(raw.as_bytes())?;
             let name = String::from_utf8(bytes).ok().filter(|n| is_room_name(n))?;
             Some(Route::Ws(WsEndpoint::Events { namespace: format!("/{name}") }))
         }

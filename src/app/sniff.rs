@@ -1,21 +1,52 @@
-//! Tells HTTP from the legacy line protocol by a connection's first bytes.
-//! Owns only the decision; the flush-delay timeout is the caller's.
+//! Tells what a connection speaks from its first bytes: a table of
+//! recognisers, one row per protocol that announces itself (an HTTP request
+//! line today; a TLS record or a STOMP frame adds a row), and the legacy line
+//! protocol for everything else. Owns only the decision; the flush-delay
+//! timeout is the caller's.
 
 /// What a connection's first bytes say it speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sniff {
     /// An HTTP request line: hand the connection to the HTTP layer.
     Http,
-    /// The legacy line protocol.
+    /// The legacy line protocol: no recogniser claims the bytes.
     Legacy,
-    /// Could still become a method token: wait for more bytes, at most the
-    /// legacy flush delay, then treat the connection as legacy.
+    /// Some recogniser could still claim the bytes: wait for more, at most
+    /// the legacy flush delay, then treat the connection as legacy.
     NeedMore,
 }
+
+/// One recogniser's verdict on the bytes so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    Yes,
+    /// A proper prefix of something this recogniser would claim.
+    Maybe,
+    No,
+}
+
+/// A protocol that announces itself in its first bytes.
+struct Recogniser {
+    claims: Sniff,
+    recognise: fn(&[u8]) -> Verdict,
+}
+
+/// The rows, tried in order; the first `Yes` wins.
+const RECOGNISERS: &[Recogniser] = &[Recogniser { claims: Sniff::Http, recognise: http_request_line }];
 
 /// The method tokens we recognise, each with the space that ends it
 /// (RFC 7230 §3.1.1: `request-line = method SP request-target SP HTTP-version`).
 const METHODS: [&[u8]; 7] = [b"GET ", b"HEAD ", b"POST ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATCH "];
+
+fn http_request_line(first_bytes: &[u8]) -> Verdict {
+    if METHODS.iter().any(|m| first_bytes.starts_with(m)) {
+        Verdict::Yes
+    } else if METHODS.iter().any(|m| m.starts_with(first_bytes)) {
+        Verdict::Maybe
+    } else {
+        Verdict::No
+    }
+}
 
 /// Classifies the first bytes of a connection (everything received so far).
 ///
@@ -24,13 +55,15 @@ const METHODS: [&[u8]; 7] = [b"GET ", b"HEAD ", b"POST ", b"PUT ", b"DELETE ", b
 /// holds `\n`, so a one-line legacy message like `G\n` is [`Sniff::Legacy`]
 /// at once. Anything else is [`Sniff::Legacy`] (a user may be called `GET`).
 pub fn sniff(first_bytes: &[u8]) -> Sniff {
-    if METHODS.iter().any(|m| first_bytes.starts_with(m)) {
-        Sniff::Http
-    } else if METHODS.iter().any(|m| m.starts_with(first_bytes)) {
-        Sniff::NeedMore
-    } else {
-        Sniff::Legacy
+    let mut undecided = false;
+    for row in RECOGNISERS {
+        match (row.recognise)(first_bytes) {
+            Verdict::Yes => return row.claims,
+            Verdict::Maybe => undecided = true,
+            Verdict::No => {}
+        }
     }
+    if undecided { Sniff::NeedMore } else { Sniff::Legacy }
 }
 
 #[cfg(test)]

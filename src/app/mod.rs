@@ -1,0 +1,96 @@
+//! Applications: what a connection serves once its framing is known. Each
+//! protocol is one module here (echo, the JSON chat, the legacy line chat);
+//! the router and the sniffer are the two tables that pick one.
+//!
+//! A connection ([`crate::conn`]) owns the bytes: it reads, frames and
+//! writes, and runs the lifecycle (handshake, open, closing, draining). It
+//! hands each complete message to its [`App`] and gives the app an [`Output`]
+//! to answer through; the app never sees a socket, a frame header or a
+//! close handshake. Apps reach the chat hub through [`AppCtx`] and receive
+//! the hub's deliveries rendered in their own [`WireFormat`].
+
+pub mod echo;
+pub mod json_chat;
+pub mod line_chat;
+pub mod router;
+pub mod sniff;
+
+use std::time::Instant;
+
+use crate::chat::{ClientKind, Hub, Outbox};
+use crate::config::Limits;
+use crate::metrics::Metrics;
+use crate::proto::ws::CloseCode;
+
+/// One complete message from the peer, as the connection's framing delivered it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Input<'a> {
+    /// A WebSocket text message (valid UTF-8, reassembled).
+    Text(&'a str),
+    /// A WebSocket binary message (reassembled).
+    Binary(&'a [u8]),
+    /// A legacy line over raw TCP, terminator and NULs removed (at most `--max-line`).
+    Line(&'a [u8]),
+    /// A legacy line over `--max-line` was discarded by the line decoder.
+    LineTooLarge,
+}
+
+/// What an app may use while it handles something: the hub and its outbox,
+/// the clock, the limits, the counters. Never a socket.
+pub struct AppCtx<'a> {
+    pub now: Instant,
+    pub limits: &'a Limits,
+    pub metrics: &'a mut Metrics,
+    pub hub: &'a mut Hub,
+    /// Where the hub's deliveries collect; the reactor routes them after each event.
+    pub outbox: &'a mut Outbox,
+}
+
+/// How an app wants its connection to end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CloseRequest {
+    /// The WebSocket close code; a raw TCP connection simply finishes.
+    pub code: CloseCode,
+    pub reason: &'static str,
+}
+
+/// Where an app's answers go: messages framed by the connection (a text or
+/// binary frame on WebSocket, a `\n`-terminated line on raw TCP), and at most
+/// one request to close. Written straight into the connection's queue, so an
+/// echo costs no copy besides the frame encoding.
+pub trait Output {
+    /// Queues one text message (UTF-8 the caller vouches for).
+    fn send_text(&mut self, payload: &[u8]);
+    /// Queues one binary message; a line connection cannot carry one and drops it.
+    fn send_binary(&mut self, payload: &[u8]);
+    /// Ends the connection once what is queued is out (the first request wins).
+    fn close(&mut self, request: CloseRequest);
+}
+
+/// The format an app's hub deliveries are rendered in. Receivers of one
+/// delivery that share a format (and a framing) share one rendering.
+pub type WireFormat = ClientKind;
+
+/// A protocol served over a connection, driven by the connection.
+pub trait App {
+    /// One complete message from the peer.
+    fn handle_input(&mut self, input: Input<'_>, cx: &mut AppCtx<'_>, out: &mut dyn Output);
+
+    /// The earliest instant at which [`App::handle_timeout`] has work; `None` if never.
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Called once `cx.now` has reached [`App::poll_timeout`].
+    fn handle_timeout(&mut self, _cx: &mut AppCtx<'_>, _out: &mut dyn Output) {}
+
+    /// The connection is ending, for whatever reason (either side closed, a
+    /// limit, shutdown): leave whatever the app joined. Called exactly once.
+    fn on_close(&mut self, _cx: &mut AppCtx<'_>) {}
+
+    /// The format this app's hub deliveries are rendered in, or `None` if it
+    /// receives none (echo).
+    fn wire_format(&self) -> Option<WireFormat> {
+        None
+    }
+}

@@ -1,0 +1,741 @@
+//! One peer: its transport, unprocessed input, outgoing queue, framing and
+//! lifecycle. The only place that calls `read` and `write`. It knows bytes,
+//! frames and lines, never chat: each complete message goes to the
+//! connection's [`App`], which answers through an [`Output`].
+
+mod transport;
+mod websocket;
+
+use std::io;
+use std::time::Instant;
+
+use log::{debug, trace, warn};
+use mio::net::TcpStream;
+
+pub use transport::Transport;
+use websocket::WsFraming;
+
+use crate::app::line_chat::{Carrier, LineChat};
+use crate::app::router;
+use crate::app::sniff::{Sniff, sniff};
+use crate::app::{App, AppCtx, CloseRequest, Input, Output, WireFormat};
+use crate::chat::{Hub, Outbox};
+use crate::config::{Limits, Timeouts};
+use crate::ids::ConnId;
+use crate::metrics::{ChatGauges, Metrics, Protocol, QueueGauges};
+use crate::proto::http::head::HeadScanner;
+use crate::proto::http::response::{error_response, write_response};
+use crate::proto::http::{HttpConfig, Outcome};
+use crate::proto::line::{LineDecoder, LineEvent};
+use crate::proto::ws::CloseCode;
+use crate::proto::ws::OpCode;
+use crate::proto::ws::encoder::{encode_close, encode_frame};
+use crate::write_queue::{BufPool, WriteQueue};
+
+pub use websocket::{Framed, frame_rendered};
+
+/// Reads per readiness event before yielding to other connections; the rest
+/// is picked up on the next turn of the loop, so one fast sender cannot
+/// starve the others.
+const MAX_READS_PER_TURN: usize = 16;
+
+/// What a connection borrows from the reactor while it handles an event.
+pub struct Ctx<'a> {
+    pub now: Instant,
+    pub limits: &'a Limits,
+    pub timeouts: &'a Timeouts,
+    pub http: &'a HttpConfig,
+    pub metrics: &'a mut Metrics,
+    pub pool: &'a mut BufPool,
+    pub hub: &'a mut Hub,
+    /// Where the hub's deliveries collect; the reactor routes them after each event.
+    pub outbox: &'a mut Outbox,
+}
+
+impl Ctx<'_> {
+    fn app(&mut self) -> AppCtx<'_> {
+        AppCtx { now: self.now, limits: self.limits, metrics: self.metrics, hub: self.hub, outbox: self.outbox }
+    }
+}
+
+/// Where a connection is in its life. Every transition is made by one method
+/// of [`Conn`], and every close frame is sent by [`Conn::send_close`].
+enum Lifecycle {
+    /// The first bytes or an HTTP request head (keep-alive included).
+    Handshaking(Handshake),
+    /// An app runs over this framing.
+    Open(Framing),
+    /// We sent our WebSocket close first: input is still decoded, for the
+    /// peer's close, until `deadline`.
+    Closing { ws: Box<WsFraming>, deadline: Instant },
+    /// The peer half-closed after its last lines: the answers to them are
+    /// queued by the end of this batch, and the connection finishes then.
+    PeerFinished,
+    /// Flush what is queued, then shut the write side; input is read and
+    /// dropped until the peer closes or `deadline`, so closing never turns
+    /// into a reset that would destroy the last bytes in flight.
+    Draining {
+        deadline: Instant,
+        /// Nothing more is expected from the peer (its FIN or close frame
+        /// came), so the socket can go as soon as our bytes are out.
+        peer_done: bool,
+        write_shut: bool,
+    },
+    /// Finished: the reactor drops the connection.
+    Closed,
+}
+
+enum Handshake {
+    /// Waiting for enough bytes to tell the protocol. `first_byte` bounds a
+    /// connection that sends nothing; `flush` starts at the first byte (a
+    /// proper prefix of a method name alone for the flush delay is legacy).
+    Sniffing {
+        first_byte: Instant,
+        flush: Option<Instant>,
+    },
+    Http {
+        scanner: HeadScanner,
+        deadline: Instant,
+    },
+}
+
+enum Framing {
+    WebSocket(Box<WsFraming>),
+    /// The legacy line protocol over raw TCP.
+    Lines(LineDecoder),
+}
+
+/// How a WebSocket close frame is followed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AfterClose {
+    /// Wait for the peer's close until this instant.
+    AwaitPeer(Instant),
+    /// Flush, shut the write side, drain.
+    Finish,
+    /// The closing handshake is complete: flush and close.
+    Done,
+}
+
+pub struct Conn<S: Transport = TcpStream> {
+    transport: S,
+    pub id: ConnId,
+    /// The connection's earliest entry in the reactor's timer heap.
+    pub scheduled: Option<Instant>,
+    /// Input received but not yet consumed (a partial head or frame header).
+    rbuf: Vec<u8>,
+    out: WriteQueue,
+    lifecycle: Lifecycle,
+    app: Option<Box<dyn App>>,
+    protocol: Protocol,
+    // I/O scheduling, not lifecycle:
+    /// Set while the outgoing queue is above the pause mark.
+    read_paused: bool,
+    /// Reading stopped at the per-turn cap with input possibly left.
+    pub wants_read: bool,
+    /// Input was read but left undecoded in `rbuf` when reading paused.
+    pending_input: bool,
+    /// The reactor has this connection on its flush list.
+    pub flush_listed: bool,
+}
+
+/// An app's answers, written into the connection's queue in its framing.
+struct AppOutput<'a> {
+    out: &'a mut WriteQueue,
+    pool: &'a mut BufPool,
+    websocket: bool,
+    close: Option<CloseRequest>,
+}
+
+impl Output for AppOutput<'_> {
+    fn send_text(&mut self, payload: &[u8]) {
+        if self.websocket {
+            self.out.append_with(self.pool, |v| encode_frame(v, OpCode::Text, payload));
+        } else {
+            self.out.append_with(self.pool, |v| {
+                v.extend_from_slice(payload);
+                v.push(b'\n');
+            });
+        }
+    }
+
+    fn send_binary(&mut self, payload: &[u8]) {
+        if self.websocket {
+            self.out.append_with(self.pool, |v| encode_frame(v, OpCode::Binary, payload));
+        }
+    }
+
+    fn close(&mut self, request: CloseRequest) {
+        self.close.get_or_insert(request);
+    }
+}
+
+impl<S: Transport> Conn<S> {
+    pub fn new(transport: S, id: ConnId, ctx: &mut Ctx<'_>) -> Conn<S> {
+        ctx.metrics.connection_opened(Protocol::Http);
+        let first_byte = ctx.now + ctx.timeouts.first_byte;
+        Conn {
+            transport,
+            id,
+            scheduled: None,
+            rbuf: Vec::new(),
+            out: WriteQueue::default(),
+            lifecycle: Lifecycle::Handshaking(Handshake::Sniffing { first_byte, flush: None }),
+            app: None,
+            protocol: Protocol::Http,
+            read_paused: false,
+            wants_read: false,
+            pending_input: false,
+            flush_listed: false,
+        }
+    }
+
+    pub fn transport_mut(&mut self) -> &mut S {
+        &mut self.transport
+    }
+
+    /// The connection is finished and may be dropped.
+    pub fn is_dead(&self) -> bool {
+        matches!(self.lifecycle, Lifecycle::Closed)
+    }
+
+    /// The peer has not sent a byte yet.
+    pub fn is_silent(&self) -> bool {
+        matches!(self.lifecycle, Lifecycle::Handshaking(Handshake::Sniffing { flush: None, .. }))
+            && self.rbuf.is_empty()
+    }
+
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty()
+            || self.transport.pending_write_bytes() > 0
+            || matches!(self.lifecycle, Lifecycle::PeerFinished | Lifecycle::Draining { write_shut: false, .. })
+    }
+
+    pub fn queued_bytes(&self) -> usize {
+        self.out.queued()
+    }
+
+    /// Input read but not yet consumed by a protocol core.
+    pub fn buffered_input_bytes(&self) -> usize {
+        self.rbuf.len()
+    }
+
+    /// The format hub deliveries to this connection are rendered in, while
+    /// its app takes them.
+    pub fn wire_format(&self) -> Option<WireFormat> {
+        match self.lifecycle {
+            Lifecycle::Open(_) | Lifecycle::PeerFinished => self.app.as_ref()?.wire_format(),
+            _ => None,
+        }
+    }
+
+    /// Whether deliveries are framed as WebSocket messages (else as lines).
+    pub fn is_websocket(&self) -> bool {
+        self.protocol == Protocol::WebSocket
+    }
+
+    /// Called when the connection leaves the reactor.
+    pub fn on_removed(&mut self, ctx: &mut Ctx<'_>) {
+        self.close_app(ctx);
+        self.out.discard_all(ctx.pool);
+        ctx.metrics.connection_closed(self.protocol);
+    }
+
+    /// Ends the app at once (presence changes now, not when the socket is
+    /// finally closed); it takes no more input or deliveries.
+    fn close_app(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some(mut app) = self.app.take() {
+            app.on_close(&mut ctx.app());
+        }
+    }
+
+    /// Queues bytes shared with other receivers of one hub delivery; cuts the
+    /// connection off as a slow reader if its queue passes `--max-queued`.
+    pub fn push_delivery(&mut self, framed: &Framed, ctx: &mut Ctx<'_>) {
+        if self.wire_format().is_none() {
+            return;
+        }
+        if is_backlogged(&self.out, framed.len(), ctx.limits) {
+            // Not slow yet if the socket takes the backlog now: a fast reader
+            // can fall behind within one batch, before its end-of-batch flush.
+            if !self.write_now(ctx) {
+                self.lifecycle = Lifecycle::Closed;
+                return;
+            }
+            if is_backlogged(&self.out, framed.len(), ctx.limits) {
+                self.slow_reader(ctx);
+                return;
+            }
+        }
+        framed.push_to(&mut self.out, ctx.pool);
+        ctx.metrics.messages_out_total += 1;
+    }
+
+    /// Ends the connection normally (`/quit`): a WebSocket closes with 1000,
+    /// raw TCP finishes once flushed.
+    pub fn quit(&mut self, ctx: &mut Ctx<'_>) {
+        self.close(CloseRequest { code: CloseCode::NORMAL, reason: "" }, ctx);
+    }
+
+    /// Reads until the socket would block, the per-turn cap, or a pause.
+    ///
+    /// Unless `until_would_block`, a read that leaves part of `scratch`
+    /// unused ends the turn: the socket had no more, and any byte arriving
+    /// later raises a new edge. That saves the failing `read` per message
+    /// that the classic loop costs. The caller asks for the full loop when
+    /// the peer's FIN may be pending with no edge of its own to come.
+    pub fn on_readable(&mut self, scratch: &mut [u8], until_would_block: bool, ctx: &mut Ctx<'_>) {
+        self.wants_read = false;
+        if self.pending_input && !self.read_paused {
+            self.pending_input = false;
+            self.feed(&mut [], ctx);
+        }
+        for _ in 0..MAX_READS_PER_TURN {
+            if self.is_dead() || self.read_paused {
+                return;
+            }
+            match self.transport.read(scratch) {
+                Ok(0) => {
+                    self.on_eof(ctx);
+                    return;
+                }
+                Ok(n) => {
+                    ctx.metrics.bytes_in_total += n as u64;
+                    let input = scratch.get_mut(..n).expect("read returns at most the buffer's length");
+                    self.feed(input, ctx);
+                    if n < scratch.len() && !until_would_block {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    debug!("conn {:?}: read error: {e}", self.id);
+                    self.lifecycle = Lifecycle::Closed;
+                    return;
+                }
+            }
+        }
+        self.wants_read = true;
+    }
+
+    fn on_eof(&mut self, ctx: &mut Ctx<'_>) {
+        trace!("conn {:?}: peer closed its side", self.id);
+        let has_output = self.has_output();
+        match &mut self.lifecycle {
+            // A request the peer finished sending still deserves its answer.
+            Lifecycle::Handshaking(Handshake::Http { .. }) if has_output => self.finish(ctx),
+            Lifecycle::Open(Framing::Lines(lines)) => {
+                // The end of input ends a message that had no newline, and a
+                // scripted client that half-closes still reads the answers
+                // to what it sent: they are queued after this event, so the
+                // connection finishes at its next flush.
+                if let Some(at) = lines.deadline() {
+                    let mut lines = std::mem::replace(lines, LineDecoder::new(0, ctx.timeouts.legacy_flush));
+                    lines.on_deadline(at, |event| self.handle_line(event, ctx));
+                }
+                if matches!(self.lifecycle, Lifecycle::Open(_)) {
+                    self.lifecycle = Lifecycle::PeerFinished;
+                }
+            }
+            // The peer has our last bytes or never will; nothing else to wait for.
+            _ => self.lifecycle = Lifecycle::Closed,
+        }
+    }
+
+    /// Processes `input`, keeping whatever the cores could not consume yet,
+    /// and pauses reading while the answers pile up unsent, so a peer that
+    /// writes faster than it reads is slowed by TCP.
+    fn feed(&mut self, input: &mut [u8], ctx: &mut Ctx<'_>) {
+        self.consume_input(input, ctx);
+        if self.out.queued() >= ctx.limits.read_pause_bytes() && !self.discards_input() {
+            self.read_paused = true;
+        }
+    }
+
+    fn consume_input(&mut self, input: &mut [u8], ctx: &mut Ctx<'_>) {
+        if self.rbuf.is_empty() {
+            let consumed = self.process(input, ctx);
+            if let Some(rest) = input.get(consumed..)
+                && !rest.is_empty()
+                && !self.discards_input()
+            {
+                self.rbuf.extend_from_slice(rest);
+            }
+        } else {
+            self.rbuf.extend_from_slice(input);
+            let mut buffered = std::mem::take(&mut self.rbuf);
+            let consumed = self.process(&mut buffered, ctx).min(buffered.len());
+            if consumed < buffered.len() && !self.discards_input() {
+                buffered.drain(..consumed);
+                self.rbuf = buffered;
+            }
+            // Otherwise `buffered` is dropped: an idle connection holds no input buffer.
+        }
+    }
+
+    fn discards_input(&self) -> bool {
+        matches!(self.lifecycle, Lifecycle::Closed | Lifecycle::Draining { .. } | Lifecycle::PeerFinished)
+    }
+
+    /// Runs the framing over `buf`; returns the bytes consumed.
+    fn process(&mut self, buf: &mut [u8], ctx: &mut Ctx<'_>) -> usize {
+        let mut pos = 0;
+        loop {
+            let Some(rest) = buf.get_mut(pos..) else {
+                return pos;
+            };
+            match &mut self.lifecycle {
+                Lifecycle::Handshaking(Handshake::Sniffing { flush, .. }) => match sniff(rest) {
+                    Sniff::Http => {
+                        let deadline = ctx.now + ctx.timeouts.handshake;
+                        self.lifecycle =
+                            Lifecycle::Handshaking(Handshake::Http { scanner: HeadScanner::default(), deadline })
+                    }
+                    Sniff::Legacy => self.open_lines(ctx),
+                    Sniff::NeedMore => {
+                        if flush.is_none() && !rest.is_empty() {
+                            *flush = Some(ctx.now + ctx.timeouts.legacy_flush);
+                        }
+                        return pos;
+                    }
+                },
+                Lifecycle::Handshaking(Handshake::Http { scanner, .. }) => {
+                    match scanner.scan(rest, ctx.http.max_head_bytes) {
+                        Ok(Some(head_len)) => {
+                            scanner.reset();
+                            let head = rest.get(..head_len).expect("the scanner reports a length within its input");
+                            let outcome = router::handle_head(head, ctx.http);
+                            pos += head_len;
+                            self.on_http_outcome(outcome, ctx);
+                            if self.out.queued() >= ctx.limits.read_pause_bytes() {
+                                // A peer pipelining requests without reading the
+                                // answers: leave the rest until it catches up.
+                                self.pending_input = true;
+                                return pos;
+                            }
+                        }
+                        Ok(None) => return pos,
+                        Err(e) => {
+                            debug!("conn {:?}: bad request head: {e}", self.id);
+                            self.out.push_bytes(ctx.pool, &error_response(e, false, true));
+                            self.finish(ctx);
+                            return buf.len();
+                        }
+                    }
+                }
+                Lifecycle::Open(Framing::WebSocket(_)) | Lifecycle::Closing { .. } => {
+                    return pos + self.process_websocket(rest, ctx);
+                }
+                Lifecycle::Open(Framing::Lines(lines)) => {
+                    let mut lines = std::mem::replace(lines, LineDecoder::new(0, ctx.timeouts.legacy_flush));
+                    lines.decode(rest, ctx.now, |event| self.handle_line(event, ctx));
+                    if lines.is_idle() {
+                        lines.release_idle_memory();
+                    }
+                    if let Lifecycle::Open(Framing::Lines(slot)) = &mut self.lifecycle {
+                        *slot = lines;
+                    }
+                    return buf.len();
+                }
+                Lifecycle::PeerFinished | Lifecycle::Draining { .. } | Lifecycle::Closed => return buf.len(),
+            }
+        }
+    }
+
+    fn on_http_outcome(&mut self, outcome: Outcome, ctx: &mut Ctx<'_>) {
+        match outcome {
+            Outcome::Respond { response, close, handshake_failure } => {
+                if handshake_failure {
+                    ctx.metrics.handshake_failures_total += 1;
+                }
+                self.out.push_bytes(ctx.pool, &response);
+                self.after_http_response(close, ctx);
+            }
+            Outcome::Metrics { head_only, close } => {
+                let chat = ChatGauges { users: ctx.hub.users() as u64, rooms: ctx.hub.rooms() as u64 };
+                let queues = QueueGauges {
+                    queued_bytes: ctx.pool.queued_total() as u64,
+                    high_water_bytes: ctx.pool.high_water() as u64,
+                };
+                let body = ctx.metrics.render(chat, queues);
+                let content_type = "text/plain; version=0.0.4; charset=utf-8";
+                let response = write_response(200, &[], content_type, body.as_bytes(), head_only, close);
+                self.out.push_bytes(ctx.pool, &response);
+                self.after_http_response(close, ctx);
+            }
+            Outcome::Upgrade(upgrade) => {
+                self.out.push_bytes(ctx.pool, &upgrade.response);
+                self.switch_protocol(Protocol::WebSocket, ctx);
+                debug!("conn {:?}: upgraded to {:?}", self.id, upgrade.endpoint);
+                self.app = Some(router::open(&upgrade, self.id, &mut ctx.app()));
+                let ws = WsFraming::new(ctx.limits.decoder, ctx.now);
+                self.lifecycle = Lifecycle::Open(Framing::WebSocket(Box::new(ws)));
+            }
+        }
+    }
+
+    fn after_http_response(&mut self, close: bool, ctx: &mut Ctx<'_>) {
+        if close {
+            self.finish(ctx);
+        } else if let Lifecycle::Handshaking(Handshake::Http { deadline, .. }) = &mut self.lifecycle {
+            // Keep-alive: the next request gets a fresh handshake allowance.
+            *deadline = ctx.now + ctx.timeouts.handshake;
+        }
+    }
+
+    fn switch_protocol(&mut self, to: Protocol, ctx: &mut Ctx<'_>) {
+        ctx.metrics.connection_switched(self.protocol, to);
+        self.protocol = to;
+    }
+
+    fn open_lines(&mut self, ctx: &mut Ctx<'_>) {
+        self.switch_protocol(Protocol::Legacy, ctx);
+        self.lifecycle =
+            Lifecycle::Open(Framing::Lines(LineDecoder::new(ctx.limits.max_line_bytes, ctx.timeouts.legacy_flush)));
+        self.app = Some(Box::new(LineChat::open(self.id, Carrier::Tcp, &mut ctx.app())));
+    }
+
+    /// Hands one framed legacy line to the app.
+    fn handle_line(&mut self, event: LineEvent<'_>, ctx: &mut Ctx<'_>) {
+        let input = match event {
+            LineEvent::Message(line) => Input::Line(line),
+            LineEvent::TooLarge => Input::LineTooLarge,
+        };
+        self.handle_input(input, ctx);
+    }
+
+    /// Gives one complete message to the app and carries out what it asks.
+    fn handle_input(&mut self, input: Input<'_>, ctx: &mut Ctx<'_>) {
+        let websocket = self.protocol == Protocol::WebSocket;
+        if let Some(request) = websocket::run_app(&mut self.app, &mut self.out, websocket, input, ctx) {
+            self.close(request, ctx);
+        }
+    }
+
+    /// Ends the connection as an app asked: a WebSocket sends its close frame
+    /// and waits for the peer's; anything else finishes once flushed.
+    fn close(&mut self, request: CloseRequest, ctx: &mut Ctx<'_>) {
+        let deadline = ctx.now + ctx.timeouts.close;
+        match self.lifecycle {
+            Lifecycle::Open(Framing::WebSocket(_)) => {
+                self.send_close(Some(request.code), request.reason, AfterClose::AwaitPeer(deadline), ctx)
+            }
+            Lifecycle::Closing { .. } | Lifecycle::Draining { .. } | Lifecycle::Closed => {}
+            _ => self.finish(ctx),
+        }
+    }
+
+    /// The one place a WebSocket close frame is sent. RFC 6455 §5.5.1: one
+    /// close frame per direction, so once ours is out (we are `Closing` or
+    /// past it) this only moves the lifecycle on.
+    /// `code` `None` is a close frame without a body (the answer to one).
+    fn send_close(&mut self, code: Option<CloseCode>, reason: &str, then: AfterClose, ctx: &mut Ctx<'_>) {
+        if matches!(self.lifecycle, Lifecycle::Open(Framing::WebSocket(_))) {
+            match code {
+                Some(code) => self.out.append_with(ctx.pool, |v| encode_close(v, code, reason)),
+                None => self.out.append_with(ctx.pool, |v| encode_frame(v, OpCode::Close, b"")),
+            }
+        }
+        match then {
+            AfterClose::AwaitPeer(deadline) => {
+                self.close_app(ctx);
+                let lifecycle = std::mem::replace(&mut self.lifecycle, Lifecycle::Closed);
+                self.lifecycle = match lifecycle {
+                    Lifecycle::Open(Framing::WebSocket(ws)) | Lifecycle::Closing { ws, .. } => {
+                        Lifecycle::Closing { ws, deadline }
+                    }
+                    other => other,
+                };
+            }
+            AfterClose::Finish => self.finish(ctx),
+            AfterClose::Done => {
+                self.finish(ctx);
+                if let Lifecycle::Draining { peer_done, .. } = &mut self.lifecycle {
+                    *peer_done = true;
+                }
+            }
+        }
+    }
+
+    /// The outgoing queue passed `--max-queued`: drop what the peer has not
+    /// started to receive, say 1013 and let go.
+    fn slow_reader(&mut self, ctx: &mut Ctx<'_>) {
+        ctx.metrics.slow_consumer_disconnects_total += 1;
+        warn!("conn {:?}: slow reader, {} bytes queued; closing", self.id, self.out.queued());
+        self.out.discard_unstarted(ctx.pool);
+        self.send_close(Some(CloseCode::TRY_AGAIN_LATER), "slow reader", AfterClose::Finish, ctx);
+    }
+
+    /// Flushes what is queued, then shuts the write side and drains input
+    /// until the peer closes or the close deadline passes.
+    fn finish(&mut self, ctx: &mut Ctx<'_>) {
+        if matches!(self.lifecycle, Lifecycle::Draining { .. } | Lifecycle::Closed) {
+            return;
+        }
+        self.close_app(ctx);
+        self.read_paused = false;
+        self.rbuf = Vec::new();
+        self.lifecycle =
+            Lifecycle::Draining { deadline: ctx.now + ctx.timeouts.close, peer_done: false, write_shut: false };
+    }
+
+    /// Starts a graceful shutdown of this connection: close 1001 on
+    /// WebSocket, finish everything else once its answer is out.
+    pub fn begin_shutdown(&mut self, ctx: &mut Ctx<'_>) {
+        let deadline = ctx.now + ctx.timeouts.shutdown;
+        match self.lifecycle {
+            Lifecycle::Open(Framing::WebSocket(_)) | Lifecycle::Closing { .. } => self.send_close(
+                Some(CloseCode::GOING_AWAY),
+                "server shutting down",
+                AfterClose::AwaitPeer(deadline),
+                ctx,
+            ),
+            _ => self.finish(ctx),
+        }
+    }
+
+    /// The end-of-batch flush: by now the hub's answers to this batch's input
+    /// are queued, so a connection whose peer half-closed can finish.
+    pub fn flush_batch(&mut self, ctx: &mut Ctx<'_>) {
+        if matches!(self.lifecycle, Lifecycle::PeerFinished) {
+            self.finish(ctx);
+            // The peer sent its FIN already: no input left to drain.
+            if let Lifecycle::Draining { peer_done, .. } = &mut self.lifecycle {
+                *peer_done = true;
+            }
+        }
+        self.flush(ctx);
+    }
+
+    /// Writes what is queued; after the last byte of a finishing connection,
+    /// shuts the write side.
+    pub fn flush(&mut self, ctx: &mut Ctx<'_>) {
+        if matches!(self.lifecycle, Lifecycle::Closed | Lifecycle::Draining { write_shut: true, .. }) {
+            return;
+        }
+        if !self.write_now(ctx) {
+            self.lifecycle = Lifecycle::Closed;
+            return;
+        }
+        if !self.out.is_empty() || self.transport.pending_write_bytes() > 0 {
+            return;
+        }
+        self.out.release_idle_memory(ctx.pool);
+        if let Lifecycle::Draining { peer_done, write_shut, .. } = &mut self.lifecycle {
+            *write_shut = true;
+            let peer_done = *peer_done;
+            if let Err(e) = self.transport.shutdown_write() {
+                debug!("conn {:?}: shutdown: {e}", self.id);
+                self.lifecycle = Lifecycle::Closed;
+            }
+            // Closing with unread input would reset the connection and could
+            // destroy our last bytes in flight; with nothing more to expect
+            // from the peer, close right away.
+            if peer_done {
+                self.lifecycle = Lifecycle::Closed;
+            }
+        } else if self.read_paused {
+            self.read_paused = false;
+            self.wants_read = true;
+        }
+    }
+
+    /// Writes what the transport takes now. False on a fatal write error.
+    fn write_now(&mut self, ctx: &mut Ctx<'_>) -> bool {
+        match self.out.write_to(&mut self.transport, ctx.pool) {
+            Ok(written) => {
+                ctx.metrics.bytes_out_total += written as u64;
+                true
+            }
+            Err(e) => {
+                debug!("conn {:?}: write error: {e}", self.id);
+                false
+            }
+        }
+    }
+
+    /// The earliest instant at which [`Conn::on_deadline`] has work to do.
+    pub fn next_deadline(&self, timeouts: &Timeouts) -> Option<Instant> {
+        let own = match &self.lifecycle {
+            Lifecycle::Handshaking(Handshake::Sniffing { first_byte, flush }) => Some(flush.unwrap_or(*first_byte)),
+            Lifecycle::Handshaking(Handshake::Http { deadline, .. })
+            | Lifecycle::Draining { deadline, .. }
+            | Lifecycle::Closing { deadline, .. } => Some(*deadline),
+            Lifecycle::Open(Framing::WebSocket(ws)) => Some(ws.keepalive_deadline(timeouts)),
+            Lifecycle::Open(Framing::Lines(lines)) => lines.deadline(),
+            Lifecycle::PeerFinished | Lifecycle::Closed => None,
+        };
+        let app = self.app.as_ref().and_then(|app| app.poll_timeout());
+        own.into_iter().chain(app).min()
+    }
+
+    /// Acts on whatever deadline has passed by `ctx.now`.
+    pub fn on_deadline(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now;
+        match &mut self.lifecycle {
+            Lifecycle::Handshaking(Handshake::Sniffing { flush: Some(flush), .. }) if *flush <= now => {
+                // A proper prefix of a method name that stayed alone for the
+                // flush delay is a legacy message (a user may be called GET).
+                self.open_lines(ctx);
+                let mut pending = std::mem::take(&mut self.rbuf);
+                self.feed(&mut pending, ctx);
+            }
+            Lifecycle::Handshaking(Handshake::Sniffing { flush: None, first_byte }) if *first_byte <= now => {
+                debug!("conn {:?}: no byte within --first-byte-timeout", self.id);
+                self.lifecycle = Lifecycle::Closed;
+            }
+            Lifecycle::Handshaking(Handshake::Http { deadline, .. }) if *deadline <= now => {
+                debug!("conn {:?}: request head not complete in time", self.id);
+                if !self.rbuf.is_empty() {
+                    let body = b"request head timeout\n";
+                    let response = write_response(408, &[], "text/plain; charset=utf-8", body, false, true);
+                    self.out.push_bytes(ctx.pool, &response);
+                }
+                self.finish(ctx);
+            }
+            Lifecycle::Open(Framing::Lines(lines)) if lines.deadline().is_some_and(|d| d <= now) => {
+                let mut lines = std::mem::replace(lines, LineDecoder::new(0, ctx.timeouts.legacy_flush));
+                lines.on_deadline(now, |event| self.handle_line(event, ctx));
+                lines.release_idle_memory();
+                if let Lifecycle::Open(Framing::Lines(slot)) = &mut self.lifecycle {
+                    *slot = lines;
+                }
+            }
+            Lifecycle::Draining { deadline, .. } | Lifecycle::Closing { deadline, .. } if *deadline <= now => {
+                debug!("conn {:?}: closing deadline passed", self.id);
+                self.lifecycle = Lifecycle::Closed;
+            }
+            Lifecycle::Open(Framing::WebSocket(ws)) => match ws.on_deadline(now, ctx.timeouts) {
+                websocket::Keepalive::Wait => {}
+                websocket::Keepalive::Ping => self.out.append_with(ctx.pool, |v| encode_frame(v, OpCode::Ping, b"")),
+                websocket::Keepalive::TimedOut => {
+                    debug!("conn {:?}: keepalive ping unanswered", self.id);
+                    self.send_close(Some(CloseCode::GOING_AWAY), "ping timeout", AfterClose::Finish, ctx);
+                }
+            },
+            _ => {}
+        }
+        if let Some(app) = self.app.as_mut()
+            && app.poll_timeout().is_some_and(|at| at <= now)
+        {
+            let websocket = self.protocol == Protocol::WebSocket;
+            let mut output = AppOutput { out: &mut self.out, pool: ctx.pool, websocket, close: None };
+            let mut cx =
+                AppCtx { now: ctx.now, limits: ctx.limits, metrics: ctx.metrics, hub: ctx.hub, outbox: ctx.outbox };
+            app.handle_timeout(&mut cx, &mut output);
+            if let Some(request) = output.close {
+                self.close(request, ctx);
+            }
+        }
+    }
+}
+
+/// The slow-reader rule (PROTOCOL.md §6), asked before queueing `adding`
+/// bytes: the queue may not pass `--max-queued`, not counting the message
+/// being added (one message bigger than the limit may enter an empty queue)
+/// nor a head chunk bigger than the limit (such a legal large message is on
+/// its way; a reader that keeps up is not slow for having been sent one).
+fn is_backlogged(out: &WriteQueue, adding: usize, limits: &Limits) -> bool {
+    let counted = websocket::counted_queue(out, limits.max_queued_bytes);
+    counted > 0 && counted + adding > limits.max_queued_bytes
+}

@@ -1,0 +1,258 @@
+//! The connection's WebSocket framing: decoding frames into app input,
+//! control frames (ping, pong, close) and the keepalive, and framing shared
+//! hub deliveries. The RFC 6455 codec itself is in [`crate::proto::ws`].
+
+use std::ops::Range;
+use std::rc::Rc;
+use std::time::Instant;
+
+use log::debug;
+
+use super::{AfterClose, AppOutput, Conn, Ctx, Framing, Lifecycle, Transport};
+use crate::app::{App, AppCtx, CloseRequest, Input};
+use crate::config::Timeouts;
+use crate::proto::ws::decoder::DecoderLimits;
+use crate::proto::ws::encoder::{encode_frame, encode_header};
+use crate::proto::ws::{CloseCode, Decoder, Message, OpCode};
+use crate::write_queue::{BufPool, WriteQueue};
+
+/// A WebSocket's decoder and keepalive clock.
+pub(super) struct WsFraming {
+    decoder: Decoder,
+    /// When the last bytes arrived, for the keepalive ping.
+    last_rx: Instant,
+    /// A keepalive ping is outstanding since this instant.
+    ping_sent: Option<Instant>,
+}
+
+/// What the keepalive clock asks for.
+pub(super) enum Keepalive {
+    Wait,
+    Ping,
+    TimedOut,
+}
+
+impl WsFraming {
+    pub(super) fn new(limits: DecoderLimits, now: Instant) -> WsFraming {
+        WsFraming { decoder: Decoder::new(limits), last_rx: now, ping_sent: None }
+    }
+
+    pub(super) fn keepalive_deadline(&self, timeouts: &Timeouts) -> Instant {
+        match self.ping_sent {
+            Some(sent) => sent + timeouts.ping_timeout,
+            None => self.last_rx + timeouts.ping_interval,
+        }
+    }
+
+    /// Called at or after the keepalive deadline; marks a ping as sent.
+    pub(super) fn on_deadline(&mut self, now: Instant, timeouts: &Timeouts) -> Keepalive {
+        match self.ping_sent {
+            Some(sent) if sent + timeouts.ping_timeout <= now => Keepalive::TimedOut,
+            None if self.last_rx + timeouts.ping_interval <= now => {
+                self.ping_sent = Some(now);
+                Keepalive::Ping
+            }
+            _ => Keepalive::Wait,
+        }
+    }
+}
+
+/// How decoding a batch of frames ended.
+enum Step {
+    /// Everything decodable was handled.
+    Open,
+    /// Output piles up unsent: stop decoding until the peer reads.
+    Paused,
+    /// A frame broke the protocol: our close frame says why; finish.
+    Violation(CloseCode, String),
+    /// The peer's close frame came, with its code if it had one.
+    PeerClosed(Option<CloseCode>),
+}
+
+impl<S: Transport> Conn<S> {
+    /// Decodes frames from `buf` and acts on them; returns the bytes consumed.
+    pub(super) fn process_websocket(&mut self, buf: &mut [u8], ctx: &mut Ctx<'_>) -> usize {
+        let mut pos = 0;
+        let step = loop {
+            let backlog_before = counted_queue(&self.out, ctx.limits.max_queued_bytes);
+            let Conn { lifecycle, app, out, .. } = self;
+            let (ws, closing) = match lifecycle {
+                Lifecycle::Open(Framing::WebSocket(ws)) => (ws, false),
+                Lifecycle::Closing { ws, .. } => (ws, true),
+                // The app finished the connection on the last message.
+                _ => return buf.len(),
+            };
+            ws.last_rx = ctx.now;
+            ws.ping_sent = None;
+            let Some(rest) = buf.get_mut(pos..) else {
+                break Step::Open;
+            };
+            let message = match ws.decoder.decode(rest) {
+                Ok((0, None)) => break Step::Open,
+                Ok((consumed, message)) => {
+                    pos += consumed;
+                    match message {
+                        Some(message) => message,
+                        None => continue,
+                    }
+                }
+                Err(error) => {
+                    debug!("conn {:?}: websocket protocol error: {error}", self.id);
+                    break Step::Violation(error.close_code(), error.to_string());
+                }
+            };
+            let close_request = match message {
+                Message::Close(frame) => break Step::PeerClosed(frame.map(|f| f.code)),
+                // Once our close is out, only the peer's close matters.
+                _ if closing => continue,
+                Message::Ping(payload) => {
+                    out.append_with(ctx.pool, |v| encode_frame(v, OpCode::Pong, payload));
+                    None
+                }
+                Message::Pong(_) => None,
+                Message::Text(text) => run_app(app, out, true, Input::Text(text), ctx),
+                Message::Binary(data) => run_app(app, out, true, Input::Binary(data), ctx),
+            };
+            if let Some(request) = close_request {
+                self.close(request, ctx);
+            }
+            if self.out.queued() >= ctx.limits.read_pause_bytes() {
+                // Output piles up within one batch: write now rather than at
+                // the end of it, and stop decoding while the peer does not
+                // take it.
+                if !self.write_now(ctx) {
+                    self.lifecycle = Lifecycle::Closed;
+                    return buf.len();
+                }
+                if backlog_before > 0
+                    && counted_queue(&self.out, ctx.limits.max_queued_bytes) > ctx.limits.max_queued_bytes
+                {
+                    self.slow_reader(ctx);
+                    return buf.len();
+                }
+                if self.out.queued() >= ctx.limits.read_pause_bytes() {
+                    break Step::Paused;
+                }
+            }
+        };
+        if let Lifecycle::Open(Framing::WebSocket(ws)) | Lifecycle::Closing { ws, .. } = &mut self.lifecycle {
+            // A reassembled message is done with: an idle connection goes
+            // back to its idle size instead of keeping its largest message.
+            ws.decoder.release_idle_memory();
+        }
+        match step {
+            Step::Open => pos,
+            Step::Paused => {
+                // What was read but not decoded waits in `rbuf`; the socket
+                // may have nothing more to wake us with.
+                self.pending_input = true;
+                pos
+            }
+            Step::Violation(code, reason) => {
+                self.send_close(Some(code), &reason, AfterClose::Finish, ctx);
+                buf.len()
+            }
+            Step::PeerClosed(code) => {
+                // RFC 6455 §5.5.1: answer a close with a close, echoing the
+                // code (nothing is sent if ours is already out).
+                self.send_close(code, "", AfterClose::Done, ctx);
+                buf.len()
+            }
+        }
+    }
+}
+
+/// Gives one complete message to the app; returns how it wants the
+/// connection to end, if it does.
+pub(super) fn run_app(
+    app: &mut Option<Box<dyn App>>,
+    out: &mut WriteQueue,
+    websocket: bool,
+    input: Input<'_>,
+    ctx: &mut Ctx<'_>,
+) -> Option<CloseRequest> {
+    ctx.metrics.messages_in_total += 1;
+    let app = app.as_mut()?;
+    let mut output = AppOutput { out, pool: ctx.pool, websocket, close: None };
+    let mut cx = AppCtx { now: ctx.now, limits: ctx.limits, metrics: ctx.metrics, hub: ctx.hub, outbox: ctx.outbox };
+    app.handle_input(input, &mut cx, &mut output);
+    output.close
+}
+
+/// The queue as the slow-reader rule counts it: a head chunk larger than the
+/// limit is one legal oversized message on its way and is not counted.
+pub(super) fn counted_queue(out: &WriteQueue, max_queued_bytes: usize) -> usize {
+    let head = out.head_unsent();
+    if head > max_queued_bytes { out.queued() - head } else { out.queued() }
+}
+
+/// A hub delivery as bytes for one framing, shared between receivers.
+#[derive(Clone, Debug)]
+pub enum Framed {
+    /// A whole frame or line.
+    Whole(Rc<[u8]>),
+    /// A receiver's cut of a shared rendering: `header`, then `whole` without
+    /// the bytes in `omit`, then `trailer`; only the header is the receiver's own.
+    Cut { header: [u8; 14], header_len: usize, whole: Rc<[u8]>, omit: Range<usize>, trailer: &'static [u8] },
+}
+
+impl Framed {
+    /// Bytes on the wire.
+    pub fn len(&self) -> usize {
+        match self {
+            Framed::Whole(bytes) => bytes.len(),
+            Framed::Cut { header_len, whole, omit, trailer, .. } => {
+                header_len + whole.len() - omit.len() + trailer.len()
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Queues these bytes, sharing what is shared.
+    pub(super) fn push_to(&self, out: &mut WriteQueue, pool: &mut BufPool) {
+        match self {
+            Framed::Whole(bytes) => out.push_shared(pool, bytes.clone()),
+            Framed::Cut { header, header_len, whole, omit, trailer } => {
+                let header = header.get(..*header_len).expect("an encoded header fits its buffer");
+                out.push_bytes(pool, header);
+                out.push_shared_range(pool, whole.clone(), 0..omit.start);
+                out.push_shared_range(pool, whole.clone(), omit.end..whole.len());
+                out.push_static(pool, trailer);
+            }
+        }
+    }
+}
+
+/// A rendered payload framed for one carrier: a text frame on WebSocket, a
+/// `\n`-terminated line on raw TCP. `omit` cuts the receiver's own entry out
+/// of a shared rendering (a presence list) without copying it.
+pub fn frame_rendered(payload: &Rc<[u8]>, omit: Option<Range<usize>>, websocket: bool) -> Framed {
+    match omit {
+        Some(omit) => {
+            let mut header = [0u8; 14];
+            let payload_len = payload.len() - omit.len();
+            let header_len =
+                if websocket { encode_header(OpCode::Text, true, payload_len as u64, None, &mut header) } else { 0 };
+            Framed::Cut {
+                header,
+                header_len,
+                whole: payload.clone(),
+                omit,
+                trailer: if websocket { b"" } else { b"\n" },
+            }
+        }
+        None => {
+            let mut bytes = Vec::with_capacity(payload.len() + 10);
+            if websocket {
+                encode_frame(&mut bytes, OpCode::Text, payload);
+            } else {
+                bytes.extend_from_slice(payload);
+                bytes.push(b'\n');
+            }
+            Framed::Whole(Rc::from(bytes))
+        }
+    }
+}
