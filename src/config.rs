@@ -92,20 +92,14 @@ pub struct Config {
     pub no_echo: bool,
 }
 
-/// Parses `250ms`, `10s`, `2m` or a bare number of seconds.
+/// Parses `250ms`, `10s`, `2m` (any humantime duration) or a bare number of
+/// seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let (digits, unit_ms) = if let Some(d) = text.strip_suffix("ms") {
-        (d, 1)
-    } else if let Some(d) = text.strip_suffix('s') {
-        (d, 1000)
-    } else if let Some(d) = text.strip_suffix('m') {
-        (d, 60_000)
-    } else {
-        (text, 1000)
-    };
-    let value: u64 = digits.trim().parse().map_err(|_| format!("`{text}` is not a duration like 250ms, 10s or 2m"))?;
-    value.checked_mul(unit_ms).map(Duration::from_millis).ok_or_else(|| format!("`{text}` is too long"))
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse().map(Duration::from_secs).map_err(|_| format!("`{text}` is too long"));
+    }
+    humantime::parse_duration(text).map_err(|e| format!("`{text}` is not a duration like 250ms, 10s or 2m: {e}"))
 }
 
 impl Default for Config {
@@ -240,8 +234,12 @@ mod tests {
         assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("99999999999999999999s").is_err());
+        assert_eq!(parse_duration(" 7 "), Ok(Duration::from_secs(7)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("1m 30s"), Ok(Duration::from_secs(90)));
+        for bad in ["soon", "", "-1", "1.5", "10 parsecs", "99999999999999999999s", "99999999999999999999"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
