@@ -148,7 +148,7 @@ impl Config {
         Limits {
             max_connections: self.max_connections,
             max_queued_bytes: self.max_queued_bytes,
-            max_line_bytes: self.max_line_bytes,
+            chat: ChatConfig { max_line_bytes: self.max_line_bytes, max_rooms_per_user: self.max_rooms_per_user },
             decoder: DecoderLimits { max_message_bytes: self.max_message_bytes, max_fragments: self.max_fragments },
         }
     }
@@ -165,9 +165,9 @@ impl Config {
         }
     }
 
-    /// What the chat hub needs.
+    /// What the chat hub needs: the chat part of [`Config::limits`].
     pub fn chat(&self) -> ChatConfig {
-        ChatConfig { max_line_bytes: self.max_line_bytes, max_rooms_per_user: self.max_rooms_per_user }
+        self.limits().chat
     }
 
     /// What the HTTP layer needs.
@@ -181,13 +181,17 @@ impl Config {
     }
 }
 
-/// Caps applied per connection.
+/// Every cap of the daemon, each held once: the connections read the line
+/// limit from the same [`ChatConfig`] the hub is built from, so the legacy
+/// line decoder, the `/legacy` frame check and the hub's JSON text check
+/// cannot disagree.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub max_connections: usize,
     /// Unsent bytes per connection before it counts as a slow reader (close 1013).
     pub max_queued_bytes: usize,
-    pub max_line_bytes: usize,
+    /// The hub's caps, `--max-line` among them.
+    pub chat: ChatConfig,
     pub decoder: DecoderLimits,
 }
 
@@ -258,6 +262,14 @@ mod tests {
         assert_eq!(config.max_queued_bytes, 1024);
         assert_eq!(config.allow_origins.len(), 2);
         assert!(!config.http().echo_enabled);
+    }
+
+    #[test]
+    fn the_line_limit_is_held_once() {
+        let config = Config::parse_from(["soket", "--max-line", "100", "--max-rooms-per-user", "3"]);
+        let limits = config.limits();
+        assert_eq!(limits.chat, ChatConfig { max_line_bytes: 100, max_rooms_per_user: 3 });
+        assert_eq!(config.chat(), limits.chat);
     }
 
     #[test]

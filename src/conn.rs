@@ -478,7 +478,7 @@ impl<S: Transport> Conn<S> {
     fn become_legacy(&mut self, ctx: &mut Ctx<'_>) {
         ctx.metrics.connection_switched(self.protocol, Protocol::Legacy);
         self.protocol = Protocol::Legacy;
-        self.state = State::Legacy(LineDecoder::new(ctx.limits.max_line_bytes, ctx.timeouts.legacy_flush));
+        self.state = State::Legacy(LineDecoder::new(ctx.limits.chat.max_line_bytes, ctx.timeouts.legacy_flush));
         self.join_chat(ClientKind::LegacyTcp, "/", ctx);
     }
 
@@ -772,7 +772,7 @@ fn handle_ws_message(
                 WsApp::Chat(_) => {
                     // PROTOCOL.md §2: one text frame is one legacy message,
                     // under the same --max-line as a TCP line.
-                    if text.len() > ctx.limits.max_line_bytes {
+                    if text.len() > ctx.limits.chat.max_line_bytes {
                         ctx.hub.legacy_too_large(id, ctx.outbox);
                     } else {
                         ctx.hub.handle_legacy(id, text.as_bytes(), ctx.outbox);
