@@ -98,20 +98,14 @@ pub struct Config {
     pub no_echo: bool,
 }
 
-/// Parses `250ms`, `10s`, `2m` or a bare number of seconds.
+/// Parses `250ms`, `10s`, `2m` (any humantime duration) or a bare number of
+/// seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let (digits, unit_ms) = if let Some(d) = text.strip_suffix("ms") {
-        (d, 1)
-    } else if let Some(d) = text.strip_suffix('s') {
-        (d, 1000)
-    } else if let Some(d) = text.strip_suffix('m') {
-        (d, 60_000)
-    } else {
-        (text, 1000)
-    };
-    let value: u64 = digits.trim().parse().map_err(|_| format!("`{text}` is not a duration like 250ms, 10s or 2m"))?;
-    value.checked_mul(unit_ms).map(Duration::from_millis).ok_or_else(|| format!("`{text}` is too long"))
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse().map(Duration::from_secs).map_err(|_| format!("`{text}` is too long"));
+    }
+    humantime::parse_duration(text).map_err(|e| format!("`{text}` is not a duration like 250ms, 10s or 2m: {e}"))
 }
 
 impl Default for Config {
@@ -161,7 +155,7 @@ impl Config {
         Limits {
             max_connections: self.max_connections,
             max_queued_bytes: self.max_queued_bytes,
-            max_line_bytes: self.max_line_bytes,
+            chat: ChatConfig { max_line_bytes: self.max_line_bytes, max_rooms_per_user: self.max_rooms_per_user },
             decoder: DecoderLimits { max_message_bytes: self.max_message_bytes, max_fragments: self.max_fragments },
         }
     }
@@ -179,9 +173,9 @@ impl Config {
         }
     }
 
-    /// What the chat hub needs.
+    /// What the chat hub needs: the chat part of [`Config::limits`].
     pub fn chat(&self) -> ChatConfig {
-        ChatConfig { max_line_bytes: self.max_line_bytes, max_rooms_per_user: self.max_rooms_per_user }
+        self.limits().chat
     }
 
     /// What the HTTP layer needs.
@@ -195,13 +189,17 @@ impl Config {
     }
 }
 
-/// Caps applied per connection.
+/// Every cap of the daemon, each held once: the connections read the line
+/// limit from the same [`ChatConfig`] the hub is built from, so the legacy
+/// line decoder, the `/legacy` frame check and the hub's JSON text check
+/// cannot disagree.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub max_connections: usize,
     /// Unsent bytes per connection before it counts as a slow reader (close 1013).
     pub max_queued_bytes: usize,
-    pub max_line_bytes: usize,
+    /// The hub's caps, `--max-line` among them.
+    pub chat: ChatConfig,
     pub decoder: DecoderLimits,
 }
 
@@ -250,8 +248,12 @@ mod tests {
         assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("99999999999999999999s").is_err());
+        assert_eq!(parse_duration(" 7 "), Ok(Duration::from_secs(7)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("1m 30s"), Ok(Duration::from_secs(90)));
+        for bad in ["soon", "", "-1", "1.5", "10 parsecs", "99999999999999999999s", "99999999999999999999"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
@@ -270,6 +272,14 @@ mod tests {
         assert_eq!(config.max_queued_bytes, 1024);
         assert_eq!(config.allow_origins.len(), 2);
         assert!(!config.http().echo_enabled);
+    }
+
+    #[test]
+    fn the_line_limit_is_held_once() {
+        let config = Config::parse_from(["soket", "--max-line", "100", "--max-rooms-per-user", "3"]);
+        let limits = config.limits();
+        assert_eq!(limits.chat, ChatConfig { max_line_bytes: 100, max_rooms_per_user: 3 });
+        assert_eq!(config.chat(), limits.chat);
     }
 
     #[test]

@@ -474,11 +474,7 @@ fn listen(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
 /// Errors after which any further `accept` fails the same way until
 /// something is released.
 fn is_resource_exhaustion(e: &io::Error) -> bool {
-    const ENFILE: i32 = 23;
-    const EMFILE: i32 = 24;
-    const ENOBUFS: i32 = 105;
-    const ENOMEM: i32 = 12;
-    matches!(e.raw_os_error(), Some(ENFILE | EMFILE | ENOBUFS | ENOMEM))
+    matches!(e.raw_os_error(), Some(libc::ENFILE | libc::EMFILE | libc::ENOBUFS | libc::ENOMEM))
 }
 
 /// One hub content framed for a carrier.
@@ -486,5 +482,21 @@ pub(crate) fn frame_content(content: &Content, websocket: bool) -> Framed {
     match content {
         Content::Json(text) | Content::Legacy(text) => frame_rendered(&Rc::from(text.as_bytes()), None, websocket),
         Content::Presence(list) => frame_rendered(&Rc::from(list.whole.as_bytes()), Some(list.omit.clone()), websocket),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_exhaustion_is_the_out_of_descriptors_and_memory_errors() {
+        for errno in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM] {
+            assert!(is_resource_exhaustion(&io::Error::from_raw_os_error(errno)), "{errno}");
+        }
+        for errno in [libc::ECONNABORTED, libc::EPROTO, libc::EPERM, libc::EAGAIN] {
+            assert!(!is_resource_exhaustion(&io::Error::from_raw_os_error(errno)), "{errno}");
+        }
+        assert!(!is_resource_exhaustion(&io::Error::other("no errno")));
     }
 }

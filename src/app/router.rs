@@ -6,6 +6,7 @@ use super::echo::Echo;
 use super::json_chat::JsonChat;
 use super::line_chat::{Carrier, LineChat};
 use super::{App, AppCtx};
+use crate::chat::normalize_namespace;
 use crate::ids::ConnId;
 use crate::proto::http::request::{HttpError, Request};
 use crate::proto::http::response::{error_response, write_response};
@@ -98,27 +99,16 @@ fn route(path: &str, config: &HttpConfig) -> Option<Route> {
         "/legacy" => Some(Route::Ws(WsEndpoint::Legacy)),
         "/ws" => Some(Route::Ws(WsEndpoint::Events { namespace: "/".to_owned() })),
         _ => {
-            // PROTOCOL.md §1: `/ws/NAME` where NAME follows the room rules;
-            // "any other path under `/ws/` is 404". Browsers percent-encode
-            // non-ASCII path bytes, so decode before checking.
+            // PROTOCOL.md §1: `/ws/NAME` is `/NAME` where NAME follows the
+            // room rules (the chat layer's, NFC included); "any other path
+            // under `/ws/` is 404". Browsers percent-encode non-ASCII path
+            // bytes, so decode before checking.
             let raw = path.strip_prefix("/ws/")?;
             let bytes = crate::proto::http::request::percent_decode(raw.as_bytes())?;
-            let name = String::from_utf8(bytes).ok().filter(|n| is_room_name(n))?;
-            Some(Route::Ws(WsEndpoint::Events { namespace: format!("/{name}") }))
+            let namespace = normalize_namespace(std::str::from_utf8(&bytes).ok()?)?;
+            Some(Route::Ws(WsEndpoint::Events { namespace }))
         }
     }
-}
-
-/// PROTOCOL.md §1 room rules: 1 to 64 characters, letters, digits, `_`, `-`,
-/// `.`; no `..`; not starting or ending with `.`. NFC normalisation is the
-/// chat layer's; `is_alphanumeric` slightly widens "L and Nd".
-fn is_room_name(name: &str) -> bool {
-    let count = name.chars().count();
-    (1..=64).contains(&count)
-        && name.chars().all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
-        && !name.contains("..")
-        && !name.starts_with('.')
-        && !name.ends_with('.')
 }
 
 #[cfg(test)]
@@ -392,12 +382,22 @@ mod tests {
     }
 
     #[test]
-    fn room_names() {
-        for ok in ["a", "lobby", "r1.x-y_z", "été", "部屋", &"r".repeat(64)] {
-            assert!(is_room_name(ok), "{ok}");
+    fn namespace_paths_follow_the_chat_name_rule() {
+        // `²` is No, not Nd: no namespace `/x²`.
+        assert_eq!(status("GET /ws/x%C2%B2 HTTP/1.1\r\n\r\n"), 404);
+        assert_eq!(status(&upgrade_head("/ws/x%C2%B2", "")), 404);
+        // Ⅻ is Nl, not L.
+        assert_eq!(status("GET /ws/%E2%85%AB HTTP/1.1\r\n\r\n"), 404);
+        // `e` and a combining acute are `é` after NFC: the same namespace
+        // as the composed spelling, stored composed.
+        for path in ["/ws/cafe%CC%81", "/ws/caf%C3%A9"] {
+            let up = upgraded(&upgrade_head(path, ""), &config());
+            assert_eq!(up.endpoint, WsEndpoint::Events { namespace: "/caf\u{e9}".to_owned() }, "{path}");
         }
-        for bad in ["", ".a", "a.", "a..b", "a b", "a/b", "a+b", &"r".repeat(65)] {
-            assert!(!is_room_name(bad), "{bad}");
+        let up = upgraded(&upgrade_head("/ws/%E9%83%A8%E5%B1%8B", ""), &config());
+        assert_eq!(up.endpoint, WsEndpoint::Events { namespace: "/部屋".to_owned() });
+        for bad in ["/ws/a+b", "/ws/%CC%81", "/ws/%C3"] {
+            assert_eq!(status(&format!("GET {bad} HTTP/1.1\r\n\r\n")), 404, "{bad}");
         }
     }
 }

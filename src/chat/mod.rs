@@ -20,7 +20,7 @@ use std::rc::Rc;
 pub use crate::timers::ConnId;
 pub use error::ChatError;
 pub use hub::Hub;
-pub use names::{normalize_name, normalize_room};
+pub use names::{normalize_name, normalize_namespace, normalize_room};
 
 /// The protocol a connection speaks, which decides how it is rendered to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,6 +2,7 @@
 //! allowed characters. Knows nothing of who is online.
 
 use unicode_normalization::UnicodeNormalization;
+use unicode_properties::{GeneralCategory, GeneralCategoryGroup, UnicodeGeneralCategory};
 
 /// Longest user name, in code points after NFC.
 pub const MAX_NAME_CHARS: usize = 32;
@@ -16,10 +17,17 @@ pub fn normalize_name(raw: &str) -> Option<String> {
     normalize(raw, MAX_NAME_CHARS)
 }
 
-/// Like [`normalize_name`] with the room limit of 64 code points. Namespace
-/// names (`/ws/NAME`) follow the same rules.
+/// Like [`normalize_name`] with the room limit of 64 code points.
 pub fn normalize_room(raw: &str) -> Option<String> {
     normalize(raw, MAX_ROOM_CHARS)
+}
+
+/// The namespace `/NAME` for the NAME of a `/ws/NAME` path (already
+/// percent-decoded): NAME follows the room rules and is stored in NFC, so
+/// `cafe\u{301}` and `caf\u{e9}` are one namespace. `None` when invalid
+/// (the path is then a 404).
+pub fn normalize_namespace(raw: &str) -> Option<String> {
+    normalize_room(raw).map(|name| format!("/{name}"))
 }
 
 fn normalize(raw: &str, max_chars: usize) -> Option<String> {
@@ -43,108 +51,14 @@ fn is_valid(s: &str, max_chars: usize) -> bool {
         && !s.ends_with('.')
 }
 
-/// Letters (approximated by Unicode `Alphabetic`, which is category L plus Nl
-/// and some combining vowel signs), decimal digits (Nd), `_`, `-`, `.`.
+/// Letters (general category L: Lu, Ll, Lt, Lm, Lo), decimal digits (Nd),
+/// `_`, `-`, `.`. Not `char::is_alphabetic`, which also admits Nl (`Ⅻ`) and
+/// combining vowel signs, nor `char::is_numeric`, which admits No (`²`, `½`).
 fn is_name_char(c: char) -> bool {
-    c.is_alphabetic() || is_decimal_digit(c) || matches!(c, '_' | '-' | '.')
+    matches!(c, '_' | '-' | '.')
+        || c.general_category_group() == GeneralCategoryGroup::Letter
+        || c.general_category() == GeneralCategory::DecimalNumber
 }
-
-/// Unicode category Nd. `char::is_numeric` alone would also admit No and Nl
-/// (`²`, `½`, `①`), which section 1 excludes.
-fn is_decimal_digit(c: char) -> bool {
-    if c.is_ascii_digit() {
-        return true;
-    }
-    // The table is Unicode 14 plus the later digit blocks; intersecting with
-    // is_numeric keeps a stale or wrong range from admitting non-numbers.
-    c.is_numeric()
-        && ND_RANGES
-            .binary_search_by(|&(lo, hi)| {
-                if hi < c {
-                    std::cmp::Ordering::Less
-                } else if lo > c {
-                    std::cmp::Ordering::Greater
-                } else {
-                    std::cmp::Ordering::Equal
-                }
-            })
-            .is_ok()
-}
-
-/// Inclusive ranges of category Nd, sorted, disjoint.
-const ND_RANGES: &[(char, char)] = &[
-    ('\u{30}', '\u{39}'),
-    ('\u{660}', '\u{669}'),
-    ('\u{6F0}', '\u{6F9}'),
-    ('\u{7C0}', '\u{7C9}'),
-    ('\u{966}', '\u{96F}'),
-    ('\u{9E6}', '\u{9EF}'),
-    ('\u{A66}', '\u{A6F}'),
-    ('\u{AE6}', '\u{AEF}'),
-    ('\u{B66}', '\u{B6F}'),
-    ('\u{BE6}', '\u{BEF}'),
-    ('\u{C66}', '\u{C6F}'),
-    ('\u{CE6}', '\u{CEF}'),
-    ('\u{D66}', '\u{D6F}'),
-    ('\u{DE6}', '\u{DEF}'),
-    ('\u{E50}', '\u{E59}'),
-    ('\u{ED0}', '\u{ED9}'),
-    ('\u{F20}', '\u{F29}'),
-    ('\u{1040}', '\u{1049}'),
-    ('\u{1090}', '\u{1099}'),
-    ('\u{17E0}', '\u{17E9}'),
-    ('\u{1810}', '\u{1819}'),
-    ('\u{1946}', '\u{194F}'),
-    ('\u{19D0}', '\u{19D9}'),
-    ('\u{1A80}', '\u{1A89}'),
-    ('\u{1A90}', '\u{1A99}'),
-    ('\u{1B50}', '\u{1B59}'),
-    ('\u{1BB0}', '\u{1BB9}'),
-    ('\u{1C40}', '\u{1C49}'),
-    ('\u{1C50}', '\u{1C59}'),
-    ('\u{A620}', '\u{A629}'),
-    ('\u{A8D0}', '\u{A8D9}'),
-    ('\u{A900}', '\u{A909}'),
-    ('\u{A9D0}', '\u{A9D9}'),
-    ('\u{A9F0}', '\u{A9F9}'),
-    ('\u{AA50}', '\u{AA59}'),
-    ('\u{ABF0}', '\u{ABF9}'),
-    ('\u{FF10}', '\u{FF19}'),
-    ('\u{104A0}', '\u{104A9}'),
-    ('\u{10D30}', '\u{10D39}'),
-    ('\u{10D40}', '\u{10D49}'),
-    ('\u{11066}', '\u{1106F}'),
-    ('\u{110F0}', '\u{110F9}'),
-    ('\u{11136}', '\u{1113F}'),
-    ('\u{111D0}', '\u{111D9}'),
-    ('\u{112F0}', '\u{112F9}'),
-    ('\u{11450}', '\u{11459}'),
-    ('\u{114D0}', '\u{114D9}'),
-    ('\u{11650}', '\u{11659}'),
-    ('\u{116C0}', '\u{116C9}'),
-    ('\u{116D0}', '\u{116E3}'),
-    ('\u{11730}', '\u{11739}'),
-    ('\u{118E0}', '\u{118E9}'),
-    ('\u{11950}', '\u{11959}'),
-    ('\u{11BF0}', '\u{11BF9}'),
-    ('\u{11C50}', '\u{11C59}'),
-    ('\u{11D50}', '\u{11D59}'),
-    ('\u{11DA0}', '\u{11DA9}'),
-    ('\u{11F50}', '\u{11F59}'),
-    ('\u{16130}', '\u{16139}'),
-    ('\u{16A60}', '\u{16A69}'),
-    ('\u{16AC0}', '\u{16AC9}'),
-    ('\u{16B50}', '\u{16B59}'),
-    ('\u{16D70}', '\u{16D79}'),
-    ('\u{1CCF0}', '\u{1CCF9}'),
-    ('\u{1D7CE}', '\u{1D7FF}'),
-    ('\u{1E140}', '\u{1E149}'),
-    ('\u{1E2F0}', '\u{1E2F9}'),
-    ('\u{1E4F0}', '\u{1E4F9}'),
-    ('\u{1E5F1}', '\u{1E5FA}'),
-    ('\u{1E950}', '\u{1E959}'),
-    ('\u{1FBF0}', '\u{1FBF9}'),
-];
 
 #[cfg(test)]
 mod tests {
@@ -182,13 +96,40 @@ mod tests {
     }
 
     #[test]
-    fn nd_table_is_sorted_and_matches_known_digits() {
-        assert!(ND_RANGES.windows(2).all(|w| w[0].1 < w[1].0));
-        for digit in ['0', '9', '\u{660}', '\u{FF10}', '\u{1D7CE}', '\u{1D7FF}'] {
-            assert!(is_decimal_digit(digit), "{digit:?}");
+    fn letters_are_category_l_and_digits_nd() {
+        // Lu, Ll, Lt (ǅ), Lm (ʰ, ー), Lo (日, ا), Nd: Arabic-Indic, Devanagari,
+        // fullwidth and mathematical digits.
+        for ok in [
+            "Aa",
+            "\u{1c5}",
+            "x\u{2b0}",
+            "\u{30fc}",
+            "日",
+            "\u{627}",
+            "\u{660}\u{669}",
+            "\u{966}",
+            "\u{ff10}",
+            "\u{1d7ce}",
+        ] {
+            assert_eq!(normalize_name(ok).as_deref(), Some(ok), "{ok:?}");
         }
-        for other in ['²', '½', '①', 'Ⅻ', 'a'] {
-            assert!(!is_decimal_digit(other), "{other:?}");
+        // Nl (Roman numeral twelve, which `char::is_alphabetic` admits), No,
+        // a combining mark alone (Mn) or after a character NFC cannot
+        // compose it with, a spacing mark (Mc, `is_alphabetic` too), Pc
+        // other than `_`, format characters.
+        for bad in ["\u{216b}", "a\u{216b}", "\u{b2}", "\u{301}", "_\u{301}", "\u{93e}", "\u{203f}", "a\u{200d}b"] {
+            assert_eq!(normalize_name(bad), None, "{bad:?}");
+            assert_eq!(normalize_room(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn namespaces_are_rooms_in_nfc_with_a_slash() {
+        assert_eq!(normalize_namespace("cafe\u{301}").as_deref(), Some("/caf\u{e9}"));
+        assert_eq!(normalize_namespace("caf\u{e9}").as_deref(), Some("/caf\u{e9}"));
+        assert_eq!(normalize_namespace(&"r".repeat(64)), Some(format!("/{}", "r".repeat(64))));
+        for bad in ["", "x\u{b2}", "a/b", ".a", "a..b", "\u{216b}", &"r".repeat(65)] {
+            assert_eq!(normalize_namespace(bad), None, "{bad:?}");
         }
     }
 }

@@ -490,8 +490,10 @@ impl<S: Transport> Conn<S> {
 
     fn open_lines(&mut self, ctx: &mut Ctx<'_>) {
         self.switch_protocol(Protocol::Legacy, ctx);
-        self.lifecycle =
-            Lifecycle::Open(Framing::Lines(LineDecoder::new(ctx.limits.max_line_bytes, ctx.timeouts.legacy_flush)));
+        self.lifecycle = Lifecycle::Open(Framing::Lines(LineDecoder::new(
+            ctx.limits.chat.max_line_bytes,
+            ctx.timeouts.legacy_flush,
+        )));
         self.app = Some(Box::new(LineChat::open(self.id, Carrier::Tcp, &mut ctx.app())));
     }
 

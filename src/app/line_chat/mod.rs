@@ -38,7 +38,9 @@ impl App for LineChat {
             Input::LineTooLarge => cx.hub.legacy_too_large(self.conn, cx.outbox),
             // PROTOCOL.md §2: one text frame is one message, under the same
             // --max-line as a TCP line.
-            Input::Text(text) if text.len() > cx.limits.max_line_bytes => cx.hub.legacy_too_large(self.conn, cx.outbox),
+            Input::Text(text) if text.len() > cx.limits.chat.max_line_bytes => {
+                cx.hub.legacy_too_large(self.conn, cx.outbox)
+            }
             Input::Text(text) => cx.hub.handle_legacy(self.conn, text.as_bytes(), cx.outbox),
             Input::Binary(_) => {
                 out.close(CloseRequest { code: CloseCode::UNSUPPORTED, reason: "binary frames are not accepted here" })

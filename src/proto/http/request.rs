@@ -178,22 +178,14 @@ pub fn list_items(value: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// Decodes `%XX` escapes; `None` when an escape is cut short or not hex.
 /// `+` stays `+`: it means a space only in form bodies, not in URLs.
 pub fn percent_decode(s: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut rest = s;
-    while let [b, tail @ ..] = rest {
-        rest = tail;
-        if *b == b'%' {
-            let [hi, lo, tail @ ..] = tail else {
-                return None;
-            };
-            let hex = |d: &u8| (*d as char).to_digit(16);
-            out.push((hex(hi)? * 16 + hex(lo)?) as u8);
-            rest = tail;
-        } else {
-            out.push(*b);
-        }
-    }
-    Some(out)
+    // The crate passes a malformed escape through as text; we refuse it, so
+    // that `/ws/%zz` is a 404 rather than a namespace named `%zz`. What
+    // follows each `%` must start with two hex digits.
+    let well_formed = s
+        .split(|&b| b == b'%')
+        .skip(1)
+        .all(|after| matches!(after, [hi, lo, ..] if hi.is_ascii_hexdigit() && lo.is_ascii_hexdigit()));
+    well_formed.then(|| percent_encoding::percent_decode(s).collect())
 }
 
 #[cfg(test)]
@@ -257,5 +249,10 @@ mod tests {
         assert_eq!(percent_decode(b"%4"), None);
         assert_eq!(percent_decode(b"%zz"), None);
         assert_eq!(percent_decode(b"%ff").unwrap(), [0xff]);
+        assert_eq!(percent_decode(b"%4a%4A%25").unwrap(), b"JJ%");
+        assert_eq!(percent_decode(b"").unwrap(), b"");
+        for bad in [&b"%%41"[..], b"%4%41", b"a%", b"%g0", b"%0g", b"%\xd9\xa0"] {
+            assert_eq!(percent_decode(bad), None, "{:?}", String::from_utf8_lossy(bad));
+        }
     }
 }

@@ -1,10 +1,11 @@
 //! The RFC 6455 §4.2 opening handshake, server side: validating an upgrade
-//! request, the subprotocol and extension hooks, and the 101. Routing is the
-//! caller's ([`super::routes`]).
+//! request and the 101. No subprotocol is selected and every extension is
+//! declined (RFC 6455 §4.2.2 lets a server do both) until soket speaks
+//! STOMP or permessage-deflate. Routing is the caller's ([`super::routes`]).
 
 use base64::prelude::{BASE64_STANDARD, Engine as _};
 
-use super::request::{HttpError, Request, list_items, percent_decode};
+use super::request::{HttpError, Request, percent_decode};
 use super::response::accept_key;
 use super::{HttpConfig, Upgrade, WsEndpoint};
 
@@ -59,39 +60,15 @@ pub fn accept_upgrade(
         return Err(HttpError::UpgradeBody);
     }
 
-    let offered = offered_subprotocols(req);
-    // §4.2.2: the selected value "MUST be one of the values the client sent".
-    let subprotocol = select_subprotocol(&endpoint, &offered).filter(|p| offered.contains(p));
-    let extensions =
-        parse_extensions(req.values("Sec-WebSocket-Extensions")).and_then(|offers| negotiate_extensions(&offers));
-
-    let mut response = format!(
+    // No `Sec-WebSocket-Protocol` or `Sec-WebSocket-Extensions` in the 101:
+    // §4.2.2 makes both the server's choice, and a client must then not use
+    // any it offered.
+    let response = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Accept: {}\r\n",
+         Sec-WebSocket-Accept: {}\r\n\r\n",
         accept_key(key)
     );
-    if let Some(p) = subprotocol {
-        response.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
-    }
-    if let Some(e) = extensions {
-        response.push_str(&format!("Sec-WebSocket-Extensions: {e}\r\n"));
-    }
-    response.push_str("\r\n");
-    Ok(Upgrade {
-        response: response.into_bytes(),
-        endpoint,
-        name: query.and_then(name_param),
-        subprotocol: subprotocol.map(str::to_owned),
-    })
-}
-
-/// Picks the subprotocol to speak on `endpoint` among those `offered`, in
-/// the client's order of preference. None: no `Sec-WebSocket-Protocol` in
-/// the 101.
-pub fn select_subprotocol(endpoint: &WsEndpoint, offered: &[&str]) -> Option<&'static str> {
-    // STOMP on /ws will pick "v12.stomp" here; nothing speaks one yet.
-    let _ = (endpoint, offered);
-    None
+    Ok(Upgrade { response: response.into_bytes(), endpoint, name: query.and_then(name_param), subprotocol: None })
 }
 
 /// One offer from `Sec-WebSocket-Extensions`: a name and its parameters,
@@ -102,18 +79,11 @@ pub struct ExtensionOffer<'a> {
     pub params: Vec<(&'a str, Option<String>)>,
 }
 
-/// Chooses extensions among the client's `offers`; returns the
-/// `Sec-WebSocket-Extensions` value for the 101, or None for no header.
-pub fn negotiate_extensions(offers: &[ExtensionOffer<'_>]) -> Option<String> {
-    // permessage-deflate would be accepted here; we accept none yet.
-    let _ = offers;
-    None
-}
-
 /// Parses every `Sec-WebSocket-Extensions` value in one pass (RFC 6455 §9.1:
 /// `extension = token *( ";" param )`, `param = token [ "=" (token |
 /// quoted-string) ]`, comma lists). None when malformed, e.g. an unclosed
-/// quote: the offers are then ignored, the upgrade still succeeds.
+/// quote. Not called yet: the handshake declines every extension; it is
+/// the parser permessage-deflate negotiation will read offers with.
 pub fn parse_extensions<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Option<Vec<ExtensionOffer<'a>>> {
     let mut offers = Vec::new();
     for value in values {
@@ -152,12 +122,6 @@ pub fn parse_extensions<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Optio
         }
     }
     Some(offers)
-}
-
-/// Every offered subprotocol, across repeated headers, in order. Each value
-/// is split once, so this is linear in the header bytes.
-fn offered_subprotocols<'b>(req: &Request<'_, 'b>) -> Vec<&'b str> {
-    req.values("Sec-WebSocket-Protocol").flat_map(list_items).filter_map(|t| std::str::from_utf8(t).ok()).collect()
 }
 
 /// The first `name` parameter of the query, percent-decoded as UTF-8. `+` is
@@ -260,7 +224,6 @@ mod tests {
         for bad in [&b"a; b=\"unclosed"[..], b"a; b=\"x\\", b"a b", b"a;", b";", b"a; =1", b"a; b=", b"a,\"x\""] {
             assert_eq!(ext(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
-        assert_eq!(negotiate_extensions(&ext(b"permessage-deflate").unwrap()), None);
     }
 
     #[test]
