@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
+use crate::app::session::SessionTable;
 use crate::chat::{Hub, Outbox};
 use crate::config::{Config, Limits, Timeouts};
 use crate::conn::{Conn, Ctx, Transport};
@@ -82,6 +83,7 @@ pub struct Harness {
     pool: BufPool,
     hub: Hub,
     outbox: Outbox,
+    sessions: SessionTable,
     scratch: Vec<u8>,
     now: Instant,
 }
@@ -96,6 +98,7 @@ impl Harness {
         let mut pool = BufPool::default();
         let mut hub = Hub::new(config.chat());
         let mut outbox = Outbox::default();
+        let mut sessions = SessionTable::default();
         let now = Instant::now();
         let id = ConnId { slot: 0, generation: 1 };
         let conn = {
@@ -108,10 +111,12 @@ impl Harness {
                 pool: &mut pool,
                 hub: &mut hub,
                 outbox: &mut outbox,
+                sessions: &mut sessions,
             };
             Conn::new(MemoryTransport::default(), id, &mut ctx)
         };
-        Harness { conn, limits, timeouts, http, metrics, pool, hub, outbox, scratch: vec![0; 16 * 1024], now }
+        let scratch = vec![0; 16 * 1024];
+        Harness { conn, limits, timeouts, http, metrics, pool, hub, outbox, sessions, scratch, now }
     }
 
     /// The peer sends `bytes`; the connection reads and handles them, and
@@ -131,8 +136,8 @@ impl Harness {
     pub fn advance(&mut self, by: Duration) {
         self.now += by;
         if self.conn.next_deadline(&self.timeouts).is_some_and(|at| at <= self.now) {
-            let Harness { conn, limits, timeouts, http, metrics, pool, hub, outbox, now, .. } = self;
-            let mut ctx = Ctx { now: *now, limits, timeouts, http, metrics, pool, hub, outbox };
+            let Harness { conn, limits, timeouts, http, metrics, pool, hub, outbox, sessions, now, .. } = self;
+            let mut ctx = Ctx { now: *now, limits, timeouts, http, metrics, pool, hub, outbox, sessions };
             conn.on_deadline(&mut ctx);
         }
         self.settle();
@@ -183,8 +188,8 @@ impl Harness {
         // Bounded: each turn consumes input or stops.
         for _ in 0..1_000_000 {
             {
-                let Harness { conn, limits, timeouts, http, metrics, pool, hub, outbox, scratch, now } = self;
-                let mut ctx = Ctx { now: *now, limits, timeouts, http, metrics, pool, hub, outbox };
+                let Harness { conn, limits, timeouts, http, metrics, pool, hub, outbox, sessions, scratch, now } = self;
+                let mut ctx = Ctx { now: *now, limits, timeouts, http, metrics, pool, hub, outbox, sessions };
                 conn.on_readable(scratch, true, &mut ctx);
             }
             self.settle();
@@ -197,8 +202,8 @@ impl Harness {
 
     /// Routes the hub's output (only this connection exists) and flushes.
     fn settle(&mut self) {
-        let Harness { conn, limits, timeouts, http, metrics, pool, hub, outbox, now, .. } = self;
-        let mut ctx = Ctx { now: *now, limits, timeouts, http, metrics, pool, hub, outbox };
+        let Harness { conn, limits, timeouts, http, metrics, pool, hub, outbox, sessions, now, .. } = self;
+        let mut ctx = Ctx { now: *now, limits, timeouts, http, metrics, pool, hub, outbox, sessions };
         // A delivery can cause more (a slow reader leaving); each pass drains them.
         for _ in 0..16 {
             if ctx.outbox.is_empty() {

@@ -16,9 +16,11 @@ use slab::Slab;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
+use crate::app::session::SessionTable;
 use crate::chat::{Content, Hub, Outbox};
 use crate::config::{Config, Limits, Timeouts};
 use crate::conn::{Conn, Ctx, Framed, frame_rendered};
+use crate::ids::{Endpoint, SessionId};
 use crate::metrics::Metrics;
 use crate::proto::http::HttpConfig;
 use crate::timers::{ConnId, Timers};
@@ -67,6 +69,8 @@ pub struct Server {
     hub: Hub,
     /// The hub's output from the event being handled, routed by [`Server::deliver`].
     outbox: Outbox,
+    /// Sessions that outlive a connection, beside the connection slab.
+    sessions: SessionTable,
     scratch: Vec<u8>,
     /// Connections with output to write at the end of this batch.
     flush_list: Vec<ConnId>,
@@ -105,6 +109,7 @@ impl Server {
             pool: BufPool::default(),
             hub: Hub::new(config.chat()),
             outbox: Outbox::default(),
+            sessions: SessionTable::default(),
             scratch: vec![0; READ_CHUNK_BYTES],
             flush_list: Vec::new(),
             read_list: Vec::new(),
@@ -206,8 +211,8 @@ impl Server {
     }
 
     fn ctx(&mut self, now: Instant) -> (Ctx<'_>, &mut Slab<Conn>, &mut [u8]) {
-        let Server { limits, timeouts, http, metrics, pool, hub, outbox, conns, scratch, .. } = self;
-        let ctx = Ctx { now, limits, timeouts, http, metrics, pool, hub, outbox };
+        let Server { limits, timeouts, http, metrics, pool, hub, outbox, sessions, conns, scratch, .. } = self;
+        let ctx = Ctx { now, limits, timeouts, http, metrics, pool, hub, outbox, sessions };
         (ctx, conns, scratch)
     }
 
@@ -331,7 +336,14 @@ impl Server {
     }
 
     fn fire_timers(&mut self, now: Instant) {
-        while let Some((at, id)) = self.timers.pop_due(now) {
+        while let Some((at, owner)) = self.timers.pop_due(now) {
+            let id = match owner {
+                Endpoint::Conn(id) => id,
+                Endpoint::Session(id) => {
+                    self.fire_session_timer(id, at, now);
+                    continue;
+                }
+            };
             let fired = self.with_conn(id, now, |conn, ctx, _| {
                 // An entry superseded by an earlier one that already fired is stale.
                 let current = conn.scheduled == Some(at);
@@ -351,6 +363,7 @@ impl Server {
     /// finished, list it for flushing or reading, re-arm its deadline.
     fn settle(&mut self, slot: usize, list_for_flush: bool, now: Instant) {
         self.settle_one(slot, list_for_flush, now);
+        self.settle_sessions(now);
         self.deliver(now);
     }
 
@@ -371,7 +384,52 @@ impl Server {
             self.read_list.push(conn.id);
         }
         if let Some(at) = conn.next_deadline(&self.timeouts) {
-            self.timers.arm(conn.id, at, &mut conn.scheduled);
+            self.timers.arm(Endpoint::Conn(conn.id), at, &mut conn.scheduled);
+        }
+    }
+
+    /// Runs a session's deadline, if the timer entry is its current one.
+    fn fire_session_timer(&mut self, id: SessionId, at: Instant, now: Instant) {
+        let current = self.sessions.timer_state(id).is_some_and(|(_, _, scheduled)| {
+            let current = *scheduled == Some(at);
+            if current {
+                *scheduled = None;
+            }
+            current
+        });
+        if !current {
+            return;
+        }
+        let Some(mut session) = self.sessions.lend(id) else {
+            return;
+        };
+        let (mut ctx, _, _) = self.ctx(now);
+        session.handle_timeout(&mut ctx.app());
+        self.sessions.restore(id, session);
+        self.settle_sessions(now);
+        self.deliver(now);
+    }
+
+    /// Re-arms the deadlines of the sessions touched since the last call, and
+    /// removes the ones that finished.
+    fn settle_sessions(&mut self, now: Instant) {
+        for id in self.sessions.take_touched() {
+            let Some((deadline, finished, scheduled)) = self.sessions.timer_state(id) else {
+                continue;
+            };
+            if finished {
+                self.close_session(id, now);
+            } else if let Some(at) = deadline {
+                self.timers.arm(Endpoint::Session(id), at, scheduled);
+            }
+        }
+    }
+
+    fn close_session(&mut self, id: SessionId, now: Instant) {
+        if let Some(mut session) = self.sessions.remove(id) {
+            let (mut ctx, _, _) = self.ctx(now);
+            session.on_close(&mut ctx.app());
+            debug!("session {id:?} closed");
         }
     }
 
@@ -447,6 +505,9 @@ impl Server {
         }
         self.accept_paused_until = None;
         self.shutdown_deadline = Some(now + self.timeouts.shutdown);
+        for id in self.sessions.ids() {
+            self.close_session(id, now);
+        }
         let slots: Vec<usize> = self.conns.iter().map(|(slot, _)| slot).collect();
         for slot in slots {
             let (mut ctx, conns, _) = self.ctx(now);

@@ -1,29 +1,30 @@
-//! Connection deadlines in one min-heap, invalidated lazily.
+//! Deadlines of connections and sessions in one min-heap, invalidated lazily.
 //!
-//! A connection computes its own next deadline from its state (handshake,
-//! keepalive ping, pong wait, closing handshake, legacy flush delay). The
-//! heap holds at most a few entries per connection and nothing is touched
-//! per tick: a keepalive deadline that moved later because data arrived is
-//! found out only when its old entry pops, which then re-arms it. So an idle
+//! Each owner (a connection, or a session that may outlive its connections)
+//! computes its own next deadline from its state (handshake, keepalive ping,
+//! pong wait, closing handshake, legacy flush delay, a session's heartbeat).
+//! The heap holds at most a few entries per owner and nothing is touched per
+//! tick: a keepalive deadline that moved later because data arrived is found
+//! out only when its old entry pops, which then re-arms it. So an idle
 //! connection costs one heap entry and one pop per ping interval.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Instant;
 
-pub use crate::ids::ConnId;
+pub use crate::ids::{ConnId, Endpoint};
 
 #[derive(Default)]
 pub struct Timers {
-    heap: BinaryHeap<Reverse<(Instant, ConnId)>>,
+    heap: BinaryHeap<Reverse<(Instant, Endpoint)>>,
 }
 
 impl Timers {
-    /// Schedules a wake-up for `id` at `at`, if `scheduled` (the connection's
+    /// Schedules a wake-up for `owner` at `at`, if `scheduled` (the owner's
     /// earliest pending entry) is later or absent. Updates `scheduled`.
-    pub fn arm(&mut self, id: ConnId, at: Instant, scheduled: &mut Option<Instant>) {
+    pub fn arm(&mut self, owner: Endpoint, at: Instant, scheduled: &mut Option<Instant>) {
         if scheduled.is_none_or(|s| at < s) {
-            self.heap.push(Reverse((at, id)));
+            self.heap.push(Reverse((at, owner)));
             *scheduled = Some(at);
         }
     }
@@ -34,7 +35,7 @@ impl Timers {
     }
 
     /// Pops one entry due at or before `now`.
-    pub fn pop_due(&mut self, now: Instant) -> Option<(Instant, ConnId)> {
+    pub fn pop_due(&mut self, now: Instant) -> Option<(Instant, Endpoint)> {
         match self.heap.peek() {
             Some(Reverse((at, _))) if *at <= now => self.heap.pop().map(|Reverse(entry)| entry),
             _ => None,
@@ -53,12 +54,13 @@ impl Timers {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::SessionId;
     use std::time::Duration;
 
     #[test]
     fn earlier_deadlines_replace_later_ones_lazily() {
         let t0 = Instant::now();
-        let id = ConnId { slot: 1, generation: 7 };
+        let id = Endpoint::Conn(ConnId { slot: 1, generation: 7 });
         let mut timers = Timers::default();
         let mut scheduled = None;
         timers.arm(id, t0 + Duration::from_secs(25), &mut scheduled);
@@ -72,5 +74,20 @@ mod tests {
         assert!(timers.pop_due(t0).is_none());
         let (at, popped) = timers.pop_due(t0 + Duration::from_secs(6)).unwrap();
         assert_eq!((at, popped), (t0 + Duration::from_secs(5), id));
+    }
+
+    #[test]
+    fn connections_and_sessions_share_one_heap_in_time_order() {
+        let t0 = Instant::now();
+        let conn = Endpoint::Conn(ConnId { slot: 3, generation: 1 });
+        let session = Endpoint::Session(SessionId { slot: 3, generation: 1 });
+        let mut timers = Timers::default();
+        let (mut conn_scheduled, mut session_scheduled) = (None, None);
+        timers.arm(conn, t0 + Duration::from_secs(2), &mut conn_scheduled);
+        timers.arm(session, t0 + Duration::from_secs(1), &mut session_scheduled);
+        let due = t0 + Duration::from_secs(3);
+        assert_eq!(timers.pop_due(due).map(|(_, owner)| owner), Some(session));
+        assert_eq!(timers.pop_due(due).map(|(_, owner)| owner), Some(conn));
+        assert!(timers.pop_due(due).is_none());
     }
 }

@@ -13,6 +13,7 @@ pub mod echo;
 pub mod json_chat;
 pub mod line_chat;
 pub mod router;
+pub mod session;
 pub mod sniff;
 
 use std::time::Instant;
@@ -21,6 +22,7 @@ use crate::chat::{ClientKind, Hub, Outbox};
 use crate::config::Limits;
 use crate::metrics::Metrics;
 use crate::proto::ws::CloseCode;
+use session::SessionTable;
 
 /// One complete message from the peer, as the connection's framing delivered it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +46,8 @@ pub struct AppCtx<'a> {
     pub hub: &'a mut Hub,
     /// Where the hub's deliveries collect; the reactor routes them after each event.
     pub outbox: &'a mut Outbox,
+    /// Sessions that outlive a connection (lend one out to run it).
+    pub sessions: &'a mut SessionTable,
 }
 
 /// How an app wants its connection to end.

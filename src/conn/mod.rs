@@ -17,6 +17,7 @@ use websocket::WsFraming;
 
 use crate::app::line_chat::{Carrier, LineChat};
 use crate::app::router;
+use crate::app::session::SessionTable;
 use crate::app::sniff::{Sniff, sniff};
 use crate::app::{App, AppCtx, CloseRequest, Input, Output, WireFormat};
 use crate::chat::{Hub, Outbox};
@@ -50,11 +51,25 @@ pub struct Ctx<'a> {
     pub hub: &'a mut Hub,
     /// Where the hub's deliveries collect; the reactor routes them after each event.
     pub outbox: &'a mut Outbox,
+    pub sessions: &'a mut SessionTable,
 }
 
 impl Ctx<'_> {
-    fn app(&mut self) -> AppCtx<'_> {
-        AppCtx { now: self.now, limits: self.limits, metrics: self.metrics, hub: self.hub, outbox: self.outbox }
+    pub(crate) fn app(&mut self) -> AppCtx<'_> {
+        self.split().1
+    }
+
+    /// The buffer pool (for the app's output) and what the app may use.
+    fn split(&mut self) -> (&mut BufPool, AppCtx<'_>) {
+        let cx = AppCtx {
+            now: self.now,
+            limits: self.limits,
+            metrics: self.metrics,
+            hub: self.hub,
+            outbox: self.outbox,
+            sessions: self.sessions,
+        };
+        (self.pool, cx)
     }
 }
 
@@ -721,9 +736,8 @@ impl<S: Transport> Conn<S> {
             && app.poll_timeout().is_some_and(|at| at <= now)
         {
             let websocket = self.protocol == Protocol::WebSocket;
-            let mut output = AppOutput { out: &mut self.out, pool: ctx.pool, websocket, close: None };
-            let mut cx =
-                AppCtx { now: ctx.now, limits: ctx.limits, metrics: ctx.metrics, hub: ctx.hub, outbox: ctx.outbox };
+            let (pool, mut cx) = ctx.split();
+            let mut output = AppOutput { out: &mut self.out, pool, websocket, close: None };
             app.handle_timeout(&mut cx, &mut output);
             if let Some(request) = output.close {
                 self.close(request, ctx);

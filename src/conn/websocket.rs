@@ -9,7 +9,7 @@ use std::time::Instant;
 use log::debug;
 
 use super::{AfterClose, AppOutput, Conn, Ctx, Framing, Lifecycle, Transport};
-use crate::app::{App, AppCtx, CloseRequest, Input};
+use crate::app::{App, CloseRequest, Input};
 use crate::config::Timeouts;
 use crate::proto::ws::decoder::DecoderLimits;
 use crate::proto::ws::encoder::{encode_frame, encode_header};
@@ -173,8 +173,8 @@ pub(super) fn run_app(
 ) -> Option<CloseRequest> {
     ctx.metrics.messages_in_total += 1;
     let app = app.as_mut()?;
-    let mut output = AppOutput { out, pool: ctx.pool, websocket, close: None };
-    let mut cx = AppCtx { now: ctx.now, limits: ctx.limits, metrics: ctx.metrics, hub: ctx.hub, outbox: ctx.outbox };
+    let (pool, mut cx) = ctx.split();
+    let mut output = AppOutput { out, pool, websocket, close: None };
     app.handle_input(input, &mut cx, &mut output);
     output.close
 }
