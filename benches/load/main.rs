@@ -1,6 +1,7 @@
 //! End-to-end load benchmark: soket's release binary against peer servers built from their
-//! published crates (`benches/peers`: fastwebsockets, tokio-tungstenite, a raw TCP echo), all
-//! driven by one lean mio load client (this binary) with the same cases.
+//! published crates (`benches/peers`: fastwebsockets, tokio-tungstenite, a raw TCP echo) and
+//! uWebSockets.js on Node (`benches/peers/uws`, from its npm lock file), all driven by one lean
+//! mio load client (this binary) with the same cases.
 //!
 //! ```sh
 //! cargo bench --bench load                         # all servers, all cases, median of 3 runs
@@ -28,7 +29,7 @@ use serde_json::{Value, json};
 
 use crate::cases::{EchoSpec, Measure, Timing};
 use crate::engine::Proto;
-use crate::server::{Launch, SERVERS};
+use crate::server::{Launch, SERVERS, UWS};
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
@@ -58,7 +59,8 @@ const CASES: [CaseDef; 7] = [
 const HELP: &str = "\
 usage: cargo bench --bench load -- [NAMES...] [OPTIONS]
 
-NAMES select servers (soket fastwebsockets tokio-tungstenite raw-tcp; also fws, tt, raw)
+NAMES select servers (soket fastwebsockets tokio-tungstenite uWebSockets.js raw-tcp; also
+fws, tt, uws, raw)
 and cases (echo-16B echo-16B-pipe8 echo-4KiB echo-64KiB handshake idle fanout; a prefix
 such as `echo` selects several). Default: everything.
 
@@ -76,7 +78,8 @@ such as `echo` selects several). Default: everything.
   --nice N                 renice the client and the servers it starts (and their session's
                            autogroup, restored at the end) to N: -10 on a machine shared with
                            other work (negative values need root)
-  --no-build               do not (re)build benches/peers
+  --no-build               do not (re)build benches/peers, nor `npm ci` the uWebSockets.js
+                           peer when its node_modules is missing (it is then skipped)
   --json PATH              where to write the results (default target/load-bench.json)
 ";
 
@@ -103,6 +106,7 @@ fn server_named(word: &str) -> Option<&'static str> {
         "fws" | "fastws" => "fastwebsockets",
         "tt" | "tungstenite" => "tokio-tungstenite",
         "raw" | "tcp" => "raw-tcp",
+        "uws" | "uwebsockets" | "uwebsockets.js" | "uws.js" => UWS,
         other => other,
     };
     SERVERS.iter().copied().find(|s| *s == name)
@@ -247,6 +251,38 @@ fn build_peers(root: &Path) -> Result<PathBuf, String> {
     Ok(peers_target.join("release"))
 }
 
+/// Whether the uWebSockets.js peer can run: `node` is there, and its `node_modules` is installed
+/// (by `npm ci` from the committed lock file when missing, unless `--no-build`). `Err` says why
+/// it is skipped; a Node-less machine still benchmarks the other servers.
+fn prepare_uws(build: bool) -> Result<(), String> {
+    let dir = server::uws_dir();
+    let version = Command::new("node")
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .ok_or("`node` not found (install Node.js 20 and npm to include it)")?;
+    if !dir.join("node_modules").is_dir() {
+        if !build {
+            return Err(format!("--no-build, and {} has no node_modules", dir.display()));
+        }
+        println!("installing the {UWS} peer: npm ci in {}", dir.display());
+        // Scripts off: the server loads the package's prebuilt addon itself, and the optional
+        // packages that want a native build belong to the pure-JS fallback it never uses.
+        let status = Command::new("npm")
+            .args(["ci", "--ignore-scripts", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status()
+            .map_err(|e| format!("`npm` not found ({e})"))?;
+        if !status.success() {
+            return Err(format!("`npm ci` in {} failed ({status})", dir.display()));
+        }
+    }
+    println!("{UWS} peer: node {version}, {}", dir.join("server.js").display());
+    Ok(())
+}
+
 /// One case on one server: a fresh server process, the case, the server stopped.
 fn run_one(args: &Args, case: &CaseDef, server: &str, peers_bin: &Path, logs: &Path) -> Result<Measure, String> {
     let launch = Launch {
@@ -334,7 +370,14 @@ fn run(args: &Args, autogroup_nice: &mut Option<i32>) -> Result<(), String> {
     let target = target_dir(&root);
     let logs = target.join("load-bench");
     std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
-    let needs_peers = args.servers.iter().any(|s| *s != "soket");
+    let mut servers = args.servers.clone();
+    if servers.contains(&UWS)
+        && let Err(why) = prepare_uws(args.build)
+    {
+        println!("skipping {UWS}: {why}");
+        servers.retain(|s| *s != UWS);
+    }
+    let needs_peers = servers.iter().any(|s| server::is_cargo_peer(s));
     let peers_bin =
         if needs_peers && args.build { build_peers(&root)? } else { root.join("benches/peers/target/release") };
     let needed_files = args.idle_conns.max(args.fanout_conns) as u64 + 256;
@@ -349,7 +392,7 @@ fn run(args: &Args, autogroup_nice: &mut Option<i32>) -> Result<(), String> {
     } else if args.pin {
         println!("only {cpus} CPU: server and client share it (numbers are not comparable to a pinned run)");
     }
-    let args = &Args { pin: pinned, ..args.clone() };
+    let args = &Args { pin: pinned, servers, ..args.clone() };
     let load_start = loadavg();
     println!(
         "load bench: servers {:?}, cases {:?}, {} run(s), warm-up {:?}, window {:?}, pinned: {pinned}, \

@@ -1,5 +1,6 @@
-//! The servers under load: soket's release binary and the peers of `benches/peers`, each started
-//! fresh for every case (pinned to CPU 0, `ulimit -n` raised), and what /proc says about them.
+//! The servers under load: soket's release binary, the cargo peers of `benches/peers` and the
+//! uWebSockets.js peer of `benches/peers/uws` (Node), each started fresh for every case (pinned to
+//! CPU 0, `ulimit -n` raised), and what /proc says about them.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -10,7 +11,20 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 /// The servers, in table order: soket first, then the peers it is compared with.
-pub const SERVERS: [&str; 4] = ["soket", "fastwebsockets", "tokio-tungstenite", "raw-tcp"];
+pub const SERVERS: [&str; 5] = ["soket", "fastwebsockets", "tokio-tungstenite", UWS, "raw-tcp"];
+
+/// The Node peer: not built by cargo, run with `node` from [`uws_dir`].
+pub const UWS: &str = "uWebSockets.js";
+
+/// Whether `server` is built by `cargo build` in `benches/peers`.
+pub fn is_cargo_peer(server: &str) -> bool {
+    server != "soket" && server != UWS
+}
+
+/// The uWebSockets.js peer's npm project (`server.js`, `package-lock.json`, `node_modules`).
+pub fn uws_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/peers/uws")
+}
 
 /// What the client speaks to a server in the fan-out case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,10 +42,33 @@ pub fn flavor(server: &str) -> Flavor {
     }
 }
 
-pub fn binary(server: &str, peers_bin: &Path) -> PathBuf {
-    match server {
-        "soket" => PathBuf::from(env!("CARGO_BIN_EXE_soket")),
-        other => peers_bin.join(format!("peer-{other}")),
+/// The program to run and its arguments, or why it cannot run.
+fn command(launch: &Launch<'_>) -> Result<(PathBuf, Vec<String>), String> {
+    match launch.server {
+        "soket" => {
+            let args = ["--listen", "127.0.0.1:0", "--max-connections", "20000"].map(String::from);
+            Ok((PathBuf::from(env!("CARGO_BIN_EXE_soket")), args.to_vec()))
+        }
+        UWS => {
+            let dir = uws_dir();
+            if !dir.join("node_modules").is_dir() {
+                return Err(format!("{UWS} not installed (run `npm ci` in {})", dir.display()));
+            }
+            // `node` itself is the process (`exec`), so /proc/PID is the server, V8 threads included.
+            let script = dir.join("server.js").display().to_string();
+            Ok((PathBuf::from("node"), vec![script, "0".into()]))
+        }
+        other => {
+            let bin = launch.peers_bin.join(format!("peer-{other}"));
+            if !bin.exists() {
+                return Err(format!("{other} not built ({})", bin.display()));
+            }
+            let mut args = vec!["0".to_string()];
+            if launch.broadcast && other == "raw-tcp" {
+                args.push("--broadcast".into());
+            }
+            Ok((bin, args))
+        }
     }
 }
 
@@ -53,19 +90,7 @@ pub struct Launch<'a> {
 
 /// Starts the server and waits for its `... listening on ADDR` line.
 pub fn start(launch: &Launch<'_>) -> Result<Running, String> {
-    let bin = binary(launch.server, launch.peers_bin);
-    if !bin.exists() {
-        return Err(format!("{} not built ({})", launch.server, bin.display()));
-    }
-    let mut args: Vec<String> = Vec::new();
-    if launch.server == "soket" {
-        args.extend(["--listen", "127.0.0.1:0", "--max-connections", "20000"].map(String::from));
-    } else {
-        args.push("0".into());
-        if launch.broadcast && launch.server == "raw-tcp" {
-            args.push("--broadcast".into());
-        }
-    }
+    let (bin, args) = command(launch)?;
     // `ulimit` is a shell builtin; `exec` keeps the pid, so /proc/PID is the server itself.
     let pin = match launch.pin_cpu {
         Some(cpu) => format!("exec taskset -c {cpu} \"$0\" \"$@\""),
