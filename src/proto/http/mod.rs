@@ -4,12 +4,14 @@
 //! The caller feeds received bytes to [`HeadScanner::scan`], passes the head
 //! it finds to [`handle_head`], and writes the [`Outcome`].
 
+pub mod body;
 pub mod head;
 pub mod request;
 pub mod response;
 pub mod routes;
 pub mod upgrade;
 
+pub use body::{BodyDecoder, BodyError, BodyKind};
 pub use head::HeadScanner;
 pub use request::HttpError;
 pub use response::{accept_key, error_response, write_response};
