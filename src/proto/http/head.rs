@@ -164,7 +164,7 @@ mod tests {
             dribble(n, |buf| (s.scan(buf, n), s.bytes_scanned()))
         };
         // Small sizes first, so a regression fails here instead of hanging below.
-        assert!(is_linear(1 << 12, &scanner));
+        assert!(is_linear(1 << 12, scanner));
         // Each byte is examined exactly once.
         assert_eq!(scanner(1 << 20), 1 << 20);
         // The check catches a scanner that rescans the whole head per call
