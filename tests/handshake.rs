@@ -317,7 +317,7 @@ fn metrics_count_websockets_and_handshake_failures() {
     assert_refused(&server, &upgrade_request("/nope", ""), 404, "not found");
     assert_eq!(metric(&server, failures), before + 2);
     // A plain request is no handshake failure.
-    assert_eq!(server.http(b"GET /healthz HTTP/1.1\r\n\r\n").status, 200);
+    assert_eq!(server.http(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").status, 200);
     assert_eq!(metric(&server, failures), before + 2);
 }
 

@@ -129,7 +129,7 @@ fn a_one_megabyte_header_in_one_write_gets_431() {
         Err(e) => assert!(is_peer_gone(&e), "writer failed with {e}"),
     }
     assert_echoes(&mut neighbour, "after the megabyte");
-    assert_eq!(server.http(b"GET /healthz HTTP/1.1\r\n\r\n").status, 200);
+    assert_eq!(server.http(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").status, 200);
 }
 
 // 2. Header counts and required headers.
@@ -170,6 +170,28 @@ fn too_many_headers_or_a_bad_required_header_is_400() {
         assert!(response.body_text().contains(reason), "{reason:?} not in {:?}", response.body_text());
         assert_echoes(&mut neighbour, "after a bad required header");
     }
+}
+
+#[test]
+fn a_plain_http_1_1_request_without_exactly_one_host_is_400() {
+    // RFC 7230 §5.4: "A server MUST respond with a 400 (Bad Request) ... to any HTTP/1.1 request message
+    // that lacks a Host header field and to any request message that contains more than one".
+    let server = server_with(&[]);
+    for request in [
+        &b"GET /healthz HTTP/1.1\r\n\r\n"[..],
+        b"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        b"GET /healthz HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n",
+        b"GET /nope HTTP/1.1\r\nConnection: keep-alive\r\n\r\n",
+    ] {
+        let mut stream = server.tcp();
+        stream.write_all(request).unwrap();
+        let response = read_response(&mut stream).expect("an HTTP response");
+        assert_eq!(response.status, 400, "{:?}", String::from_utf8_lossy(request));
+        assert!(response.body_text().contains("Host header"), "{:?}", response.body_text());
+        assert!(read_to_end_or_timeout(&mut stream).is_empty(), "then EOF");
+    }
+    // HTTP/1.0 may omit it.
+    assert_eq!(server.http(b"GET /healthz HTTP/1.0\r\n\r\n").status, 200);
 }
 
 // 3. Pathological token lists: each is answered (within the read timeout).
@@ -365,7 +387,7 @@ fn junk_that_is_not_http_goes_to_the_legacy_protocol() {
         assert!(line.starts_with(b"!ERR "), "expected a legacy error, got {:?}", String::from_utf8_lossy(&line));
         assert_echoes(&mut neighbour, "after legacy junk");
     }
-    assert_eq!(server.http(b"GET /healthz HTTP/1.1\r\n\r\n").status, 200);
+    assert_eq!(server.http(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").status, 200);
 }
 
 #[test]
@@ -442,7 +464,7 @@ fn a_flood_from_a_peer_that_never_reads_is_paused_or_cut() {
     }
     // (`flood` is dropped at the latest here, resetting the connection.)
     assert_echoes(&mut neighbour, "after the flood");
-    assert_eq!(server.http(b"GET /healthz HTTP/1.1\r\n\r\n").status, 200);
+    assert_eq!(server.http(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").status, 200);
 }
 
 #[test]

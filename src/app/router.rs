@@ -46,6 +46,11 @@ pub fn handle_head(head: &[u8], config: &HttpConfig) -> Outcome {
     // RFC 7230 §6.7: a server "MAY ignore a received Upgrade header field";
     // we only act on `websocket` (so `h2c` gets the plain answer).
     let wants_ws = req.has_token("Upgrade", "websocket");
+    // Before routing: a request without a valid Host is malformed whatever
+    // its path. The framing may be as broken as the Host, so close.
+    if let Err(e) = check_host(&req) {
+        return refuse(e, head_only, true, wants_ws);
+    }
     let close = wants_ws || req.minor_version == 0 || req.has_token("Connection", "close") || req.has_body();
     let (path, query) = match req.target.split_once('?') {
         Some((path, query)) => (path, Some(query)),
@@ -82,6 +87,18 @@ pub fn open(upgrade: &Upgrade, conn: ConnId, cx: &mut AppCtx<'_>) -> Box<dyn App
         WsEndpoint::Echo => Box::new(Echo),
         WsEndpoint::Events { namespace } => Box::new(JsonChat::open(conn, namespace, upgrade.name.as_deref(), cx)),
         WsEndpoint::Legacy => Box::new(LineChat::open(conn, Carrier::WebSocket, cx)),
+    }
+}
+
+/// RFC 7230 §5.4: "A server MUST respond with a 400 (Bad Request) status
+/// code to any HTTP/1.1 request message that lacks a Host header field and
+/// to any request message that contains more than one Host header field".
+/// HTTP/1.0 may omit it; an empty value is allowed here (a target without
+/// authority) but not for an upgrade, which [`accept_upgrade`] checks.
+fn check_host(req: &Request<'_, '_>) -> Result<(), HttpError> {
+    match req.single("Host")? {
+        None if req.minor_version >= 1 => Err(HttpError::MissingHeader("Host")),
+        _ => Ok(()),
     }
 }
 
@@ -166,14 +183,14 @@ mod tests {
         assert_eq!((s, close, hf), (200, false, false));
         assert!(text.ends_with("Content-Length: 3\r\n\r\nok\n"), "{text}");
         assert!(text.contains("Content-Type: text/plain"));
-        let (s, _, _, text) = respond("GET /?x=1 HTTP/1.1\r\n\r\n", &config());
+        let (s, _, _, text) = respond("GET /?x=1 HTTP/1.1\r\nHost: a\r\n\r\n", &config());
         assert_eq!(s, 200);
         assert!(text.contains("Content-Type: text/html") && text.ends_with(INDEX_HTML));
         // HEAD: same headers, no body.
-        let (s, _, _, text) = respond("HEAD /healthz HTTP/1.1\r\n\r\n", &config());
+        let (s, _, _, text) = respond("HEAD /healthz HTTP/1.1\r\nHost: a\r\n\r\n", &config());
         assert_eq!(s, 200);
         assert!(text.ends_with("Content-Length: 3\r\n\r\n"), "{text}");
-        let (s, _, _, text) = respond("HEAD /nope HTTP/1.1\r\n\r\n", &config());
+        let (s, _, _, text) = respond("HEAD /nope HTTP/1.1\r\nHost: a\r\n\r\n", &config());
         assert_eq!(s, 404);
         assert!(text.ends_with("\r\n\r\n"));
     }
@@ -181,31 +198,60 @@ mod tests {
     #[test]
     fn metrics() {
         let m = |h: &str| handle_head(h.as_bytes(), &config());
-        assert_eq!(m("GET /metrics HTTP/1.1\r\n\r\n"), Outcome::Metrics { head_only: false, close: false });
+        assert_eq!(m("GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n"), Outcome::Metrics { head_only: false, close: false });
         assert_eq!(m("HEAD /metrics HTTP/1.0\r\n\r\n"), Outcome::Metrics { head_only: true, close: true });
-        assert_eq!(status("POST /metrics HTTP/1.1\r\n\r\n"), 405);
+        assert_eq!(status("POST /metrics HTTP/1.1\r\nHost: a\r\n\r\n"), 405);
     }
 
     #[test]
     fn keep_alive_and_close() {
         let close = |h: &str| respond(h, &config()).1;
-        assert!(!close("GET /healthz HTTP/1.1\r\nConnection: keep-alive\r\n\r\n"));
+        assert!(!close("GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\n\r\n"));
         assert!(close("GET /healthz HTTP/1.0\r\n\r\n"));
         assert!(close("GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
-        assert!(close("GET /healthz HTTP/1.1\r\nConnection: Close\r\n\r\n"));
-        assert!(close("GET /healthz HTTP/1.1\r\nContent-Length: 4\r\n\r\n"));
-        assert!(close("GET /healthz HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"));
-        assert!(!close("GET /healthz HTTP/1.1\r\nContent-Length: 0\r\n\r\n"));
+        assert!(close("GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: Close\r\n\r\n"));
+        assert!(close("GET /healthz HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\n"));
+        assert!(close("GET /healthz HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"));
+        assert!(!close("GET /healthz HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n"));
         let (_, _, _, text) = respond("GET /healthz HTTP/1.0\r\n\r\n", &config());
         assert!(text.contains("\r\nConnection: close\r\n"));
     }
 
     #[test]
+    fn host_is_required_once_on_http_1_1() {
+        // RFC 7230 §5.4, for every path and method, before routing.
+        for target in ["/", "/healthz", "/metrics", "/nope", "/ws"] {
+            for method in ["GET", "HEAD", "POST"] {
+                let missing = format!("{method} {target} HTTP/1.1\r\nX: 1\r\n\r\n");
+                let (s, close, hf, text) = respond(&missing, &config());
+                assert_eq!((s, close, hf), (400, true, false), "{missing}");
+                // HEAD gets the same head without the reason.
+                assert!(method == "HEAD" || text.ends_with("missing or empty Host header\n"), "{text}");
+                let twice = format!("{method} {target} HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n");
+                let (s, close, _, text) = respond(&twice, &config());
+                assert_eq!((s, close), (400, true), "{twice}");
+                assert!(method == "HEAD" || text.ends_with("more than one Host header\n"), "{text}");
+                // HTTP/1.0 may omit it, but not repeat it.
+                let old = format!("{method} {target} HTTP/1.0\r\n\r\n");
+                assert_ne!(handle_head(old.as_bytes(), &config()), handle_head(missing.as_bytes(), &config()));
+                let (s, ..) = respond(&format!("{method} {target} HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n"), &config());
+                assert_eq!(s, 400);
+            }
+        }
+        assert_eq!(respond("GET /healthz HTTP/1.0\r\n\r\n", &config()).0, 200);
+        // An empty Host is allowed on a plain request (a target without authority).
+        assert_eq!(respond("GET /healthz HTTP/1.1\r\nHost:\r\n\r\n", &config()).0, 200);
+        // A refused upgrade without Host is a handshake failure.
+        let (s, close, hf, _) = respond(&upgrade_without("/ws", "Host", ""), &config());
+        assert_eq!((s, close, hf), (400, true, true));
+    }
+
+    #[test]
     fn routing_statuses() {
-        assert_eq!(status("GET /nope HTTP/1.1\r\n\r\n"), 404);
-        assert_eq!(status("POST /nope HTTP/1.1\r\n\r\n"), 404);
-        assert_eq!(status("DELETE /healthz HTTP/1.1\r\n\r\n"), 405);
-        let (_, _, _, text) = respond("POST / HTTP/1.1\r\n\r\n", &config());
+        assert_eq!(status("GET /nope HTTP/1.1\r\nHost: a\r\n\r\n"), 404);
+        assert_eq!(status("POST /nope HTTP/1.1\r\nHost: a\r\n\r\n"), 404);
+        assert_eq!(status("DELETE /healthz HTTP/1.1\r\nHost: a\r\n\r\n"), 405);
+        let (_, _, _, text) = respond("POST / HTTP/1.1\r\nHost: a\r\n\r\n", &config());
         assert!(text.contains("\r\nAllow: GET, HEAD\r\n"));
         for path in ["/ws", "/ws/room", "/legacy", "/echo", "/ws?name=a"] {
             let (s, close, hf, text) = respond(&format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n"), &config());
@@ -224,19 +270,19 @@ mod tests {
             "/wsx",
             "/healthz/",
         ] {
-            assert_eq!(status(&format!("GET {path} HTTP/1.1\r\n\r\n")), 404, "{path}");
+            assert_eq!(status(&format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n")), 404, "{path}");
         }
         let long = "r".repeat(65);
-        assert_eq!(status(&format!("GET /ws/{long} HTTP/1.1\r\n\r\n")), 404);
+        assert_eq!(status(&format!("GET /ws/{long} HTTP/1.1\r\nHost: a\r\n\r\n")), 404);
         let off = HttpConfig { echo_enabled: false, ..config() };
-        assert_eq!(respond("GET /echo HTTP/1.1\r\n\r\n", &off).0, 404);
+        assert_eq!(respond("GET /echo HTTP/1.1\r\nHost: a\r\n\r\n", &off).0, 404);
         assert_eq!(respond(&upgrade_head("/echo", ""), &off).0, 404);
     }
 
     #[test]
     fn malformed_and_too_many_headers() {
         assert_eq!(respond("GARBAGE\r\n\r\n", &config()).0, 400);
-        assert_eq!(respond("GET / HTTP/1.1\r\nbad header\r\n\r\n", &config()).0, 400);
+        assert_eq!(respond("GET / HTTP/1.1\r\nHost: a\r\nbad header\r\n\r\n", &config()).0, 400);
         assert_eq!(respond("\r\n\r\n", &config()).0, 400);
         assert!(respond("GET / HTTP/3.0\r\n\r\n", &config()).1);
         let few = HttpConfig { max_headers: 2, ..config() };
@@ -347,7 +393,7 @@ mod tests {
         assert_eq!(scanner.scan(&input, 8192), Ok(Some(head_len)));
         upgraded(std::str::from_utf8(&input[..head_len]).unwrap(), &config());
 
-        let two = b"GET /healthz HTTP/1.1\r\n\r\nGET /nope HTTP/1.1\r\n\r\n";
+        let two = b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\nGET /nope HTTP/1.1\r\nHost: a\r\n\r\n";
         let mut scanner = HeadScanner::default();
         let n = scanner.scan(two, 8192).unwrap().unwrap();
         assert_eq!(respond(std::str::from_utf8(&two[..n]).unwrap(), &config()).0, 200);
@@ -377,17 +423,17 @@ mod tests {
         for n in 0..=full.len() {
             handle_head(&full.as_bytes()[..n], &config());
         }
-        handle_head(b"GET /\xff\xfe HTTP/1.1\r\nX: \xff\r\n\r\n", &config());
+        handle_head(b"GET /\xff\xfe HTTP/1.1\r\nHost: a\r\nX: \xff\r\n\r\n", &config());
         handle_head(b"\0\0\0\0", &HttpConfig { max_headers: 0, ..config() });
     }
 
     #[test]
     fn namespace_paths_follow_the_chat_name_rule() {
         // `²` is No, not Nd: no namespace `/x²`.
-        assert_eq!(status("GET /ws/x%C2%B2 HTTP/1.1\r\n\r\n"), 404);
+        assert_eq!(status("GET /ws/x%C2%B2 HTTP/1.1\r\nHost: x\r\n\r\n"), 404);
         assert_eq!(status(&upgrade_head("/ws/x%C2%B2", "")), 404);
         // Ⅻ is Nl, not L.
-        assert_eq!(status("GET /ws/%E2%85%AB HTTP/1.1\r\n\r\n"), 404);
+        assert_eq!(status("GET /ws/%E2%85%AB HTTP/1.1\r\nHost: x\r\n\r\n"), 404);
         // `e` and a combining acute are `é` after NFC: the same namespace
         // as the composed spelling, stored composed.
         for path in ["/ws/cafe%CC%81", "/ws/caf%C3%A9"] {
@@ -397,7 +443,7 @@ mod tests {
         let up = upgraded(&upgrade_head("/ws/%E9%83%A8%E5%B1%8B", ""), &config());
         assert_eq!(up.endpoint, WsEndpoint::Events { namespace: "/部屋".to_owned() });
         for bad in ["/ws/a+b", "/ws/%CC%81", "/ws/%C3"] {
-            assert_eq!(status(&format!("GET {bad} HTTP/1.1\r\n\r\n")), 404, "{bad}");
+            assert_eq!(status(&format!("GET {bad} HTTP/1.1\r\nHost: x\r\n\r\n")), 404, "{bad}");
         }
     }
 }

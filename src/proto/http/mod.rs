@@ -4,11 +4,13 @@
 //! The caller feeds received bytes to [`HeadScanner::scan`], passes the head
 //! it finds to [`handle_head`], and writes the [`Outcome`].
 
+pub mod body;
 pub mod head;
 pub mod request;
 pub mod response;
 pub mod upgrade;
 
+pub use body::{BodyDecoder, BodyError, BodyKind};
 pub use head::HeadScanner;
 pub use request::HttpError;
 pub use response::{accept_key, error_response, write_response};

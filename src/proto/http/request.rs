@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use super::body::{self, BodyError, BodyKind};
+
 /// Why a request was refused. Each variant maps to exactly one status
 /// ([`HttpError::status`]) and its extra headers ([`HttpError::extra_headers`]);
 /// `Display` gives the reason sent as the plain-text body.
@@ -38,6 +40,15 @@ pub enum HttpError {
     UnsupportedVersion,
     /// `Origin` is not in `allow_origins`. 403.
     OriginNotAllowed,
+    /// The body's framing or size broke a rule: 400, 413 or 501 as
+    /// [`BodyError::status`] says.
+    Body(BodyError),
+}
+
+impl From<BodyError> for HttpError {
+    fn from(e: BodyError) -> Self {
+        HttpError::Body(e)
+    }
 }
 
 impl HttpError {
@@ -49,6 +60,7 @@ impl HttpError {
             HttpError::MethodNotAllowed => 405,
             HttpError::UpgradeRequired | HttpError::UnsupportedVersion => 426,
             HttpError::OriginNotAllowed => 403,
+            HttpError::Body(e) => e.status(),
             HttpError::TooManyHeaders
             | HttpError::Malformed
             | HttpError::UpgradeMethod
@@ -95,6 +107,7 @@ impl fmt::Display for HttpError {
             HttpError::BadKey => f.write_str("Sec-WebSocket-Key is not base64 of 16 bytes"),
             HttpError::UnsupportedVersion => f.write_str("unsupported Sec-WebSocket-Version; use 13"),
             HttpError::OriginNotAllowed => f.write_str("origin not allowed"),
+            HttpError::Body(e) => e.fmt(f),
         }
     }
 }
@@ -162,11 +175,16 @@ impl<'h, 'b> Request<'h, 'b> {
         self.values(name).any(|v| list_items(v).any(|t| t.eq_ignore_ascii_case(token.as_bytes())))
     }
 
-    /// Whether a body follows the head. We never read bodies, so a request
-    /// with one (or with a length we can't trust) ends the connection.
+    /// How the body after this head is delimited (RFC 7230 §3.3.3), or the
+    /// framing rule the head breaks; [`body::BodyDecoder`] reads it.
+    pub fn body_kind(&self) -> Result<BodyKind, BodyError> {
+        body::body_kind(self)
+    }
+
+    /// Whether body bytes may follow the head: a non-zero length, chunked,
+    /// or framing we can't trust ([`Request::body_kind`] fails).
     pub fn has_body(&self) -> bool {
-        self.values("Transfer-Encoding").next().is_some()
-            || self.values("Content-Length").any(|v| v.is_empty() || v.iter().any(|&b| b != b'0'))
+        !matches!(self.body_kind(), Ok(BodyKind::None | BodyKind::Length(0)))
     }
 }
 
@@ -199,6 +217,9 @@ mod tests {
         assert_eq!(HttpError::UnsupportedVersion.status(), 426);
         assert_eq!(HttpError::OriginNotAllowed.status(), 403);
         assert_eq!(HttpError::MissingHeader("Host").to_string(), "missing or empty Host header");
+        assert_eq!(HttpError::from(BodyError::TooLarge).status(), 413);
+        assert_eq!(HttpError::Body(BodyError::UnsupportedTransferCoding).status(), 501);
+        assert_eq!(HttpError::Body(BodyError::DuplicateLength).to_string(), "more than one Content-Length header");
     }
 
     #[test]
@@ -235,6 +256,9 @@ mod tests {
             ("Content-Length: 5", true),
             ("Content-Length: x", true),
             ("Transfer-Encoding: chunked", true),
+            ("Transfer-Encoding: gzip", true),
+            ("Content-Length: 0\r\nContent-Length: 0", true),
+            ("Content-Length: 0\r\nTransfer-Encoding: chunked", true),
         ] {
             let head = format!("POST / HTTP/1.1\r\n{h}\r\n\r\n");
             let mut headers = [httparse::EMPTY_HEADER; 4];

@@ -77,9 +77,11 @@ fn reason_phrase(status: u16) -> &'static str {
         404 => "Not Found",
         408 => "Request Timeout",
         405 => "Method Not Allowed",
+        413 => "Payload Too Large",
         426 => "Upgrade Required",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
+        501 => "Not Implemented",
         503 => "Service Unavailable",
         _ => "Unknown",
     }
