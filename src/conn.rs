@@ -12,7 +12,10 @@ use mio::net::TcpStream;
 
 use std::rc::Rc;
 
-use crate::chat::{ClientKind, Content, Hub, Outbox};
+use crate::app::render::Rendered;
+use crate::app::{json_chat, line_chat};
+use crate::chat::ChatError;
+use crate::chat::{Command, Dialect, Endpoint, Hub, MemberId, Outbox, Request};
 use crate::config::{Limits, Timeouts};
 use crate::metrics::{ChatGauges, Metrics, Protocol, QueueGauges};
 use crate::proto::http::head::HeadScanner;
@@ -71,7 +74,35 @@ enum State {
 enum WsApp {
     Echo,
     /// `/ws` (JSON events) or `/legacy` (legacy lines in text frames).
-    Chat(ClientKind),
+    Chat(ClientKind, MemberId),
+}
+
+/// The protocol a chat connection speaks, which decides how it is rendered to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientKind {
+    /// The legacy line protocol over raw TCP.
+    LegacyTcp,
+    /// The legacy line protocol over WebSocket at `/legacy` (one text frame per message).
+    LegacyWs,
+    /// The JSON event protocol at `/ws` or `/ws/NAMESPACE`.
+    Json,
+}
+
+impl ClientKind {
+    /// Whether this connection speaks the legacy line protocol.
+    pub fn is_legacy(self) -> bool {
+        matches!(self, ClientKind::LegacyTcp | ClientKind::LegacyWs)
+    }
+
+    /// What the hub may send this connection.
+    pub fn dialect(self) -> Dialect {
+        if self.is_legacy() { Dialect::Lines } else { Dialect::Events }
+    }
+
+    /// The rendering of `event` this connection's protocol sends, if any.
+    pub fn render(self, event: &crate::chat::Event) -> Option<Rendered> {
+        if self.is_legacy() { line_chat::render::render(event) } else { json_chat::render::render(event) }
+    }
 }
 
 struct WebSocket {
@@ -120,8 +151,8 @@ pub struct Conn<S: Transport = TcpStream> {
     out: WriteQueue,
     state: State,
     protocol: Protocol,
-    /// The chat protocol this connection speaks while the hub knows it.
-    chat: Option<ClientKind>,
+    /// The chat protocol this connection speaks and its member, while the hub knows it.
+    chat: Option<(ClientKind, MemberId)>,
     /// Set while the outgoing queue is above the pause mark.
     read_paused: bool,
     /// Reading stopped at the per-turn cap with input possibly left.
@@ -196,19 +227,25 @@ impl<S: Transport> Conn<S> {
 
     /// The chat protocol this connection speaks, while it is in the hub.
     pub fn chat_kind(&self) -> Option<ClientKind> {
-        self.chat
+        self.chat.map(|(kind, _)| kind)
     }
 
-    fn join_chat(&mut self, kind: ClientKind, namespace: &str, ctx: &mut Ctx<'_>) {
-        ctx.hub.attach(self.id, kind, namespace);
-        self.chat = Some(kind);
+    /// The hub member this connection is, while it is in the hub.
+    pub fn chat_member(&self) -> Option<MemberId> {
+        self.chat.map(|(_, member)| member)
+    }
+
+    fn join_chat(&mut self, kind: ClientKind, namespace: &str, ctx: &mut Ctx<'_>) -> MemberId {
+        let member = ctx.hub.attach(Endpoint::Conn(self.id), kind.dialect(), namespace);
+        self.chat = Some((kind, member));
+        member
     }
 
     /// Removes the user from the hub at once (presence changes now, not when
     /// the socket is finally closed).
     fn leave_chat(&mut self, ctx: &mut Ctx<'_>) {
-        if self.chat.take().is_some() {
-            ctx.hub.detach(self.id, ctx.outbox);
+        if let Some((_, member)) = self.chat.take() {
+            ctx.hub.detach(member, ctx.outbox);
         }
     }
 
@@ -247,7 +284,7 @@ impl<S: Transport> Conn<S> {
 
     /// `/quit`: legacy TCP closes once flushed; WebSockets close with 1000.
     pub fn quit(&mut self, ctx: &mut Ctx<'_>) {
-        match self.chat {
+        match self.chat_kind() {
             Some(ClientKind::LegacyTcp) => self.finish(ctx),
             Some(_) => self.close_websocket(CloseCode::NORMAL, "", ctx),
             None => {}
@@ -312,8 +349,8 @@ impl<S: Transport> Conn<S> {
                 // to what it sent: they are queued after this event, so the
                 // connection finishes at its next flush.
                 if let Some(at) = lines.deadline() {
-                    let id = self.id;
-                    lines.on_deadline(at, |event| handle_line(id, event, ctx));
+                    let member = self.chat.map(|(_, member)| member);
+                    lines.on_deadline(at, |event| handle_line(member, event, ctx));
                 }
                 self.finish_at_flush = true;
             }
@@ -403,8 +440,8 @@ impl<S: Transport> Conn<S> {
                 },
                 State::WebSocket(_) => return pos + self.process_websocket(rest, ctx),
                 State::Legacy(lines) => {
-                    let (id, now) = (self.id, ctx.now);
-                    lines.decode(rest, now, |event| handle_line(id, event, ctx));
+                    let (member, now) = (self.chat.map(|(_, member)| member), ctx.now);
+                    lines.decode(rest, now, |event| handle_line(member, event, ctx));
                     if lines.is_idle() {
                         lines.release_idle_memory();
                     }
@@ -449,15 +486,17 @@ impl<S: Transport> Conn<S> {
                 let app = match &upgrade.endpoint {
                     WsEndpoint::Echo => WsApp::Echo,
                     WsEndpoint::Events { namespace } => {
-                        self.join_chat(ClientKind::Json, namespace, ctx);
+                        let member = self.join_chat(ClientKind::Json, namespace, ctx);
                         if let Some(name) = &upgrade.name {
-                            ctx.hub.hello_from_query(self.id, name, ctx.outbox);
+                            // `?name=` is a `hello` without an id.
+                            let hello = Request::new(Command::Hello { name: name.as_str().into() });
+                            ctx.hub.handle(member, hello, ctx.outbox);
                         }
-                        WsApp::Chat(ClientKind::Json)
+                        WsApp::Chat(ClientKind::Json, member)
                     }
                     WsEndpoint::Legacy => {
-                        self.join_chat(ClientKind::LegacyWs, "/", ctx);
-                        WsApp::Chat(ClientKind::LegacyWs)
+                        let member = self.join_chat(ClientKind::LegacyWs, "/", ctx);
+                        WsApp::Chat(ClientKind::LegacyWs, member)
                     }
                 };
                 debug!("conn {:?}: upgraded to {app:?}", self.id);
@@ -503,7 +542,7 @@ impl<S: Transport> Conn<S> {
                 Ok((consumed, message)) => {
                     pos += consumed;
                     let Some(message) = message else { continue };
-                    let step = handle_ws_message(*id, ws.app, ws.close_deadline.is_some(), message, out, ctx);
+                    let step = handle_ws_message(ws.app, ws.close_deadline.is_some(), message, out, ctx);
                     if !matches!(step, WsStep::Open) {
                         break step;
                     }
@@ -693,8 +732,8 @@ impl<S: Transport> Conn<S> {
                 self.finish(ctx);
             }
             State::Legacy(lines) if lines.deadline().is_some_and(|d| d <= now) => {
-                let id = self.id;
-                lines.on_deadline(now, |event| handle_line(id, event, ctx));
+                let member = self.chat.map(|(_, member)| member);
+                lines.on_deadline(now, |event| handle_line(member, event, ctx));
                 lines.release_idle_memory();
             }
             State::Draining { deadline } if *deadline <= now => {
@@ -737,7 +776,6 @@ impl WebSocket {
 /// Acts on one decoded message. `closing`: we already sent our close frame,
 /// so nothing more may be sent and only the peer's close matters.
 fn handle_ws_message(
-    id: ConnId,
     app: WsApp,
     closing: bool,
     message: Message<'_>,
@@ -768,14 +806,14 @@ fn handle_ws_message(
                     out.append_with(ctx.pool, |v| encode_frame(v, OpCode::Text, text.as_bytes()));
                     ctx.metrics.messages_out_total += 1;
                 }
-                WsApp::Chat(ClientKind::Json) => ctx.hub.handle_json(id, text, ctx.outbox),
-                WsApp::Chat(_) => {
+                WsApp::Chat(ClientKind::Json, member) => handle_json(member, text, ctx),
+                WsApp::Chat(_, member) => {
                     // PROTOCOL.md §2: one text frame is one legacy message,
                     // under the same --max-line as a TCP line.
                     if text.len() > ctx.limits.max_line_bytes {
-                        ctx.hub.legacy_too_large(id, ctx.outbox);
+                        ctx.hub.reject(member, ChatError::TooLarge, None, None, ctx.outbox);
                     } else {
-                        ctx.hub.handle_legacy(id, text.as_bytes(), ctx.outbox);
+                        handle_legacy(member, text.as_bytes(), ctx);
                     }
                 }
             }
@@ -790,18 +828,38 @@ fn handle_ws_message(
                     WsStep::Open
                 }
                 // PROTOCOL.md §2, §3: the chat paths speak text only.
-                WsApp::Chat(_) => WsStep::Refuse(CloseCode::UNSUPPORTED, "binary frames are not accepted here"),
+                WsApp::Chat(..) => WsStep::Refuse(CloseCode::UNSUPPORTED, "binary frames are not accepted here"),
             }
         }
     }
 }
 
 /// Hands one framed legacy line to the hub.
-fn handle_line(id: ConnId, event: LineEvent<'_>, ctx: &mut Ctx<'_>) {
+fn handle_line(member: Option<MemberId>, event: LineEvent<'_>, ctx: &mut Ctx<'_>) {
     ctx.metrics.messages_in_total += 1;
+    let Some(member) = member else { return };
     match event {
-        LineEvent::Message(line) => ctx.hub.handle_legacy(id, line, ctx.outbox),
-        LineEvent::TooLarge => ctx.hub.legacy_too_large(id, ctx.outbox),
+        LineEvent::Message(line) => handle_legacy(member, line, ctx),
+        LineEvent::TooLarge => ctx.hub.reject(member, ChatError::TooLarge, None, None, ctx.outbox),
+    }
+}
+
+/// One legacy message (a TCP line or a `/legacy` frame), parsed by the line app.
+fn handle_legacy(member: MemberId, line: &[u8], ctx: &mut Ctx<'_>) {
+    match line_chat::parse::parse(line, ctx.hub.is_registered(member)) {
+        Ok(Some(request)) => ctx.hub.handle(member, request, ctx.outbox),
+        Ok(None) => {}
+        Err(r) => ctx.hub.reject(member, r.error, r.detail.as_deref(), r.tag, ctx.outbox),
+    }
+}
+
+/// One `/ws` text frame, parsed by the JSON app under `--max-message` (the
+/// decoder already held the frame to it).
+fn handle_json(member: MemberId, text: &str, ctx: &mut Ctx<'_>) {
+    let max_bytes = ctx.limits.decoder.max_message_bytes;
+    match json_chat::parse::parse(text, max_bytes, ctx.hub.is_registered(member)) {
+        Ok(request) => ctx.hub.handle(member, request, ctx.outbox),
+        Err(r) => ctx.hub.reject(member, r.error, r.detail.as_deref(), r.tag, ctx.outbox),
     }
 }
 
@@ -857,32 +915,29 @@ impl Framed {
     }
 }
 
-/// One chat message as bytes for a receiver of `kind`: a text frame on
-/// WebSocket, a `\n`-terminated line on legacy TCP.
-pub fn frame_content(content: &Content, kind: ClientKind) -> Framed {
+/// One chat payload as bytes for a receiver of `kind` whose presence entry
+/// is `omit`: a text frame on WebSocket, a `\n`-terminated line on legacy TCP.
+pub fn frame_rendered(rendered: &Rendered, omit: Option<u32>, kind: ClientKind) -> Framed {
     let tcp = kind == ClientKind::LegacyTcp;
-    let text = match content {
-        Content::Json(text) | Content::Legacy(text) => text,
-        Content::Presence(list) => {
-            let mut header = [0u8; 14];
-            let payload_len = list.whole.len().saturating_sub(list.omit.len());
-            let header_len =
-                if tcp { 0 } else { encode_header(OpCode::Text, true, payload_len as u64, None, &mut header) };
-            return Framed::Cut {
-                header,
-                header_len,
-                whole: Rc::<[u8]>::from(list.whole.clone()),
-                omit: list.omit.clone(),
-                trailer: if tcp { b"\n" } else { b"" },
-            };
-        }
-    };
-    let mut bytes = Vec::with_capacity(text.len() + 10);
+    if rendered.entries.is_some() {
+        let mut header = [0u8; 14];
+        let payload_len = rendered.payload_len(omit);
+        let header_len = if tcp { 0 } else { encode_header(OpCode::Text, true, payload_len as u64, None, &mut header) };
+        let (before, after) = rendered.parts(omit);
+        return Framed::Cut {
+            header,
+            header_len,
+            whole: rendered.body.clone(),
+            omit: before.end..after.start,
+            trailer: if tcp { b"\n" } else { b"" },
+        };
+    }
+    let mut bytes = Vec::with_capacity(rendered.body.len() + 10);
     if tcp {
-        bytes.extend_from_slice(text.as_bytes());
+        bytes.extend_from_slice(&rendered.body);
         bytes.push(b'\n');
     } else {
-        encode_frame(&mut bytes, OpCode::Text, text.as_bytes());
+        encode_frame(&mut bytes, OpCode::Text, &rendered.body);
     }
     Framed::Whole(Rc::from(bytes))
 }

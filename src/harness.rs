@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::chat::{Hub, Outbox};
 use crate::config::{Config, Limits, Timeouts};
-use crate::conn::{Conn, Ctx, Transport, frame_content};
+use crate::conn::{Conn, Ctx, Transport, frame_rendered};
 use crate::metrics::Metrics;
 use crate::proto::http::HttpConfig;
 use crate::timers::ConnId;
@@ -205,14 +205,17 @@ impl Harness {
             }
             let deliveries = std::mem::take(&mut ctx.outbox.deliveries);
             let closes = std::mem::take(&mut ctx.outbox.closes);
+            let (Some(kind), Some(member)) = (conn.chat_kind(), conn.chat_member()) else {
+                continue;
+            };
             for delivery in deliveries {
-                if delivery.recipients.contains(&conn.id)
-                    && let Some(kind) = conn.chat_kind()
-                {
-                    conn.push_delivery(&frame_content(&delivery.content, kind), &mut ctx);
+                for recipient in delivery.recipients.iter().filter(|r| r.member == member) {
+                    if let Some(rendered) = kind.render(&delivery.event) {
+                        conn.push_delivery(&frame_rendered(&rendered, recipient.omit, kind), &mut ctx);
+                    }
                 }
             }
-            if closes.contains(&conn.id) {
+            if closes.iter().any(|r| r.member == member) {
                 conn.quit(&mut ctx);
             }
         }

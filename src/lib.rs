@@ -7,6 +7,7 @@
 //! [`reactor`] and [`conn`] touch the network.
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod chat;
 pub mod config;
 pub mod conn;

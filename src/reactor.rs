@@ -13,9 +13,10 @@ use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
-use crate::chat::{ClientKind, Hub, Outbox};
+use crate::app::render::Rendered;
+use crate::chat::{Endpoint, Hub, Outbox};
 use crate::config::{Config, Limits, Timeouts};
-use crate::conn::{Conn, Ctx, Framed, frame_content};
+use crate::conn::{ClientKind, Conn, Ctx, Framed, frame_rendered};
 use crate::metrics::Metrics;
 use crate::proto::http::HttpConfig;
 use crate::timers::{ConnId, Timers};
@@ -378,22 +379,43 @@ impl Server {
             let deliveries = std::mem::take(&mut self.outbox.deliveries);
             let closes = std::mem::take(&mut self.outbox.closes);
             for delivery in &deliveries {
-                // [WebSocket text frame, TCP line], made on first use.
-                let mut framed: [Option<Framed>; 2] = [None, None];
-                for &recipient in &delivery.recipients {
-                    let pushed = self.with_conn(recipient, now, |conn, ctx, _| {
+                // Per dialect [JSON, lines]: the event rendered once, on first use.
+                let mut rendered: [Option<Option<Rendered>>; 2] = [None, None];
+                // Per wire [WebSocket text frame of JSON, of a line, TCP line]:
+                // a payload every receiver shares, framed once.
+                let mut framed: [Option<Framed>; 3] = [None, None, None];
+                for recipient in &delivery.recipients {
+                    let Endpoint::Conn(id) = recipient.endpoint else {
+                        debug!("no session layer yet for {:?}", recipient.endpoint);
+                        continue;
+                    };
+                    let pushed = self.with_conn(id, now, |conn, ctx, _| {
                         let kind = conn.chat_kind()?;
-                        let format = usize::from(kind == ClientKind::LegacyTcp);
-                        let bytes = framed[format].get_or_insert_with(|| frame_content(&delivery.content, kind));
-                        conn.push_delivery(bytes, ctx);
+                        if conn.chat_member() != Some(recipient.member) {
+                            return None;
+                        }
+                        let dialect = usize::from(kind.is_legacy());
+                        let payload = rendered[dialect].get_or_insert_with(|| kind.render(&delivery.event)).as_ref()?;
+                        let bytes = if payload.entries.is_some() {
+                            frame_rendered(payload, recipient.omit, kind)
+                        } else {
+                            let wire = match kind {
+                                ClientKind::Json => 0,
+                                ClientKind::LegacyWs => 1,
+                                ClientKind::LegacyTcp => 2,
+                            };
+                            framed[wire].get_or_insert_with(|| frame_rendered(payload, None, kind)).clone()
+                        };
+                        conn.push_delivery(&bytes, ctx);
                         Some(())
                     });
                     if pushed.flatten().is_some() {
-                        self.settle_one(recipient.slot, true, now);
+                        self.settle_one(id.slot, true, now);
                     }
                 }
             }
-            for id in closes {
+            for recipient in closes {
+                let Endpoint::Conn(id) = recipient.endpoint else { continue };
                 if self.with_conn(id, now, |conn, ctx, _| conn.quit(ctx)).is_some() {
                     self.settle_one(id.slot, true, now);
                 }
@@ -411,6 +433,8 @@ impl Server {
         }
         self.accept_paused_until = None;
         self.shutdown_deadline = Some(now + self.timeouts.shutdown);
+        // Everyone leaves at once: no presence pushes to users being closed.
+        self.hub.detach_all();
         let slots: Vec<usize> = self.conns.iter().map(|(slot, _)| slot).collect();
         for slot in slots {
             let (mut ctx, conns, _) = self.ctx(now);
