@@ -3,6 +3,7 @@
 //! tags and custom `data` are raw JSON already and go out verbatim; strings
 //! are escaped by serde_json.
 
+use std::io::Write;
 use std::rc::Rc;
 
 use crate::app::render::{ListBuilder, Rendered};
@@ -68,7 +69,7 @@ pub fn render(event: &Event) -> Option<Rendered> {
                 }
                 out.0.extend_from_slice(br#"{"name":"#);
                 out.string(name);
-                out.0.extend_from_slice(format!(r#","members":{members}}}"#).as_bytes());
+                write!(out.0, r#","members":{members}}}"#).expect("writing to memory cannot fail");
             }
             out.0.push(b']');
             out.tag(tag.as_ref());
