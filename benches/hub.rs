@@ -10,27 +10,39 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use soket::chat::{ChatConfig, ClientKind, Content, Hub, Outbox};
-use soket::timers::ConnId;
+use soket::app::json_chat;
+use soket::chat::{ChatConfig, Dialect, Endpoint, Event, Hub, MemberId, Outbox};
+use soket::ids::ConnId;
 
 const SAY: &str = r#"{"type":"say","text":"hello everyone, the build is green again"}"#;
 
-fn conn(slot: usize) -> ConnId {
-    ConnId { slot, generation: 1 }
+fn endpoint(slot: usize) -> Endpoint {
+    Endpoint::Conn(ConnId { slot, generation: 1 })
 }
 
-/// A hub whose lobby holds `members` registered JSON users, slots `0..members`; the outbox is empty.
-fn lobby_of(members: usize) -> (Hub, Outbox) {
+/// One JSON text through the JSON app into the hub, as a `/ws` connection hands it in.
+fn handle_json(hub: &mut Hub, member: MemberId, text: &str, out: &mut Outbox) {
+    match json_chat::parse::parse(text, 16 << 20, hub.is_registered(member)) {
+        Ok(request) => hub.handle(member, request, out),
+        Err(r) => hub.reject(member, r.error, r.detail.as_deref(), r.tag, out),
+    }
+}
+
+/// A hub whose lobby holds `members` registered JSON users (the first is the
+/// returned member); the outbox is empty.
+fn lobby_of(members: usize) -> (Hub, Outbox, MemberId) {
     let mut hub = Hub::new(ChatConfig::default());
     let mut out = Outbox::default();
+    let mut first = None;
     for slot in 0..members {
-        hub.attach(conn(slot), ClientKind::Json, "/");
-        hub.handle_json(conn(slot), &format!(r#"{{"type":"hello","name":"user{slot}"}}"#), &mut out);
+        let member = hub.attach(endpoint(slot), Dialect::Events, "/");
+        first.get_or_insert(member);
+        handle_json(&mut hub, member, &format!(r#"{{"type":"hello","name":"user{slot}"}}"#), &mut out);
         // Drop each join's presence lists at once, so set-up memory stays O(N²), not O(N³).
         out.clear();
     }
     assert_eq!(hub.users(), members);
-    (hub, out)
+    (hub, out, first.expect("at least one member"))
 }
 
 fn bench_fan_out(c: &mut Criterion) {
@@ -38,24 +50,23 @@ fn bench_fan_out(c: &mut Criterion) {
     let mut group = c.benchmark_group("fan_out_lobby_say");
     for n in recipients {
         let started = Instant::now();
-        let (mut hub, mut out) = lobby_of(n + 1);
+        let (mut hub, mut out, sender) = lobby_of(n + 1);
         eprintln!("fan_out: set-up of {} members took {:.1?}", n + 1, started.elapsed());
-        let sender = conn(0);
 
         // One delivery, rendered once, to everyone but the sender.
-        hub.handle_json(sender, SAY, &mut out);
+        handle_json(&mut hub, sender, SAY, &mut out);
         assert!(out.closes.is_empty());
         assert_eq!(out.deliveries.len(), 1, "one delivery for the whole room");
         let delivery = &out.deliveries[0];
-        assert!(matches!(delivery.content, Content::Json(_)));
+        assert!(matches!(delivery.event, Event::Message { .. }));
         assert_eq!(delivery.recipients.len(), n);
-        assert!(!delivery.recipients.contains(&sender));
+        assert!(delivery.recipients.iter().all(|r| r.member != sender));
         out.clear();
 
         group.throughput(Throughput::Elements(n as u64));
         group.bench_function(BenchmarkId::from_parameter(n), |b| {
             b.iter(|| {
-                hub.handle_json(sender, black_box(SAY), &mut out);
+                handle_json(&mut hub, sender, black_box(SAY), &mut out);
                 black_box(&out.deliveries);
                 out.clear();
             });

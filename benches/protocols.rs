@@ -6,11 +6,12 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use serde::Serialize;
 use soket::app::router::handle_head;
-use soket::chat::{ChatConfig, ClientKind, Content, Hub, Outbox};
+use soket::app::{json_chat, line_chat};
+use soket::chat::{ChatConfig, Dialect, Endpoint, Hub, MemberId, Outbox};
+use soket::ids::ConnId;
 use soket::proto::http::{HeadScanner, HttpConfig, Outcome, accept_key};
 use soket::proto::line::{LineDecoder, LineEvent};
 use soket::proto::ws::{OpCode, encode_frame};
-use soket::timers::ConnId;
 use tungstenite::handshake::machine::TryParse;
 use tungstenite::handshake::server::{Request, create_response, write_response};
 
@@ -144,25 +145,42 @@ fn bench_lines(c: &mut Criterion) {
     group.finish();
 }
 
-fn conn(slot: usize) -> ConnId {
-    ConnId { slot, generation: 1 }
+fn endpoint(slot: usize) -> Endpoint {
+    Endpoint::Conn(ConnId { slot, generation: 1 })
 }
 
-/// A hub with `alice` (slot 0, speaking `kind`) and `bob` (slot 1, JSON), the outbox cleared.
-fn two_user_hub(kind: ClientKind) -> (Hub, Outbox) {
+/// One JSON text through the JSON app into the hub, as a `/ws` connection hands it in.
+fn handle_json(hub: &mut Hub, member: MemberId, text: &str, out: &mut Outbox) {
+    match json_chat::parse::parse(text, 16 << 20, hub.is_registered(member)) {
+        Ok(request) => hub.handle(member, request, out),
+        Err(r) => hub.reject(member, r.error, r.detail.as_deref(), r.tag, out),
+    }
+}
+
+/// One legacy line through the line app into the hub.
+fn handle_legacy(hub: &mut Hub, member: MemberId, line: &[u8], out: &mut Outbox) {
+    match line_chat::parse::parse(line, hub.is_registered(member)) {
+        Ok(Some(request)) => hub.handle(member, request, out),
+        Ok(None) => {}
+        Err(r) => hub.reject(member, r.error, r.detail.as_deref(), r.tag, out),
+    }
+}
+
+/// A hub with `alice` (speaking `dialect`) and `bob` (JSON), the outbox cleared.
+fn two_user_hub(dialect: Dialect) -> (Hub, Outbox, MemberId, MemberId) {
     let mut hub = Hub::new(ChatConfig::default());
     let mut out = Outbox::default();
-    hub.attach(conn(0), kind, "/");
-    if kind.is_legacy() {
-        hub.handle_legacy(conn(0), b"alice", &mut out);
+    let alice = hub.attach(endpoint(0), dialect, "/");
+    if dialect == Dialect::Lines {
+        handle_legacy(&mut hub, alice, b"alice", &mut out);
     } else {
-        hub.handle_json(conn(0), r#"{"type":"hello","name":"alice"}"#, &mut out);
+        handle_json(&mut hub, alice, r#"{"type":"hello","name":"alice"}"#, &mut out);
     }
-    hub.attach(conn(1), ClientKind::Json, "/");
-    hub.handle_json(conn(1), r#"{"type":"hello","name":"bob"}"#, &mut out);
+    let bob = hub.attach(endpoint(1), Dialect::Events, "/");
+    handle_json(&mut hub, bob, r#"{"type":"hello","name":"bob"}"#, &mut out);
     assert_eq!(hub.users(), 2);
     out.clear();
-    (hub, out)
+    (hub, out, alice, bob)
 }
 
 /// The same shape as the hub's `message` event (PROTOCOL.md §3), serialised the way the hub does (serde_json).
@@ -176,12 +194,13 @@ fn bench_json(c: &mut Criterion) {
     const SAY: &str = r#"{"type":"say","text":"hi bob, are we still on for lunch at noon?"}"#;
     const TEXT: &str = "hi bob, are we still on for lunch at noon?";
 
-    let (mut hub, mut out) = two_user_hub(ClientKind::Json);
-    hub.handle_json(conn(0), SAY, &mut out);
+    let (mut hub, mut out, alice, bob) = two_user_hub(Dialect::Events);
+    handle_json(&mut hub, alice, SAY, &mut out);
     assert_eq!(out.deliveries.len(), 1, "{out:?}");
     let delivery = &out.deliveries[0];
-    assert_eq!(delivery.recipients, [conn(1)]);
-    let Content::Json(rendered) = delivery.content.clone() else { panic!("JSON content") };
+    assert_eq!(delivery.recipients.iter().map(|r| r.member).collect::<Vec<_>>(), [bob]);
+    let rendered = json_chat::render::render(&delivery.event).expect("JSON for every event");
+    let rendered = std::str::from_utf8(&rendered.body).expect("UTF-8").to_owned();
     let reference = serde_json::to_string(&Event::Message { room: "lobby", from: "alice", text: TEXT }).unwrap();
     assert_eq!(&*rendered, reference, "reference rendering matches the hub's");
     out.clear();
@@ -190,7 +209,7 @@ fn bench_json(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     group.bench_function("hub.handle_json(say)", |b| {
         b.iter(|| {
-            hub.handle_json(conn(0), black_box(SAY), &mut out);
+            handle_json(&mut hub, alice, black_box(SAY), &mut out);
             black_box(&out.deliveries);
             out.clear();
         });
@@ -215,16 +234,16 @@ fn bench_json(c: &mut Criterion) {
     group.finish();
 
     // The legacy path for the same message: a line from alice (legacy TCP) to bob (JSON).
-    let (mut hub, mut out) = two_user_hub(ClientKind::LegacyTcp);
+    let (mut hub, mut out, alice, _) = two_user_hub(Dialect::Lines);
     let line = TEXT.as_bytes();
-    hub.handle_legacy(conn(0), line, &mut out);
+    handle_legacy(&mut hub, alice, line, &mut out);
     assert_eq!(out.deliveries.len(), 1, "{out:?}");
     out.clear();
     let mut group = c.benchmark_group("legacy_say");
     group.throughput(Throughput::Elements(1));
     group.bench_function("hub.handle_legacy(line)", |b| {
         b.iter(|| {
-            hub.handle_legacy(conn(0), black_box(line), &mut out);
+            handle_legacy(&mut hub, alice, black_box(line), &mut out);
             black_box(&out.deliveries);
             out.clear();
         });

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use crate::app::session::SessionTable;
 use crate::chat::{Hub, Outbox};
 use crate::config::{Config, Limits, Timeouts};
-use crate::conn::{Conn, Ctx, Transport};
+use crate::conn::{Conn, Ctx, Renderings, Transport};
+use crate::ids::Endpoint;
 use crate::metrics::Metrics;
 use crate::proto::http::HttpConfig;
-use crate::reactor::frame_content;
 use crate::timers::ConnId;
 use crate::write_queue::BufPool;
 
@@ -212,12 +212,13 @@ impl Harness {
             let deliveries = std::mem::take(&mut ctx.outbox.deliveries);
             let closes = std::mem::take(&mut ctx.outbox.closes);
             for delivery in deliveries {
-                if delivery.recipients.contains(&conn.id) && conn.wire_format().is_some() {
-                    let framed = frame_content(&delivery.content, conn.is_websocket());
-                    conn.push_delivery(&framed, &mut ctx);
+                let mut renderings = Renderings::new(&delivery.event);
+                let me = Endpoint::Conn(conn.id);
+                for recipient in delivery.recipients.iter().filter(|r| r.endpoint == me) {
+                    conn.deliver(&mut renderings, recipient.omit, &mut ctx);
                 }
             }
-            if closes.contains(&conn.id) {
+            if closes.iter().any(|r| r.endpoint == Endpoint::Conn(conn.id)) {
                 conn.quit(&mut ctx);
             }
         }

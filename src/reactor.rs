@@ -14,12 +14,11 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use std::collections::VecDeque;
-use std::rc::Rc;
 
 use crate::app::session::SessionTable;
-use crate::chat::{Content, Hub, Outbox};
+use crate::chat::{Hub, Outbox};
 use crate::config::{Config, Limits, Timeouts};
-use crate::conn::{Conn, Ctx, Framed, frame_rendered};
+use crate::conn::{Conn, Ctx, Renderings};
 use crate::ids::{Endpoint, SessionId};
 use crate::metrics::Metrics;
 use crate::proto::http::HttpConfig;
@@ -461,33 +460,32 @@ impl Server {
         debug!("closed {:?}", conn.id);
     }
 
-    /// Routes what the hub produced: each delivery is framed once per wire
-    /// format and the bytes are shared by every recipient's queue. Cutting
-    /// off a slow reader or closing after `/quit` changes presence, which
-    /// produces more deliveries; each connection leaves the hub only once,
-    /// so this ends.
+    /// Routes what the hub produced: each event is rendered once per wire
+    /// format and framed once per carrier, and the bytes are shared by every
+    /// recipient's queue. Cutting off a slow reader or closing after `/quit`
+    /// changes presence, which produces more deliveries; each member leaves
+    /// the hub only once, so this ends.
     fn deliver(&mut self, now: Instant) {
         while !self.outbox.is_empty() {
             let deliveries = std::mem::take(&mut self.outbox.deliveries);
             let closes = std::mem::take(&mut self.outbox.closes);
             for delivery in &deliveries {
-                // [TCP line, WebSocket text frame], made on first use.
-                let mut framed: [Option<Framed>; 2] = [None, None];
-                for &recipient in &delivery.recipients {
-                    let pushed = self.with_conn(recipient, now, |conn, ctx, _| {
-                        conn.wire_format()?;
-                        let websocket = conn.is_websocket();
-                        let bytes = framed[usize::from(websocket)]
-                            .get_or_insert_with(|| frame_content(&delivery.content, websocket));
-                        conn.push_delivery(bytes, ctx);
-                        Some(())
-                    });
-                    if pushed.flatten().is_some() {
-                        self.settle_one(recipient.slot, true, now);
+                let mut renderings = Renderings::new(&delivery.event);
+                for recipient in &delivery.recipients {
+                    let Endpoint::Conn(id) = recipient.endpoint else {
+                        // No protocol with sessions is served yet.
+                        debug!("no session takes deliveries: {:?}", recipient.endpoint);
+                        continue;
+                    };
+                    let delivered =
+                        self.with_conn(id, now, |conn, ctx, _| conn.deliver(&mut renderings, recipient.omit, ctx));
+                    if delivered == Some(true) {
+                        self.settle_one(id.slot, true, now);
                     }
                 }
             }
-            for id in closes {
+            for recipient in closes {
+                let Endpoint::Conn(id) = recipient.endpoint else { continue };
                 if self.with_conn(id, now, |conn, ctx, _| conn.quit(ctx)).is_some() {
                     self.settle_one(id.slot, true, now);
                 }
@@ -505,6 +503,8 @@ impl Server {
         }
         self.accept_paused_until = None;
         self.shutdown_deadline = Some(now + self.timeouts.shutdown);
+        // Everyone leaves at once: no presence pushes to users being closed.
+        self.hub.detach_all();
         for id in self.sessions.ids() {
             self.close_session(id, now);
         }
@@ -536,14 +536,6 @@ fn listen(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
 /// something is released.
 fn is_resource_exhaustion(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENFILE | libc::EMFILE | libc::ENOBUFS | libc::ENOMEM))
-}
-
-/// One hub content framed for a carrier.
-pub(crate) fn frame_content(content: &Content, websocket: bool) -> Framed {
-    match content {
-        Content::Json(text) | Content::Legacy(text) => frame_rendered(&Rc::from(text.as_bytes()), None, websocket),
-        Content::Presence(list) => frame_rendered(&Rc::from(list.whole.as_bytes()), Some(list.omit.clone()), websocket),
-    }
 }
 
 #[cfg(test)]

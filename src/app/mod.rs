@@ -12,16 +12,18 @@
 pub mod echo;
 pub mod json_chat;
 pub mod line_chat;
+pub mod render;
 pub mod router;
 pub mod session;
 pub mod sniff;
 
 use std::time::Instant;
 
-use crate::chat::{ClientKind, Hub, Outbox};
+use crate::chat::{Dialect, Event, Hub, Outbox};
 use crate::config::Limits;
 use crate::metrics::Metrics;
 use crate::proto::ws::CloseCode;
+use render::Rendered;
 use session::SessionTable;
 
 /// One complete message from the peer, as the connection's framing delivered it.
@@ -71,9 +73,27 @@ pub trait Output {
     fn close(&mut self, request: CloseRequest);
 }
 
-/// The format an app's hub deliveries are rendered in. Receivers of one
-/// delivery that share a format (and a framing) share one rendering.
-pub type WireFormat = ClientKind;
+/// How hub events look on an app's wire. Receivers of one delivery that
+/// share a format (and a framing) share one rendering; a protocol brings its
+/// own format, so delivering knows no protocol.
+#[derive(Clone, Copy, Debug)]
+pub struct WireFormat {
+    /// Names the format: receivers with equal keys share a rendering.
+    pub key: &'static str,
+    /// What the hub may send a member speaking this format.
+    pub dialect: Dialect,
+    /// The payload of `event` in this format, or `None` if such receivers
+    /// never get it.
+    pub render: fn(&Event) -> Option<Rendered>,
+}
+
+impl PartialEq for WireFormat {
+    fn eq(&self, other: &WireFormat) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for WireFormat {}
 
 /// A protocol served over a connection, driven by the connection.
 pub trait App {

@@ -4,7 +4,7 @@
 
 use super::echo::Echo;
 use super::json_chat::JsonChat;
-use super::line_chat::{Carrier, LineChat};
+use super::line_chat::LineChat;
 use super::{App, AppCtx};
 use crate::chat::normalize_namespace;
 use crate::ids::ConnId;
@@ -86,7 +86,7 @@ pub fn open(upgrade: &Upgrade, conn: ConnId, cx: &mut AppCtx<'_>) -> Box<dyn App
     match &upgrade.endpoint {
         WsEndpoint::Echo => Box::new(Echo),
         WsEndpoint::Events { namespace } => Box::new(JsonChat::open(conn, namespace, upgrade.name.as_deref(), cx)),
-        WsEndpoint::Legacy => Box::new(LineChat::open(conn, Carrier::WebSocket, cx)),
+        WsEndpoint::Legacy => Box::new(LineChat::open(conn, cx)),
     }
 }
 

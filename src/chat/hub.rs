@@ -1,57 +1,80 @@
 //! The hub: registration, rooms, presence and routing for every namespace.
-//! Sans-IO: framed messages in, an [`Outbox`] of deliveries out.
+//! Sans-IO: parsed requests in, an [`Outbox`] of semantic events out.
 
 use std::collections::{BTreeSet, HashMap};
 use std::rc::Rc;
 
 use log::debug;
-use serde_json::Value;
 
-use super::command::{self, Command, EmitTarget, JsonType, LOBBY};
+use super::directory::{Claim, Directory, LocalDirectory};
 use super::error::{ChatError, Failure};
 use super::names::{normalize_name, normalize_room};
-use super::render::{self, JsonEvent, NameList, RoomCount};
 use super::room::{Member, Namespace, Roster};
-use super::{ChatConfig, ClientKind, ConnId, Content, Format, Outbox, Presence};
+use super::{
+    ChatConfig, Command, Dialect, EmitTarget, Endpoint, Event, LOBBY, MemberId, Outbox, Recipient, Request, Tag,
+};
 
-/// Every chat connection, registered or not, and every namespace's world.
-pub struct Hub {
+/// Every chat member, registered or not, and every namespace's world.
+/// Generic over the [`Directory`] that settles name claims beyond this
+/// process; [`Hub::new`] uses the [`LocalDirectory`].
+pub struct Hub<D: Directory = LocalDirectory> {
     config: ChatConfig,
-    sessions: HashMap<ConnId, Session>,
-    /// Namespaces with at least one registered user.
+    directory: D,
+    members: HashMap<MemberId, Session>,
+    /// Namespaces with at least one registered user or pending claim.
     namespaces: HashMap<Rc<str>, Namespace>,
+    next_member: u64,
     /// Arrival counter for presence and room order.
     next_seq: u64,
 }
 
-/// One attached connection.
+/// One attached member.
 struct Session {
-    kind: ClientKind,
+    endpoint: Endpoint,
+    dialect: Dialect,
     namespace: Rc<str>,
-    user: Option<User>,
-    /// `/quit` seen: the reactor closes after flushing; later input is ignored.
+    state: State,
+    /// `/quit` seen: the caller closes after flushing; later input is ignored.
     quitting: bool,
 }
 
-/// A registered connection's identity and rooms (for the disconnect notices).
+enum State {
+    Unregistered,
+    /// A `hello` waits for the directory: the name (NFC) and the request's tag.
+    Claiming {
+        name: Rc<str>,
+        tag: Option<Tag>,
+    },
+    Registered(User),
+}
+
+/// A registered member's identity and rooms (for the disconnect notices).
 struct User {
     name: Rc<str>,
     rooms: BTreeSet<Rc<str>>,
 }
 
-/// Who asked, and the JSON `id` to answer with.
-#[derive(Clone, Copy)]
-struct Sender<'a> {
-    conn: ConnId,
-    kind: ClientKind,
-    id: Option<&'a Value>,
+/// Who asked, and the tag to answer with.
+#[derive(Clone)]
+struct Sender {
+    id: MemberId,
+    endpoint: Endpoint,
+    dialect: Dialect,
+    tag: Option<Tag>,
+}
+
+impl Sender {
+    fn recipient(&self) -> Recipient {
+        Recipient { endpoint: self.endpoint, member: self.id, omit: None }
+    }
 }
 
 /// How a successful request was answered.
 enum Done {
-    /// Nothing sent to the sender yet: a JSON request with an `id` gets an `ack`.
+    /// Nothing sent to the sender yet: a tagged request gets an `ack`.
     Effects,
-    /// The request had its own reply (`welcome`, `members`, `rooms`), which carried the `id`.
+    /// The request had its own reply (`welcome`, `members`, `rooms`), which
+    /// carried the tag, or will have it (a pending claim).
     Replied,
 }
 
@@ -62,171 +85,187 @@ struct Me {
 }
 
 impl Hub {
-    /// An empty hub.
+    /// An empty hub whose names are unique within this process.
     pub fn new(config: ChatConfig) -> Hub {
-        Hub { config, sessions: HashMap::new(), namespaces: HashMap::new(), next_seq: 0 }
+        Hub::with_directory(config, LocalDirectory)
+    }
+}
+
+impl<D: Directory> Hub<D> {
+    /// An empty hub asking `directory` about every name claim.
+    pub fn with_directory(config: ChatConfig, directory: D) -> Hub<D> {
+        Hub { config, directory, members: HashMap::new(), namespaces: HashMap::new(), next_member: 0, next_seq: 0 }
     }
 
-    /// A connection starts speaking a chat protocol in `namespace` (`/` for
-    /// legacy, `/` or `/NAME` for `/ws`, already validated by the router). It
-    /// is not registered yet. Attaching an attached connection is ignored.
-    pub fn attach(&mut self, conn: ConnId, kind: ClientKind, namespace: &str) {
-        if self.sessions.contains_key(&conn) {
-            debug!("chat: {conn:?} attached twice");
-            return;
-        }
-        let session = Session { kind, namespace: namespace.into(), user: None, quitting: false };
-        self.sessions.insert(conn, session);
+    /// The directory, for its owner to feed answers or inspect it.
+    pub fn directory_mut(&mut self) -> &mut D {
+        &mut self.directory
     }
 
-    /// `?name=` given at the upgrade (JSON clients): a `hello` without an id.
-    /// A bad or taken name is answered with an `error` (no id) and the
-    /// connection stays unregistered until a `hello` succeeds.
-    pub fn hello_from_query(&mut self, conn: ConnId, name: &str, out: &mut Outbox) {
-        let Some(session) = self.sessions.get(&conn) else {
-            return;
-        };
-        let sender = Sender { conn, kind: session.kind, id: None };
-        let result = if session.user.is_some() {
-            Err(Failure::bare(ChatError::AlreadyRegistered))
-        } else {
-            self.register(sender, name, out)
-        };
-        if let Err(failure) = result {
-            reply_error(sender, &failure, out);
-        }
+    /// A new member reachable at `endpoint` in `namespace` (already
+    /// normalised by the caller: `/` or `/NAME`). It is not registered yet.
+    pub fn attach(&mut self, endpoint: Endpoint, dialect: Dialect, namespace: &str) -> MemberId {
+        let id = MemberId(self.next_member);
+        self.next_member += 1;
+        let session =
+            Session { endpoint, dialect, namespace: namespace.into(), state: State::Unregistered, quitting: false };
+        self.members.insert(id, session);
+        id
     }
 
-    /// One legacy message, already framed (NULs, terminator and a trailing
-    /// `\r` removed), at most `max_line_bytes`. Invalid UTF-8 is replaced by
-    /// U+FFFD. Before registration every message but `/quit` is a name
-    /// attempt (an empty one is `name_invalid`); after it, empty messages are
-    /// ignored.
-    pub fn handle_legacy(&mut self, conn: ConnId, message: &[u8], out: &mut Outbox) {
-        let Some(session) = self.sessions.get(&conn) else {
-            return;
-        };
-        if !session.kind.is_legacy() {
-            debug!("chat: legacy message from {conn:?}, a {:?} connection", session.kind);
-            return;
-        }
-        if session.quitting {
-            return;
-        }
-        let sender = Sender { conn, kind: session.kind, id: None };
-        let line = String::from_utf8_lossy(message);
-        let result = if session.user.is_none() {
-            if command::is_legacy_quit(&line) {
-                self.quit(conn, out);
-                return;
-            }
-            self.register(sender, &line, out)
-        } else if line.is_empty() {
-            return;
-        } else {
-            command::parse_legacy(&line).and_then(|cmd| self.execute(sender, cmd, out)).map(|_| ())
-        };
-        if let Err(failure) = result {
-            reply_error(sender, &failure, out);
-        }
-    }
-
-    /// A legacy message over `--max-line` was discarded by the line codec:
-    /// answers `!ERR too_large`, registered or not.
-    pub fn legacy_too_large(&mut self, conn: ConnId, out: &mut Outbox) {
-        let Some(session) = self.sessions.get(&conn) else {
-            return;
-        };
-        if session.quitting {
-            return;
-        }
-        let sender = Sender { conn, kind: session.kind, id: None };
-        reply_error(sender, &Failure::bare(ChatError::TooLarge), out);
-    }
-
-    /// One JSON text frame from a `/ws` client.
+    /// Runs one request of `member`. Unknown members and members that sent
+    /// `/quit` are ignored.
     ///
-    /// Error precedence: `bad_json`, then `missing_field` for `type`, then
-    /// `unknown_type`, then `already_registered` / `not_registered`, then the
-    /// type's own fields (`missing_field`), then `too_large`, then the name
-    /// and room rules (`room_invalid`, `no_such_room`, `not_in_room`,
-    /// `no_such_user`, `name_invalid`, `name_taken`).
-    pub fn handle_json(&mut self, conn: ConnId, text: &str, out: &mut Outbox) {
-        let Some(session) = self.sessions.get(&conn) else {
+    /// Error precedence after the parser's own (`bad_json`, `unknown_type`,
+    /// fields): `already_registered` / `not_registered` (only `hello` and
+    /// `/quit` before registering), then `too_large`, then the name and room
+    /// rules (`room_invalid`, `no_such_room`, `not_in_room`, `no_such_user`,
+    /// `name_invalid`, `name_taken`). A tagged request with no reply of its
+    /// own gets an `ack` after its effects; a refused one an error with the tag.
+    pub fn handle(&mut self, member: MemberId, request: Request<'_>, out: &mut Outbox) {
+        let Some(session) = self.members.get(&member) else {
+            debug!("chat: request from unknown {member:?}");
             return;
         };
-        if session.kind != ClientKind::Json {
-            debug!("chat: JSON message from {conn:?}, a {:?} connection", session.kind);
+        if session.quitting {
             return;
         }
-        let registered = session.user.is_some();
-        let mut sender = Sender { conn, kind: session.kind, id: None };
-        let Ok(value) = serde_json::from_str::<Value>(text) else {
-            reply_error(sender, &Failure::bare(ChatError::BadJson), out);
-            return;
+        let sender = Sender { id: member, endpoint: session.endpoint, dialect: session.dialect, tag: request.tag };
+        let gate = match (&session.state, &request.command) {
+            (_, Command::Quit) => Ok(()),
+            (State::Unregistered, command) if !command.is_hello() => Err(Failure::bare(ChatError::NotRegistered)),
+            (State::Unregistered, _) => Ok(()),
+            // A claim in flight is a registration under way.
+            (State::Claiming { .. }, command) if command.is_hello() => Err(Failure::bare(ChatError::AlreadyRegistered)),
+            (State::Claiming { .. }, _) => Err(Failure::bare(ChatError::NotRegistered)),
+            (State::Registered(_), command) if command.is_hello() => Err(Failure::bare(ChatError::AlreadyRegistered)),
+            (State::Registered(_), _) => Ok(()),
         };
-        let request = match command::parse_json_request(&value) {
-            Ok(request) => request,
-            Err((failure, id)) => {
-                reply_error(Sender { id, ..sender }, &failure, out);
-                return;
-            }
-        };
-        sender.id = request.id;
-        let gate = match (request.kind == JsonType::Hello, registered) {
-            (true, true) => Err(Failure::bare(ChatError::AlreadyRegistered)),
-            (false, false) => Err(Failure::bare(ChatError::NotRegistered)),
-            _ => Ok(()),
-        };
-        let result = gate.and_then(|()| request.command()).and_then(|cmd| self.execute(sender, cmd, out));
+        let result = gate.and_then(|()| self.execute(&sender, request.command, out));
         match result {
             Ok(Done::Effects) => {
-                if let Some(id) = sender.id {
-                    out.push(Content::Json(JsonEvent::Ack { id }.render()), vec![conn]);
+                if let Some(tag) = sender.tag.clone() {
+                    out.push(Event::Ack { tag }, vec![sender.recipient()]);
                 }
             }
             Ok(Done::Replied) => {}
-            Err(failure) => reply_error(sender, &failure, out),
+            Err(failure) => reply_error(&sender, &failure, out),
         }
     }
 
-    /// The connection is gone (closed, reset, timed out, cut off as a slow
-    /// reader, `/quit` done): removes the user everywhere at once, sends
-    /// `left`/`!LEFT` to the remaining members of each of its rooms but
-    /// `lobby` (rooms in code point order), then the new online list to every
-    /// remaining user of the namespace. Idempotent; unknown ids are ignored.
-    pub fn detach(&mut self, conn: ConnId, out: &mut Outbox) {
-        let Some(session) = self.sessions.remove(&conn) else {
+    /// A request the app could not parse (`bad_json`, `missing_field`,
+    /// `unknown_type`, `too_large`, ...): an error event to `member`, with
+    /// `tag` when the app found one. Ignored for unknown or quitting members.
+    pub fn reject(
+        &mut self,
+        member: MemberId,
+        error: ChatError,
+        detail: Option<&str>,
+        tag: Option<Tag>,
+        out: &mut Outbox,
+    ) {
+        let Some(session) = self.members.get(&member) else {
             return;
         };
-        let Some(user) = session.user else { return };
+        if session.quitting {
+            return;
+        }
+        let sender = Sender { id: member, endpoint: session.endpoint, dialect: session.dialect, tag };
+        let failure = Failure { error, detail: detail.unwrap_or_default().to_owned() };
+        reply_error(&sender, &failure, out);
+    }
+
+    /// Whether `member` has registered a name (a pending claim is not yet).
+    pub fn is_registered(&self, member: MemberId) -> bool {
+        self.members.get(&member).is_some_and(|s| matches!(s.state, State::Registered(_)))
+    }
+
+    /// The directory answered `member`'s pending claim: registers it
+    /// (`welcome`, then presence to the others) or answers `name_taken` with
+    /// the `hello`'s tag. Ignored if no claim of `member` is pending.
+    pub fn claim_resolved(&mut self, member: MemberId, granted: bool, out: &mut Outbox) {
+        let Some(session) = self.members.get_mut(&member) else {
+            return;
+        };
+        let state = std::mem::replace(&mut session.state, State::Unregistered);
+        let State::Claiming { name, tag } = state else {
+            session.state = state;
+            return;
+        };
+        let sender = Sender { id: member, endpoint: session.endpoint, dialect: session.dialect, tag };
+        let namespace = session.namespace.clone();
+        let quitting = session.quitting;
+        if let Some(ns) = self.namespaces.get_mut(&namespace) {
+            ns.claiming.remove(&name);
+        }
+        if granted && !quitting {
+            self.complete_registration(&sender, name, out);
+            return;
+        }
+        if granted {
+            self.directory.release(&namespace, &name, member);
+        } else if !quitting {
+            reply_error(&sender, &Failure::with(ChatError::NameTaken, &name), out);
+        }
+        self.drop_unused_namespace(&namespace);
+    }
+
+    /// The member is gone (closed, reset, timed out, cut off as a slow
+    /// reader, `/quit` done): removes the user everywhere at once, sends
+    /// `left` to the remaining members of each of its rooms but `lobby`
+    /// (rooms in code point order), then the new online list to every
+    /// remaining user of the namespace. Idempotent; unknown ids are ignored.
+    pub fn detach(&mut self, member: MemberId, out: &mut Outbox) {
+        let Some(session) = self.members.remove(&member) else {
+            return;
+        };
+        let user = match session.state {
+            State::Unregistered => return,
+            State::Claiming { name, .. } => {
+                self.directory.release(&session.namespace, &name, member);
+                if let Some(ns) = self.namespaces.get_mut(&session.namespace) {
+                    ns.claiming.remove(&name);
+                }
+                self.drop_unused_namespace(&session.namespace);
+                return;
+            }
+            State::Registered(user) => user,
+        };
+        self.directory.release(&session.namespace, &user.name, member);
         let Some(ns) = self.namespaces.get_mut(&session.namespace) else {
             return;
         };
         ns.by_name.remove(&user.name);
-        ns.presence.remove(conn);
+        ns.presence.remove(member);
         for room in &user.rooms {
             let Some(roster) = ns.rooms.get_mut(room) else {
                 continue;
             };
-            roster.remove(conn);
+            roster.remove(member);
             if roster.is_empty() {
                 ns.rooms.remove(room);
             } else if **room != *LOBBY {
                 // Lobby membership is implied by presence: the list push says it.
-                fan_out(
-                    roster.iter(),
-                    None,
-                    || JsonEvent::Left { room, name: &user.name }.render(),
-                    Some(|| render::legacy_left(room, &user.name)),
-                    out,
-                );
+                let recipients = roster.iter().map(Member::recipient).collect();
+                out.push(Event::Left { room: room.clone(), name: user.name.clone() }, recipients);
             }
         }
         push_presence(ns, None, out);
-        if ns.presence.is_empty() {
-            self.namespaces.remove(&session.namespace);
+        self.drop_unused_namespace(&session.namespace);
+    }
+
+    /// Shutdown: forgets every member at once with no output at all (each
+    /// detach would push presence to all the others: N(N-1)/2 lists).
+    /// Names held or claimed are released to the directory.
+    pub fn detach_all(&mut self) {
+        for (id, session) in self.members.drain() {
+            match &session.state {
+                State::Unregistered => {}
+                State::Claiming { name, .. } => self.directory.release(&session.namespace, name, id),
+                State::Registered(user) => self.directory.release(&session.namespace, &user.name, id),
+            }
         }
+        self.namespaces.clear();
     }
 
     /// Registered users, all namespaces.
@@ -239,150 +278,157 @@ impl Hub {
         self.namespaces.values().map(|ns| ns.rooms.len()).sum()
     }
 
-    /// Attached connections, registered or not (for leak checks).
+    /// Attached members, registered or not (for leak checks).
     pub fn attached(&self) -> usize {
-        self.sessions.len()
+        self.members.len()
     }
 
-    /// Runs one parsed request of a sender that passed the registration gate.
-    fn execute(&mut self, sender: Sender<'_>, cmd: Command<'_>, out: &mut Outbox) -> Result<Done, Failure> {
-        match cmd {
-            Command::Hello { name } => self.register(sender, name, out).map(|()| Done::Replied),
+    /// Runs one request of a sender that passed the registration gate.
+    fn execute(&mut self, sender: &Sender, command: Command<'_>, out: &mut Outbox) -> Result<Done, Failure> {
+        match command {
+            Command::Hello { name } => self.register(sender, &name, out),
             Command::Quit => {
-                self.quit(sender.conn, out);
+                self.quit(sender, out);
                 Ok(Done::Effects)
             }
-            Command::Say { room, text } => self.say(sender, room, text, out),
-            Command::Private { to, text } => self.private(sender, to, text, out),
-            Command::Join { room } => self.join(sender, room, out),
-            Command::Leave { room } => self.leave(sender, room, out),
-            Command::Emit { event, data, target } => self.emit(sender, event, data, target, out),
-            Command::Who { room } => self.who(sender, room, out),
+            Command::Say { room, text } => self.say(sender, &room, &text, out),
+            Command::Private { to, text } => self.private(sender, &to, &text, out),
+            Command::Join { room } => self.join(sender, &room, out),
+            Command::Leave { room } => self.leave(sender, &room, out),
+            Command::Emit { event, data, target } => self.emit(sender, &event, data.as_deref(), target, out),
+            Command::Who { room } => self.who(sender, &room, out),
             Command::Rooms => self.list_rooms(sender, out),
         }
     }
 
-    /// Registers `raw_name` in the sender's namespace: the joiner gets its
-    /// `welcome` (or legacy list) first, then every other user its new list.
-    fn register(&mut self, sender: Sender<'_>, raw_name: &str, out: &mut Outbox) -> Result<(), Failure> {
-        let Some(session) = self.sessions.get_mut(&sender.conn) else {
+    /// Claims `raw_name` in the sender's namespace; once granted, the joiner
+    /// gets its `welcome` first, then every other user its new list.
+    fn register(&mut self, sender: &Sender, raw_name: &str, out: &mut Outbox) -> Result<Done, Failure> {
+        let Some(session) = self.members.get(&sender.id) else {
             return Err(Failure::bare(ChatError::NotRegistered));
         };
         let name = normalize_name(raw_name).ok_or_else(|| Failure::with(ChatError::NameInvalid, raw_name))?;
-        if self.namespaces.get(&session.namespace).is_some_and(|ns| ns.by_name.contains_key(name.as_str())) {
+        let namespace = session.namespace.clone();
+        if self.namespaces.get(&namespace).is_some_and(|ns| ns.name_in_use(&name)) {
             return Err(Failure::with(ChatError::NameTaken, &name));
         }
-        let name: Rc<str> = name.into();
+        match self.directory.claim(&namespace, &name, sender.id) {
+            Claim::Granted => self.complete_registration(sender, name.into(), out),
+            Claim::Taken => return Err(Failure::with(ChatError::NameTaken, &name)),
+            Claim::Pending => {
+                let name: Rc<str> = name.into();
+                self.namespaces.entry(namespace).or_default().claiming.insert(name.clone(), sender.id);
+                if let Some(session) = self.members.get_mut(&sender.id) {
+                    session.state = State::Claiming { name, tag: sender.tag.clone() };
+                }
+            }
+        }
+        Ok(Done::Replied)
+    }
+
+    /// Registers the sender under `name` (NFC, granted): `welcome` to it,
+    /// then the new online list to everyone else in its namespace.
+    fn complete_registration(&mut self, sender: &Sender, name: Rc<str>, out: &mut Outbox) {
+        let Some(session) = self.members.get_mut(&sender.id) else {
+            return;
+        };
         let ns = self.namespaces.entry(session.namespace.clone()).or_default();
         let seq = self.next_seq;
         self.next_seq += 1;
-        let member = Member { conn: sender.conn, name: name.clone(), kind: sender.kind };
-        ns.by_name.insert(name.clone(), sender.conn);
+        let member = Member { id: sender.id, endpoint: session.endpoint, name: name.clone(), dialect: session.dialect };
+        ns.by_name.insert(name.clone(), sender.id);
         ns.presence.insert(seq, member.clone());
         let lobby = match ns.rooms.get_key_value(LOBBY) {
             Some((key, _)) => key.clone(),
             None => Rc::from(LOBBY),
         };
         ns.rooms.entry(lobby.clone()).or_default().insert(seq, member);
-        session.user = Some(User { name: name.clone(), rooms: BTreeSet::from([lobby]) });
+        session.state = State::Registered(User { name: name.clone(), rooms: BTreeSet::from([lobby.clone()]) });
 
-        let names = ns.presence.names();
+        let names: Rc<[Rc<str>]> = ns.presence.names().into();
         // The joiner is the newest, so it is last in presence order.
-        let own = NameList { names: &names, skip: names.len().checked_sub(1) };
-        let namespace = &*session.namespace;
-        reply(
-            sender,
-            out,
-            || JsonEvent::Welcome { name: &name, namespace, users: own, rooms: vec![LOBBY], id: sender.id }.render(),
-            || render::legacy_users(own),
-        );
-        push_presence(ns, Some(sender.conn), out);
-        Ok(())
+        let others: Rc<[Rc<str>]> = names.get(..names.len().saturating_sub(1)).unwrap_or_default().into();
+        let welcome = Event::Welcome {
+            name,
+            namespace: session.namespace.clone(),
+            users: others,
+            rooms: Rc::from([lobby]),
+            tag: sender.tag.clone(),
+        };
+        out.push(welcome, vec![sender.recipient()]);
+        presence_delivery(ns, names, Some(sender.id), out);
     }
 
-    fn quit(&mut self, conn: ConnId, out: &mut Outbox) {
-        if let Some(session) = self.sessions.get_mut(&conn)
+    fn quit(&mut self, sender: &Sender, out: &mut Outbox) {
+        if let Some(session) = self.members.get_mut(&sender.id)
             && !session.quitting
         {
             session.quitting = true;
-            out.closes.push(conn);
+            out.closes.push(sender.recipient());
         }
     }
 
-    fn say(&mut self, sender: Sender<'_>, room: &str, text: &str, out: &mut Outbox) -> Result<Done, Failure> {
+    fn say(&mut self, sender: &Sender, room: &str, text: &str, out: &mut Outbox) -> Result<Done, Failure> {
         self.check_text(text)?;
-        let me = self.me(sender.conn)?;
+        let me = self.me(sender.id)?;
         let ns = self.namespace(&me)?;
-        let (room, roster) = member_room(ns, sender.conn, room)?;
-        fan_out(
-            roster.iter(),
-            Some(sender.conn),
-            || JsonEvent::Message { room, from: &me.name, text }.render(),
-            Some(|| render::legacy_message(room, &me.name, text)),
-            out,
-        );
+        let (room, roster) = member_room(ns, sender.id, room)?;
+        let recipients: Vec<Recipient> = roster.iter().filter(|m| m.id != sender.id).map(Member::recipient).collect();
+        if !recipients.is_empty() {
+            out.push(Event::Message { room: room.clone(), from: me.name, text: text.into() }, recipients);
+        }
         Ok(Done::Effects)
     }
 
-    fn private(&mut self, sender: Sender<'_>, to: &str, text: &str, out: &mut Outbox) -> Result<Done, Failure> {
+    fn private(&mut self, sender: &Sender, to: &str, text: &str, out: &mut Outbox) -> Result<Done, Failure> {
         self.check_text(text)?;
-        let me = self.me(sender.conn)?;
+        let me = self.me(sender.id)?;
         let ns = self.namespace(&me)?;
         let target = find_user(ns, to)?;
         // Section 2: a message to oneself is delivered like any other.
-        let content = if target.kind.is_legacy() {
-            Content::Legacy(render::legacy_private(&me.name, text))
-        } else {
-            Content::Json(JsonEvent::Private { from: &me.name, text }.render())
-        };
-        out.push(content, vec![target.conn]);
+        out.push(Event::Private { from: me.name, text: text.into() }, vec![target.recipient()]);
         Ok(Done::Effects)
     }
 
-    fn join(&mut self, sender: Sender<'_>, room: &str, out: &mut Outbox) -> Result<Done, Failure> {
+    fn join(&mut self, sender: &Sender, room: &str, out: &mut Outbox) -> Result<Done, Failure> {
         let room = normalize_room(room).ok_or_else(|| Failure::with(ChatError::RoomInvalid, room))?;
-        let me = self.me(sender.conn)?;
+        let me = self.me(sender.id)?;
         let seq = self.next_seq;
         let Some(ns) = self.namespaces.get_mut(&me.namespace) else {
             return Err(Failure::bare(ChatError::NotRegistered));
         };
         let key = match ns.rooms.get_key_value(room.as_str()) {
             // Section 1: joining a room one is already in is a no-op.
-            Some((_, roster)) if roster.contains(sender.conn) => return Ok(Done::Effects),
+            Some((_, roster)) if roster.contains(sender.id) => return Ok(Done::Effects),
             Some((key, _)) => key.clone(),
             None => Rc::from(room),
         };
-        let rooms_joined = self.sessions.get(&sender.conn).and_then(|s| s.user.as_ref()).map_or(0, |u| u.rooms.len());
+        let Some(State::Registered(user)) = self.members.get_mut(&sender.id).map(|s| &mut s.state) else {
+            return Err(Failure::bare(ChatError::NotRegistered));
+        };
         // The user's room set includes lobby, which the limit does not count.
-        if rooms_joined > self.config.max_rooms_per_user {
+        if user.rooms.len() > self.config.max_rooms_per_user {
             return Err(Failure::with(ChatError::RoomInvalid, "room limit reached"));
         }
         let roster = ns.rooms.entry(key.clone()).or_default();
-        let member = Member { conn: sender.conn, name: me.name.clone(), kind: sender.kind };
+        let member =
+            Member { id: sender.id, endpoint: sender.endpoint, name: me.name.clone(), dialect: sender.dialect };
         if !roster.insert(seq, member) {
-            // Section 1: joining a room one is already in is a no-op.
             return Ok(Done::Effects);
         }
         self.next_seq += 1;
-        if let Some(user) = self.sessions.get_mut(&sender.conn).and_then(|s| s.user.as_mut()) {
-            user.rooms.insert(key.clone());
-        }
-        fan_out(
-            roster.iter(),
-            None,
-            || JsonEvent::Joined { room: &key, name: &me.name }.render(),
-            Some(|| render::legacy_joined(&key, &me.name)),
-            out,
-        );
+        user.rooms.insert(key.clone());
+        let recipients = roster.iter().map(Member::recipient).collect();
+        out.push(Event::Joined { room: key, name: me.name }, recipients);
         Ok(Done::Effects)
     }
 
-    fn leave(&mut self, sender: Sender<'_>, room: &str, out: &mut Outbox) -> Result<Done, Failure> {
+    fn leave(&mut self, sender: &Sender, room: &str, out: &mut Outbox) -> Result<Done, Failure> {
         let room = normalize_room(room).ok_or_else(|| Failure::with(ChatError::RoomInvalid, room))?;
         if room == LOBBY {
             return Err(Failure::with(ChatError::RoomInvalid, LOBBY));
         }
-        let me = self.me(sender.conn)?;
+        let me = self.me(sender.id)?;
         let Some(ns) = self.namespaces.get_mut(&me.namespace) else {
             return Err(Failure::bare(ChatError::NotRegistered));
         };
@@ -390,105 +436,75 @@ impl Hub {
             return Err(Failure::with(ChatError::NoSuchRoom, &room));
         };
         let key = key.clone();
-        if !roster.contains(sender.conn) {
+        if !roster.contains(sender.id) {
             return Err(Failure::with(ChatError::NotInRoom, &room));
         }
-        // The leaver's own member entry, so it is a recipient after removal.
-        let leaver = roster.iter().find(|m| m.conn == sender.conn).cloned();
-        let mut emptied = false;
+        let mut recipients = Vec::with_capacity(roster.len());
+        recipients.extend(roster.iter().filter(|m| m.id != sender.id).map(Member::recipient));
+        // The leaver hears of its own leaving, after the remaining members.
+        recipients.push(sender.recipient());
         if let Some(roster) = ns.rooms.get_mut(&key) {
-            roster.remove(sender.conn);
-            emptied = roster.is_empty();
+            roster.remove(sender.id);
+            if roster.is_empty() {
+                ns.rooms.remove(&key);
+            }
         }
-        if let Some(user) = self.sessions.get_mut(&sender.conn).and_then(|s| s.user.as_mut()) {
+        if let Some(State::Registered(user)) = self.members.get_mut(&sender.id).map(|s| &mut s.state) {
             user.rooms.remove(&key);
         }
-        let remaining = ns.rooms.get(&key).into_iter().flat_map(Roster::iter);
-        fan_out(
-            remaining.chain(leaver.iter()),
-            None,
-            || JsonEvent::Left { room: &key, name: &me.name }.render(),
-            Some(|| render::legacy_left(&key, &me.name)),
-            out,
-        );
-        if emptied {
-            ns.rooms.remove(&key);
-        }
+        out.push(Event::Left { room: key, name: me.name }, recipients);
         Ok(Done::Effects)
     }
 
     fn emit(
         &mut self,
-        sender: Sender<'_>,
+        sender: &Sender,
         event: &str,
-        data: Option<&Value>,
+        data: Option<&str>,
         target: EmitTarget<'_>,
         out: &mut Outbox,
     ) -> Result<Done, Failure> {
-        let me = self.me(sender.conn)?;
+        let me = self.me(sender.id)?;
         let ns = self.namespace(&me)?;
-        let data = render::event_data(data);
-        let no_legacy: Option<fn() -> Rc<str>> = None;
-        match target {
-            EmitTarget::Namespace => fan_out(
-                ns.presence.iter(),
-                Some(sender.conn),
-                || JsonEvent::Event { event, data, from: &me.name, room: None }.render(),
-                no_legacy,
-                out,
-            ),
+        // Section 3: receivers that speak events, never the sender.
+        let wanted = |m: &&Member| m.dialect == Dialect::Events && m.id != sender.id;
+        let (recipients, room): (Vec<Recipient>, _) = match target {
+            EmitTarget::Namespace => (ns.presence.iter().filter(wanted).map(Member::recipient).collect(), None),
             EmitTarget::Room(room) => {
-                let (room, roster) = member_room(ns, sender.conn, room)?;
-                fan_out(
-                    roster.iter(),
-                    Some(sender.conn),
-                    || JsonEvent::Event { event, data, from: &me.name, room: Some(room) }.render(),
-                    no_legacy,
-                    out,
-                );
+                let (room, roster) = member_room(ns, sender.id, &room)?;
+                (roster.iter().filter(wanted).map(Member::recipient).collect(), Some(room.clone()))
             }
             EmitTarget::User(to) => {
-                let target = find_user(ns, to)?;
+                let target = find_user(ns, &to)?;
                 // Section 3: legacy users never receive custom events.
-                if target.kind.is_legacy() {
-                    return Err(Failure::with(ChatError::NoSuchUser, to));
+                if target.dialect == Dialect::Lines {
+                    return Err(Failure::with(ChatError::NoSuchUser, &to));
                 }
                 // "never the sender": an emit to oneself reaches no one.
-                if target.conn != sender.conn {
-                    let content = JsonEvent::Event { event, data, from: &me.name, room: None }.render();
-                    out.push(Content::Json(content), vec![target.conn]);
-                }
+                (std::iter::once(target).filter(wanted).map(Member::recipient).collect(), None)
             }
+        };
+        if !recipients.is_empty() {
+            let event = Event::Custom { event: event.into(), data: data.map(Rc::from), from: me.name, room };
+            out.push(event, recipients);
         }
         Ok(Done::Effects)
     }
 
-    fn who(&mut self, sender: Sender<'_>, room: &str, out: &mut Outbox) -> Result<Done, Failure> {
-        let me = self.me(sender.conn)?;
+    fn who(&mut self, sender: &Sender, room: &str, out: &mut Outbox) -> Result<Done, Failure> {
+        let me = self.me(sender.id)?;
         let ns = self.namespace(&me)?;
         let (room, roster) = existing_room(ns, room)?;
-        let names = roster.names();
-        reply(
-            sender,
-            out,
-            || JsonEvent::Members { room, names: NameList::all(&names), id: sender.id }.render(),
-            || render::legacy_members(room, &names),
-        );
+        let event = Event::Members { room: room.clone(), names: roster.names().into(), tag: sender.tag.clone() };
+        out.push(event, vec![sender.recipient()]);
         Ok(Done::Replied)
     }
 
-    fn list_rooms(&mut self, sender: Sender<'_>, out: &mut Outbox) -> Result<Done, Failure> {
-        let me = self.me(sender.conn)?;
+    fn list_rooms(&mut self, sender: &Sender, out: &mut Outbox) -> Result<Done, Failure> {
+        let me = self.me(sender.id)?;
         let ns = self.namespace(&me)?;
-        reply(
-            sender,
-            out,
-            || {
-                let rooms = ns.rooms.iter().map(|(name, r)| RoomCount { name, members: r.len() }).collect();
-                JsonEvent::Rooms { rooms, id: sender.id }.render()
-            },
-            || render::legacy_rooms(ns.rooms.keys().map(|k| &**k)),
-        );
+        let rooms = ns.rooms.iter().map(|(name, roster)| (name.clone(), roster.len())).collect();
+        out.push(Event::Rooms { rooms, tag: sender.tag.clone() }, vec![sender.recipient()]);
         Ok(Done::Replied)
     }
 
@@ -501,91 +517,62 @@ impl Hub {
         Ok(())
     }
 
-    fn me(&self, conn: ConnId) -> Result<Me, Failure> {
-        let session = self.sessions.get(&conn).ok_or(ChatError::NotRegistered)?;
-        let user = session.user.as_ref().ok_or(ChatError::NotRegistered)?;
+    fn me(&self, member: MemberId) -> Result<Me, Failure> {
+        let session = self.members.get(&member).ok_or(ChatError::NotRegistered)?;
+        let State::Registered(user) = &session.state else {
+            return Err(Failure::bare(ChatError::NotRegistered));
+        };
         Ok(Me { namespace: session.namespace.clone(), name: user.name.clone() })
     }
 
     fn namespace(&self, me: &Me) -> Result<&Namespace, Failure> {
         self.namespaces.get(&me.namespace).ok_or_else(|| Failure::bare(ChatError::NotRegistered))
     }
-}
 
-/// Sends the sender its own answer in its format: `json` for JSON clients,
-/// `legacy` for legacy ones.
-fn reply(sender: Sender<'_>, out: &mut Outbox, json: impl FnOnce() -> Rc<str>, legacy: impl FnOnce() -> Rc<str>) {
-    let content = if sender.kind.is_legacy() { Content::Legacy(legacy()) } else { Content::Json(json()) };
-    out.push(content, vec![sender.conn]);
-}
-
-fn reply_error(sender: Sender<'_>, failure: &Failure, out: &mut Outbox) {
-    reply(sender, out, || render::json_error(failure, sender.id), || render::legacy_error(failure));
-}
-
-/// Delivers one event to `members` but `except`: one JSON content for the
-/// JSON ones, one legacy content (if any, else legacy members get nothing)
-/// for the others, each rendered only if someone gets it.
-fn fan_out<'m>(
-    members: impl Iterator<Item = &'m Member>,
-    except: Option<ConnId>,
-    json: impl FnOnce() -> Rc<str>,
-    legacy: Option<impl FnOnce() -> Rc<str>>,
-    out: &mut Outbox,
-) {
-    let mut json_to = Vec::new();
-    let mut legacy_to = Vec::new();
-    for member in members.filter(|m| Some(m.conn) != except) {
-        if member.kind.is_legacy() {
-            legacy_to.push(member.conn);
-        } else {
-            json_to.push(member.conn);
+    fn drop_unused_namespace(&mut self, namespace: &str) {
+        if self.namespaces.get(namespace).is_some_and(Namespace::is_unused) {
+            self.namespaces.remove(namespace);
         }
     }
-    if !json_to.is_empty() {
-        out.push(Content::Json(json()), json_to);
-    }
-    if let Some(legacy) = legacy
-        && !legacy_to.is_empty()
-    {
-        out.push(Content::Legacy(legacy()), legacy_to);
-    }
 }
 
-/// Sends every registered user of `ns` but `except` its online list (the
-/// others, oldest first). The lists differ per receiver, so each is rendered
-/// for its receiver: O(users²) bytes for one change, which is the size of
-/// what is sent anyway.
-fn push_presence(ns: &Namespace, except: Option<ConnId>, out: &mut Outbox) {
-    let names = ns.presence.names();
-    let receivers = || ns.presence.iter().enumerate().filter(|(_, m)| Some(m.conn) != except);
-    for format in [Format::Json, Format::Legacy] {
-        let wanted = |m: &Member| m.kind.is_legacy() == (format == Format::Legacy);
-        if !receivers().any(|(_, m)| wanted(m)) {
-            continue;
-        }
-        let (whole, omit) = render::presence_lists(&names, format);
-        for (i, member) in receivers().filter(|(_, m)| wanted(m)) {
-            let Some(omit) = omit.get(i) else { continue };
-            let list = Presence { format, whole: whole.clone(), omit: omit.clone() };
-            out.push(Content::Presence(list), vec![member.conn]);
-        }
+fn reply_error(sender: &Sender, failure: &Failure, out: &mut Outbox) {
+    let detail = (!failure.detail.is_empty()).then(|| Rc::from(failure.detail.as_str()));
+    out.push(Event::Error { error: failure.error, detail, tag: sender.tag.clone() }, vec![sender.recipient()]);
+}
+
+/// Sends every registered user of `ns` but `except` the online list. One
+/// event for all of them: each recipient's list is everyone without its own
+/// entry, which renderers cut from one rendering.
+fn push_presence(ns: &Namespace, except: Option<MemberId>, out: &mut Outbox) {
+    if ns.presence.iter().all(|m| Some(m.id) == except) {
+        return;
     }
+    presence_delivery(ns, ns.presence.names().into(), except, out);
+}
+
+/// [`push_presence`] with the names (`ns.presence` in order) already listed.
+fn presence_delivery(ns: &Namespace, names: Rc<[Rc<str>]>, except: Option<MemberId>, out: &mut Outbox) {
+    let recipients: Vec<Recipient> = ns
+        .presence
+        .iter()
+        .zip(0u32..)
+        .filter(|(m, _)| Some(m.id) != except)
+        .map(|(m, i)| Recipient { endpoint: m.endpoint, member: m.id, omit: Some(i) })
+        .collect();
+    out.push(Event::Presence { names }, recipients);
 }
 
 /// The room called `raw` if it exists: `room_invalid`, `no_such_room`.
-fn existing_room<'n>(ns: &'n Namespace, raw: &str) -> Result<(&'n str, &'n Roster), Failure> {
+fn existing_room<'n>(ns: &'n Namespace, raw: &str) -> Result<(&'n Rc<str>, &'n Roster), Failure> {
     let room = normalize_room(raw).ok_or_else(|| Failure::with(ChatError::RoomInvalid, raw))?;
-    match ns.rooms.get_key_value(room.as_str()) {
-        Some((key, roster)) => Ok((key, roster)),
-        None => Err(Failure::with(ChatError::NoSuchRoom, &room)),
-    }
+    ns.rooms.get_key_value(room.as_str()).ok_or_else(|| Failure::with(ChatError::NoSuchRoom, &room))
 }
 
-/// The room called `raw` if `conn` is in it: also `not_in_room`.
-fn member_room<'n>(ns: &'n Namespace, conn: ConnId, raw: &str) -> Result<(&'n str, &'n Roster), Failure> {
+/// The room called `raw` if `member` is in it: also `not_in_room`.
+fn member_room<'n>(ns: &'n Namespace, member: MemberId, raw: &str) -> Result<(&'n Rc<str>, &'n Roster), Failure> {
     let (room, roster) = existing_room(ns, raw)?;
-    if !roster.contains(conn) {
+    if !roster.contains(member) {
         return Err(Failure::with(ChatError::NotInRoom, room));
     }
     Ok((room, roster))

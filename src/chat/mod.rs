@@ -1,42 +1,286 @@
-//! The chat hub: names, rooms, namespaces and presence for legacy line users
-//! and WebSocket JSON users in one world (PROTOCOL.md sections 1 to 4).
+//! The chat hub: names, rooms, namespaces and presence for every chat member
+//! in one world (PROTOCOL.md sections 1 to 4), whatever protocol it speaks.
 //!
-//! Sans-IO: the reactor hands in already-framed messages (one legacy line, one
-//! JSON text) and gets back an [`Outbox`] of rendered message contents with
-//! their recipients. No sockets, no clocks, no frames: the reactor frames each
-//! [`Delivery`] once per wire format and shares the bytes between recipients.
+//! Sans-IO and wire-agnostic: an app parses its protocol's messages into a
+//! [`Request`] and hands it in for a [`MemberId`]; the hub answers with an
+//! [`Outbox`] of semantic [`Event`]s, each with every member that gets it.
+//! Each app renders an event once for all its receivers (`crate::app`). No
+//! sockets, no clocks, no frames, no JSON.
 
-mod command;
+mod directory;
 mod error;
 mod hub;
 mod names;
-mod render;
 mod room;
 
 use std::borrow::Cow;
-use std::ops::Range;
 use std::rc::Rc;
 
-pub use crate::timers::ConnId;
+pub use crate::ids::Endpoint;
+pub use directory::{Claim, Directory, LocalDirectory};
 pub use error::ChatError;
 pub use hub::Hub;
 pub use names::{normalize_name, normalize_namespace, normalize_room};
 
-/// The protocol a connection speaks, which decides how it is rendered to.
+/// The room every user is in and plain legacy lines go to.
+pub const LOBBY: &str = "lobby";
+
+/// A chat member: one attachment of an endpoint to the hub, registered or
+/// not. Hub-allocated, never reused within a process, so a stale id misses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MemberId(pub u64);
+
+/// What a member can receive: legacy-line members never get custom events
+/// (an `emit` to one is `no_such_user`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClientKind {
-    /// The legacy line protocol over raw TCP.
-    LegacyTcp,
-    /// The legacy line protocol over WebSocket at `/legacy` (one text frame per message).
-    LegacyWs,
-    /// The JSON event protocol at `/ws` or `/ws/NAMESPACE`.
-    Json,
+pub enum Dialect {
+    /// The legacy line protocol (section 2).
+    Lines,
+    /// The JSON event protocol (section 3), or any protocol with custom events.
+    Events,
 }
 
-impl ClientKind {
-    /// Whether this connection speaks the legacy line protocol.
-    pub fn is_legacy(self) -> bool {
-        matches!(self, ClientKind::LegacyTcp | ClientKind::LegacyWs)
+/// Opaque correlation tag of a request: the JSON `id` as its raw JSON text
+/// (`7`, `"a"`), echoed in the reply, ack or error.
+pub type Tag = Rc<str>;
+
+/// One parsed request and its correlation tag.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Request<'a> {
+    pub command: Command<'a>,
+    pub tag: Option<Tag>,
+}
+
+impl<'a> Request<'a> {
+    /// A request without a tag.
+    pub fn new(command: Command<'a>) -> Request<'a> {
+        Request { command, tag: None }
+    }
+
+    /// The same request owning its strings (for input that had to be
+    /// decoded into a temporary, such as lossy UTF-8).
+    pub fn into_owned(self) -> Request<'static> {
+        Request { command: self.command.into_owned(), tag: self.tag }
+    }
+}
+
+/// What a member asks for. Strings borrow from the message when they can
+/// (a JSON string with escapes cannot). Parsers check shape only (which
+/// command, which fields); names, rooms and membership are the hub's.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command<'a> {
+    /// Register under `name` (JSON `hello`; a legacy user's first message).
+    Hello {
+        name: Cow<'a, str>,
+    },
+    /// A message to the other members of `room`.
+    Say {
+        room: Cow<'a, str>,
+        text: Cow<'a, str>,
+    },
+    /// A private message to the user `to`.
+    Private {
+        to: Cow<'a, str>,
+        text: Cow<'a, str>,
+    },
+    Join {
+        room: Cow<'a, str>,
+    },
+    Leave {
+        room: Cow<'a, str>,
+    },
+    /// A custom event for [`Dialect::Events`] members only (section 3 `emit`).
+    /// `data` is raw JSON text; `None` is `null`.
+    Emit {
+        event: Cow<'a, str>,
+        data: Option<Cow<'a, str>>,
+        target: EmitTarget<'a>,
+    },
+    Who {
+        room: Cow<'a, str>,
+    },
+    Rooms,
+    /// Close after flushing (`/quit`); allowed before registering.
+    Quit,
+}
+
+impl Command<'_> {
+    /// Whether this is a `hello` (the one request allowed before registering,
+    /// with `/quit`).
+    pub fn is_hello(&self) -> bool {
+        matches!(self, Command::Hello { .. })
+    }
+
+    /// The same command owning its strings.
+    pub fn into_owned(self) -> Command<'static> {
+        fn own(s: Cow<'_, str>) -> Cow<'static, str> {
+            Cow::Owned(s.into_owned())
+        }
+        match self {
+            Command::Hello { name } => Command::Hello { name: own(name) },
+            Command::Say { room, text } => Command::Say { room: own(room), text: own(text) },
+            Command::Private { to, text } => Command::Private { to: own(to), text: own(text) },
+            Command::Join { room } => Command::Join { room: own(room) },
+            Command::Leave { room } => Command::Leave { room: own(room) },
+            Command::Emit { event, data, target } => {
+                let target = match target {
+                    EmitTarget::Namespace => EmitTarget::Namespace,
+                    EmitTarget::Room(room) => EmitTarget::Room(own(room)),
+                    EmitTarget::User(to) => EmitTarget::User(own(to)),
+                };
+                Command::Emit { event: own(event), data: data.map(own), target }
+            }
+            Command::Who { room } => Command::Who { room: own(room) },
+            Command::Rooms => Command::Rooms,
+            Command::Quit => Command::Quit,
+        }
+    }
+}
+
+/// A message an app could not turn into a [`Request`]: what to answer with
+/// [`Hub::reject`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    pub error: ChatError,
+    /// The offending value (a field name, a type, a command word), if any.
+    pub detail: Option<String>,
+    /// The request's tag, when it was found before the error.
+    pub tag: Option<Tag>,
+}
+
+impl Rejection {
+    /// A rejection without a detail or tag.
+    pub fn bare(error: ChatError) -> Rejection {
+        Rejection { error, detail: None, tag: None }
+    }
+
+    /// A rejection naming the offending value.
+    pub fn with(error: ChatError, detail: &str) -> Rejection {
+        Rejection { error, detail: Some(detail.to_owned()), tag: None }
+    }
+}
+
+/// Where an `emit` goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EmitTarget<'a> {
+    /// Every [`Dialect::Events`] member of the namespace but the sender.
+    Namespace,
+    Room(Cow<'a, str>),
+    User(Cow<'a, str>),
+}
+
+/// What the hub says, independent of any wire format. Owned and shared
+/// (`Rc<str>`): one event is rendered once per format for all recipients.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Registration succeeded: the joiner's name, namespace, the other
+    /// online users (oldest first) and its rooms.
+    Welcome {
+        name: Rc<str>,
+        namespace: Rc<str>,
+        users: Rc<[Rc<str>]>,
+        rooms: Rc<[Rc<str>]>,
+        tag: Option<Tag>,
+    },
+    Message {
+        room: Rc<str>,
+        from: Rc<str>,
+        text: Rc<str>,
+    },
+    Private {
+        from: Rc<str>,
+        text: Rc<str>,
+    },
+    Joined {
+        room: Rc<str>,
+        name: Rc<str>,
+    },
+    Left {
+        room: Rc<str>,
+        name: Rc<str>,
+    },
+    /// A custom event; `data` is raw JSON text, `None` is `null`; `room` when sent to a room.
+    Custom {
+        event: Rc<str>,
+        data: Option<Rc<str>>,
+        from: Rc<str>,
+        room: Option<Rc<str>>,
+    },
+    /// Everyone online in the namespace, oldest first; each receiver's list
+    /// leaves out its own entry ([`Recipient::omit`]).
+    Presence {
+        names: Rc<[Rc<str>]>,
+    },
+    /// A `who` reply: the room's members in join order.
+    Members {
+        room: Rc<str>,
+        names: Rc<[Rc<str>]>,
+        tag: Option<Tag>,
+    },
+    /// A `rooms` reply: every room of the namespace (code point order) and its member count.
+    Rooms {
+        rooms: Rc<[(Rc<str>, usize)]>,
+        tag: Option<Tag>,
+    },
+    /// A tagged request succeeded without a reply of its own.
+    Ack {
+        tag: Tag,
+    },
+    /// A refused request; `detail` names the offending value (a name, a room, a command word).
+    Error {
+        error: ChatError,
+        detail: Option<Rc<str>>,
+        tag: Option<Tag>,
+    },
+}
+
+/// One receiver of a [`Delivery`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Recipient {
+    pub endpoint: Endpoint,
+    pub member: MemberId,
+    /// [`Event::Presence`]: the index in `names` of the receiver's own
+    /// entry, which its list leaves out. `None` for every other event.
+    pub omit: Option<u32>,
+}
+
+/// One event and every member that gets it, whatever its dialect: the
+/// renderers decide the wire format.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    pub event: Event,
+    /// Never empty: the hub drops deliveries nobody would get.
+    pub recipients: Vec<Recipient>,
+}
+
+/// What calls into the hub produced, in the order the effects happened.
+#[derive(Default, Debug)]
+pub struct Outbox {
+    /// Deliveries in effect order: a recipient gets one sender's effects in
+    /// the order of this list.
+    pub deliveries: Vec<Delivery>,
+    /// Members that asked to leave (`/quit`): close after flushing what is
+    /// queued for them, then call [`Hub::detach`].
+    pub closes: Vec<Recipient>,
+}
+
+impl Outbox {
+    /// Empties the outbox, keeping its allocations for the next call.
+    pub fn clear(&mut self) {
+        self.deliveries.clear();
+        self.closes.clear();
+    }
+
+    /// Whether nothing is pending.
+    pub fn is_empty(&self) -> bool {
+        self.deliveries.is_empty() && self.closes.is_empty()
+    }
+
+    /// Queues `event` for `recipients`; a delivery to nobody is dropped.
+    pub(crate) fn push(&mut self, event: Event, recipients: Vec<Recipient>) {
+        if !recipients.is_empty() {
+            self.deliveries.push(Delivery { event, recipients });
+        }
     }
 }
 
@@ -56,105 +300,5 @@ pub struct ChatConfig {
 impl Default for ChatConfig {
     fn default() -> ChatConfig {
         ChatConfig { max_line_bytes: 65536, max_rooms_per_user: 256 }
-    }
-}
-
-/// One rendered message, shared by all recipients of a [`Delivery`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Content {
-    /// A JSON text, to be sent as one WebSocket text frame.
-    Json(Rc<str>),
-    /// A legacy line without its `\n`: a TCP line, or one `/legacy` text frame.
-    Legacy(Rc<str>),
-    /// One receiver's online list, cut from the list of everyone.
-    Presence(Presence),
-}
-
-/// The wire format of a [`Presence`] list.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Json,
-    Legacy,
-}
-
-/// An online list that leaves out its receiver: `whole` (everyone, rendered
-/// once for all receivers) without the bytes in `omit` (the receiver's own
-/// entry). Every list differs, but none is rendered or copied per receiver:
-/// each is sent as two slices of the shared `whole`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Presence {
-    pub format: Format,
-    pub whole: Rc<str>,
-    pub omit: Range<usize>,
-}
-
-impl Presence {
-    /// The text before and after the omitted entry.
-    pub fn parts(&self) -> (&str, &str) {
-        let before = self.whole.get(..self.omit.start).unwrap_or_default();
-        let after = self.whole.get(self.omit.end..).unwrap_or_default();
-        (before, after)
-    }
-}
-
-impl Content {
-    /// The rendered text, whatever the format (a presence list is joined
-    /// from its parts, so this allocates for it: for tests and logs).
-    pub fn text(&self) -> Cow<'_, str> {
-        match self {
-            Content::Json(text) | Content::Legacy(text) => Cow::Borrowed(text),
-            Content::Presence(list) => {
-                let (before, after) = list.parts();
-                Cow::Owned([before, after].concat())
-            }
-        }
-    }
-
-    /// Whether legacy (rather than JSON) receivers get this.
-    pub fn is_legacy(&self) -> bool {
-        match self {
-            Content::Json(_) => false,
-            Content::Legacy(_) => true,
-            Content::Presence(list) => list.format == Format::Legacy,
-        }
-    }
-}
-
-/// One message content and every connection that gets it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Delivery {
-    pub content: Content,
-    /// Never empty: the hub drops deliveries nobody would get.
-    pub recipients: Vec<ConnId>,
-}
-
-/// What one call into the hub produced, in the order the effects happened.
-#[derive(Default, Debug)]
-pub struct Outbox {
-    /// Deliveries in effect order: a recipient gets one sender's effects in
-    /// the order of this list.
-    pub deliveries: Vec<Delivery>,
-    /// Connections that asked to leave (`/quit`): close after flushing what
-    /// is queued for them, then call [`Hub::detach`].
-    pub closes: Vec<ConnId>,
-}
-
-impl Outbox {
-    /// Empties the outbox, keeping its allocations for the next call.
-    pub fn clear(&mut self) {
-        self.deliveries.clear();
-        self.closes.clear();
-    }
-
-    /// Whether nothing is pending.
-    pub fn is_empty(&self) -> bool {
-        self.deliveries.is_empty() && self.closes.is_empty()
-    }
-
-    /// Queues `content` for `recipients`; a delivery to nobody is dropped.
-    pub(crate) fn push(&mut self, content: Content, recipients: Vec<ConnId>) {
-        if !recipients.is_empty() {
-            self.deliveries.push(Delivery { content, recipients });
-        }
     }
 }

@@ -4,15 +4,23 @@
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
-use super::{ClientKind, ConnId};
+use super::{Dialect, Endpoint, MemberId, Recipient};
 
 /// One registered user as a roster lists it: enough to route and render
 /// without looking the connection up again.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Member {
-    pub conn: ConnId,
+    pub id: MemberId,
+    pub endpoint: Endpoint,
     pub name: Rc<str>,
-    pub kind: ClientKind,
+    pub dialect: Dialect,
+}
+
+impl Member {
+    /// This member as the receiver of an ordinary (not presence) event.
+    pub fn recipient(&self) -> Recipient {
+        Recipient { endpoint: self.endpoint, member: self.id, omit: None }
+    }
 }
 
 /// Members in arrival order, with O(log n) insert/remove and O(1) lookup.
@@ -20,30 +28,35 @@ pub(crate) struct Member {
 #[derive(Default, Debug)]
 pub(crate) struct Roster {
     order: BTreeMap<u64, Member>,
-    seq_of: HashMap<ConnId, u64>,
+    seq_of: HashMap<MemberId, u64>,
 }
 
 impl Roster {
     /// Adds `member` as the newest; `false` (and no change) if already in.
     pub fn insert(&mut self, seq: u64, member: Member) -> bool {
-        if self.seq_of.contains_key(&member.conn) {
+        if self.seq_of.contains_key(&member.id) {
             return false;
         }
-        self.seq_of.insert(member.conn, seq);
+        self.seq_of.insert(member.id, seq);
         self.order.insert(seq, member);
         true
     }
 
-    /// Removes `conn`; `false` if it was not in.
-    pub fn remove(&mut self, conn: ConnId) -> bool {
-        match self.seq_of.remove(&conn) {
+    /// Removes `member`; `false` if it was not in.
+    pub fn remove(&mut self, member: MemberId) -> bool {
+        match self.seq_of.remove(&member) {
             Some(seq) => self.order.remove(&seq).is_some(),
             None => false,
         }
     }
 
-    pub fn contains(&self, conn: ConnId) -> bool {
-        self.seq_of.contains_key(&conn)
+    pub fn contains(&self, member: MemberId) -> bool {
+        self.seq_of.contains_key(&member)
+    }
+
+    /// The entry of `member`, if it is in.
+    pub fn get(&self, member: MemberId) -> Option<&Member> {
+        self.order.get(self.seq_of.get(&member)?)
     }
 
     pub fn len(&self) -> usize {
@@ -70,19 +83,30 @@ impl Roster {
 pub(crate) struct Namespace {
     /// Registered users, oldest first (the order of presence lists).
     pub presence: Roster,
-    /// NFC name → connection; names are unique per namespace.
-    pub by_name: HashMap<Rc<str>, ConnId>,
+    /// NFC name → member; names are unique per namespace.
+    pub by_name: HashMap<Rc<str>, MemberId>,
+    /// NFC names awaiting the directory's answer, reserved against local
+    /// claims meanwhile.
+    pub claiming: HashMap<Rc<str>, MemberId>,
     /// Rooms with members, `lobby` included. `str` order is code point
     /// order, which is how room lists are sorted.
     pub rooms: BTreeMap<Rc<str>, Roster>,
 }
 
 impl Namespace {
+    /// Whether nothing keeps this namespace alive.
+    pub fn is_unused(&self) -> bool {
+        self.presence.is_empty() && self.claiming.is_empty()
+    }
+
+    /// Whether `name` (NFC) is held or awaited by a local member.
+    pub fn name_in_use(&self, name: &str) -> bool {
+        self.by_name.contains_key(name) || self.claiming.contains_key(name)
+    }
+
     /// The registered member called `name` (already NFC).
     pub fn user(&self, name: &str) -> Option<&Member> {
-        let conn = self.by_name.get(name)?;
-        let seq = self.presence.seq_of.get(conn)?;
-        self.presence.order.get(seq)
+        self.presence.get(*self.by_name.get(name)?)
     }
 }
 
@@ -90,8 +114,9 @@ impl Namespace {
 mod tests {
     use super::*;
 
-    fn member(slot: usize, name: &str) -> Member {
-        Member { conn: ConnId { slot, generation: 0 }, name: name.into(), kind: ClientKind::Json }
+    fn member(id: u64, name: &str) -> Member {
+        let endpoint = Endpoint::Conn(crate::ids::ConnId { slot: id as usize, generation: 0 });
+        Member { id: MemberId(id), endpoint, name: name.into(), dialect: Dialect::Events }
     }
 
     #[test]
@@ -102,11 +127,12 @@ mod tests {
         assert!(!roster.insert(9, member(1, "a")));
         assert!(roster.insert(8, member(3, "c")));
         assert_eq!(roster.names(), ["a", "b", "c"].map(Rc::from).to_vec());
-        assert!(roster.remove(ConnId { slot: 2, generation: 0 }));
-        assert!(!roster.remove(ConnId { slot: 2, generation: 0 }));
+        assert!(roster.remove(MemberId(2)));
+        assert!(!roster.remove(MemberId(2)));
         assert_eq!(roster.names(), ["a", "c"].map(Rc::from).to_vec());
         assert_eq!(roster.len(), 2);
-        assert!(roster.contains(ConnId { slot: 3, generation: 0 }));
-        assert!(!roster.contains(ConnId { slot: 3, generation: 1 }));
+        assert!(roster.contains(MemberId(3)));
+        assert!(!roster.contains(MemberId(4)));
+        assert_eq!(roster.get(MemberId(3)).map(|m| &*m.name), Some("c"));
     }
 }

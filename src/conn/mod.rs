@@ -3,6 +3,7 @@
 //! frames and lines, never chat: each complete message goes to the
 //! connection's [`App`], which answers through an [`Output`].
 
+mod delivery;
 mod transport;
 mod websocket;
 
@@ -15,7 +16,7 @@ use mio::net::TcpStream;
 pub use transport::Transport;
 use websocket::WsFraming;
 
-use crate::app::line_chat::{Carrier, LineChat};
+use crate::app::line_chat::LineChat;
 use crate::app::router;
 use crate::app::session::SessionTable;
 use crate::app::sniff::{Sniff, sniff};
@@ -33,6 +34,7 @@ use crate::proto::ws::OpCode;
 use crate::proto::ws::encoder::{encode_close, encode_frame};
 use crate::write_queue::{BufPool, WriteQueue};
 
+pub use delivery::Renderings;
 pub use websocket::{Framed, frame_rendered};
 
 /// Reads per readiness event before yielding to other connections; the rest
@@ -265,10 +267,7 @@ impl<S: Transport> Conn<S> {
 
     /// Queues bytes shared with other receivers of one hub delivery; cuts the
     /// connection off as a slow reader if its queue passes `--max-queued`.
-    pub fn push_delivery(&mut self, framed: &Framed, ctx: &mut Ctx<'_>) {
-        if self.wire_format().is_none() {
-            return;
-        }
+    fn push_delivery(&mut self, framed: &Framed, ctx: &mut Ctx<'_>) {
         if is_backlogged(&self.out, framed.len(), ctx.limits) {
             // Not slow yet if the socket takes the backlog now: a fast reader
             // can fall behind within one batch, before its end-of-batch flush.
@@ -509,7 +508,7 @@ impl<S: Transport> Conn<S> {
             ctx.limits.chat.max_line_bytes,
             ctx.timeouts.legacy_flush,
         )));
-        self.app = Some(Box::new(LineChat::open(self.id, Carrier::Tcp, &mut ctx.app())));
+        self.app = Some(Box::new(LineChat::open(self.id, &mut ctx.app())));
     }
 
     /// Hands one framed legacy line to the app.

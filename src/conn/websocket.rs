@@ -9,6 +9,7 @@ use std::time::Instant;
 use log::debug;
 
 use super::{AfterClose, AppOutput, Conn, Ctx, Framing, Lifecycle, Transport};
+use crate::app::render::Rendered;
 use crate::app::{App, CloseRequest, Input};
 use crate::config::Timeouts;
 use crate::proto::ws::decoder::DecoderLimits;
@@ -227,32 +228,29 @@ impl Framed {
 }
 
 /// A rendered payload framed for one carrier: a text frame on WebSocket, a
-/// `\n`-terminated line on raw TCP. `omit` cuts the receiver's own entry out
-/// of a shared rendering (a presence list) without copying it.
-pub fn frame_rendered(payload: &Rc<[u8]>, omit: Option<Range<usize>>, websocket: bool) -> Framed {
-    match omit {
-        Some(omit) => {
-            let mut header = [0u8; 14];
-            let payload_len = payload.len() - omit.len();
-            let header_len =
-                if websocket { encode_header(OpCode::Text, true, payload_len as u64, None, &mut header) } else { 0 };
-            Framed::Cut {
-                header,
-                header_len,
-                whole: payload.clone(),
-                omit,
-                trailer: if websocket { b"" } else { b"\n" },
-            }
-        }
-        None => {
-            let mut bytes = Vec::with_capacity(payload.len() + 10);
-            if websocket {
-                encode_frame(&mut bytes, OpCode::Text, payload);
-            } else {
-                bytes.extend_from_slice(payload);
-                bytes.push(b'\n');
-            }
-            Framed::Whole(Rc::from(bytes))
-        }
+/// `\n`-terminated line on raw TCP. A receiver's `omit` cuts its own entry
+/// out of a shared list (a presence list) without copying the list.
+pub fn frame_rendered(rendered: &Rendered, omit: Option<u32>, websocket: bool) -> Framed {
+    let trailer: &'static [u8] = if websocket { b"" } else { b"\n" };
+    if rendered.entries.is_some() {
+        let (before, after) = rendered.parts(omit);
+        let mut header = [0u8; 14];
+        let payload_len = rendered.payload_len(omit) as u64;
+        let header_len = if websocket { encode_header(OpCode::Text, true, payload_len, None, &mut header) } else { 0 };
+        return Framed::Cut {
+            header,
+            header_len,
+            whole: rendered.body.clone(),
+            omit: before.end..after.start,
+            trailer,
+        };
     }
+    let mut bytes = Vec::with_capacity(rendered.body.len() + 10);
+    if websocket {
+        encode_frame(&mut bytes, OpCode::Text, &rendered.body);
+    } else {
+        bytes.extend_from_slice(&rendered.body);
+        bytes.extend_from_slice(trailer);
+    }
+    Framed::Whole(Rc::from(bytes))
 }

@@ -1,44 +1,58 @@
 //! The JSON event protocol at `/ws` and `/ws/NAMESPACE` (PROTOCOL.md §3):
-//! one JSON object per text frame, answered through the hub.
+//! one JSON object per text frame, parsed into hub requests; hub events
+//! rendered back as JSON.
+
+pub mod parse;
+pub mod render;
 
 use super::{App, AppCtx, CloseRequest, Input, Output, WireFormat};
-use crate::chat::ClientKind;
+use crate::chat::{Command, Dialect, Endpoint, MemberId, Request};
 use crate::ids::ConnId;
 use crate::proto::ws::CloseCode;
 
+/// JSON objects, one per WebSocket text frame.
+pub const WIRE: WireFormat = WireFormat { key: "json", dialect: Dialect::Events, render: render::render };
+
 /// One `/ws` connection's membership in the hub.
 pub struct JsonChat {
-    conn: ConnId,
+    member: MemberId,
 }
 
 impl JsonChat {
     /// Joins `namespace` (already normalised by the router), registering
-    /// `name` at once when the upgrade URL carried `?name=`.
+    /// `name` at once when the upgrade URL carried `?name=` (a `hello`
+    /// without an id: a bad or taken name is answered, the upgrade stands).
     pub fn open(conn: ConnId, namespace: &str, name: Option<&str>, cx: &mut AppCtx<'_>) -> JsonChat {
-        cx.hub.attach(conn, ClientKind::Json, namespace);
+        let member = cx.hub.attach(Endpoint::Conn(conn), WIRE.dialect, namespace);
         if let Some(name) = name {
-            cx.hub.hello_from_query(conn, name, cx.outbox);
+            let hello = Request::new(Command::Hello { name: name.into() });
+            cx.hub.handle(member, hello, cx.outbox);
         }
-        JsonChat { conn }
+        JsonChat { member }
     }
 }
 
 impl App for JsonChat {
     fn handle_input(&mut self, input: Input<'_>, cx: &mut AppCtx<'_>, out: &mut dyn Output) {
-        match input {
-            Input::Text(text) => cx.hub.handle_json(self.conn, text, cx.outbox),
+        let Input::Text(text) = input else {
             // PROTOCOL.md §3: the event protocol speaks text only.
-            Input::Binary(_) | Input::Line(_) | Input::LineTooLarge => {
-                out.close(CloseRequest { code: CloseCode::UNSUPPORTED, reason: "binary frames are not accepted here" })
-            }
+            out.close(CloseRequest { code: CloseCode::UNSUPPORTED, reason: "binary frames are not accepted here" });
+            return;
+        };
+        // The decoder already held the frame to --max-message; the parser
+        // checks the size again before it builds anything.
+        let max_bytes = cx.limits.decoder.max_message_bytes;
+        match parse::parse(text, max_bytes, cx.hub.is_registered(self.member)) {
+            Ok(request) => cx.hub.handle(self.member, request, cx.outbox),
+            Err(r) => cx.hub.reject(self.member, r.error, r.detail.as_deref(), r.tag, cx.outbox),
         }
     }
 
     fn on_close(&mut self, cx: &mut AppCtx<'_>) {
-        cx.hub.detach(self.conn, cx.outbox);
+        cx.hub.detach(self.member, cx.outbox);
     }
 
     fn wire_format(&self) -> Option<WireFormat> {
-        Some(ClientKind::Json)
+        Some(WIRE)
     }
 }

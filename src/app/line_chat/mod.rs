@@ -1,47 +1,48 @@
 //! The legacy line protocol (PROTOCOL.md §2), one app for both carriers:
 //! lines over raw TCP and one text frame per message at `/legacy`.
 
+pub mod parse;
+pub mod render;
+
 use super::{App, AppCtx, CloseRequest, Input, Output, WireFormat};
-use crate::chat::ClientKind;
+use crate::chat::{ChatError, Dialect, Endpoint, MemberId};
 use crate::ids::ConnId;
 use crate::proto::ws::CloseCode;
 
+/// Legacy lines: `\n`-terminated on TCP, one text frame each on WebSocket.
+pub const WIRE: WireFormat = WireFormat { key: "lines", dialect: Dialect::Lines, render: render::render };
+
 /// One legacy user's membership in the hub.
 pub struct LineChat {
-    conn: ConnId,
-    kind: ClientKind,
-}
-
-/// What carries the lines.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Carrier {
-    Tcp,
-    WebSocket,
+    member: MemberId,
 }
 
 impl LineChat {
     /// Joins the default namespace `/`, where every legacy user lives.
-    pub fn open(conn: ConnId, carrier: Carrier, cx: &mut AppCtx<'_>) -> LineChat {
-        let kind = match carrier {
-            Carrier::Tcp => ClientKind::LegacyTcp,
-            Carrier::WebSocket => ClientKind::LegacyWs,
-        };
-        cx.hub.attach(conn, kind, "/");
-        LineChat { conn, kind }
+    pub fn open(conn: ConnId, cx: &mut AppCtx<'_>) -> LineChat {
+        LineChat { member: cx.hub.attach(Endpoint::Conn(conn), WIRE.dialect, "/") }
+    }
+
+    fn handle_line(&mut self, line: &[u8], cx: &mut AppCtx<'_>) {
+        match parse::parse(line, cx.hub.is_registered(self.member)) {
+            Ok(Some(request)) => cx.hub.handle(self.member, request, cx.outbox),
+            Ok(None) => {}
+            Err(r) => cx.hub.reject(self.member, r.error, r.detail.as_deref(), r.tag, cx.outbox),
+        }
     }
 }
 
 impl App for LineChat {
     fn handle_input(&mut self, input: Input<'_>, cx: &mut AppCtx<'_>, out: &mut dyn Output) {
         match input {
-            Input::Line(line) => cx.hub.handle_legacy(self.conn, line, cx.outbox),
-            Input::LineTooLarge => cx.hub.legacy_too_large(self.conn, cx.outbox),
+            Input::Line(line) => self.handle_line(line, cx),
             // PROTOCOL.md §2: one text frame is one message, under the same
             // --max-line as a TCP line.
+            Input::LineTooLarge => cx.hub.reject(self.member, ChatError::TooLarge, None, None, cx.outbox),
             Input::Text(text) if text.len() > cx.limits.chat.max_line_bytes => {
-                cx.hub.legacy_too_large(self.conn, cx.outbox)
+                cx.hub.reject(self.member, ChatError::TooLarge, None, None, cx.outbox)
             }
-            Input::Text(text) => cx.hub.handle_legacy(self.conn, text.as_bytes(), cx.outbox),
+            Input::Text(text) => self.handle_line(text.as_bytes(), cx),
             Input::Binary(_) => {
                 out.close(CloseRequest { code: CloseCode::UNSUPPORTED, reason: "binary frames are not accepted here" })
             }
@@ -49,10 +50,10 @@ impl App for LineChat {
     }
 
     fn on_close(&mut self, cx: &mut AppCtx<'_>) {
-        cx.hub.detach(self.conn, cx.outbox);
+        cx.hub.detach(self.member, cx.outbox);
     }
 
     fn wire_format(&self) -> Option<WireFormat> {
-        Some(self.kind)
+        Some(WIRE)
     }
 }

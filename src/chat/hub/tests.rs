@@ -1,19 +1,33 @@
-//! Hub scenarios: requests in with fake connection ids, the outbox checked.
+//! Hub scenarios: requests in through the apps' parsers, the outbox
+//! rendered per recipient by the apps' renderers and checked.
+
+use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
 use super::*;
+use crate::app::{json_chat, line_chat};
+use crate::chat::room::Namespace;
+use crate::ids::ConnId;
 
 const SLASH: &str = "/";
+/// The JSON size limit the parser gets here: the protocol's `--max-message` default.
+const MAX_MESSAGE: usize = 16 << 20;
 
-fn conn(slot: usize) -> ConnId {
-    ConnId { slot, generation: 1 }
+fn endpoint(slot: usize) -> Endpoint {
+    Endpoint::Conn(ConnId { slot, generation: 1 })
 }
 
 /// A hub plus the messages each call produced, flattened per recipient.
-struct World {
-    hub: Hub,
+/// Slots stand for connections; each runs the app of its dialect, as the
+/// connection layer does.
+struct World<D: Directory = LocalDirectory> {
+    hub: Hub<D>,
     out: Outbox,
+    slots: HashMap<usize, (MemberId, Dialect)>,
+    slot_of: HashMap<MemberId, usize>,
+    /// Renderings made, per dialect: one per event that has receivers of it.
+    renders: [usize; 2],
 }
 
 /// One message as one recipient sees it.
@@ -31,22 +45,73 @@ impl World {
     }
 
     fn with_limit(max_line_bytes: usize) -> World {
-        World { hub: Hub::new(ChatConfig { max_line_bytes, ..ChatConfig::default() }), out: Outbox::default() }
+        World::with_config(ChatConfig { max_line_bytes, ..ChatConfig::default() })
     }
 
+    fn with_config(config: ChatConfig) -> World {
+        World::with_hub(Hub::new(config))
+    }
+}
+
+impl<D: Directory> World<D> {
+    fn with_hub(hub: Hub<D>) -> World<D> {
+        World { hub, out: Outbox::default(), slots: HashMap::new(), slot_of: HashMap::new(), renders: [0; 2] }
+    }
+
+    fn attach(&mut self, slot: usize, dialect: Dialect, namespace: &str) -> MemberId {
+        let member = self.hub.attach(endpoint(slot), dialect, namespace);
+        self.slots.insert(slot, (member, dialect));
+        self.slot_of.insert(member, slot);
+        member
+    }
+
+    fn member(&self, slot: usize) -> MemberId {
+        self.slots.get(&slot).map(|(m, _)| *m).unwrap_or(MemberId(u64::MAX))
+    }
+
+    fn dialect(&self, slot: usize) -> Option<Dialect> {
+        self.slots.get(&slot).map(|(_, d)| *d)
+    }
+
+    /// Renders every delivery for each recipient with its dialect's renderer:
+    /// per delivery, the JSON receivers first, then the legacy ones (the
+    /// order two separate per-format deliveries had; only each receiver's
+    /// own order is observable).
     fn take(&mut self) -> Log {
         let mut log = Vec::new();
         for delivery in &self.out.deliveries {
             assert!(!delivery.recipients.is_empty());
-            for to in &delivery.recipients {
-                let text = delivery.content.text();
-                let got = if delivery.content.is_legacy() {
-                    assert!(!text.contains(['\n', '\r']), "{text:?}");
-                    Got::Line(text.to_string())
-                } else {
-                    Got::Json(serde_json::from_str(&text).expect("valid JSON out"))
-                };
-                log.push((to.slot, got));
+            let mut seen = std::collections::HashSet::new();
+            assert!(delivery.recipients.iter().all(|to| seen.insert(to.member)), "a recipient twice");
+            for dialect in [Dialect::Events, Dialect::Lines] {
+                let mut rendered = None;
+                for to in &delivery.recipients {
+                    let slot = *self.slot_of.get(&to.member).expect("a delivery to an attached member");
+                    assert_eq!(to.endpoint, endpoint(slot));
+                    if self.dialect(slot) != Some(dialect) {
+                        continue;
+                    }
+                    assert_eq!(to.omit.is_some(), matches!(delivery.event, Event::Presence { .. }));
+                    let rendered = rendered.get_or_insert_with(|| {
+                        self.renders[usize::from(dialect == Dialect::Lines)] += 1;
+                        match dialect {
+                            Dialect::Events => json_chat::render::render(&delivery.event),
+                            Dialect::Lines => line_chat::render::render(&delivery.event),
+                        }
+                    });
+                    let Some(rendered) = rendered else {
+                        panic!("{:?} to a legacy member", delivery.event);
+                    };
+                    let text = String::from_utf8(rendered.payload(to.omit)).expect("UTF-8 out");
+                    let got = match dialect {
+                        Dialect::Lines => {
+                            assert!(!text.contains(['\n', '\r']), "{text:?}");
+                            Got::Line(text)
+                        }
+                        Dialect::Events => Got::Json(serde_json::from_str(&text).expect("valid JSON out")),
+                    };
+                    log.push((slot, got));
+                }
             }
         }
         self.out.deliveries.clear();
@@ -54,12 +119,12 @@ impl World {
     }
 
     fn legacy(&mut self, slot: usize, name: &str) -> Log {
-        self.hub.attach(conn(slot), ClientKind::LegacyTcp, SLASH);
+        self.attach(slot, Dialect::Lines, SLASH);
         self.line(slot, name)
     }
 
     fn json_in(&mut self, slot: usize, namespace: &str, name: &str) -> Log {
-        self.hub.attach(conn(slot), ClientKind::Json, namespace);
+        self.attach(slot, Dialect::Events, namespace);
         self.send(slot, json!({"type": "hello", "name": name}))
     }
 
@@ -67,8 +132,28 @@ impl World {
         self.json_in(slot, SLASH, name)
     }
 
+    /// One legacy message through the line app; a JSON member's connection
+    /// never runs it, so it is ignored there.
     fn line(&mut self, slot: usize, text: &str) -> Log {
-        self.hub.handle_legacy(conn(slot), text.as_bytes(), &mut self.out);
+        self.line_bytes(slot, text.as_bytes());
+        self.take()
+    }
+
+    fn line_bytes(&mut self, slot: usize, bytes: &[u8]) {
+        if self.dialect(slot) == Some(Dialect::Events) {
+            return;
+        }
+        let member = self.member(slot);
+        match line_chat::parse::parse(bytes, self.hub.is_registered(member)) {
+            Ok(Some(request)) => self.hub.handle(member, request, &mut self.out),
+            Ok(None) => {}
+            Err(r) => self.hub.reject(member, r.error, r.detail.as_deref(), r.tag, &mut self.out),
+        }
+    }
+
+    /// The line codec discarded a message over `--max-line`.
+    fn too_large(&mut self, slot: usize) -> Log {
+        self.hub.reject(self.member(slot), ChatError::TooLarge, None, None, &mut self.out);
         self.take()
     }
 
@@ -76,14 +161,37 @@ impl World {
         self.raw(slot, &value.to_string())
     }
 
+    /// One JSON text through the JSON app; ignored for a legacy member.
     fn raw(&mut self, slot: usize, text: &str) -> Log {
-        self.hub.handle_json(conn(slot), text, &mut self.out);
+        self.raw_in(slot, text);
+        self.take()
+    }
+
+    fn raw_in(&mut self, slot: usize, text: &str) {
+        if self.dialect(slot) == Some(Dialect::Lines) {
+            return;
+        }
+        let member = self.member(slot);
+        match json_chat::parse::parse(text, MAX_MESSAGE, self.hub.is_registered(member)) {
+            Ok(request) => self.hub.handle(member, request, &mut self.out),
+            Err(r) => self.hub.reject(member, r.error, r.detail.as_deref(), r.tag, &mut self.out),
+        }
+    }
+
+    /// `?name=` at the upgrade: a `hello` without an id.
+    fn hello_from_query(&mut self, slot: usize, name: &str) -> Log {
+        let hello = Request::new(Command::Hello { name: name.into() });
+        self.hub.handle(self.member(slot), hello, &mut self.out);
         self.take()
     }
 
     fn detach(&mut self, slot: usize) -> Log {
-        self.hub.detach(conn(slot), &mut self.out);
+        self.hub.detach(self.member(slot), &mut self.out);
         self.take()
+    }
+
+    fn closes(&self) -> Vec<usize> {
+        self.out.closes.iter().map(|r| self.slot_of.get(&r.member).copied().unwrap_or(usize::MAX)).collect()
     }
 }
 
@@ -158,12 +266,12 @@ fn founding_scenario() {
 #[test]
 fn legacy_errors() {
     let mut w = World::new();
-    w.hub.attach(conn(1), ClientKind::LegacyTcp, SLASH);
+    w.attach(1, Dialect::Lines, SLASH);
     assert_eq!(w.line(1, "bad name"), vec![line(1, "!ERR name_invalid bad name")]);
     assert_eq!(w.line(1, ""), vec![line(1, "!ERR name_invalid")]);
     assert_eq!(w.line(1, "/join r1"), vec![line(1, "!ERR name_invalid /join r1")]);
     assert_eq!(w.line(1, "alice"), vec![line(1, "3$*$*3")]);
-    w.hub.attach(conn(2), ClientKind::LegacyWs, SLASH);
+    w.attach(2, Dialect::Lines, SLASH);
     assert_eq!(w.line(2, "alice"), vec![line(2, "!ERR name_taken alice")]);
     assert_eq!(w.line(2, "bob").len(), 2, "the next message is tried as a name");
 
@@ -179,8 +287,7 @@ fn legacy_errors() {
     w.line(2, "/join r1");
     assert_eq!(w.line(1, "/msg r1 hi"), vec![line(1, "!ERR not_in_room r1")]);
     assert_eq!(w.line(1, "/leave r1"), vec![line(1, "!ERR not_in_room r1")]);
-    w.hub.legacy_too_large(conn(1), &mut w.out);
-    assert_eq!(w.take(), vec![line(1, "!ERR too_large")]);
+    assert_eq!(w.too_large(1), vec![line(1, "!ERR too_large")]);
     // Empty messages of a registered user are ignored.
     assert_eq!(w.line(1, ""), vec![]);
 }
@@ -188,7 +295,7 @@ fn legacy_errors() {
 #[test]
 fn json_errors() {
     let mut w = World::with_limit(10);
-    w.hub.attach(conn(1), ClientKind::Json, SLASH);
+    w.attach(1, Dialect::Events, SLASH);
     assert_eq!(code(&w.raw(1, "{not json"), 1), "bad_json");
     assert_eq!(code(&w.raw(1, "[1,2]"), 1), "bad_json");
     assert_eq!(code(&w.raw(1, r#""hello""#), 1), "bad_json");
@@ -250,8 +357,8 @@ fn every_error_code_is_reachable() {
     ];
     let mut w = World::with_limit(4);
     let mut seen = std::collections::BTreeSet::new();
-    w.hub.attach(conn(1), ClientKind::Json, SLASH);
-    w.hub.attach(conn(2), ClientKind::LegacyTcp, SLASH);
+    w.attach(1, Dialect::Events, SLASH);
+    w.attach(2, Dialect::Lines, SLASH);
     let mut note = |log: Log| {
         for (_, got) in log {
             match got {
@@ -414,7 +521,7 @@ fn detach_removes_everywhere_and_pushes_lists() {
     w.detach(4);
     assert_eq!((w.hub.users(), w.hub.rooms(), w.hub.attached()), (0, 0, 0));
     // Unregistered connections detach silently.
-    w.hub.attach(conn(5), ClientKind::Json, SLASH);
+    w.attach(5, Dialect::Events, SLASH);
     assert_eq!(w.detach(5), vec![]);
     assert_eq!(w.hub.attached(), 0);
 }
@@ -422,9 +529,9 @@ fn detach_removes_everywhere_and_pushes_lists() {
 #[test]
 fn quit_closes_after_flushing() {
     let mut w = World::new();
-    w.hub.attach(conn(1), ClientKind::LegacyTcp, SLASH);
+    w.attach(1, Dialect::Lines, SLASH);
     assert_eq!(w.line(1, "/quit"), vec![]);
-    assert_eq!(w.out.closes, vec![conn(1)]);
+    assert_eq!(w.closes(), [1]);
     w.out.clear();
     assert_eq!(w.line(1, "alice"), vec![], "input after /quit is ignored");
     assert!(w.out.is_empty());
@@ -433,7 +540,7 @@ fn quit_closes_after_flushing() {
     w.legacy(2, "bob");
     w.legacy(3, "carol");
     assert_eq!(w.line(2, "/quit"), vec![]);
-    assert_eq!(w.out.closes, vec![conn(2)]);
+    assert_eq!(w.closes(), [2]);
     w.out.clear();
     assert_eq!(w.detach(2), vec![line(3, "3$*$*3")]);
     assert!(w.out.closes.is_empty());
@@ -449,7 +556,7 @@ fn nfc_equal_names_are_the_same_name() {
         w.json(2, "zoe")[0],
         js(2, json!({"type":"welcome","name":"zoe","namespace":"/","users":[composed],"rooms":["lobby"]}))
     );
-    w.hub.attach(conn(3), ClientKind::LegacyTcp, SLASH);
+    w.attach(3, Dialect::Lines, SLASH);
     assert_eq!(w.line(3, composed), vec![line(3, &format!("!ERR name_taken {composed}"))]);
     assert_eq!(code(&w.send(2, json!({"type":"hello","name":composed})), 2), "already_registered");
     assert_eq!(
@@ -470,7 +577,7 @@ fn nfc_equal_names_are_the_same_name() {
 #[test]
 fn ids_number_string_and_ignored() {
     let mut w = World::new();
-    w.hub.attach(conn(1), ClientKind::Json, SLASH);
+    w.attach(1, Dialect::Events, SLASH);
     let welcome = w.send(1, json!({"type":"hello","name":"alice","id":1}));
     assert_eq!(
         welcome,
@@ -504,7 +611,7 @@ fn ids_number_string_and_ignored() {
         Got::Json(json!({"type":"error","code":"unknown_type","message":"unknown message type: bogus","id":3}))
     );
     // A failed hello carries its id too; a private message gets an ack.
-    w.hub.attach(conn(3), ClientKind::Json, SLASH);
+    w.attach(3, Dialect::Events, SLASH);
     let log = w.send(3, json!({"type":"hello","name":"bob","id":"h"}));
     let [(3, Got::Json(err))] = log.as_slice() else { panic!("{log:?}") };
     assert_eq!((err["code"].as_str(), err["id"].as_str()), (Some("name_taken"), Some("h")));
@@ -563,43 +670,51 @@ fn emit_routing() {
 /// Registers `slot` as `name` and puts it in `room` without the presence
 /// pushes: a thousand announced joins render O(users³) bytes of lists, which
 /// is the protocol's cost but too slow for a debug-build unit test.
-fn seat(hub: &mut Hub, slot: usize, kind: ClientKind, name: &str, room: &str) {
-    let namespace: Rc<str> = SLASH.into();
+fn seat(w: &mut World, slot: usize, dialect: Dialect, name: &str, room: &str) {
+    let id = w.attach(slot, dialect, SLASH);
+    let hub = &mut w.hub;
     let name: Rc<str> = name.into();
     let seq = hub.next_seq;
     hub.next_seq += 1;
-    let member = Member { conn: conn(slot), name: name.clone(), kind };
-    let ns = hub.namespaces.entry(namespace.clone()).or_default();
-    ns.by_name.insert(name.clone(), conn(slot));
+    let member = Member { id, endpoint: endpoint(slot), name: name.clone(), dialect };
+    let ns = hub.namespaces.entry(SLASH.into()).or_default();
+    ns.by_name.insert(name.clone(), id);
     ns.presence.insert(seq, member.clone());
     ns.rooms.entry(LOBBY.into()).or_default().insert(seq, member.clone());
     ns.rooms.entry(room.into()).or_default().insert(seq, member);
     let rooms = BTreeSet::from([Rc::from(LOBBY), Rc::from(room)]);
-    let user = User { name, rooms };
-    hub.sessions.insert(conn(slot), Session { kind, namespace, user: Some(user), quitting: false });
+    let session = hub.members.get_mut(&id).expect("just attached");
+    session.state = State::Registered(User { name, rooms });
 }
 
 #[test]
 fn big_room_renders_once() {
     let mut w = World::new();
     for slot in 0..1000 {
-        seat(&mut w.hub, slot, ClientKind::Json, &format!("j{slot}"), "big");
+        seat(&mut w, slot, Dialect::Events, &format!("j{slot}"), "big");
     }
     assert_eq!(w.legacy(1000, "speaker").len(), 1001);
     w.line(1000, "/join big");
-    w.hub.handle_legacy(conn(1000), b"/msg big hello", &mut w.out);
-    assert_eq!(w.out.deliveries.len(), 1, "one JSON content");
+    w.line_bytes(1000, b"/msg big hello");
+    assert_eq!(w.out.deliveries.len(), 1, "one event");
     assert_eq!(w.out.deliveries[0].recipients.len(), 1000);
-    assert!(matches!(&w.out.deliveries[0].content, Content::Json(text) if text.contains("hello")));
-    w.out.clear();
+    assert!(matches!(&w.out.deliveries[0].event, Event::Message { text, .. } if &**text == "hello"));
+    w.renders = [0; 2];
+    assert_eq!(w.take().len(), 1000);
+    assert_eq!(w.renders, [1, 0], "rendered once, for the JSON receivers only");
 
-    // Mixed: one JSON and one legacy content.
+    // Mixed: still one event, rendered once per format.
     for slot in 2000..2500 {
-        seat(&mut w.hub, slot, ClientKind::LegacyTcp, &format!("l{slot}"), "big");
+        seat(&mut w, slot, Dialect::Lines, &format!("l{slot}"), "big");
     }
-    w.hub.handle_json(conn(0), r#"{"type":"say","room":"big","text":"hi"}"#, &mut w.out);
+    w.raw_in(0, r#"{"type":"say","room":"big","text":"hi"}"#);
     let sizes: Vec<usize> = w.out.deliveries.iter().map(|d| d.recipients.len()).collect();
-    assert_eq!(sizes, [999, 501], "the other JSON members, then the legacy ones");
+    assert_eq!(sizes, [1500], "the other JSON members and the legacy ones");
+    w.renders = [0; 2];
+    let log = w.take();
+    assert_eq!(log.iter().filter(|(_, got)| matches!(got, Got::Json(_))).count(), 999);
+    assert_eq!(log.iter().filter(|(_, got)| matches!(got, Got::Line(_))).count(), 501);
+    assert_eq!(w.renders, [1, 1]);
 }
 
 #[test]
@@ -607,10 +722,10 @@ fn legacy_text_handling() {
     let mut w = World::new();
     w.legacy(1, "alice");
     w.json(2, "bob");
-    w.hub.attach(conn(3), ClientKind::LegacyWs, SLASH);
+    w.attach(3, Dialect::Lines, SLASH);
     w.line(3, "ws");
     // Invalid UTF-8 becomes U+FFFD.
-    w.hub.handle_legacy(conn(1), b"caf\xff!", &mut w.out);
+    w.line_bytes(1, b"caf\xff!");
     let log = w.take();
     assert_eq!(to(&log, 3), vec![Got::Line("#lobby alice : caf\u{fffd}!".into())]);
     assert_eq!(
@@ -622,8 +737,8 @@ fn legacy_text_handling() {
     assert_eq!(to(&log, 1), vec![Got::Line("#lobby ws : two lines".into())]);
     assert_eq!(to(&log, 2), vec![Got::Json(json!({"type":"message","room":"lobby","from":"ws","text":"two\nlines"}))]);
     // Invalid UTF-8 as a name attempt.
-    w.hub.attach(conn(4), ClientKind::LegacyTcp, SLASH);
-    w.hub.handle_legacy(conn(4), b"\xc3", &mut w.out);
+    w.attach(4, Dialect::Lines, SLASH);
+    w.line_bytes(4, b"\xc3");
     assert_eq!(w.take(), vec![line(4, "!ERR name_invalid \u{fffd}")]);
 }
 
@@ -631,9 +746,8 @@ fn legacy_text_handling() {
 fn hello_from_query() {
     let mut w = World::new();
     w.json(1, "alice");
-    w.hub.attach(conn(2), ClientKind::Json, SLASH);
-    w.hub.hello_from_query(conn(2), "alice", &mut w.out);
-    let log = w.take();
+    w.attach(2, Dialect::Events, SLASH);
+    let log = w.hello_from_query(2, "alice");
     assert_eq!(
         log,
         vec![js(
@@ -642,34 +756,37 @@ fn hello_from_query() {
         )]
     );
     assert_eq!(code(&w.send(2, json!({"type":"say","text":"x"})), 2), "not_registered");
-    w.hub.hello_from_query(conn(2), "bob", &mut w.out);
-    let log = w.take();
+    let log = w.hello_from_query(2, "bob");
     assert_eq!(
         log[0],
         js(2, json!({"type":"welcome","name":"bob","namespace":"/","users":["alice"],"rooms":["lobby"]}))
     );
     assert_eq!(log[1], js(1, json!({"type":"users","users":["bob"]})));
-    w.hub.hello_from_query(conn(2), "bob2", &mut w.out);
-    assert_eq!(code(&w.take(), 2), "already_registered");
+    assert_eq!(code(&w.hello_from_query(2, "bob2"), 2), "already_registered");
 }
 
 #[test]
-fn unknown_or_mismatched_connections_are_ignored() {
+fn unknown_or_mismatched_members_are_ignored() {
     let mut w = World::new();
-    w.hub.handle_legacy(conn(9), b"alice", &mut w.out);
-    w.hub.handle_json(conn(9), "{}", &mut w.out);
-    w.hub.legacy_too_large(conn(9), &mut w.out);
-    w.hub.hello_from_query(conn(9), "x", &mut w.out);
-    w.hub.detach(conn(9), &mut w.out);
+    let nobody = MemberId(9);
+    w.hub.handle(nobody, Request::new(Command::Hello { name: "alice".into() }), &mut w.out);
+    w.hub.handle(nobody, Request::new(Command::Rooms), &mut w.out);
+    w.hub.reject(nobody, ChatError::TooLarge, None, None, &mut w.out);
+    w.hub.claim_resolved(nobody, true, &mut w.out);
+    w.hub.detach(nobody, &mut w.out);
     assert!(w.out.is_empty());
-    w.hub.attach(conn(1), ClientKind::Json, SLASH);
-    w.hub.attach(conn(1), ClientKind::LegacyTcp, SLASH);
+    assert!(!w.hub.is_registered(nobody));
+    // A connection runs one app: a JSON member's lines never reach the hub.
+    w.attach(1, Dialect::Events, SLASH);
     assert_eq!(w.line(1, "alice"), vec![]);
-    // A stale generation is a different connection.
+    // Ids are never reused: a member that left is a stranger afterwards.
     w.json(2, "bob");
-    let stale = ConnId { slot: 2, generation: 0 };
-    w.hub.handle_json(stale, r#"{"type":"say","text":"x"}"#, &mut w.out);
+    let gone = w.member(2);
+    w.detach(2);
+    w.json(3, "bob");
+    w.hub.handle(gone, Request::new(Command::Say { room: LOBBY.into(), text: "x".into() }), &mut w.out);
     assert!(w.out.is_empty());
+    assert_ne!(gone, w.member(3));
     assert_eq!(w.hub.attached(), 2);
 }
 
@@ -697,16 +814,15 @@ fn hostile_input_does_not_panic() {
     for text in ["/", "..444..", "a..444..", "/msg", "/msg  ", "/who \t", "\u{0}", "/leave ..", "x..444.. : "] {
         w.line(1, text);
     }
-    w.hub.handle_legacy(conn(1), &[0xff; 100], &mut w.out);
-    w.hub.handle_legacy(conn(1), &[b'a'; 100_000], &mut w.out);
+    w.line_bytes(1, &[0xff; 100]);
+    w.line_bytes(1, &[b'a'; 100_000]);
     w.out.clear();
     assert_eq!(w.hub.users(), 2);
 }
 
 #[test]
 fn joining_rooms_stops_at_the_per_user_limit() {
-    let mut w =
-        World { hub: Hub::new(ChatConfig { max_rooms_per_user: 3, ..ChatConfig::default() }), out: Outbox::default() };
+    let mut w = World::with_config(ChatConfig { max_rooms_per_user: 3, ..ChatConfig::default() });
     w.legacy(1, "alice");
     for room in ["r1", "r2", "r3"] {
         assert_eq!(w.line(1, &format!("/join {room}")), vec![line(1, &format!("!JOINED {room} alice"))]);
@@ -717,4 +833,137 @@ fn joining_rooms_stops_at_the_per_user_limit() {
     assert_eq!(w.line(1, "/rooms"), vec![line(1, "!ROOMS lobby r1 r2 r3")]);
     w.line(1, "/leave r1");
     assert_eq!(w.line(1, "/join r4"), vec![line(1, "!JOINED r4 alice")]);
+}
+
+#[test]
+fn presence_is_one_event_with_each_receivers_own_index() {
+    let mut w = World::new();
+    w.legacy(1, "alice");
+    w.json(2, "bob");
+    w.attach(3, Dialect::Events, SLASH);
+    w.raw_in(3, r#"{"type":"hello","name":"carol"}"#);
+    let [welcome, presence] = w.out.deliveries.as_slice() else { panic!("{:?}", w.out.deliveries) };
+    assert!(matches!(&welcome.event, Event::Welcome { users, .. } if users.len() == 2));
+    let Event::Presence { names } = &presence.event else { panic!("{presence:?}") };
+    assert_eq!(names.iter().map(|n| &**n).collect::<Vec<_>>(), ["alice", "bob", "carol"]);
+    let omits: Vec<(MemberId, Option<u32>)> = presence.recipients.iter().map(|r| (r.member, r.omit)).collect();
+    assert_eq!(omits, [(w.member(1), Some(0)), (w.member(2), Some(1))], "the joiner gets its welcome instead");
+    w.out.clear();
+    // On detach everyone left gets it, each with its index in the new list.
+    w.hub.detach(w.member(1), &mut w.out);
+    let [presence] = w.out.deliveries.as_slice() else { panic!("{:?}", w.out.deliveries) };
+    let omits: Vec<Option<u32>> = presence.recipients.iter().map(|r| r.omit).collect();
+    assert_eq!(omits, [Some(0), Some(1)]);
+    assert_eq!(
+        w.take(),
+        vec![js(2, json!({"type":"users","users":["carol"]})), js(3, json!({"type":"users","users":["bob"]}))]
+    );
+}
+
+#[test]
+fn detach_all_forgets_everyone_silently() {
+    let mut w = World::new();
+    for slot in 0..20 {
+        if slot % 2 == 0 {
+            w.json(slot, &format!("u{slot}"));
+        } else {
+            w.legacy(slot, &format!("u{slot}"));
+        }
+        w.line(slot, "/join r1");
+        w.send(slot, json!({"type":"join","room":"r2"}));
+    }
+    w.attach(99, Dialect::Events, "/other");
+    assert_eq!((w.hub.users(), w.hub.rooms(), w.hub.attached()), (20, 3, 21));
+    w.hub.detach_all();
+    assert!(w.out.is_empty(), "no left notices, no presence pushes");
+    assert_eq!((w.hub.users(), w.hub.rooms(), w.hub.attached()), (0, 0, 0));
+    // Connections that close afterwards detach as strangers.
+    assert_eq!(w.detach(0), vec![]);
+    assert!(w.out.is_empty());
+}
+
+/// A directory whose answers the test gives by hand.
+#[derive(Default)]
+struct Deferred {
+    claims: Vec<(String, String, MemberId)>,
+    released: Vec<(String, MemberId)>,
+    taken: Vec<String>,
+}
+
+impl Directory for Deferred {
+    fn claim(&mut self, namespace: &str, name: &str, member: MemberId) -> Claim {
+        self.claims.push((namespace.to_owned(), name.to_owned(), member));
+        if self.taken.iter().any(|t| t == name) { Claim::Taken } else { Claim::Pending }
+    }
+
+    fn release(&mut self, _namespace: &str, name: &str, member: MemberId) {
+        self.released.push((name.to_owned(), member));
+    }
+}
+
+#[test]
+fn a_pending_claim_registers_when_granted() {
+    let mut w = World::with_hub(Hub::with_directory(ChatConfig::default(), Deferred::default()));
+    w.attach(1, Dialect::Events, "/game");
+    assert_eq!(w.send(1, json!({"type":"hello","name":"Rene\u{301}","id":"h"})), vec![], "nothing until the answer");
+    let first = w.member(1);
+    assert_eq!(w.hub.directory_mut().claims, [("/game".to_owned(), "Ren\u{e9}".to_owned(), first)]);
+    assert!(!w.hub.is_registered(w.member(1)));
+    assert_eq!(w.hub.users(), 0);
+    // While it is pending: the name is reserved locally, the member is not registered.
+    w.attach(2, Dialect::Events, "/game");
+    assert_eq!(code(&w.send(2, json!({"type":"hello","name":"René"})), 2), "name_taken");
+    assert_eq!(w.hub.directory_mut().claims.len(), 1, "a local clash never reaches the directory");
+    assert_eq!(code(&w.send(1, json!({"type":"hello","name":"x"})), 1), "already_registered");
+    let member = w.member(1);
+    w.hub.handle(member, Request::new(Command::Rooms), &mut w.out);
+    assert_eq!(code(&w.take(), 1), "not_registered");
+    w.hub.handle(member, Request::new(Command::Hello { name: "x".into() }), &mut w.out);
+    assert_eq!(code(&w.take(), 1), "already_registered");
+
+    w.hub.claim_resolved(member, true, &mut w.out);
+    assert_eq!(
+        w.take(),
+        vec![js(
+            1,
+            json!({"type":"welcome","name":"Ren\u{e9}","namespace":"/game","users":[],"rooms":["lobby"],"id":"h"})
+        )]
+    );
+    assert!(w.hub.is_registered(member));
+    w.hub.claim_resolved(member, true, &mut w.out);
+    assert!(w.out.is_empty(), "answered once");
+    w.detach(1);
+    assert_eq!(w.hub.directory_mut().released, [("Ren\u{e9}".to_owned(), member)]);
+    assert_eq!((w.hub.users(), w.hub.rooms()), (0, 0));
+}
+
+#[test]
+fn a_pending_claim_refused_is_name_taken_with_the_tag() {
+    let mut w = World::with_hub(Hub::with_directory(ChatConfig::default(), Deferred::default()));
+    w.attach(1, Dialect::Lines, SLASH);
+    assert_eq!(w.line(1, "alice"), vec![]);
+    w.hub.claim_resolved(w.member(1), false, &mut w.out);
+    assert_eq!(w.take(), vec![line(1, "!ERR name_taken alice")]);
+    assert!(!w.hub.is_registered(w.member(1)));
+    // The name is free locally again, and the next line is a name attempt.
+    w.attach(2, Dialect::Events, SLASH);
+    assert_eq!(w.send(2, json!({"type":"hello","name":"alice","id":4})), vec![]);
+    w.hub.claim_resolved(w.member(2), false, &mut w.out);
+    let log = w.take();
+    let [(2, Got::Json(err))] = log.as_slice() else { panic!("{log:?}") };
+    assert_eq!((err["code"].as_str(), err["id"].as_i64()), (Some("name_taken"), Some(4)));
+    // Taken at once by the directory.
+    w.hub.directory_mut().taken.push("bob".to_owned());
+    assert_eq!(w.line(1, "bob"), vec![line(1, "!ERR name_taken bob")]);
+    // A member that leaves while waiting releases its claim; a late answer is ignored.
+    assert_eq!(w.line(1, "carol"), vec![]);
+    let member = w.member(1);
+    w.detach(1);
+    assert!(w.hub.directory_mut().released.contains(&("carol".to_owned(), member)));
+    w.hub.claim_resolved(member, true, &mut w.out);
+    assert!(w.out.is_empty());
+    assert_eq!((w.hub.users(), w.hub.attached()), (0, 1));
+    w.detach(2);
+    assert!(w.hub.namespaces.values().all(|ns: &Namespace| !ns.is_unused()), "no empty namespace left");
+    assert!(w.hub.namespaces.is_empty());
 }

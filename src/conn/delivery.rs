@@ -1,0 +1,67 @@
+//! Hub deliveries on their way to connections: each event rendered once per
+//! wire format and framed once per carrier, whatever the number of receivers.
+
+use super::websocket::{Framed, frame_rendered};
+use super::{Conn, Ctx, Transport};
+use crate::app::WireFormat;
+use crate::app::render::Rendered;
+use crate::chat::Event;
+
+/// One format's rendering of the event (`None`: its receivers never get
+/// it) and its framings for raw TCP and WebSocket, each made on first use.
+struct Rendering {
+    format: WireFormat,
+    rendered: Option<Rendered>,
+    framed: [Option<Framed>; 2],
+}
+
+/// The renderings of one delivery's event, shared by all its receivers.
+pub struct Renderings<'e> {
+    event: &'e Event,
+    made: Vec<Rendering>,
+}
+
+impl<'e> Renderings<'e> {
+    pub fn new(event: &'e Event) -> Renderings<'e> {
+        Renderings { event, made: Vec::new() }
+    }
+
+    /// The bytes for a receiver speaking `format` over `websocket` (or raw
+    /// TCP) whose own entry in a shared list is `omit`.
+    fn framed(&mut self, format: WireFormat, websocket: bool, omit: Option<u32>) -> Option<Framed> {
+        let index = match self.made.iter().position(|r| r.format == format) {
+            Some(index) => index,
+            None => {
+                let rendered = (format.render)(self.event);
+                self.made.push(Rendering { format, rendered, framed: [None, None] });
+                self.made.len() - 1
+            }
+        };
+        let rendering = self.made.get_mut(index).expect("found or just pushed");
+        let rendered = rendering.rendered.as_ref()?;
+        if rendered.entries.is_some() {
+            // A list every receiver sees without its own entry: the shared
+            // body is cut per receiver, never copied.
+            return Some(frame_rendered(rendered, omit, websocket));
+        }
+        let framed = &mut rendering.framed[usize::from(websocket)];
+        Some(framed.get_or_insert_with(|| frame_rendered(rendered, None, websocket)).clone())
+    }
+}
+
+impl<S: Transport> Conn<S> {
+    /// Queues one delivery for this connection, in its app's format; false
+    /// if the connection takes no deliveries (not, or no longer, in the hub).
+    pub fn deliver(&mut self, renderings: &mut Renderings<'_>, omit: Option<u32>, ctx: &mut Ctx<'_>) -> bool {
+        let Some(format) = self.wire_format() else {
+            return false;
+        };
+        match renderings.framed(format, self.is_websocket(), omit) {
+            Some(framed) => {
+                self.push_delivery(&framed, ctx);
+                true
+            }
+            None => false,
+        }
+    }
+}
