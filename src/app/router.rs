@@ -130,8 +130,12 @@ fn route(path: &str, config: &HttpConfig) -> Option<Route> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::{Duration, Instant};
+
     use super::*;
     use crate::proto::http::head::HeadScanner;
+    use crate::proto::http::request::list_items;
+    use crate::proto::sniff::{Sniff, sniff};
 
     const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
@@ -404,27 +408,124 @@ mod tests {
         assert_eq!(respond(std::str::from_utf8(rest).unwrap(), &config()).0, 404);
     }
 
+    /// Whether `run` costs linear time, measured on inputs built by `input`
+    /// of sizes `n` and `8 * n`: the larger must cost under 24 times the
+    /// time (linear work costs ~8 times, quadratic ~64). Keep `n` small so
+    /// that quadratic work shows as a failed assertion, not a hang.
+    ///
+    /// Timing is noisy on a shared machine, so the runs alternate sizes
+    /// (a burst of load hits both), each size keeps its fastest run (what
+    /// the code costs; the rest is other load), and a failed comparison is
+    /// measured again: linear code passes one of three, quadratic none.
+    fn grows_linearly<T>(n: usize, input: impl Fn(usize) -> T, run: impl Fn(&T)) -> bool {
+        let (small, large) = (input(n), input(8 * n));
+        let time = |x: &T| {
+            let t = Instant::now();
+            run(x);
+            t.elapsed()
+        };
+        (0..3).any(|_| {
+            let started = Instant::now();
+            let (mut t_small, mut t_large) = (Duration::MAX, Duration::MAX);
+            // A quadratic case is slow enough to judge from a few runs.
+            for _ in 0..15 {
+                t_small = t_small.min(time(&small));
+                t_large = t_large.min(time(&large));
+                if started.elapsed() > Duration::from_millis(500) {
+                    break;
+                }
+            }
+            t_large < t_small * 24
+        })
+    }
+
     #[test]
     fn hostile_inputs_are_linear() {
         let big = HttpConfig { max_head_bytes: 1 << 20, ..config() };
-        let spaces = format!("Sec-WebSocket-Protocol: a{}\r\n", " ".repeat(100_000));
-        assert_eq!(upgraded(&upgrade_head("/ws", &spaces), &big).subprotocol, None);
-        let commas = format!("Sec-WebSocket-Protocol: {}\r\n", ", ".repeat(100_000));
-        upgraded(&upgrade_head("/ws", &commas), &big);
-        let quote = format!("Sec-WebSocket-Extensions: a; b=\"{}\r\n", "\\x".repeat(100_000));
-        upgraded(&upgrade_head("/ws", &quote), &big);
-        let conn = format!("Connection: {}upgrade\r\n", ",".repeat(100_000));
-        upgraded(&upgrade_without("/ws", "Connection", &conn), &big);
+        type Head = fn(usize) -> String;
+        let cases: [(&str, Head); 5] = [
+            ("spaces", |n| upgrade_head("/ws", &format!("Sec-WebSocket-Protocol: a{}\r\n", " ".repeat(n)))),
+            ("commas", |n| upgrade_head("/ws", &format!("Sec-WebSocket-Protocol: {}\r\n", ", ".repeat(n)))),
+            ("escapes", |n| upgrade_head("/ws", &format!("Sec-WebSocket-Extensions: a; b=\"{}\r\n", "\\x".repeat(n)))),
+            ("params", |n| upgrade_head("/ws", &format!("Sec-WebSocket-Extensions: a{}\r\n", "; b=c".repeat(n)))),
+            ("empty list", |n| {
+                upgrade_without("/ws", "Connection", &format!("Connection: {}upgrade\r\n", ",".repeat(n)))
+            }),
+        ];
+        for (name, head) in cases {
+            assert!(grows_linearly(2048, head, |h| drop(handle_head(h.as_bytes(), &big))), "{name}");
+            // The answer is still right at a size where quadratic work would never finish.
+            let up = upgraded(&head(100_000), &big);
+            assert_eq!((up.endpoint, up.subprotocol), (WsEndpoint::Events { namespace: "/".to_owned() }, None));
+        }
+        // The check can fail: a tokenizer that rescans the value from its
+        // start for every comma is caught.
+        let rescanning = |value: &String| {
+            for end in (0..value.len()).filter(|&i| value.as_bytes()[i] == b',') {
+                std::hint::black_box(list_items(&value.as_bytes()[..end]).count());
+            }
+        };
+        assert!(!grows_linearly(128, |n| ", ".repeat(n), rescanning));
     }
 
     #[test]
     fn never_panics_on_prefixes_and_junk() {
         let full = upgrade_head("/ws/x?name=%C3", "Origin: o\r\nSec-WebSocket-Extensions: a;b=\"c\"\r\n");
-        for n in 0..=full.len() {
-            handle_head(&full.as_bytes()[..n], &config());
+        for n in 0..full.len() {
+            let prefix = &full.as_bytes()[..n];
+            // The caller waits for more: the scanner finds no head yet ...
+            assert_eq!(HeadScanner::default().scan(prefix, 8192), Ok(None), "{n}");
+            // ... and a cut head handed over anyway is malformed, not half-handled.
+            let (s, close, hf, text) = respond(std::str::from_utf8(prefix).unwrap(), &config());
+            assert_eq!((s, close, hf), (400, true, false), "{n}");
+            assert!(text.ends_with("malformed request head\n"), "{n}: {text}");
         }
-        handle_head(b"GET /\xff\xfe HTTP/1.1\r\nHost: a\r\nX: \xff\r\n\r\n", &config());
-        handle_head(b"\0\0\0\0", &HttpConfig { max_headers: 0, ..config() });
+        assert_eq!(HeadScanner::default().scan(full.as_bytes(), 8192), Ok(Some(full.len())));
+        let up = upgraded(&full, &config());
+        assert_eq!(up.endpoint, WsEndpoint::Events { namespace: "/x".to_owned() });
+        // `%C3` alone is no UTF-8: the chat layer will refuse the name.
+        assert_eq!(up.name.as_deref(), Some("\u{fffd}"));
+
+        // Junk: either the legacy protocol takes it (PROTOCOL.md §2; sniffed
+        // before HTTP), or HTTP answers 4xx and closes.
+        let junk: &[(&[u8], Option<u16>)] = &[
+            (b"\0\0\0\0", None),
+            (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", None),
+            (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", None),
+            (b"GET\r\n\r\n", None),
+            (b"GET /\xff\xfe HTTP/1.1\r\nHost: a\r\nX: \xff\r\n\r\n", Some(400)),
+            (b"GET / HTTP/1.2\r\nHost: a\r\n\r\n", Some(400)),
+            (b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n", Some(400)),
+            (b"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", Some(400)),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX\0: 1\r\n\r\n", Some(400)),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nX: \0\r\n\r\n", Some(400)),
+            (b"GET / HTTP/1.1\r\n: empty name\r\n\r\n", Some(400)),
+            (b"GET /\r\n\r\n", Some(400)),
+            (b"GET / HTTP/1.1 extra\r\nHost: a\r\n\r\n", Some(400)),
+            (b"DELETE / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", Some(400)),
+        ];
+        for (input, want) in junk {
+            let shown = String::from_utf8_lossy(input);
+            match want {
+                None => assert_eq!(sniff(input), Sniff::Legacy, "{shown:?}"),
+                Some(status) => {
+                    assert_eq!(sniff(input), Sniff::Http, "{shown:?}");
+                    match handle_head(input, &config()) {
+                        Outcome::Respond { response, close, .. } => {
+                            assert!(response.starts_with(format!("HTTP/1.1 {status} ").as_bytes()), "{shown:?}");
+                            assert!(close, "{shown:?}");
+                        }
+                        other => panic!("{shown:?}: expected {status}, got {other:?}"),
+                    }
+                }
+            }
+        }
+        // Junk the sniffer lets through still gets an answer, even with no room for fields.
+        let none = HttpConfig { max_headers: 0, ..config() };
+        assert_eq!(respond("\0\0\0\0", &none).0, 400);
+        let (s, close, _, text) = respond("GET / HTTP/1.1\r\nHost: a\r\n\r\n", &none);
+        assert_eq!((s, close), (400, true));
+        assert!(text.ends_with("too many header fields\n"));
     }
 
     #[test]
