@@ -5,11 +5,11 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use serde::Serialize;
-use soket::app::router::handle_head;
+use soket::app::router::{Outcome, handle_head};
 use soket::app::{json_chat, line_chat};
 use soket::chat::{ChatConfig, Dialect, Endpoint, Hub, MemberId, Outbox};
 use soket::ids::ConnId;
-use soket::proto::http::{HeadScanner, HttpConfig, Outcome, accept_key};
+use soket::proto::http::{HeadScanner, HttpConfig, accept_key};
 use soket::proto::line::{LineDecoder, LineEvent};
 use soket::proto::ws::{OpCode, encode_frame};
 use tungstenite::handshake::machine::TryParse;
@@ -33,7 +33,13 @@ Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\
 
 /// The daemon's defaults (`--max-head`, `--max-headers`, no origin list, `/echo` on).
 fn http_config() -> HttpConfig {
-    HttpConfig { max_head_bytes: 8 << 10, max_headers: 64, allow_origins: Vec::new(), echo_enabled: true }
+    HttpConfig {
+        max_head_bytes: 8 << 10,
+        max_body_bytes: 1 << 20,
+        max_headers: 64,
+        allow_origins: Vec::new(),
+        echo_enabled: true,
+    }
 }
 
 /// soket: find the end of the head, validate it and build the 101.

@@ -35,6 +35,10 @@ pub struct Config {
     #[arg(long = "max-head", default_value_t = 8 * 1024)]
     pub max_head_bytes: usize,
 
+    /// Request body an HTTP endpoint that reads one accepts (Content-Length or chunked); over it: 413.
+    #[arg(long = "max-body", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
     /// Most header fields in one HTTP request; over it: 400.
     #[arg(long, default_value_t = 64)]
     pub max_headers: usize,
@@ -120,6 +124,7 @@ impl Config {
         let nonzero = [
             ("--max-connections", self.max_connections),
             ("--max-head", self.max_head_bytes),
+            ("--max-body", self.max_body_bytes),
             ("--max-headers", self.max_headers),
             ("--max-message", self.max_message_bytes),
             ("--max-fragments", self.max_fragments),
@@ -182,6 +187,7 @@ impl Config {
     pub fn http(&self) -> HttpConfig {
         HttpConfig {
             max_head_bytes: self.max_head_bytes,
+            max_body_bytes: self.max_body_bytes,
             max_headers: self.max_headers,
             allow_origins: self.allow_origins.clone(),
             echo_enabled: !self.no_echo,

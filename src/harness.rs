@@ -76,6 +76,12 @@ impl Transport for MemoryTransport {
 /// One connection and everything the reactor would lend it.
 pub struct Harness {
     conn: Conn<MemoryTransport>,
+    env: Env,
+    scratch: Vec<u8>,
+}
+
+/// What the reactor lends a connection, owned here.
+struct Env {
     limits: Limits,
     timeouts: Timeouts,
     http: HttpConfig,
@@ -84,39 +90,35 @@ pub struct Harness {
     hub: Hub,
     outbox: Outbox,
     sessions: SessionTable,
-    scratch: Vec<u8>,
+    wakes: Vec<ConnId>,
     now: Instant,
+}
+
+impl Env {
+    fn ctx(&mut self) -> Ctx<'_> {
+        let Env { limits, timeouts, http, metrics, pool, hub, outbox, sessions, wakes, now } = self;
+        Ctx { now: *now, limits, timeouts, http, metrics, pool, hub, outbox, sessions, wakes }
+    }
 }
 
 impl Harness {
     /// A fresh connection, as if just accepted, under `config`.
     pub fn new(config: &Config) -> Harness {
-        let limits = config.limits();
-        let timeouts = config.timeouts();
-        let http = config.http();
-        let mut metrics = Metrics::default();
-        let mut pool = BufPool::default();
-        let mut hub = Hub::new(config.chat());
-        let mut outbox = Outbox::default();
-        let mut sessions = SessionTable::default();
-        let now = Instant::now();
-        let id = ConnId { slot: 0, generation: 1 };
-        let conn = {
-            let mut ctx = Ctx {
-                now,
-                limits: &limits,
-                timeouts: &timeouts,
-                http: &http,
-                metrics: &mut metrics,
-                pool: &mut pool,
-                hub: &mut hub,
-                outbox: &mut outbox,
-                sessions: &mut sessions,
-            };
-            Conn::new(MemoryTransport::default(), id, &mut ctx)
+        let mut env = Env {
+            limits: config.limits(),
+            timeouts: config.timeouts(),
+            http: config.http(),
+            metrics: Metrics::default(),
+            pool: BufPool::default(),
+            hub: Hub::new(config.chat()),
+            outbox: Outbox::default(),
+            sessions: SessionTable::default(),
+            wakes: Vec::new(),
+            now: Instant::now(),
         };
-        let scratch = vec![0; 16 * 1024];
-        Harness { conn, limits, timeouts, http, metrics, pool, hub, outbox, sessions, scratch, now }
+        let id = ConnId { slot: 0, generation: 1 };
+        let conn = Conn::new(MemoryTransport::default(), id, &mut env.ctx());
+        Harness { conn, env, scratch: vec![0; 16 * 1024] }
     }
 
     /// The peer sends `bytes`; the connection reads and handles them, and
@@ -134,13 +136,18 @@ impl Harness {
 
     /// Moves the clock and fires whatever deadline passed.
     pub fn advance(&mut self, by: Duration) {
-        self.now += by;
-        if self.conn.next_deadline(&self.timeouts).is_some_and(|at| at <= self.now) {
-            let Harness { conn, limits, timeouts, http, metrics, pool, hub, outbox, sessions, now, .. } = self;
-            let mut ctx = Ctx { now: *now, limits, timeouts, http, metrics, pool, hub, outbox, sessions };
-            conn.on_deadline(&mut ctx);
+        self.env.now += by;
+        if self.conn.next_deadline(&self.env.timeouts).is_some_and(|at| at <= self.env.now) {
+            self.conn.on_deadline(&mut self.env.ctx());
         }
         self.settle();
+    }
+
+    /// Wakes the connection as a session with news for its held request would.
+    pub fn wake(&mut self) {
+        self.conn.wake(&mut self.env.ctx());
+        self.settle();
+        self.read_all();
     }
 
     /// Lets the peer accept `bytes` more (or any amount with `None`), then flushes.
@@ -176,22 +183,18 @@ impl Harness {
 
     /// The limits the connection runs under.
     pub fn limits(&self) -> &Limits {
-        &self.limits
+        &self.env.limits
     }
 
     /// The hub, to check presence after the connection is gone.
     pub fn hub(&self) -> &Hub {
-        &self.hub
+        &self.env.hub
     }
 
     fn read_all(&mut self) {
         // Bounded: each turn consumes input or stops.
         for _ in 0..1_000_000 {
-            {
-                let Harness { conn, limits, timeouts, http, metrics, pool, hub, outbox, sessions, scratch, now } = self;
-                let mut ctx = Ctx { now: *now, limits, timeouts, http, metrics, pool, hub, outbox, sessions };
-                conn.on_readable(scratch, true, &mut ctx);
-            }
+            self.conn.on_readable(&mut self.scratch, true, &mut self.env.ctx());
             self.settle();
             let more = self.conn.wants_read && !self.conn.transport_mut().input.is_empty();
             if !more || self.conn.is_dead() {
@@ -202,8 +205,8 @@ impl Harness {
 
     /// Routes the hub's output (only this connection exists) and flushes.
     fn settle(&mut self) {
-        let Harness { conn, limits, timeouts, http, metrics, pool, hub, outbox, sessions, now, .. } = self;
-        let mut ctx = Ctx { now: *now, limits, timeouts, http, metrics, pool, hub, outbox, sessions };
+        let Harness { conn, env, .. } = self;
+        let mut ctx = env.ctx();
         // A delivery can cause more (a slow reader leaving); each pass drains them.
         for _ in 0..16 {
             if ctx.outbox.is_empty() {
@@ -299,5 +302,80 @@ mod tests {
         harness.receive(&[0x81, 0x01, b'x']);
         assert_eq!(harness.take_output(), b"", "nothing after our close frame");
         assert!(harness.write_shut());
+    }
+
+    fn text(bytes: &[u8]) -> String {
+        String::from_utf8_lossy(bytes).into_owned()
+    }
+
+    #[test]
+    fn a_request_body_is_read_whole_across_reads_and_the_connection_kept() {
+        let mut harness = Harness::new(&Config::default());
+        let request = b"POST /test/echo-body HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world";
+        for piece in request.chunks(7) {
+            harness.receive(piece);
+        }
+        let answer = text(&harness.take_output());
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        assert!(answer.ends_with("\r\n\r\nhello world"), "{answer}");
+        assert!(!answer.contains("Connection: close"), "{answer}");
+        // Keep-alive: a chunked body on the same connection, then a GET.
+        harness.receive(b"POST /test/echo-body HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
+        harness.receive(
+            b"5\r\nhello\r\n6;ext=1\r\n there\r\n0\r\nTrailer: t\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+        );
+        let answers = text(&harness.take_output());
+        let (first, second) = answers
+            .split_once("HTTP/1.1 200 OK\r\n")
+            .map(|(_, rest)| rest.split_at(rest.find("HTTP/1.1").unwrap()))
+            .unwrap();
+        assert!(first.ends_with("\r\n\r\nhello there"), "{first}");
+        assert!(second.ends_with("ok\n"), "{second}");
+        assert!(!harness.is_dead());
+    }
+
+    #[test]
+    fn a_body_over_max_body_is_refused_before_it_is_read() {
+        let config = Config { max_body_bytes: 16, ..Config::default() };
+        let mut harness = Harness::new(&config);
+        harness.receive(b"POST /test/echo-body HTTP/1.1\r\nHost: x\r\nContent-Length: 17\r\n\r\n");
+        let answer = text(&harness.take_output());
+        assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+        assert!(harness.write_shut(), "closed after the refusal");
+        // A chunked body is counted as it arrives.
+        let mut harness = Harness::new(&config);
+        harness.receive(b"POST /test/echo-body HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n");
+        assert_eq!(harness.take_output(), b"", "16 bytes announced: still within the limit");
+        harness.receive(b"0123456789abcdef\r\n1\r\n");
+        let answer = text(&harness.take_output());
+        assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+    }
+
+    #[test]
+    fn a_held_answer_comes_on_a_wake_and_pipelined_requests_wait_behind_it() {
+        let mut harness = Harness::new(&Config::default());
+        harness.receive(b"GET /test/park HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(harness.take_output(), b"", "held: nothing, not even the pipelined answer");
+        harness.advance(Duration::from_millis(500));
+        assert_eq!(harness.take_output(), b"", "still held before its deadline");
+        harness.wake();
+        let answers = text(&harness.take_output());
+        let woken = answers.find("woken").expect("the held answer");
+        let healthz = answers.find("ok\n").expect("then the pipelined one");
+        assert!(woken < healthz, "{answers}");
+        assert!(!harness.is_dead());
+    }
+
+    #[test]
+    fn a_held_answer_comes_at_its_deadline() {
+        let mut harness = Harness::new(&Config::default());
+        harness.receive(b"GET /test/park HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(harness.take_output(), b"");
+        harness.advance(Duration::from_secs(1));
+        let answer = text(&harness.take_output());
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n") && answer.ends_with("timeout"), "{answer}");
+        // The connection serves the next request as usual.
+        harness.receive(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(text(&harness.take_output()).ends_with("ok\n"));
     }
 }

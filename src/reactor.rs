@@ -70,6 +70,8 @@ pub struct Server {
     outbox: Outbox,
     /// Sessions that outlive a connection, beside the connection slab.
     sessions: SessionTable,
+    /// Connections whose held HTTP request may answer now.
+    wakes: Vec<ConnId>,
     scratch: Vec<u8>,
     /// Connections with output to write at the end of this batch.
     flush_list: Vec<ConnId>,
@@ -109,6 +111,7 @@ impl Server {
             hub: Hub::new(config.chat()),
             outbox: Outbox::default(),
             sessions: SessionTable::default(),
+            wakes: Vec::new(),
             scratch: vec![0; READ_CHUNK_BYTES],
             flush_list: Vec::new(),
             read_list: Vec::new(),
@@ -181,6 +184,7 @@ impl Server {
             }
             self.continue_reads(now);
             self.fire_timers(now);
+            self.run_wakes(now);
             if self.accept_paused_until.is_some_and(|t| t <= now) {
                 self.accept_paused_until = None;
                 self.accept_all(now);
@@ -199,7 +203,7 @@ impl Server {
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
         // Work listed while flushing (a connection that left pushes new
         // presence to others) is done on the next turn, without waiting.
-        if !self.read_list.is_empty() || !self.flush_list.is_empty() {
+        if !self.read_list.is_empty() || !self.flush_list.is_empty() || !self.wakes.is_empty() {
             return Some(Duration::ZERO);
         }
         [self.timers.next_at(), self.accept_paused_until, self.shutdown_deadline]
@@ -210,8 +214,8 @@ impl Server {
     }
 
     fn ctx(&mut self, now: Instant) -> (Ctx<'_>, &mut Slab<Conn>, &mut [u8]) {
-        let Server { limits, timeouts, http, metrics, pool, hub, outbox, sessions, conns, scratch, .. } = self;
-        let ctx = Ctx { now, limits, timeouts, http, metrics, pool, hub, outbox, sessions };
+        let Server { limits, timeouts, http, metrics, pool, hub, outbox, sessions, wakes, conns, scratch, .. } = self;
+        let ctx = Ctx { now, limits, timeouts, http, metrics, pool, hub, outbox, sessions, wakes };
         (ctx, conns, scratch)
     }
 
@@ -364,6 +368,18 @@ impl Server {
         self.settle_one(slot, list_for_flush, now);
         self.settle_sessions(now);
         self.deliver(now);
+        self.run_wakes(now);
+    }
+
+    /// Lets held HTTP requests whose handlers were woken answer.
+    fn run_wakes(&mut self, now: Instant) {
+        // Bounded: a woken handler that wakes others again waits for the next turn.
+        let woken = std::mem::take(&mut self.wakes);
+        for id in woken {
+            if self.with_conn(id, now, |conn, ctx, _| conn.wake(ctx)).is_some() {
+                self.settle_one(id.slot, true, now);
+            }
+        }
     }
 
     fn settle_one(&mut self, slot: usize, list_for_flush: bool, now: Instant) {

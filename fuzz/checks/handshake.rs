@@ -10,8 +10,8 @@
 //! is `HTTP/1.1 NNN reason`, header lines without control characters, exactly
 //! one `Content-Length`, and a body of that length (none for HEAD).
 
-use soket::app::router::handle_head;
-use soket::proto::http::{HeadScanner, HttpConfig, HttpError, Outcome, WsEndpoint, accept_key};
+use soket::app::router::{Outcome, WsEndpoint, handle_head};
+use soket::proto::http::{HeadScanner, HttpConfig, HttpError, accept_key};
 
 pub const MAX_HEAD: usize = 8 * 1024;
 /// Heads answered per input at most (each needs bytes, so this is only a guard).
@@ -24,11 +24,12 @@ pub fn run(data: &[u8]) {
     let piece = 1 + usize::from(first & 63);
     let config = HttpConfig {
         max_head_bytes: MAX_HEAD,
+        max_body_bytes: 1 << 20,
         max_headers: 32,
         allow_origins: if first & 0x80 != 0 { vec!["https://chat.example".to_owned()] } else { Vec::new() },
         echo_enabled: first & 0x40 == 0,
     };
-    // One scanner for the connection, reset after each head, as src/conn.rs does.
+    // One scanner for the connection, reset after each head, as the connection does.
     let mut scanner = HeadScanner::default();
     let mut rest = input;
     for _ in 0..MAX_REQUESTS {
@@ -94,7 +95,7 @@ fn check_outcome(head: &[u8], outcome: Outcome) -> bool {
             check_plain_response(&response, is_head);
             close
         }
-        Outcome::Metrics { close, .. } => close,
+        Outcome::Serve { close, .. } => close,
     }
 }
 

@@ -16,12 +16,14 @@ pub mod render;
 pub mod router;
 pub mod session;
 pub mod sniff;
+pub mod status;
 
 use std::time::Instant;
 
 use crate::chat::{Dialect, Event, Hub, Outbox};
 use crate::config::Limits;
-use crate::metrics::Metrics;
+use crate::ids::ConnId;
+use crate::metrics::{Metrics, QueueGauges};
 use crate::proto::ws::CloseCode;
 use render::Rendered;
 use session::SessionTable;
@@ -50,6 +52,11 @@ pub struct AppCtx<'a> {
     pub outbox: &'a mut Outbox,
     /// Sessions that outlive a connection (lend one out to run it).
     pub sessions: &'a mut SessionTable,
+    /// Connections holding a request whose handler has something to answer
+    /// now (a session got data for its long-polling GET).
+    pub wakes: &'a mut Vec<ConnId>,
+    /// The outgoing queues, for `/metrics`.
+    pub queues: QueueGauges,
 }
 
 /// How an app wants its connection to end.
@@ -71,6 +78,55 @@ pub trait Output {
     fn send_binary(&mut self, payload: &[u8]);
     /// Ends the connection once what is queued is out (the first request wins).
     fn close(&mut self, request: CloseRequest);
+}
+
+/// An HTTP response an app built, without framing decisions: the
+/// connection adds the status line, `Content-Length`, `Connection: close`
+/// when it closes after it, and drops the body for `HEAD`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// A `200 OK` with `body`.
+    pub fn ok(content_type: &'static str, body: Vec<u8>) -> HttpResponse {
+        HttpResponse { status: 200, headers: Vec::new(), content_type, body }
+    }
+}
+
+/// Where a served HTTP request stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HttpReply {
+    Respond(HttpResponse),
+    /// The answer comes later (long-polling): the connection holds the
+    /// request, and pipelined ones wait behind it, until the handler answers
+    /// on a wake ([`AppCtx::wakes`]) or at its deadline.
+    Park,
+}
+
+/// An app's side of one HTTP request whose body the connection reads (under
+/// `--max-body`) and whose answer may be held. The router makes one per
+/// request ([`router::serve`]).
+pub trait HttpHandler {
+    /// The whole request body arrived (empty without one).
+    fn handle_request(&mut self, conn: ConnId, body: &[u8], cx: &mut AppCtx<'_>) -> HttpReply;
+
+    /// A held request was woken or reached its deadline: answer, or hold on.
+    fn poll_reply(&mut self, _cx: &mut AppCtx<'_>) -> HttpReply {
+        HttpReply::Park
+    }
+
+    /// When a held request must be polled even without a wake.
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+
+    /// The connection ends with the request still held.
+    fn on_close(&mut self, _cx: &mut AppCtx<'_>) {}
 }
 
 /// How hub events look on an app's wire. Receivers of one delivery that

@@ -5,13 +5,15 @@
 use super::echo::Echo;
 use super::json_chat::JsonChat;
 use super::line_chat::LineChat;
-use super::{App, AppCtx};
+use super::status::MetricsPage;
+use super::{App, AppCtx, HttpHandler};
 use crate::chat::normalize_namespace;
 use crate::ids::ConnId;
+use crate::proto::http::HttpConfig;
+use crate::proto::http::body::BodyKind;
 use crate::proto::http::request::{HttpError, Request};
 use crate::proto::http::response::{error_response, write_response};
 use crate::proto::http::upgrade::accept_upgrade;
-use crate::proto::http::{HttpConfig, Outcome, Upgrade, WsEndpoint};
 
 /// The built-in web chat page served at `/`: one self-contained file that
 /// speaks the JSON event protocol at `/ws`.
@@ -26,6 +28,64 @@ enum Route {
     Healthz,
     Metrics,
     Ws(WsEndpoint),
+    #[cfg(test)]
+    Test(Service),
+}
+
+/// The WebSocket endpoint an upgrade lands on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WsEndpoint {
+    /// `/echo`: every text and binary message sent back.
+    Echo,
+    /// `/ws` (namespace `/`) or `/ws/NAME` (namespace `/NAME`).
+    Events { namespace: String },
+    /// `/legacy`: the line protocol, one text frame per message.
+    Legacy,
+}
+
+/// An accepted upgrade: the 101 to write and what to speak afterwards.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upgrade {
+    /// The complete `101 Switching Protocols` response.
+    pub response: Vec<u8>,
+    pub endpoint: WsEndpoint,
+    /// `?name=` from the request target, percent-decoded.
+    pub name: Option<String>,
+    /// The subprotocol the 101 selects.
+    pub subprotocol: Option<String>,
+}
+
+/// A request an app serves: the connection reads its body (under
+/// `--max-body`), then hands both to the app's [`HttpHandler`], which may
+/// answer at once or hold the answer (long-polling).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Service {
+    /// `GET /metrics`: the counters at the moment of the request.
+    Metrics,
+    /// Test-only: answers with the request body.
+    #[cfg(test)]
+    EchoBody,
+    /// Test-only: holds the answer until woken or until its deadline.
+    #[cfg(test)]
+    Park,
+}
+
+/// The answer to one complete request head.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Write `response`. When `close`, close the connection once it is flushed;
+    /// otherwise wait for the next request on it (keep-alive).
+    Respond {
+        response: Vec<u8>,
+        close: bool,
+        /// The request tried to upgrade and was refused (counted in metrics).
+        handshake_failure: bool,
+    },
+    /// Read the body `body` announces, then let the [`Service`]'s handler
+    /// ([`serve`]) answer; close after the answer when `close`.
+    Serve { service: Service, body: BodyKind, head_only: bool, close: bool },
+    /// Write `Upgrade::response` and switch the connection to WebSocket.
+    Upgrade(Upgrade),
 }
 
 /// Answers one complete head, as returned by
@@ -33,7 +93,7 @@ enum Route {
 /// (pipelined requests, frames) are the caller's. Never panics.
 ///
 /// Plain requests keep the connection open unless HTTP/1.0,
-/// `Connection: close` or a body (which we never read). Any request offering
+/// `Connection: close` or a body the route does not read. Any request offering
 /// `Upgrade: websocket` either upgrades or is refused with `close` and
 /// `handshake_failure`.
 pub fn handle_head(head: &[u8], config: &HttpConfig) -> Outcome {
@@ -51,7 +111,8 @@ pub fn handle_head(head: &[u8], config: &HttpConfig) -> Outcome {
     if let Err(e) = check_host(&req) {
         return refuse(e, head_only, true, wants_ws);
     }
-    let close = wants_ws || req.minor_version == 0 || req.has_token("Connection", "close") || req.has_body();
+    let close_anyway = wants_ws || req.minor_version == 0 || req.has_token("Connection", "close");
+    let close = close_anyway || req.has_body();
     let (path, query) = match req.target.split_once('?') {
         Some((path, query)) => (path, Some(query)),
         None => (req.target, None),
@@ -59,9 +120,22 @@ pub fn handle_head(head: &[u8], config: &HttpConfig) -> Outcome {
     let (content_type, body): (&str, &[u8]) = match route(path, config) {
         None => return refuse(HttpError::NotFound, head_only, close, wants_ws),
         Some(Route::Ws(endpoint)) if wants_ws => {
-            return match accept_upgrade(&req, endpoint, query, config) {
-                Ok(upgrade) => Outcome::Upgrade(upgrade),
+            return match accept_upgrade(&req, query, config) {
+                Ok(accepted) => Outcome::Upgrade(Upgrade {
+                    response: accepted.response,
+                    endpoint,
+                    name: accepted.name,
+                    subprotocol: accepted.subprotocol,
+                }),
                 Err(e) => refuse(e, head_only, true, true),
+            };
+        }
+        #[cfg(test)]
+        Some(Route::Test(service)) => {
+            // The body is read, so it need not close the connection.
+            return match req.body_kind() {
+                Ok(body) => Outcome::Serve { service, body, head_only, close: close_anyway },
+                Err(e) => refuse(e.into(), head_only, true, false),
             };
         }
         Some(_) if !matches!(req.method, "GET" | "HEAD") => {
@@ -70,7 +144,9 @@ pub fn handle_head(head: &[u8], config: &HttpConfig) -> Outcome {
         Some(Route::Ws(_)) => {
             return refuse(HttpError::UpgradeRequired, head_only, close, wants_ws);
         }
-        Some(Route::Metrics) => return Outcome::Metrics { head_only, close },
+        Some(Route::Metrics) => {
+            return Outcome::Serve { service: Service::Metrics, body: BodyKind::None, head_only, close };
+        }
         Some(Route::Index) => (TEXT_HTML, INDEX_HTML.as_bytes()),
         Some(Route::Healthz) => (TEXT_PLAIN, b"ok\n"),
     };
@@ -78,6 +154,17 @@ pub fn handle_head(head: &[u8], config: &HttpConfig) -> Outcome {
         response: write_response(200, &[], content_type, body, head_only, close),
         close,
         handshake_failure: wants_ws,
+    }
+}
+
+/// The handler of a served request: one row per [`Service`].
+pub fn serve(service: &Service) -> Box<dyn HttpHandler> {
+    match service {
+        Service::Metrics => Box::new(MetricsPage),
+        #[cfg(test)]
+        Service::EchoBody => Box::new(test_services::EchoBody),
+        #[cfg(test)]
+        Service::Park => Box::new(test_services::Park::default()),
     }
 }
 
@@ -114,6 +201,10 @@ fn route(path: &str, config: &HttpConfig) -> Option<Route> {
         "/metrics" => Some(Route::Metrics),
         "/echo" if config.echo_enabled => Some(Route::Ws(WsEndpoint::Echo)),
         "/legacy" => Some(Route::Ws(WsEndpoint::Legacy)),
+        #[cfg(test)]
+        "/test/echo-body" => Some(Route::Test(Service::EchoBody)),
+        #[cfg(test)]
+        "/test/park" => Some(Route::Test(Service::Park)),
         "/ws" => Some(Route::Ws(WsEndpoint::Events { namespace: "/".to_owned() })),
         _ => {
             // PROTOCOL.md §1: `/ws/NAME` is `/NAME` where NAME follows the
@@ -128,19 +219,65 @@ fn route(path: &str, config: &HttpConfig) -> Option<Route> {
     }
 }
 
+/// Handlers that exercise request bodies and held answers in tests.
+#[cfg(test)]
+pub(crate) mod test_services {
+    use std::time::{Duration, Instant};
+
+    use crate::app::{AppCtx, HttpHandler, HttpReply, HttpResponse};
+    use crate::ids::ConnId;
+
+    pub struct EchoBody;
+
+    impl HttpHandler for EchoBody {
+        fn handle_request(&mut self, _conn: ConnId, body: &[u8], _cx: &mut AppCtx<'_>) -> HttpReply {
+            HttpReply::Respond(HttpResponse::ok("application/octet-stream", body.to_vec()))
+        }
+    }
+
+    /// Holds its answer for up to a second, like a long-polling GET; a wake
+    /// answers `woken`, the deadline `timeout`.
+    #[derive(Default)]
+    pub struct Park {
+        deadline: Option<Instant>,
+    }
+
+    impl HttpHandler for Park {
+        fn handle_request(&mut self, _conn: ConnId, _body: &[u8], cx: &mut AppCtx<'_>) -> HttpReply {
+            self.deadline = Some(cx.now + Duration::from_secs(1));
+            HttpReply::Park
+        }
+
+        fn poll_reply(&mut self, cx: &mut AppCtx<'_>) -> HttpReply {
+            let text: &[u8] = if self.deadline.is_some_and(|d| cx.now >= d) { b"timeout" } else { b"woken" };
+            HttpReply::Respond(HttpResponse::ok("text/plain", text.to_vec()))
+        }
+
+        fn poll_timeout(&self) -> Option<Instant> {
+            self.deadline
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, Instant};
 
     use super::*;
+    use crate::app::sniff::{Sniff, sniff};
     use crate::proto::http::head::HeadScanner;
     use crate::proto::http::request::list_items;
-    use crate::proto::sniff::{Sniff, sniff};
 
     const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
     fn config() -> HttpConfig {
-        HttpConfig { max_head_bytes: 8192, max_headers: 32, allow_origins: vec![], echo_enabled: true }
+        HttpConfig {
+            max_head_bytes: 8192,
+            max_body_bytes: 1 << 20,
+            max_headers: 32,
+            allow_origins: vec![],
+            echo_enabled: true,
+        }
     }
 
     fn upgrade_head(path: &str, extra: &str) -> String {
@@ -174,7 +311,7 @@ mod tests {
         respond(head, &config()).0
     }
 
-    fn upgraded(head: &str, config: &HttpConfig) -> crate::proto::http::Upgrade {
+    fn upgraded(head: &str, config: &HttpConfig) -> Upgrade {
         match handle_head(head.as_bytes(), config) {
             Outcome::Upgrade(u) => u,
             other => panic!("expected Upgrade, got {other:?}"),
@@ -202,8 +339,10 @@ mod tests {
     #[test]
     fn metrics() {
         let m = |h: &str| handle_head(h.as_bytes(), &config());
-        assert_eq!(m("GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n"), Outcome::Metrics { head_only: false, close: false });
-        assert_eq!(m("HEAD /metrics HTTP/1.0\r\n\r\n"), Outcome::Metrics { head_only: true, close: true });
+        let metrics =
+            |head_only, close| Outcome::Serve { service: Service::Metrics, body: BodyKind::None, head_only, close };
+        assert_eq!(m("GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n"), metrics(false, false));
+        assert_eq!(m("HEAD /metrics HTTP/1.0\r\n\r\n"), metrics(true, true));
         assert_eq!(status("POST /metrics HTTP/1.1\r\nHost: a\r\n\r\n"), 405);
     }
 

@@ -4,6 +4,7 @@
 //! connection's [`App`], which answers through an [`Output`].
 
 mod delivery;
+mod http;
 mod transport;
 mod websocket;
 
@@ -17,22 +18,21 @@ pub use transport::Transport;
 use websocket::WsFraming;
 
 use crate::app::line_chat::LineChat;
-use crate::app::router;
 use crate::app::session::SessionTable;
 use crate::app::sniff::{Sniff, sniff};
 use crate::app::{App, AppCtx, CloseRequest, Input, Output, WireFormat};
 use crate::chat::{Hub, Outbox};
 use crate::config::{Limits, Timeouts};
 use crate::ids::ConnId;
-use crate::metrics::{ChatGauges, Metrics, Protocol, QueueGauges};
-use crate::proto::http::head::HeadScanner;
-use crate::proto::http::response::{error_response, write_response};
-use crate::proto::http::{HttpConfig, Outcome};
+use crate::metrics::{Metrics, Protocol, QueueGauges};
+use crate::proto::http::HttpConfig;
+use crate::proto::http::response::write_response;
 use crate::proto::line::{LineDecoder, LineEvent};
 use crate::proto::ws::CloseCode;
 use crate::proto::ws::OpCode;
 use crate::proto::ws::encoder::{encode_close, encode_frame};
 use crate::write_queue::{BufPool, WriteQueue};
+use http::HttpState;
 
 pub use delivery::Renderings;
 pub use websocket::{Framed, frame_rendered};
@@ -54,6 +54,8 @@ pub struct Ctx<'a> {
     /// Where the hub's deliveries collect; the reactor routes them after each event.
     pub outbox: &'a mut Outbox,
     pub sessions: &'a mut SessionTable,
+    /// Connections whose held HTTP request may answer now.
+    pub wakes: &'a mut Vec<ConnId>,
 }
 
 impl Ctx<'_> {
@@ -70,6 +72,11 @@ impl Ctx<'_> {
             hub: self.hub,
             outbox: self.outbox,
             sessions: self.sessions,
+            wakes: self.wakes,
+            queues: QueueGauges {
+                queued_bytes: self.pool.queued_total() as u64,
+                high_water_bytes: self.pool.high_water() as u64,
+            },
         };
         (self.pool, cx)
     }
@@ -78,8 +85,14 @@ impl Ctx<'_> {
 /// Where a connection is in its life. Every transition is made by one method
 /// of [`Conn`], and every close frame is sent by [`Conn::send_close`].
 enum Lifecycle {
-    /// The first bytes or an HTTP request head (keep-alive included).
-    Handshaking(Handshake),
+    /// The handshake phase, first part: waiting for enough bytes to tell
+    /// the protocol. `first_byte` bounds a connection that sends nothing;
+    /// `flush` starts at the first byte (a proper prefix of a method name
+    /// alone for the flush delay is a legacy message).
+    Sniffing { first_byte: Instant, flush: Option<Instant> },
+    /// The handshake phase, second part: HTTP requests (keep-alive and
+    /// pipelining included) until one upgrades or the connection closes.
+    Http(HttpState),
     /// An app runs over this framing.
     Open(Framing),
     /// We sent our WebSocket close first: input is still decoded, for the
@@ -100,20 +113,6 @@ enum Lifecycle {
     },
     /// Finished: the reactor drops the connection.
     Closed,
-}
-
-enum Handshake {
-    /// Waiting for enough bytes to tell the protocol. `first_byte` bounds a
-    /// connection that sends nothing; `flush` starts at the first byte (a
-    /// proper prefix of a method name alone for the flush delay is legacy).
-    Sniffing {
-        first_byte: Instant,
-        flush: Option<Instant>,
-    },
-    Http {
-        scanner: HeadScanner,
-        deadline: Instant,
-    },
 }
 
 enum Framing {
@@ -196,7 +195,7 @@ impl<S: Transport> Conn<S> {
             scheduled: None,
             rbuf: Vec::new(),
             out: WriteQueue::default(),
-            lifecycle: Lifecycle::Handshaking(Handshake::Sniffing { first_byte, flush: None }),
+            lifecycle: Lifecycle::Sniffing { first_byte, flush: None },
             app: None,
             protocol: Protocol::Http,
             read_paused: false,
@@ -217,8 +216,7 @@ impl<S: Transport> Conn<S> {
 
     /// The peer has not sent a byte yet.
     pub fn is_silent(&self) -> bool {
-        matches!(self.lifecycle, Lifecycle::Handshaking(Handshake::Sniffing { flush: None, .. }))
-            && self.rbuf.is_empty()
+        matches!(self.lifecycle, Lifecycle::Sniffing { flush: None, .. }) && self.rbuf.is_empty()
     }
 
     pub fn has_output(&self) -> bool {
@@ -253,8 +251,27 @@ impl<S: Transport> Conn<S> {
     /// Called when the connection leaves the reactor.
     pub fn on_removed(&mut self, ctx: &mut Ctx<'_>) {
         self.close_app(ctx);
+        self.end_http_request(ctx);
         self.out.discard_all(ctx.pool);
         ctx.metrics.connection_closed(self.protocol);
+    }
+
+    /// Drops the connection at once (an I/O error, the peer gone, a deadline).
+    fn close_now(&mut self, ctx: &mut Ctx<'_>) {
+        self.end_http_request(ctx);
+        self.lifecycle = Lifecycle::Closed;
+    }
+
+    /// Tells the app serving an HTTP request in progress that it will not be answered.
+    fn end_http_request(&mut self, ctx: &mut Ctx<'_>) {
+        if let Lifecycle::Http(state) = &mut self.lifecycle {
+            state.on_close(ctx);
+        }
+    }
+
+    /// A held HTTP request's handler has something to answer now.
+    pub fn wake(&mut self, ctx: &mut Ctx<'_>) {
+        self.poll_held(ctx);
     }
 
     /// Ends the app at once (presence changes now, not when the socket is
@@ -272,7 +289,7 @@ impl<S: Transport> Conn<S> {
             // Not slow yet if the socket takes the backlog now: a fast reader
             // can fall behind within one batch, before its end-of-batch flush.
             if !self.write_now(ctx) {
-                self.lifecycle = Lifecycle::Closed;
+                self.close_now(ctx);
                 return;
             }
             if is_backlogged(&self.out, framed.len(), ctx.limits) {
@@ -324,7 +341,7 @@ impl<S: Transport> Conn<S> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     debug!("conn {:?}: read error: {e}", self.id);
-                    self.lifecycle = Lifecycle::Closed;
+                    self.close_now(ctx);
                     return;
                 }
             }
@@ -337,7 +354,7 @@ impl<S: Transport> Conn<S> {
         let has_output = self.has_output();
         match &mut self.lifecycle {
             // A request the peer finished sending still deserves its answer.
-            Lifecycle::Handshaking(Handshake::Http { .. }) if has_output => self.finish(ctx),
+            Lifecycle::Http(_) if has_output => self.finish(ctx),
             Lifecycle::Open(Framing::Lines(lines)) => {
                 // The end of input ends a message that had no newline, and a
                 // scripted client that half-closes still reads the answers
@@ -352,7 +369,7 @@ impl<S: Transport> Conn<S> {
                 }
             }
             // The peer has our last bytes or never will; nothing else to wait for.
-            _ => self.lifecycle = Lifecycle::Closed,
+            _ => self.close_now(ctx),
         }
     }
 
@@ -361,7 +378,13 @@ impl<S: Transport> Conn<S> {
     /// writes faster than it reads is slowed by TCP.
     fn feed(&mut self, input: &mut [u8], ctx: &mut Ctx<'_>) {
         self.consume_input(input, ctx);
-        if self.out.queued() >= ctx.limits.read_pause_bytes() && !self.discards_input() {
+        if self.discards_input() {
+            return;
+        }
+        // Requests pipelined behind a held one wait in the read buffer, up
+        // to one head's worth: the rest waits in the socket.
+        let held = matches!(&self.lifecycle, Lifecycle::Http(state) if state.is_held());
+        if self.out.queued() >= ctx.limits.read_pause_bytes() || (held && self.rbuf.len() >= ctx.http.max_head_bytes) {
             self.read_paused = true;
         }
     }
@@ -399,12 +422,8 @@ impl<S: Transport> Conn<S> {
                 return pos;
             };
             match &mut self.lifecycle {
-                Lifecycle::Handshaking(Handshake::Sniffing { flush, .. }) => match sniff(rest) {
-                    Sniff::Http => {
-                        let deadline = ctx.now + ctx.timeouts.handshake;
-                        self.lifecycle =
-                            Lifecycle::Handshaking(Handshake::Http { scanner: HeadScanner::default(), deadline })
-                    }
+                Lifecycle::Sniffing { flush, .. } => match sniff(rest) {
+                    Sniff::Http => self.lifecycle = Lifecycle::Http(HttpState::new(ctx)),
                     Sniff::Legacy => self.open_lines(ctx),
                     Sniff::NeedMore => {
                         if flush.is_none() && !rest.is_empty() {
@@ -413,28 +432,11 @@ impl<S: Transport> Conn<S> {
                         return pos;
                     }
                 },
-                Lifecycle::Handshaking(Handshake::Http { scanner, .. }) => {
-                    match scanner.scan(rest, ctx.http.max_head_bytes) {
-                        Ok(Some(head_len)) => {
-                            scanner.reset();
-                            let head = rest.get(..head_len).expect("the scanner reports a length within its input");
-                            let outcome = router::handle_head(head, ctx.http);
-                            pos += head_len;
-                            self.on_http_outcome(outcome, ctx);
-                            if self.out.queued() >= ctx.limits.read_pause_bytes() {
-                                // A peer pipelining requests without reading the
-                                // answers: leave the rest until it catches up.
-                                self.pending_input = true;
-                                return pos;
-                            }
-                        }
-                        Ok(None) => return pos,
-                        Err(e) => {
-                            debug!("conn {:?}: bad request head: {e}", self.id);
-                            self.out.push_bytes(ctx.pool, &error_response(e, false, true));
-                            self.finish(ctx);
-                            return buf.len();
-                        }
+                Lifecycle::Http(_) => {
+                    let (used, go_on) = self.process_http(rest, ctx);
+                    pos += used;
+                    if !go_on {
+                        return pos;
                     }
                 }
                 Lifecycle::Open(Framing::WebSocket(_)) | Lifecycle::Closing { .. } => {
@@ -453,47 +455,6 @@ impl<S: Transport> Conn<S> {
                 }
                 Lifecycle::PeerFinished | Lifecycle::Draining { .. } | Lifecycle::Closed => return buf.len(),
             }
-        }
-    }
-
-    fn on_http_outcome(&mut self, outcome: Outcome, ctx: &mut Ctx<'_>) {
-        match outcome {
-            Outcome::Respond { response, close, handshake_failure } => {
-                if handshake_failure {
-                    ctx.metrics.handshake_failures_total += 1;
-                }
-                self.out.push_bytes(ctx.pool, &response);
-                self.after_http_response(close, ctx);
-            }
-            Outcome::Metrics { head_only, close } => {
-                let chat = ChatGauges { users: ctx.hub.users() as u64, rooms: ctx.hub.rooms() as u64 };
-                let queues = QueueGauges {
-                    queued_bytes: ctx.pool.queued_total() as u64,
-                    high_water_bytes: ctx.pool.high_water() as u64,
-                };
-                let body = ctx.metrics.render(chat, queues);
-                let content_type = "text/plain; version=0.0.4; charset=utf-8";
-                let response = write_response(200, &[], content_type, body.as_bytes(), head_only, close);
-                self.out.push_bytes(ctx.pool, &response);
-                self.after_http_response(close, ctx);
-            }
-            Outcome::Upgrade(upgrade) => {
-                self.out.push_bytes(ctx.pool, &upgrade.response);
-                self.switch_protocol(Protocol::WebSocket, ctx);
-                debug!("conn {:?}: upgraded to {:?}", self.id, upgrade.endpoint);
-                self.app = Some(router::open(&upgrade, self.id, &mut ctx.app()));
-                let ws = WsFraming::new(ctx.limits.decoder, ctx.now);
-                self.lifecycle = Lifecycle::Open(Framing::WebSocket(Box::new(ws)));
-            }
-        }
-    }
-
-    fn after_http_response(&mut self, close: bool, ctx: &mut Ctx<'_>) {
-        if close {
-            self.finish(ctx);
-        } else if let Lifecycle::Handshaking(Handshake::Http { deadline, .. }) = &mut self.lifecycle {
-            // Keep-alive: the next request gets a fresh handshake allowance.
-            *deadline = ctx.now + ctx.timeouts.handshake;
         }
     }
 
@@ -589,6 +550,7 @@ impl<S: Transport> Conn<S> {
             return;
         }
         self.close_app(ctx);
+        self.end_http_request(ctx);
         self.read_paused = false;
         self.rbuf = Vec::new();
         self.lifecycle =
@@ -630,7 +592,7 @@ impl<S: Transport> Conn<S> {
             return;
         }
         if !self.write_now(ctx) {
-            self.lifecycle = Lifecycle::Closed;
+            self.close_now(ctx);
             return;
         }
         if !self.out.is_empty() || self.transport.pending_write_bytes() > 0 {
@@ -673,10 +635,9 @@ impl<S: Transport> Conn<S> {
     /// The earliest instant at which [`Conn::on_deadline`] has work to do.
     pub fn next_deadline(&self, timeouts: &Timeouts) -> Option<Instant> {
         let own = match &self.lifecycle {
-            Lifecycle::Handshaking(Handshake::Sniffing { first_byte, flush }) => Some(flush.unwrap_or(*first_byte)),
-            Lifecycle::Handshaking(Handshake::Http { deadline, .. })
-            | Lifecycle::Draining { deadline, .. }
-            | Lifecycle::Closing { deadline, .. } => Some(*deadline),
+            Lifecycle::Sniffing { first_byte, flush } => Some(flush.unwrap_or(*first_byte)),
+            Lifecycle::Http(state) => state.deadline(),
+            Lifecycle::Draining { deadline, .. } | Lifecycle::Closing { deadline, .. } => Some(*deadline),
             Lifecycle::Open(Framing::WebSocket(ws)) => Some(ws.keepalive_deadline(timeouts)),
             Lifecycle::Open(Framing::Lines(lines)) => lines.deadline(),
             Lifecycle::PeerFinished | Lifecycle::Closed => None,
@@ -689,20 +650,25 @@ impl<S: Transport> Conn<S> {
     pub fn on_deadline(&mut self, ctx: &mut Ctx<'_>) {
         let now = ctx.now;
         match &mut self.lifecycle {
-            Lifecycle::Handshaking(Handshake::Sniffing { flush: Some(flush), .. }) if *flush <= now => {
+            Lifecycle::Sniffing { flush: Some(flush), .. } if *flush <= now => {
                 // A proper prefix of a method name that stayed alone for the
                 // flush delay is a legacy message (a user may be called GET).
                 self.open_lines(ctx);
                 let mut pending = std::mem::take(&mut self.rbuf);
                 self.feed(&mut pending, ctx);
             }
-            Lifecycle::Handshaking(Handshake::Sniffing { flush: None, first_byte }) if *first_byte <= now => {
+            Lifecycle::Sniffing { flush: None, first_byte } if *first_byte <= now => {
                 debug!("conn {:?}: no byte within --first-byte-timeout", self.id);
-                self.lifecycle = Lifecycle::Closed;
+                self.close_now(ctx);
             }
-            Lifecycle::Handshaking(Handshake::Http { deadline, .. }) if *deadline <= now => {
-                debug!("conn {:?}: request head not complete in time", self.id);
-                if !self.rbuf.is_empty() {
+            Lifecycle::Http(state) if state.is_held() && state.deadline().is_some_and(|d| d <= now) => {
+                self.poll_held(ctx);
+            }
+            Lifecycle::Http(state) if state.is_held() => {}
+            Lifecycle::Http(state) if state.deadline().is_some_and(|d| d <= now) => {
+                debug!("conn {:?}: request not complete in time", self.id);
+                // A connection that never started a request just goes.
+                if !self.rbuf.is_empty() || !state.is_reading_head() {
                     let body = b"request head timeout\n";
                     let response = write_response(408, &[], "text/plain; charset=utf-8", body, false, true);
                     self.out.push_bytes(ctx.pool, &response);
@@ -719,7 +685,7 @@ impl<S: Transport> Conn<S> {
             }
             Lifecycle::Draining { deadline, .. } | Lifecycle::Closing { deadline, .. } if *deadline <= now => {
                 debug!("conn {:?}: closing deadline passed", self.id);
-                self.lifecycle = Lifecycle::Closed;
+                self.close_now(ctx);
             }
             Lifecycle::Open(Framing::WebSocket(ws)) => match ws.on_deadline(now, ctx.timeouts) {
                 websocket::Keepalive::Wait => {}

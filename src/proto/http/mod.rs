@@ -1,8 +1,10 @@
 //! HTTP/1.1 on the shared port: request heads, plain endpoints and the
 //! RFC 6455 §4.2 opening handshake. No sockets, no clocks.
 //!
-//! The caller feeds received bytes to [`HeadScanner::scan`], passes the head
-//! it finds to [`handle_head`], and writes the [`Outcome`].
+//! The caller feeds received bytes to [`HeadScanner::scan`], parses the head
+//! it finds with [`Request::parse`](request::Request::parse), and validates
+//! an upgrade with [`upgrade::accept_upgrade`]. Which path serves what is
+//! the router's business ([`crate::app::router`]).
 
 pub mod body;
 pub mod head;
@@ -19,6 +21,8 @@ pub use response::{accept_key, error_response, write_response};
 pub struct HttpConfig {
     /// Request line plus headers, in bytes. Over it: 431.
     pub max_head_bytes: usize,
+    /// A request body, for the endpoints that read one. Over it: 413.
+    pub max_body_bytes: usize,
     /// Most header fields in one request. Over it: 400.
     pub max_headers: usize,
     /// When non-empty, an upgrade whose `Origin` is not listed gets 403.
@@ -27,43 +31,13 @@ pub struct HttpConfig {
     pub echo_enabled: bool,
 }
 
-/// The WebSocket endpoint an upgrade lands on.
+/// A valid opening handshake: the 101 to write and what the request asked for.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum WsEndpoint {
-    /// `/echo`: every text and binary message sent back.
-    Echo,
-    /// `/ws` (namespace `/`) or `/ws/NAME` (namespace `/NAME`).
-    Events { namespace: String },
-    /// `/legacy`: the line protocol, one text frame per message.
-    Legacy,
-}
-
-/// An accepted upgrade: the 101 to write and what to speak afterwards.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Upgrade {
+pub struct Accepted {
     /// The complete `101 Switching Protocols` response.
     pub response: Vec<u8>,
-    pub endpoint: WsEndpoint,
     /// `?name=` from the request target, percent-decoded.
     pub name: Option<String>,
-    /// The subprotocol selected by the negotiation hook.
+    /// The subprotocol the 101 selects (none until a protocol asks for one).
     pub subprotocol: Option<String>,
-}
-
-/// The answer to one complete request head.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// Write `response`. When `close`, close the connection once it is flushed;
-    /// otherwise wait for the next request on it (keep-alive).
-    Respond {
-        response: Vec<u8>,
-        close: bool,
-        /// The request tried to upgrade and was refused (counted in metrics).
-        handshake_failure: bool,
-    },
-    /// `GET /metrics`: the caller renders the body and writes it with
-    /// [`response::write_response`].
-    Metrics { head_only: bool, close: bool },
-    /// Write `Upgrade::response` and switch the connection to WebSocket.
-    Upgrade(Upgrade),
 }

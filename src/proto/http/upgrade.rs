@@ -7,18 +7,13 @@ use base64::prelude::{BASE64_STANDARD, Engine as _};
 
 use super::request::{HttpError, Request, percent_decode};
 use super::response::accept_key;
-use super::{HttpConfig, Upgrade, WsEndpoint};
+use super::{Accepted, HttpConfig};
 
-/// Validates an upgrade request for `endpoint` and builds the 101.
+/// Validates an upgrade request and builds the 101.
 ///
 /// `query` is the request target after `?`, if any; its `name` parameter
 /// becomes [`Upgrade::name`] and never fails the upgrade.
-pub fn accept_upgrade(
-    req: &Request<'_, '_>,
-    endpoint: WsEndpoint,
-    query: Option<&str>,
-    config: &HttpConfig,
-) -> Result<Upgrade, HttpError> {
+pub fn accept_upgrade(req: &Request<'_, '_>, query: Option<&str>, config: &HttpConfig) -> Result<Accepted, HttpError> {
     // RFC 6455 §4.2.1, in its order. 1: "An HTTP/1.1 or higher GET request".
     if req.method != "GET" {
         return Err(HttpError::UpgradeMethod);
@@ -68,7 +63,7 @@ pub fn accept_upgrade(
          Sec-WebSocket-Accept: {}\r\n\r\n",
         accept_key(key)
     );
-    Ok(Upgrade { response: response.into_bytes(), endpoint, name: query.and_then(name_param), subprotocol: None })
+    Ok(Accepted { response: response.into_bytes(), name: query.and_then(name_param), subprotocol: None })
 }
 
 /// One offer from `Sec-WebSocket-Extensions`: a name and its parameters,

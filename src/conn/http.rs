@@ -1,0 +1,203 @@
+//! The connection's HTTP framing, before any upgrade: request heads,
+//! request bodies for the endpoints that read one, answers an app holds
+//! (long-polling), keep-alive and pipelining. Which path serves what is the
+//! router's business ([`crate::app::router`]).
+
+use std::time::Instant;
+
+use log::debug;
+
+use super::websocket::WsFraming;
+use super::{Conn, Ctx, Framing, Lifecycle, Transport};
+use crate::app::router::{self, Outcome};
+use crate::app::{HttpHandler, HttpReply, HttpResponse};
+use crate::metrics::Protocol;
+use crate::proto::http::body::BodyDecoder;
+use crate::proto::http::head::HeadScanner;
+use crate::proto::http::response::{error_response, write_response};
+
+/// Where the HTTP framing is between requests.
+pub(super) enum HttpState {
+    /// Reading (the rest of) a request head.
+    Head { scanner: HeadScanner, deadline: Instant },
+    /// Reading the body of a request an app serves.
+    Body { decoder: BodyDecoder, body: Vec<u8>, request: Served, deadline: Instant },
+    /// The app holds the answer; pipelined requests wait in the read buffer.
+    Held { request: Served },
+}
+
+/// A request an app serves, and how its answer is written.
+pub(super) struct Served {
+    handler: Box<dyn HttpHandler>,
+    head_only: bool,
+    close: bool,
+}
+
+impl HttpState {
+    pub(super) fn new(ctx: &Ctx<'_>) -> HttpState {
+        HttpState::Head { scanner: HeadScanner::default(), deadline: ctx.now + ctx.timeouts.handshake }
+    }
+
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        match self {
+            HttpState::Head { deadline, .. } | HttpState::Body { deadline, .. } => Some(*deadline),
+            HttpState::Held { request } => request.handler.poll_timeout(),
+        }
+    }
+
+    pub(super) fn is_reading_head(&self) -> bool {
+        matches!(self, HttpState::Head { .. })
+    }
+
+    pub(super) fn is_held(&self) -> bool {
+        matches!(self, HttpState::Held { .. })
+    }
+
+    /// The app's side of a request still in progress, told the connection ends.
+    pub(super) fn on_close(&mut self, ctx: &mut Ctx<'_>) {
+        if let HttpState::Body { request, .. } | HttpState::Held { request } = self {
+            request.handler.on_close(&mut ctx.app());
+        }
+    }
+}
+
+impl<S: Transport> Conn<S> {
+    /// Runs the HTTP framing over `buf`. Returns the bytes consumed, and
+    /// whether the caller should go on with the rest (in whatever the
+    /// lifecycle is now: an upgrade hands the rest to WebSocket framing).
+    pub(super) fn process_http(&mut self, buf: &mut [u8], ctx: &mut Ctx<'_>) -> (usize, bool) {
+        let Lifecycle::Http(state) = &mut self.lifecycle else {
+            return (0, true);
+        };
+        match state {
+            HttpState::Head { scanner, .. } => match scanner.scan(buf, ctx.http.max_head_bytes) {
+                Ok(Some(head_len)) => {
+                    scanner.reset();
+                    let head = buf.get(..head_len).expect("the scanner reports a length within its input");
+                    let outcome = router::handle_head(head, ctx.http);
+                    self.on_outcome(outcome, ctx);
+                    if self.out.queued() >= ctx.limits.read_pause_bytes() {
+                        // A peer pipelining requests without reading the
+                        // answers: leave the rest until it catches up.
+                        self.pending_input = true;
+                        return (head_len, false);
+                    }
+                    (head_len, true)
+                }
+                Ok(None) => (0, false),
+                Err(e) => {
+                    debug!("conn {:?}: bad request head: {e}", self.id);
+                    self.out.push_bytes(ctx.pool, &error_response(e, false, true));
+                    self.finish(ctx);
+                    (buf.len(), false)
+                }
+            },
+            HttpState::Body { decoder, body, .. } => match decoder.decode(buf, body) {
+                Ok((used, None)) => (used, false),
+                Ok((used, Some(_))) => {
+                    let state = std::mem::replace(state, HttpState::new(ctx));
+                    if let HttpState::Body { body, request, .. } = state {
+                        self.run_handler(request, &body, ctx);
+                    }
+                    (used, true)
+                }
+                Err(e) => {
+                    debug!("conn {:?}: bad request body: {e}", self.id);
+                    self.out.push_bytes(ctx.pool, &error_response(e.into(), false, true));
+                    self.finish(ctx);
+                    (buf.len(), false)
+                }
+            },
+            // HTTP/1.1 answers in order: what follows a held request waits.
+            HttpState::Held { .. } => (0, false),
+        }
+    }
+
+    fn on_outcome(&mut self, outcome: Outcome, ctx: &mut Ctx<'_>) {
+        match outcome {
+            Outcome::Respond { response, close, handshake_failure } => {
+                if handshake_failure {
+                    ctx.metrics.handshake_failures_total += 1;
+                }
+                self.out.push_bytes(ctx.pool, &response);
+                self.after_response(close, ctx);
+            }
+            Outcome::Serve { service, body, head_only, close } => {
+                let request = Served { handler: router::serve(&service), head_only, close };
+                match BodyDecoder::for_kind(body, ctx.http.max_body_bytes) {
+                    Ok(decoder) if decoder.is_done() => self.run_handler(request, &[], ctx),
+                    Ok(decoder) => {
+                        let deadline = ctx.now + ctx.timeouts.handshake;
+                        self.lifecycle =
+                            Lifecycle::Http(HttpState::Body { decoder, body: Vec::new(), request, deadline });
+                    }
+                    Err(e) => {
+                        self.out.push_bytes(ctx.pool, &error_response(e.into(), head_only, true));
+                        self.finish(ctx);
+                    }
+                }
+            }
+            Outcome::Upgrade(upgrade) => {
+                self.out.push_bytes(ctx.pool, &upgrade.response);
+                self.switch_protocol(Protocol::WebSocket, ctx);
+                debug!("conn {:?}: upgraded to {:?}", self.id, upgrade.endpoint);
+                self.app = Some(router::open(&upgrade, self.id, &mut ctx.app()));
+                let ws = WsFraming::new(ctx.limits.decoder, ctx.now);
+                self.lifecycle = Lifecycle::Open(Framing::WebSocket(Box::new(ws)));
+            }
+        }
+    }
+
+    /// Hands a whole request to its handler; writes the answer or holds it.
+    fn run_handler(&mut self, mut request: Served, body: &[u8], ctx: &mut Ctx<'_>) {
+        let reply = request.handler.handle_request(self.id, body, &mut ctx.app());
+        self.on_reply(request, reply, ctx);
+    }
+
+    fn on_reply(&mut self, request: Served, reply: HttpReply, ctx: &mut Ctx<'_>) {
+        match reply {
+            HttpReply::Respond(response) => {
+                self.write_http_response(&response, request.head_only, request.close, ctx);
+                self.after_response(request.close, ctx);
+            }
+            HttpReply::Park => self.lifecycle = Lifecycle::Http(HttpState::Held { request }),
+        }
+    }
+
+    fn write_http_response(&mut self, response: &HttpResponse, head_only: bool, close: bool, ctx: &mut Ctx<'_>) {
+        let headers: Vec<(&str, &str)> = response.headers.iter().map(|(name, value)| (*name, value.as_str())).collect();
+        let bytes = write_response(response.status, &headers, response.content_type, &response.body, head_only, close);
+        self.out.push_bytes(ctx.pool, &bytes);
+    }
+
+    /// A held request may answer now: its handler was woken, or its deadline passed.
+    pub(super) fn poll_held(&mut self, ctx: &mut Ctx<'_>) {
+        let Lifecycle::Http(HttpState::Held { request }) = &mut self.lifecycle else {
+            return;
+        };
+        let reply = request.handler.poll_reply(&mut ctx.app());
+        if matches!(reply, HttpReply::Park) {
+            return;
+        }
+        let Lifecycle::Http(HttpState::Held { request }) =
+            std::mem::replace(&mut self.lifecycle, Lifecycle::Http(HttpState::new(ctx)))
+        else {
+            return;
+        };
+        // What was pipelined behind the held request waits in the read
+        // buffer, with no new bytes to wake us.
+        self.pending_input = !self.rbuf.is_empty();
+        self.read_paused = false;
+        self.wants_read = true;
+        self.on_reply(request, reply, ctx);
+    }
+
+    fn after_response(&mut self, close: bool, ctx: &mut Ctx<'_>) {
+        if close {
+            self.finish(ctx);
+        } else if let Lifecycle::Http(HttpState::Head { deadline, .. }) = &mut self.lifecycle {
+            // Keep-alive: the next request gets a fresh handshake allowance.
+            *deadline = ctx.now + ctx.timeouts.handshake;
+        }
+    }
+}
