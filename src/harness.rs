@@ -260,6 +260,26 @@ mod tests {
     }
 
     #[test]
+    fn a_silent_connection_closes_at_the_first_byte_timeout_and_one_that_spoke_does_not() {
+        let config = Config::default();
+        let timeout = config.first_byte_timeout;
+        let mut silent = Harness::new(&config);
+        silent.advance(timeout - Duration::from_millis(1));
+        assert!(!silent.is_dead(), "closed before --first-byte-timeout");
+        silent.advance(Duration::from_millis(1));
+        assert!(silent.is_dead(), "still open at --first-byte-timeout");
+        assert_eq!(silent.take_output(), b"", "closed without a word");
+
+        let mut spoke = Harness::new(&config);
+        spoke.receive(b"alice\n");
+        assert_eq!(spoke.take_output(), b"3$*$*3\n");
+        spoke.advance(timeout * 2);
+        assert!(!spoke.is_dead(), "a legacy user is not subject to the first-byte timeout");
+        spoke.receive(b"/rooms\n");
+        assert_eq!(spoke.take_output(), b"!ROOMS lobby\n");
+    }
+
+    #[test]
     fn a_legacy_user_in_memory() {
         let mut harness = Harness::new(&Config::default());
         harness.receive(b"alice\nalice..444..me : hi\n");

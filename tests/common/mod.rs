@@ -381,3 +381,14 @@ pub fn metric(server: &TestServer, sample: &str) -> f64 {
         .parse()
         .expect("a number")
 }
+
+/// Resident set size of process `pid` in KiB (VmRSS from /proc).
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().strip_suffix("kB"))
+        .and_then(|kib| kib.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS in\n{status}"))
+}
