@@ -11,6 +11,7 @@ pub mod app;
 pub mod chat;
 pub mod config;
 pub mod conn;
+#[cfg(any(test, feature = "harness"))]
 pub mod harness;
 pub mod ids;
 pub mod metrics;
