@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 
 use crate::cases::{EchoSpec, Measure, Timing};
 use crate::engine::Proto;
-use crate::server::{Launch, SERVERS, UWS};
+use crate::server::{BASELINE, BASELINE_ENV, Launch, SERVERS, UWS};
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
@@ -60,7 +60,8 @@ const HELP: &str = "\
 usage: cargo bench --bench load -- [NAMES...] [OPTIONS]
 
 NAMES select servers (soket fastwebsockets tokio-tungstenite uWebSockets.js raw-tcp; also
-fws, tt, uws, raw)
+fws, tt, uws, raw; soket-baseline, another soket binary named by SOKET_BASELINE_BIN, which
+the default selection includes when that variable is set)
 and cases (echo-16B echo-16B-pipe8 echo-4KiB echo-64KiB handshake idle fanout; a prefix
 such as `echo` selects several). Default: everything.
 
@@ -179,7 +180,8 @@ fn parse_args() -> Result<Option<Args>, String> {
         }
     }
     if args.servers.is_empty() {
-        args.servers = SERVERS.to_vec();
+        let with_baseline = std::env::var_os(BASELINE_ENV).is_some();
+        args.servers = SERVERS.into_iter().filter(|s| *s != BASELINE || with_baseline).collect();
     }
     if args.cases.is_empty() {
         args.cases = CASES.iter().collect();

@@ -11,14 +11,22 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 /// The servers, in table order: soket first, then the peers it is compared with.
-pub const SERVERS: [&str; 5] = ["soket", "fastwebsockets", "tokio-tungstenite", UWS, "raw-tcp"];
+pub const SERVERS: [&str; 6] = ["soket", BASELINE, "fastwebsockets", "tokio-tungstenite", UWS, "raw-tcp"];
+
+/// Another soket binary (an earlier commit's release build, named by the
+/// environment variable [`BASELINE_ENV`]), run beside this one to measure a
+/// change in one run. Selected only when that variable is set.
+pub const BASELINE: &str = "soket-baseline";
+
+/// Names the baseline binary.
+pub const BASELINE_ENV: &str = "SOKET_BASELINE_BIN";
 
 /// The Node peer: not built by cargo, run with `node` from [`uws_dir`].
 pub const UWS: &str = "uWebSockets.js";
 
 /// Whether `server` is built by `cargo build` in `benches/peers`.
 pub fn is_cargo_peer(server: &str) -> bool {
-    server != "soket" && server != UWS
+    !matches!(server, "soket" | BASELINE | UWS)
 }
 
 /// The uWebSockets.js peer's npm project (`server.js`, `package-lock.json`, `node_modules`).
@@ -36,7 +44,7 @@ pub enum Flavor {
 
 pub fn flavor(server: &str) -> Flavor {
     match server {
-        "soket" => Flavor::Soket,
+        "soket" | BASELINE => Flavor::Soket,
         "raw-tcp" => Flavor::Raw,
         _ => Flavor::WsPeer,
     }
@@ -45,9 +53,14 @@ pub fn flavor(server: &str) -> Flavor {
 /// The program to run and its arguments, or why it cannot run.
 fn command(launch: &Launch<'_>) -> Result<(PathBuf, Vec<String>), String> {
     match launch.server {
-        "soket" => {
+        "soket" | BASELINE => {
             let args = ["--listen", "127.0.0.1:0", "--max-connections", "20000"].map(String::from);
-            Ok((PathBuf::from(env!("CARGO_BIN_EXE_soket")), args.to_vec()))
+            let bin = if launch.server == BASELINE {
+                PathBuf::from(std::env::var_os(BASELINE_ENV).ok_or_else(|| format!("{BASELINE_ENV} is not set"))?)
+            } else {
+                PathBuf::from(env!("CARGO_BIN_EXE_soket"))
+            };
+            Ok((bin, args.to_vec()))
         }
         UWS => {
             let dir = uws_dir();
