@@ -137,7 +137,7 @@ impl Harness {
     /// Moves the clock and fires whatever deadline passed.
     pub fn advance(&mut self, by: Duration) {
         self.env.now += by;
-        if self.conn.next_deadline(&self.env.timeouts).is_some_and(|at| at <= self.env.now) {
+        if self.conn.next_deadline().is_some_and(|at| at <= self.env.now) {
             self.conn.on_deadline(&mut self.env.ctx());
         }
         self.settle();

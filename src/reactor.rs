@@ -81,6 +81,8 @@ pub struct Server {
     /// when the cap is reached; ids of connections that spoke or left are
     /// skipped when met, and compacted away.
     accept_order: VecDeque<ConnId>,
+    /// Entries of `accept_order` left by its last compaction.
+    silent_after_compaction: usize,
     next_generation: u64,
     accept_paused_until: Option<Instant>,
     shutdown_requested: Arc<AtomicBool>,
@@ -116,6 +118,7 @@ impl Server {
             flush_list: Vec::new(),
             read_list: Vec::new(),
             accept_order: VecDeque::new(),
+            silent_after_compaction: 0,
             next_generation: 0,
             accept_paused_until: None,
             shutdown_requested: Arc::new(AtomicBool::new(false)),
@@ -305,11 +308,14 @@ impl Server {
     }
 
     /// Drops ids that can no longer be evicted, so the accept order stays
-    /// within a small multiple of the connections it tracks.
+    /// within twice the silent connections it last held (plus a little):
+    /// connections that spoke cost it nothing for long.
     fn compact_accept_order(&mut self) {
-        if self.accept_order.len() > 2 * self.conns.len() + 64 {
+        if self.accept_order.len() > 2 * self.silent_after_compaction + 64 {
             let conns = &self.conns;
             self.accept_order.retain(|id| conns.get(id.slot).is_some_and(|c| c.id == *id && c.is_silent()));
+            self.accept_order.shrink_to(2 * self.accept_order.len() + 64);
+            self.silent_after_compaction = self.accept_order.len();
         }
     }
 
@@ -398,7 +404,7 @@ impl Server {
             conn.wants_read = false;
             self.read_list.push(conn.id);
         }
-        if let Some(at) = conn.next_deadline(&self.timeouts) {
+        if let Some(at) = conn.next_deadline() {
             self.timers.arm(Endpoint::Conn(conn.id), at, &mut conn.scheduled);
         }
     }

@@ -20,10 +20,19 @@ use crate::proto::http::response::{error_response, write_response};
 pub(super) enum HttpState {
     /// Reading (the rest of) a request head.
     Head { scanner: HeadScanner, deadline: Instant },
-    /// Reading the body of a request an app serves.
-    Body { decoder: BodyDecoder, body: Vec<u8>, request: Served, deadline: Instant },
+    /// Reading the body of a request an app serves (boxed: rare, and large
+    /// beside the other states).
+    Body(Box<BodyInProgress>),
     /// The app holds the answer; pipelined requests wait in the read buffer.
     Held { request: Served },
+}
+
+/// A request body on its way.
+pub(super) struct BodyInProgress {
+    decoder: BodyDecoder,
+    body: Vec<u8>,
+    request: Served,
+    deadline: Instant,
 }
 
 /// A request an app serves, and how its answer is written.
@@ -40,7 +49,8 @@ impl HttpState {
 
     pub(super) fn deadline(&self) -> Option<Instant> {
         match self {
-            HttpState::Head { deadline, .. } | HttpState::Body { deadline, .. } => Some(*deadline),
+            HttpState::Head { deadline, .. } => Some(*deadline),
+            HttpState::Body(progress) => Some(progress.deadline),
             HttpState::Held { request } => request.handler.poll_timeout(),
         }
     }
@@ -55,9 +65,12 @@ impl HttpState {
 
     /// The app's side of a request still in progress, told the connection ends.
     pub(super) fn on_close(&mut self, ctx: &mut Ctx<'_>) {
-        if let HttpState::Body { request, .. } | HttpState::Held { request } = self {
-            request.handler.on_close(&mut ctx.app());
-        }
+        let request = match self {
+            HttpState::Body(progress) => &mut progress.request,
+            HttpState::Held { request } => request,
+            HttpState::Head { .. } => return,
+        };
+        request.handler.on_close(&mut ctx.app());
     }
 }
 
@@ -92,11 +105,12 @@ impl<S: Transport> Conn<S> {
                     (buf.len(), false)
                 }
             },
-            HttpState::Body { decoder, body, .. } => match decoder.decode(buf, body) {
+            HttpState::Body(progress) => match progress.decoder.decode(buf, &mut progress.body) {
                 Ok((used, None)) => (used, false),
                 Ok((used, Some(_))) => {
                     let state = std::mem::replace(state, HttpState::new(ctx));
-                    if let HttpState::Body { body, request, .. } = state {
+                    if let HttpState::Body(progress) = state {
+                        let BodyInProgress { body, request, .. } = *progress;
                         self.run_handler(request, &body, ctx);
                     }
                     (used, true)
@@ -128,8 +142,8 @@ impl<S: Transport> Conn<S> {
                     Ok(decoder) if decoder.is_done() => self.run_handler(request, &[], ctx),
                     Ok(decoder) => {
                         let deadline = ctx.now + ctx.timeouts.handshake;
-                        self.lifecycle =
-                            Lifecycle::Http(HttpState::Body { decoder, body: Vec::new(), request, deadline });
+                        let progress = BodyInProgress { decoder, body: Vec::new(), request, deadline };
+                        self.lifecycle = Lifecycle::Http(HttpState::Body(Box::new(progress)));
                     }
                     Err(e) => {
                         self.out.push_bytes(ctx.pool, &error_response(e.into(), head_only, true));
@@ -142,7 +156,7 @@ impl<S: Transport> Conn<S> {
                 self.switch_protocol(Protocol::WebSocket, ctx);
                 debug!("conn {:?}: upgraded to {:?}", self.id, upgrade.endpoint);
                 self.app = Some(router::open(&upgrade, self.id, &mut ctx.app()));
-                let ws = WsFraming::new(ctx.limits.decoder, ctx.now);
+                let ws = WsFraming::new(ctx.limits.decoder, ctx.now, ctx.timeouts);
                 self.lifecycle = Lifecycle::Open(Framing::WebSocket(Box::new(ws)));
             }
         }

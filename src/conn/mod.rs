@@ -5,6 +5,7 @@
 
 mod delivery;
 mod http;
+mod lines;
 mod transport;
 mod websocket;
 
@@ -17,7 +18,6 @@ use mio::net::TcpStream;
 pub use transport::Transport;
 use websocket::WsFraming;
 
-use crate::app::line_chat::LineChat;
 use crate::app::session::SessionTable;
 use crate::app::sniff::{Sniff, sniff};
 use crate::app::{App, AppCtx, CloseRequest, Input, Output, WireFormat};
@@ -27,7 +27,7 @@ use crate::ids::ConnId;
 use crate::metrics::{Metrics, Protocol, QueueGauges};
 use crate::proto::http::HttpConfig;
 use crate::proto::http::response::write_response;
-use crate::proto::line::{LineDecoder, LineEvent};
+use crate::proto::line::LineDecoder;
 use crate::proto::ws::CloseCode;
 use crate::proto::ws::OpCode;
 use crate::proto::ws::encoder::{encode_close, encode_frame};
@@ -117,8 +117,9 @@ enum Lifecycle {
 
 enum Framing {
     WebSocket(Box<WsFraming>),
-    /// The legacy line protocol over raw TCP.
-    Lines(LineDecoder),
+    /// The legacy line protocol over raw TCP (boxed: a WebSocket, the
+    /// common case, should not pay for the line decoder's size).
+    Lines(Box<LineDecoder>),
 }
 
 /// How a WebSocket close frame is followed.
@@ -361,8 +362,7 @@ impl<S: Transport> Conn<S> {
                 // to what it sent: they are queued after this event, so the
                 // connection finishes at its next flush.
                 if let Some(at) = lines.deadline() {
-                    let mut lines = std::mem::replace(lines, LineDecoder::new(0, ctx.timeouts.legacy_flush));
-                    lines.on_deadline(at, |event| self.handle_line(event, ctx));
+                    self.decode_lines(None, at, ctx);
                 }
                 if matches!(self.lifecycle, Lifecycle::Open(_)) {
                     self.lifecycle = Lifecycle::PeerFinished;
@@ -442,15 +442,8 @@ impl<S: Transport> Conn<S> {
                 Lifecycle::Open(Framing::WebSocket(_)) | Lifecycle::Closing { .. } => {
                     return pos + self.process_websocket(rest, ctx);
                 }
-                Lifecycle::Open(Framing::Lines(lines)) => {
-                    let mut lines = std::mem::replace(lines, LineDecoder::new(0, ctx.timeouts.legacy_flush));
-                    lines.decode(rest, ctx.now, |event| self.handle_line(event, ctx));
-                    if lines.is_idle() {
-                        lines.release_idle_memory();
-                    }
-                    if let Lifecycle::Open(Framing::Lines(slot)) = &mut self.lifecycle {
-                        *slot = lines;
-                    }
+                Lifecycle::Open(Framing::Lines(_)) => {
+                    self.decode_lines(Some(rest), ctx.now, ctx);
                     return buf.len();
                 }
                 Lifecycle::PeerFinished | Lifecycle::Draining { .. } | Lifecycle::Closed => return buf.len(),
@@ -461,32 +454,6 @@ impl<S: Transport> Conn<S> {
     fn switch_protocol(&mut self, to: Protocol, ctx: &mut Ctx<'_>) {
         ctx.metrics.connection_switched(self.protocol, to);
         self.protocol = to;
-    }
-
-    fn open_lines(&mut self, ctx: &mut Ctx<'_>) {
-        self.switch_protocol(Protocol::Legacy, ctx);
-        self.lifecycle = Lifecycle::Open(Framing::Lines(LineDecoder::new(
-            ctx.limits.chat.max_line_bytes,
-            ctx.timeouts.legacy_flush,
-        )));
-        self.app = Some(Box::new(LineChat::open(self.id, &mut ctx.app())));
-    }
-
-    /// Hands one framed legacy line to the app.
-    fn handle_line(&mut self, event: LineEvent<'_>, ctx: &mut Ctx<'_>) {
-        let input = match event {
-            LineEvent::Message(line) => Input::Line(line),
-            LineEvent::TooLarge => Input::LineTooLarge,
-        };
-        self.handle_input(input, ctx);
-    }
-
-    /// Gives one complete message to the app and carries out what it asks.
-    fn handle_input(&mut self, input: Input<'_>, ctx: &mut Ctx<'_>) {
-        let websocket = self.protocol == Protocol::WebSocket;
-        if let Some(request) = websocket::run_app(&mut self.app, &mut self.out, websocket, input, ctx) {
-            self.close(request, ctx);
-        }
     }
 
     /// Ends the connection as an app asked: a WebSocket sends its close frame
@@ -633,12 +600,12 @@ impl<S: Transport> Conn<S> {
     }
 
     /// The earliest instant at which [`Conn::on_deadline`] has work to do.
-    pub fn next_deadline(&self, timeouts: &Timeouts) -> Option<Instant> {
+    pub fn next_deadline(&self) -> Option<Instant> {
         let own = match &self.lifecycle {
             Lifecycle::Sniffing { first_byte, flush } => Some(flush.unwrap_or(*first_byte)),
             Lifecycle::Http(state) => state.deadline(),
             Lifecycle::Draining { deadline, .. } | Lifecycle::Closing { deadline, .. } => Some(*deadline),
-            Lifecycle::Open(Framing::WebSocket(ws)) => Some(ws.keepalive_deadline(timeouts)),
+            Lifecycle::Open(Framing::WebSocket(ws)) => Some(ws.keepalive_deadline()),
             Lifecycle::Open(Framing::Lines(lines)) => lines.deadline(),
             Lifecycle::PeerFinished | Lifecycle::Closed => None,
         };
@@ -676,12 +643,7 @@ impl<S: Transport> Conn<S> {
                 self.finish(ctx);
             }
             Lifecycle::Open(Framing::Lines(lines)) if lines.deadline().is_some_and(|d| d <= now) => {
-                let mut lines = std::mem::replace(lines, LineDecoder::new(0, ctx.timeouts.legacy_flush));
-                lines.on_deadline(now, |event| self.handle_line(event, ctx));
-                lines.release_idle_memory();
-                if let Lifecycle::Open(Framing::Lines(slot)) = &mut self.lifecycle {
-                    *slot = lines;
-                }
+                self.decode_lines(None, now, ctx);
             }
             Lifecycle::Draining { deadline, .. } | Lifecycle::Closing { deadline, .. } if *deadline <= now => {
                 debug!("conn {:?}: closing deadline passed", self.id);
@@ -709,6 +671,23 @@ impl<S: Transport> Conn<S> {
             }
         }
     }
+}
+
+/// Gives one complete message to the app; returns how it wants the
+/// connection to end, if it does.
+fn run_app(
+    app: &mut Option<Box<dyn App>>,
+    out: &mut WriteQueue,
+    websocket: bool,
+    input: Input<'_>,
+    ctx: &mut Ctx<'_>,
+) -> Option<CloseRequest> {
+    ctx.metrics.messages_in_total += 1;
+    let app = app.as_mut()?;
+    let (pool, mut cx) = ctx.split();
+    let mut output = AppOutput { out, pool, websocket, close: None };
+    app.handle_input(input, &mut cx, &mut output);
+    output.close
 }
 
 /// The slow-reader rule (PROTOCOL.md §6), asked before queueing `adding`

@@ -8,22 +8,24 @@ use std::time::Instant;
 
 use log::debug;
 
-use super::{AfterClose, AppOutput, Conn, Ctx, Framing, Lifecycle, Transport};
+use super::{AfterClose, Conn, Ctx, Framing, Lifecycle, Transport, run_app};
+use crate::app::Input;
 use crate::app::render::Rendered;
-use crate::app::{App, CloseRequest, Input};
 use crate::config::Timeouts;
 use crate::proto::ws::decoder::DecoderLimits;
 use crate::proto::ws::encoder::{encode_frame, encode_header};
 use crate::proto::ws::{CloseCode, Decoder, Message, OpCode};
 use crate::write_queue::{BufPool, WriteQueue};
 
-/// A WebSocket's decoder and keepalive clock.
+/// A WebSocket's decoder and keepalive clock (kept small: every idle
+/// WebSocket holds one).
 pub(super) struct WsFraming {
     decoder: Decoder,
-    /// When the last bytes arrived, for the keepalive ping.
-    last_rx: Instant,
-    /// A keepalive ping is outstanding since this instant.
-    ping_sent: Option<Instant>,
+    /// When the keepalive acts next: a ping `--ping-interval` after the
+    /// last bytes arrived, or, with `ping_outstanding`, the cut
+    /// `--ping-timeout` after that ping.
+    keepalive_at: Instant,
+    ping_outstanding: bool,
 }
 
 /// What the keepalive clock asks for.
@@ -34,27 +36,31 @@ pub(super) enum Keepalive {
 }
 
 impl WsFraming {
-    pub(super) fn new(limits: DecoderLimits, now: Instant) -> WsFraming {
-        WsFraming { decoder: Decoder::new(limits), last_rx: now, ping_sent: None }
+    pub(super) fn new(limits: DecoderLimits, now: Instant, timeouts: &Timeouts) -> WsFraming {
+        WsFraming { decoder: Decoder::new(limits), keepalive_at: now + timeouts.ping_interval, ping_outstanding: false }
     }
 
-    pub(super) fn keepalive_deadline(&self, timeouts: &Timeouts) -> Instant {
-        match self.ping_sent {
-            Some(sent) => sent + timeouts.ping_timeout,
-            None => self.last_rx + timeouts.ping_interval,
-        }
+    pub(super) fn keepalive_deadline(&self) -> Instant {
+        self.keepalive_at
+    }
+
+    /// Bytes arrived: the peer is alive.
+    fn on_receive(&mut self, now: Instant, timeouts: &Timeouts) {
+        self.keepalive_at = now + timeouts.ping_interval;
+        self.ping_outstanding = false;
     }
 
     /// Called at or after the keepalive deadline; marks a ping as sent.
     pub(super) fn on_deadline(&mut self, now: Instant, timeouts: &Timeouts) -> Keepalive {
-        match self.ping_sent {
-            Some(sent) if sent + timeouts.ping_timeout <= now => Keepalive::TimedOut,
-            None if self.last_rx + timeouts.ping_interval <= now => {
-                self.ping_sent = Some(now);
-                Keepalive::Ping
-            }
-            _ => Keepalive::Wait,
+        if self.keepalive_at > now {
+            return Keepalive::Wait;
         }
+        if self.ping_outstanding {
+            return Keepalive::TimedOut;
+        }
+        self.ping_outstanding = true;
+        self.keepalive_at = now + timeouts.ping_timeout;
+        Keepalive::Ping
     }
 }
 
@@ -83,8 +89,7 @@ impl<S: Transport> Conn<S> {
                 // The app finished the connection on the last message.
                 _ => return buf.len(),
             };
-            ws.last_rx = ctx.now;
-            ws.ping_sent = None;
+            ws.on_receive(ctx.now, ctx.timeouts);
             let Some(rest) = buf.get_mut(pos..) else {
                 break Step::Open;
             };
@@ -161,23 +166,6 @@ impl<S: Transport> Conn<S> {
             }
         }
     }
-}
-
-/// Gives one complete message to the app; returns how it wants the
-/// connection to end, if it does.
-pub(super) fn run_app(
-    app: &mut Option<Box<dyn App>>,
-    out: &mut WriteQueue,
-    websocket: bool,
-    input: Input<'_>,
-    ctx: &mut Ctx<'_>,
-) -> Option<CloseRequest> {
-    ctx.metrics.messages_in_total += 1;
-    let app = app.as_mut()?;
-    let (pool, mut cx) = ctx.split();
-    let mut output = AppOutput { out, pool, websocket, close: None };
-    app.handle_input(input, &mut cx, &mut output);
-    output.close
 }
 
 /// The queue as the slow-reader rule counts it: a head chunk larger than the
