@@ -475,9 +475,19 @@ impl RawWs {
         self.send(soket::proto::ws::OpCode::Text, text.as_bytes());
     }
 
-    /// Answers a close frame with the same code, completing the handshake.
+    /// Answers a close frame with `code`, completing the handshake; the
+    /// server may already be gone, so a failed write is ignored.
     pub fn send_close(&mut self, code: u16) {
-        self.send(soket::proto::ws::OpCode::Close, &code.to_be_bytes());
+        let mut frame = Vec::new();
+        let payload = code.to_be_bytes();
+        soket::proto::ws::encoder::encode_client_frame(
+            &mut frame,
+            soket::proto::ws::OpCode::Close,
+            true,
+            &payload,
+            [0x3c, 0x91, 0x07, 0xe5],
+        );
+        let _ = self.stream.write_all(&frame);
     }
 
     /// The next whole frame (server frames are unmasked and unfragmented
