@@ -62,3 +62,69 @@ fn at_the_descriptor_limit_accept_neither_spins_nor_hurts_connected_clients() {
     veteran.send(Message::text("still")).unwrap();
     assert_eq!(next_data(&mut veteran), Message::text("still"));
 }
+
+/// Registered `/ws` users for the shutdown test: enough that pushing the
+/// online list on each departure (N(N-1)/2 pushes) would be unmissable.
+const USERS: usize = 1000;
+/// Joins between two drains: bounds what queues up for each user (at most
+/// this many lists of about 7 KB) far below `--max-queued`.
+const JOIN_BATCH: usize = 50;
+
+/// A frame for an assertion message: opcode and the start of its payload.
+fn describe(frame: &Frame) -> String {
+    let head = &frame.payload[..frame.payload.len().min(60)];
+    format!("opcode {} {:?}", frame.opcode, String::from_utf8_lossy(head))
+}
+
+/// Reads every `users` push that the joins so far owe to each user: user
+/// `i` gets one per later join, `joined - 1 - i` in all.
+fn drain_presence(users: &mut [RawWs], pushes: &mut [usize]) {
+    let joined = users.len();
+    for (i, user) in users.iter_mut().enumerate() {
+        while pushes[i] < joined - 1 - i {
+            let frame = user.next_frame().unwrap_or_else(|| panic!("u{i} closed while awaiting a users push"));
+            assert!(
+                frame.is_text_starting(r#"{"type":"users""#),
+                "u{i} expected a users push, got {}",
+                describe(&frame)
+            );
+            pushes[i] += 1;
+        }
+    }
+}
+
+#[test]
+fn sigterm_with_1000_registered_users_sends_no_users_push() {
+    // Issue 7 defect 4: shutdown closed users one by one, and each departure
+    // pushed the online list to everyone left. The daemon inherits the limit.
+    ensure_open_files(USERS as u64 + 100);
+    let mut daemon = Daemon::spawn("", &[]);
+    let started = std::time::Instant::now();
+    let mut users: Vec<RawWs> = Vec::with_capacity(USERS);
+    let mut pushes = vec![0; USERS];
+    for k in 0..USERS {
+        let mut user = RawWs::connect(daemon.addr, "/ws");
+        user.send_text(&format!(r#"{{"type":"hello","name":"u{k}"}}"#));
+        let welcome = user.next_frame().expect("a welcome");
+        assert!(welcome.is_text_starting(r#"{"type":"welcome""#), "u{k}: {}", describe(&welcome));
+        users.push(user);
+        if users.len().is_multiple_of(JOIN_BATCH) || users.len() == USERS {
+            drain_presence(&mut users, &mut pushes);
+        }
+    }
+    let joined_after = started.elapsed();
+
+    daemon.signal("TERM");
+    for (i, user) in users.iter_mut().enumerate() {
+        let frame = user.next_frame().unwrap_or_else(|| panic!("u{i}: EOF without a close frame"));
+        assert_eq!(frame.close_code(), Some(1001), "u{i}: the first frame after SIGTERM is {}", describe(&frame));
+        user.send_close(1001);
+    }
+    for (i, user) in users.iter_mut().enumerate() {
+        if let Some(frame) = user.next_frame() {
+            panic!("u{i}: after the close frame came {}", describe(&frame));
+        }
+    }
+    assert_eq!(daemon.wait_exit(), Some(0), "exit status after SIGTERM");
+    eprintln!("{USERS} users joined in {joined_after:?}; shut down after {:?}", started.elapsed());
+}

@@ -384,11 +384,160 @@ pub fn metric(server: &TestServer, sample: &str) -> f64 {
 
 /// Resident set size of process `pid` in KiB (VmRSS from /proc).
 pub fn rss_kib(pid: u32) -> u64 {
+    proc_status_kib(pid, "VmRSS")
+}
+
+/// Peak resident set size of process `pid` in KiB (VmHWM from /proc): the
+/// high-water mark, so it sees transient peaks that sampling VmRSS misses.
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    proc_status_kib(pid, "VmHWM")
+}
+
+fn proc_status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|rest| rest.trim().strip_suffix("kB"))
         .and_then(|kib| kib.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no VmRSS in\n{status}"))
+        .unwrap_or_else(|| panic!("no {field} in\n{status}"))
+}
+
+/// This process's soft limit on open files, from /proc.
+pub fn open_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..].split_whitespace().next()?.parse().ok()
+}
+
+/// Raises this process's soft open-file limit to at least `needed` with
+/// util-linux `prlimit` (the tests use no unsafe code); panics if it cannot.
+pub fn ensure_open_files(needed: u64) {
+    if open_file_limit().unwrap_or(0) >= needed {
+        return;
+    }
+    let pid = std::process::id().to_string();
+    let _ = Command::new("prlimit").args(["--pid", &pid, &format!("--nofile={needed}:")]).status();
+    let now = open_file_limit().unwrap_or(0);
+    assert!(now >= needed, "this test needs {needed} open files but may open {now}; run it after `ulimit -n {needed}`");
+}
+
+/// A WebSocket client over raw TCP: frames are encoded and decoded by hand,
+/// so a test controls their size and sees every frame the server sends.
+pub struct RawWs {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+/// One server frame: opcode and payload.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Frame {
+    pub opcode: u8,
+    pub payload: Vec<u8>,
+}
+
+impl Frame {
+    pub fn is_text_starting(&self, prefix: &str) -> bool {
+        self.opcode == 0x1 && self.payload.starts_with(prefix.as_bytes())
+    }
+
+    /// The close code of a close frame.
+    pub fn close_code(&self) -> Option<u16> {
+        match (self.opcode, self.payload.get(..2)) {
+            (0x8, Some(code)) => Some(u16::from_be_bytes([code[0], code[1]])),
+            _ => None,
+        }
+    }
+}
+
+impl RawWs {
+    /// Connects to `addr` and upgrades on `path`.
+    pub fn connect(addr: SocketAddr, path: &str) -> RawWs {
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        stream.write_all(&upgrade_request(path, "")).unwrap();
+        let response = read_response(&mut stream).expect("an upgrade response");
+        assert_eq!(response.status, 101, "upgrade on {path}");
+        RawWs { stream, buf: vec![0; 64 << 10], start: 0, end: 0 }
+    }
+
+    /// Sends one masked frame.
+    pub fn send(&mut self, opcode: soket::proto::ws::OpCode, payload: &[u8]) {
+        let mut frame = Vec::with_capacity(payload.len() + 14);
+        soket::proto::ws::encoder::encode_client_frame(&mut frame, opcode, true, payload, [0x3c, 0x91, 0x07, 0xe5]);
+        self.stream.write_all(&frame).expect("send a frame");
+    }
+
+    pub fn send_text(&mut self, text: &str) {
+        self.send(soket::proto::ws::OpCode::Text, text.as_bytes());
+    }
+
+    /// Answers a close frame with `code`, completing the handshake; the
+    /// server may already be gone, so a failed write is ignored.
+    pub fn send_close(&mut self, code: u16) {
+        let mut frame = Vec::new();
+        let payload = code.to_be_bytes();
+        soket::proto::ws::encoder::encode_client_frame(
+            &mut frame,
+            soket::proto::ws::OpCode::Close,
+            true,
+            &payload,
+            [0x3c, 0x91, 0x07, 0xe5],
+        );
+        let _ = self.stream.write_all(&frame);
+    }
+
+    /// The next whole frame (server frames are unmasked and unfragmented
+    /// here), or None at EOF. Panics on a read error or timeout.
+    pub fn next_frame(&mut self) -> Option<Frame> {
+        loop {
+            if let Some((header, len)) = self.header() {
+                let total = header + len;
+                if self.end - self.start >= total {
+                    let at = self.start;
+                    assert_eq!(self.buf[at] & 0x80, 0x80, "a whole frame");
+                    let frame =
+                        Frame { opcode: self.buf[at] & 0x0f, payload: self.buf[at + header..at + total].to_vec() };
+                    self.start += total;
+                    return Some(frame);
+                }
+                if self.start + total > self.buf.len() {
+                    self.buf.copy_within(self.start..self.end, 0);
+                    self.end -= self.start;
+                    self.start = 0;
+                    if total > self.buf.len() {
+                        self.buf.resize(total, 0);
+                    }
+                }
+            } else if self.end == self.buf.len() {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            match self.stream.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    assert_eq!(self.start, self.end, "EOF inside a frame");
+                    return None;
+                }
+                Ok(n) => self.end += n,
+                Err(e) => panic!("reading a frame: {e}"),
+            }
+        }
+    }
+
+    /// Header length and payload length of the frame at `start`, once its
+    /// header is buffered.
+    fn header(&self) -> Option<(usize, usize)> {
+        let bytes = &self.buf[self.start..self.end];
+        let second = *bytes.get(1)?;
+        assert_eq!(second & 0x80, 0, "server frames are unmasked");
+        match second & 0x7f {
+            126 => Some((4, u16::from_be_bytes(bytes.get(2..4)?.try_into().unwrap()) as usize)),
+            127 => Some((10, usize::try_from(u64::from_be_bytes(bytes.get(2..10)?.try_into().unwrap())).unwrap())),
+            short => Some((2, short as usize)),
+        }
+    }
 }
