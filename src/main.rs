@@ -63,18 +63,28 @@ fn main() -> ExitCode {
 /// unmaps it when freed, but then raises its mmap threshold (up to 32 MiB)
 /// and its trim threshold with it: later blocks of that size come from the
 /// heap and, once freed, stay resident, 30 to 50 MiB after a burst of big
-/// messages. A fixed threshold keeps every block over 128 KiB in a mapping of
-/// its own. Blocks that size are rare (the read buffer and pooled write
-/// buffers are smaller), so the extra mmap per large message costs little.
+/// messages. A fixed mmap threshold keeps every block over 256 KiB in a
+/// mapping of its own; blocks that size are rare (a reassembly buffer is kept
+/// up to 128 KiB, the read buffer and pooled write buffers are smaller), so
+/// the extra mmap per large message costs little. Fixing it also fixes the
+/// trim threshold, which at its 128 KiB default would return and take back
+/// heap top on every mid-sized message: 4 MiB keeps that churn in the heap.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn return_large_buffers_to_the_kernel() {
-    const MMAP_THRESHOLD_BYTES: libc::c_int = 128 * 1024;
-    // SAFETY: mallopt only sets an allocator parameter. It runs first thing
-    // in main, before any other thread exists or any allocation is in flight
-    // elsewhere; its arguments are a documented parameter and a valid value.
-    let accepted = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES) };
-    if accepted == 0 {
-        eprintln!("soket: mallopt(M_MMAP_THRESHOLD) refused; freed large buffers may stay resident");
+    const MMAP_THRESHOLD_BYTES: libc::c_int = 256 * 1024;
+    const TRIM_THRESHOLD_BYTES: libc::c_int = 4 * 1024 * 1024;
+    for (parameter, value, name) in [
+        (libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES, "M_MMAP_THRESHOLD"),
+        (libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES, "M_TRIM_THRESHOLD"),
+    ] {
+        // SAFETY: mallopt only sets an allocator parameter. It runs first
+        // thing in main, before any other thread exists or any allocation is
+        // in flight elsewhere; the parameters are documented ones and the
+        // values are in their ranges.
+        let accepted = unsafe { libc::mallopt(parameter, value) };
+        if accepted == 0 {
+            eprintln!("soket: mallopt({name}) refused; freed large buffers may stay resident");
+        }
     }
 }
 

@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use crate::app::session::SessionTable;
 use crate::chat::{Hub, Outbox};
 use crate::config::{Config, Limits, Timeouts};
-use crate::conn::{Conn, Ctx, Renderings};
+use crate::conn::{Conn, Ctx, PlainTcp, Renderings};
 use crate::ids::{Endpoint, SessionId};
 use crate::metrics::Metrics;
 use crate::proto::http::HttpConfig;
@@ -283,7 +283,7 @@ impl Server {
             self.next_generation += 1;
             let id = ConnId { slot, generation: self.next_generation };
             let (mut ctx, conns, _) = self.ctx(now);
-            let conn = Conn::new(stream, id, &mut ctx);
+            let conn = Conn::new(PlainTcp::new(stream), id, &mut ctx);
             conns.insert(conn);
             self.accept_order.push_back(id);
             debug!("accepted {peer} as {id:?}");
@@ -499,10 +499,25 @@ impl Server {
                         debug!("no session takes deliveries: {:?}", recipient.endpoint);
                         continue;
                     };
-                    let delivered =
-                        self.with_conn(id, now, |conn, ctx, _| conn.deliver(&mut renderings, recipient.omit, ctx));
-                    if delivered == Some(true) {
-                        self.settle_one(id.slot, true, now);
+                    let delivered = self.with_conn(id, now, |conn, ctx, _| {
+                        if !conn.deliver(&mut renderings, recipient.omit, ctx) {
+                            return Delivered::Not;
+                        }
+                        // The common case needs only a flush: a receiver that
+                        // stays in the hub kept its deadlines.
+                        if conn.wire_format().is_none() || conn.is_dead() {
+                            Delivered::Changed
+                        } else if conn.flush_listed {
+                            Delivered::Not
+                        } else {
+                            conn.flush_listed = true;
+                            Delivered::Queued
+                        }
+                    });
+                    match delivered {
+                        Some(Delivered::Queued) => self.flush_list.push(id),
+                        Some(Delivered::Changed) => self.settle_one(id.slot, true, now),
+                        Some(Delivered::Not) | None => {}
                     }
                 }
             }
@@ -539,6 +554,16 @@ impl Server {
             self.settle(slot, true, now);
         }
     }
+}
+
+/// What delivering to one receiver asks of the reactor.
+enum Delivered {
+    /// Nothing (not delivered, or already listed for the flush).
+    Not,
+    /// List it for the end-of-batch flush.
+    Queued,
+    /// It was cut off or failed: settle it in full.
+    Changed,
 }
 
 /// A non-blocking listener with an accept backlog of `backlog`: mio's own

@@ -26,10 +26,18 @@ impl<'e> Renderings<'e> {
         Renderings { event, made: Vec::new() }
     }
 
-    /// The bytes for a receiver speaking `format` over `websocket` (or raw
-    /// TCP) whose own entry in a shared list is `omit`.
-    fn framed(&mut self, format: WireFormat, websocket: bool, omit: Option<u32>) -> Option<Framed> {
-        let index = match self.made.iter().position(|r| r.format == format) {
+    /// Hands `push` the bytes for a receiver speaking `format` over
+    /// `websocket` (or raw TCP) whose own entry in a shared list is `omit`;
+    /// `None` if such receivers never get this event.
+    fn with_framed<R>(
+        &mut self,
+        format: WireFormat,
+        websocket: bool,
+        omit: Option<u32>,
+        push: impl FnOnce(&Framed) -> R,
+    ) -> Option<R> {
+        // Most deliveries go to one format: look at the last one first.
+        let index = match self.made.iter().rposition(|r| r.format == format) {
             Some(index) => index,
             None => {
                 let rendered = (format.render)(self.event);
@@ -42,10 +50,10 @@ impl<'e> Renderings<'e> {
         if rendered.entries.is_some() {
             // A list every receiver sees without its own entry: the shared
             // body is cut per receiver, never copied.
-            return Some(frame_rendered(rendered, omit, websocket));
+            return Some(push(&frame_rendered(rendered, omit, websocket)));
         }
         let framed = &mut rendering.framed[usize::from(websocket)];
-        Some(framed.get_or_insert_with(|| frame_rendered(rendered, None, websocket)).clone())
+        Some(push(framed.get_or_insert_with(|| frame_rendered(rendered, None, websocket))))
     }
 }
 
@@ -56,12 +64,7 @@ impl<S: Transport> Conn<S> {
         let Some(format) = self.wire_format() else {
             return false;
         };
-        match renderings.framed(format, self.is_websocket(), omit) {
-            Some(framed) => {
-                self.push_delivery(&framed, ctx);
-                true
-            }
-            None => false,
-        }
+        let websocket = self.is_websocket();
+        renderings.with_framed(format, websocket, omit, |framed| self.push_delivery(framed, ctx)).is_some()
     }
 }

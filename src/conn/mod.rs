@@ -13,9 +13,8 @@ use std::io;
 use std::time::Instant;
 
 use log::{debug, trace, warn};
-use mio::net::TcpStream;
 
-pub use transport::Transport;
+pub use transport::{PlainTcp, Transport};
 use websocket::WsFraming;
 
 use crate::app::session::SessionTable;
@@ -133,7 +132,7 @@ enum AfterClose {
     Done,
 }
 
-pub struct Conn<S: Transport = TcpStream> {
+pub struct Conn<S: Transport = PlainTcp> {
     transport: S,
     pub id: ConnId,
     /// The connection's earliest entry in the reactor's timer heap.

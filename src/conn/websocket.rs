@@ -17,6 +17,13 @@ use crate::proto::ws::encoder::{encode_frame, encode_header};
 use crate::proto::ws::{CloseCode, Decoder, Message, OpCode};
 use crate::write_queue::{BufPool, WriteQueue};
 
+/// Reassembly space a WebSocket keeps between messages, so a peer that sends
+/// one fragmented or read-spanning message after another (a 64 KiB echo) does
+/// not allocate and free for each. More is released once the message is
+/// done; this much is released when the connection falls silent (at its
+/// keepalive ping).
+const KEEP_REASSEMBLY_BYTES: usize = 128 * 1024;
+
 /// A WebSocket's decoder and keepalive clock (kept small: every idle
 /// WebSocket holds one).
 pub(super) struct WsFraming {
@@ -60,6 +67,8 @@ impl WsFraming {
         }
         self.ping_outstanding = true;
         self.keepalive_at = now + timeouts.ping_timeout;
+        // Silent for a ping interval: nothing to reassemble is kept either.
+        self.decoder.release_idle_memory();
         Keepalive::Ping
     }
 }
@@ -141,8 +150,10 @@ impl<S: Transport> Conn<S> {
                 }
             }
         };
-        if let Lifecycle::Open(Framing::WebSocket(ws)) | Lifecycle::Closing { ws, .. } = &mut self.lifecycle {
-            // A reassembled message is done with: an idle connection goes
+        if let Lifecycle::Open(Framing::WebSocket(ws)) | Lifecycle::Closing { ws, .. } = &mut self.lifecycle
+            && ws.decoder.reassembly_capacity() > KEEP_REASSEMBLY_BYTES
+        {
+            // A large reassembled message is done with: the connection goes
             // back to its idle size instead of keeping its largest message.
             ws.decoder.release_idle_memory();
         }

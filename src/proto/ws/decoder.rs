@@ -246,6 +246,12 @@ impl Decoder {
         self.message.is_some()
     }
 
+    /// Bytes allocated for reassembling messages (kept between messages so a
+    /// stream of fragmented messages does not allocate for each one).
+    pub fn reassembly_capacity(&self) -> usize {
+        self.assembled.capacity()
+    }
+
     /// Drops the reassembly buffer's allocation if no message is in progress
     /// (idle connections must hold ~0 bytes).
     pub fn release_idle_memory(&mut self) {
