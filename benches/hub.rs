@@ -22,10 +22,7 @@ fn endpoint(slot: usize) -> Endpoint {
 
 /// One JSON text through the JSON app into the hub, as a `/ws` connection hands it in.
 fn handle_json(hub: &mut Hub, member: MemberId, text: &str, out: &mut Outbox) {
-    match json_chat::parse::parse(text, 16 << 20, hub.is_registered(member)) {
-        Ok(request) => hub.handle(member, request, out),
-        Err(r) => hub.reject(member, r.error, r.detail.as_deref(), r.tag, out),
-    }
+    json_chat::handle_text(hub, member, text, 16 << 20, out);
 }
 
 /// A hub whose lobby holds `members` registered JSON users (the first is the

@@ -157,19 +157,12 @@ fn endpoint(slot: usize) -> Endpoint {
 
 /// One JSON text through the JSON app into the hub, as a `/ws` connection hands it in.
 fn handle_json(hub: &mut Hub, member: MemberId, text: &str, out: &mut Outbox) {
-    match json_chat::parse::parse(text, 16 << 20, hub.is_registered(member)) {
-        Ok(request) => hub.handle(member, request, out),
-        Err(r) => hub.reject(member, r.error, r.detail.as_deref(), r.tag, out),
-    }
+    json_chat::handle_text(hub, member, text, 16 << 20, out);
 }
 
 /// One legacy line through the line app into the hub.
 fn handle_legacy(hub: &mut Hub, member: MemberId, line: &[u8], out: &mut Outbox) {
-    match line_chat::parse::parse(line, hub.is_registered(member)) {
-        Ok(Some(request)) => hub.handle(member, request, out),
-        Ok(None) => {}
-        Err(r) => hub.reject(member, r.error, r.detail.as_deref(), r.tag, out),
-    }
+    line_chat::handle_line(hub, member, line, out);
 }
 
 /// A hub with `alice` (speaking `dialect`) and `bob` (JSON), the outbox cleared.

@@ -7,15 +7,10 @@ use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
-use crate::app::session::SessionTable;
-use crate::chat::{Hub, Outbox};
-use crate::config::{Config, Limits, Timeouts};
-use crate::conn::{Conn, Ctx, Renderings, Transport};
-use crate::ids::Endpoint;
-use crate::metrics::Metrics;
-use crate::proto::http::HttpConfig;
-use crate::timers::ConnId;
-use crate::write_queue::BufPool;
+use crate::chat::Hub;
+use crate::config::{Config, Limits};
+use crate::conn::{Conn, Renderings, Shared, Transport};
+use crate::ids::{ConnId, Endpoint};
 
 /// A byte stream in memory: what the peer sent waits in `input`, what the
 /// server wrote collects in `output`. Writes take at most `write_budget`
@@ -76,49 +71,20 @@ impl Transport for MemoryTransport {
 /// One connection and everything the reactor would lend it.
 pub struct Harness {
     conn: Conn<MemoryTransport>,
-    env: Env,
-    scratch: Vec<u8>,
-}
-
-/// What the reactor lends a connection, owned here.
-struct Env {
-    limits: Limits,
-    timeouts: Timeouts,
-    http: HttpConfig,
-    metrics: Metrics,
-    pool: BufPool,
-    hub: Hub,
-    outbox: Outbox,
-    sessions: SessionTable,
-    wakes: Vec<ConnId>,
+    shared: Shared,
+    /// The clock the test moves.
     now: Instant,
-}
-
-impl Env {
-    fn ctx(&mut self) -> Ctx<'_> {
-        let Env { limits, timeouts, http, metrics, pool, hub, outbox, sessions, wakes, now } = self;
-        Ctx { now: *now, limits, timeouts, http, metrics, pool, hub, outbox, sessions, wakes }
-    }
+    scratch: Vec<u8>,
 }
 
 impl Harness {
     /// A fresh connection, as if just accepted, under `config`.
     pub fn new(config: &Config) -> Harness {
-        let mut env = Env {
-            limits: config.limits(),
-            timeouts: config.timeouts(),
-            http: config.http(),
-            metrics: Metrics::default(),
-            pool: BufPool::default(),
-            hub: Hub::new(config.chat()),
-            outbox: Outbox::default(),
-            sessions: SessionTable::default(),
-            wakes: Vec::new(),
-            now: Instant::now(),
-        };
+        let mut shared = Shared::new(config);
+        let now = Instant::now();
         let id = ConnId { slot: 0, generation: 1 };
-        let conn = Conn::new(MemoryTransport::default(), id, &mut env.ctx());
-        Harness { conn, env, scratch: vec![0; 16 * 1024] }
+        let conn = Conn::new(MemoryTransport::default(), id, &mut shared.ctx(now));
+        Harness { conn, shared, now, scratch: vec![0; 16 * 1024] }
     }
 
     /// The peer sends `bytes`; the connection reads and handles them, and
@@ -136,16 +102,16 @@ impl Harness {
 
     /// Moves the clock and fires whatever deadline passed.
     pub fn advance(&mut self, by: Duration) {
-        self.env.now += by;
-        if self.conn.next_deadline().is_some_and(|at| at <= self.env.now) {
-            self.conn.on_deadline(&mut self.env.ctx());
+        self.now += by;
+        if self.conn.next_deadline().is_some_and(|at| at <= self.now) {
+            self.conn.on_deadline(&mut self.shared.ctx(self.now));
         }
         self.settle();
     }
 
     /// Wakes the connection as a session with news for its held request would.
     pub fn wake(&mut self) {
-        self.conn.wake(&mut self.env.ctx());
+        self.conn.wake(&mut self.shared.ctx(self.now));
         self.settle();
         self.read_all();
     }
@@ -183,18 +149,18 @@ impl Harness {
 
     /// The limits the connection runs under.
     pub fn limits(&self) -> &Limits {
-        &self.env.limits
+        &self.shared.limits
     }
 
     /// The hub, to check presence after the connection is gone.
     pub fn hub(&self) -> &Hub {
-        &self.env.hub
+        &self.shared.hub
     }
 
     fn read_all(&mut self) {
         // Bounded: each turn consumes input or stops.
         for _ in 0..1_000_000 {
-            self.conn.on_readable(&mut self.scratch, true, &mut self.env.ctx());
+            self.conn.on_readable(&mut self.scratch, true, &mut self.shared.ctx(self.now));
             self.settle();
             let more = self.conn.wants_read && !self.conn.transport_mut().input.is_empty();
             if !more || self.conn.is_dead() {
@@ -205,8 +171,8 @@ impl Harness {
 
     /// Routes the hub's output (only this connection exists) and flushes.
     fn settle(&mut self) {
-        let Harness { conn, env, .. } = self;
-        let mut ctx = env.ctx();
+        let Harness { conn, shared, now, .. } = self;
+        let mut ctx = shared.ctx(*now);
         // A delivery can cause more (a slow reader leaving); each pass drains them.
         for _ in 0..16 {
             if ctx.outbox.is_empty() {

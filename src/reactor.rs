@@ -15,15 +15,10 @@ use slab::Slab;
 
 use std::collections::VecDeque;
 
-use crate::app::session::SessionTable;
-use crate::chat::{Hub, Outbox};
-use crate::config::{Config, Limits, Timeouts};
-use crate::conn::{Conn, Ctx, PlainTcp, Renderings};
+use crate::config::Config;
+use crate::conn::{Conn, Ctx, PlainTcp, Renderings, Shared};
 use crate::ids::{Endpoint, SessionId};
-use crate::metrics::Metrics;
-use crate::proto::http::HttpConfig;
 use crate::timers::{ConnId, Timers};
-use crate::write_queue::BufPool;
 
 const LISTENER: Token = Token(usize::MAX);
 const WAKER: Token = Token(usize::MAX - 1);
@@ -58,20 +53,12 @@ pub struct Server {
     poll: Poll,
     listener: Option<TcpListener>,
     local_addr: SocketAddr,
-    limits: Limits,
-    timeouts: Timeouts,
-    http: HttpConfig,
+    /// What every connection borrows: limits, counters, the hub and its
+    /// outbox (routed by [`Server::deliver`]), the session table beside the
+    /// connection slab, the wake list.
+    shared: Shared,
     conns: Slab<Conn>,
     timers: Timers,
-    metrics: Metrics,
-    pool: BufPool,
-    hub: Hub,
-    /// The hub's output from the event being handled, routed by [`Server::deliver`].
-    outbox: Outbox,
-    /// Sessions that outlive a connection, beside the connection slab.
-    sessions: SessionTable,
-    /// Connections whose held HTTP request may answer now.
-    wakes: Vec<ConnId>,
     scratch: Vec<u8>,
     /// Connections with output to write at the end of this batch.
     flush_list: Vec<ConnId>,
@@ -103,17 +90,9 @@ impl Server {
             poll,
             listener: Some(listener),
             local_addr,
-            limits: config.limits(),
-            timeouts: config.timeouts(),
-            http: config.http(),
+            shared: Shared::new(config),
             conns: Slab::new(),
             timers: Timers::default(),
-            metrics: Metrics::default(),
-            pool: BufPool::default(),
-            hub: Hub::new(config.chat()),
-            outbox: Outbox::default(),
-            sessions: SessionTable::default(),
-            wakes: Vec::new(),
             scratch: vec![0; READ_CHUNK_BYTES],
             flush_list: Vec::new(),
             read_list: Vec::new(),
@@ -206,7 +185,7 @@ impl Server {
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
         // Work listed while flushing (a connection that left pushes new
         // presence to others) is done on the next turn, without waiting.
-        if !self.read_list.is_empty() || !self.flush_list.is_empty() || !self.wakes.is_empty() {
+        if !self.read_list.is_empty() || !self.flush_list.is_empty() || !self.shared.wakes.is_empty() {
             return Some(Duration::ZERO);
         }
         [self.timers.next_at(), self.accept_paused_until, self.shutdown_deadline]
@@ -217,8 +196,8 @@ impl Server {
     }
 
     fn ctx(&mut self, now: Instant) -> (Ctx<'_>, &mut Slab<Conn>, &mut [u8]) {
-        let Server { limits, timeouts, http, metrics, pool, hub, outbox, sessions, wakes, conns, scratch, .. } = self;
-        let ctx = Ctx { now, limits, timeouts, http, metrics, pool, hub, outbox, sessions, wakes };
+        let Server { shared, conns, scratch, .. } = self;
+        let ctx = shared.ctx(now);
         (ctx, conns, scratch)
     }
 
@@ -250,21 +229,21 @@ impl Server {
                 Err(e) if is_resource_exhaustion(&e) => {
                     // Pending connections stay in the backlog; retrying now
                     // would fail the same way, over and over.
-                    self.metrics.accept_errors_total += 1;
+                    self.shared.metrics.accept_errors_total += 1;
                     warn!("accept: {e}; pausing accepts for {ACCEPT_BACKOFF:?}");
                     self.accept_paused_until = Some(now + ACCEPT_BACKOFF);
                     return;
                 }
                 Err(e) => {
                     // ECONNABORTED and friends concern one connection only.
-                    self.metrics.accept_errors_total += 1;
+                    self.shared.metrics.accept_errors_total += 1;
                     debug!("accept: {e}");
                     continue;
                 }
             };
-            self.metrics.connections_accepted_total += 1;
-            if self.conns.len() >= self.limits.max_connections && !self.evict_oldest_silent(now) {
-                self.metrics.connections_refused_total += 1;
+            self.shared.metrics.connections_accepted_total += 1;
+            if self.conns.len() >= self.shared.limits.max_connections && !self.evict_oldest_silent(now) {
+                self.shared.metrics.connections_refused_total += 1;
                 debug!("refusing {peer}: --max-connections reached");
                 drop(stream);
                 continue;
@@ -299,7 +278,7 @@ impl Server {
         while let Some(id) = self.accept_order.pop_front() {
             if self.conns.get(id.slot).is_some_and(|c| c.id == id && c.is_silent()) {
                 debug!("evicting {id:?}: silent at --max-connections");
-                self.metrics.silent_evictions_total += 1;
+                self.shared.metrics.silent_evictions_total += 1;
                 self.remove(id.slot, now);
                 return true;
             }
@@ -380,7 +359,7 @@ impl Server {
     /// Lets held HTTP requests whose handlers were woken answer.
     fn run_wakes(&mut self, now: Instant) {
         // Bounded: a woken handler that wakes others again waits for the next turn.
-        let woken = std::mem::take(&mut self.wakes);
+        let woken = std::mem::take(&mut self.shared.wakes);
         for id in woken {
             if self.with_conn(id, now, |conn, ctx, _| conn.wake(ctx)).is_some() {
                 self.settle_one(id.slot, true, now);
@@ -411,7 +390,7 @@ impl Server {
 
     /// Runs a session's deadline, if the timer entry is its current one.
     fn fire_session_timer(&mut self, id: SessionId, at: Instant, now: Instant) {
-        let current = self.sessions.timer_state(id).is_some_and(|(_, _, scheduled)| {
+        let current = self.shared.sessions.timer_state(id).is_some_and(|(_, _, scheduled)| {
             let current = *scheduled == Some(at);
             if current {
                 *scheduled = None;
@@ -421,12 +400,12 @@ impl Server {
         if !current {
             return;
         }
-        let Some(mut session) = self.sessions.lend(id) else {
+        let Some(mut session) = self.shared.sessions.lend(id) else {
             return;
         };
         let (mut ctx, _, _) = self.ctx(now);
         session.handle_timeout(&mut ctx.app());
-        self.sessions.restore(id, session);
+        self.shared.sessions.restore(id, session);
         self.settle_sessions(now);
         self.deliver(now);
     }
@@ -434,8 +413,8 @@ impl Server {
     /// Re-arms the deadlines of the sessions touched since the last call, and
     /// removes the ones that finished.
     fn settle_sessions(&mut self, now: Instant) {
-        for id in self.sessions.take_touched() {
-            let Some((deadline, finished, scheduled)) = self.sessions.timer_state(id) else {
+        for id in self.shared.sessions.take_touched() {
+            let Some((deadline, finished, scheduled)) = self.shared.sessions.timer_state(id) else {
                 continue;
             };
             if finished {
@@ -447,7 +426,7 @@ impl Server {
     }
 
     fn close_session(&mut self, id: SessionId, now: Instant) {
-        if let Some(mut session) = self.sessions.remove(id) {
+        if let Some(mut session) = self.shared.sessions.remove(id) {
             let (mut ctx, _, _) = self.ctx(now);
             session.on_close(&mut ctx.app());
             debug!("session {id:?} closed");
@@ -488,9 +467,9 @@ impl Server {
     /// changes presence, which produces more deliveries; each member leaves
     /// the hub only once, so this ends.
     fn deliver(&mut self, now: Instant) {
-        while !self.outbox.is_empty() {
-            let deliveries = std::mem::take(&mut self.outbox.deliveries);
-            let closes = std::mem::take(&mut self.outbox.closes);
+        while !self.shared.outbox.is_empty() {
+            let deliveries = std::mem::take(&mut self.shared.outbox.deliveries);
+            let closes = std::mem::take(&mut self.shared.outbox.closes);
             for delivery in &deliveries {
                 let mut renderings = Renderings::new(&delivery.event);
                 for recipient in &delivery.recipients {
@@ -539,10 +518,10 @@ impl Server {
             let _ = self.poll.registry().deregister(&mut listener);
         }
         self.accept_paused_until = None;
-        self.shutdown_deadline = Some(now + self.timeouts.shutdown);
+        self.shutdown_deadline = Some(now + self.shared.timeouts.shutdown);
         // Everyone leaves at once: no presence pushes to users being closed.
-        self.hub.detach_all();
-        for id in self.sessions.ids() {
+        self.shared.hub.detach_all();
+        for id in self.shared.sessions.ids() {
             self.close_session(id, now);
         }
         let slots: Vec<usize> = self.conns.iter().map(|(slot, _)| slot).collect();

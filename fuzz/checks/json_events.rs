@@ -50,10 +50,7 @@ impl World {
     }
 
     fn json(&mut self, member: MemberId, text: &str) {
-        match json_chat::parse::parse(text, MAX_MESSAGE, self.hub.is_registered(member)) {
-            Ok(request) => self.hub.handle(member, request, &mut self.out),
-            Err(r) => self.hub.reject(member, r.error, r.detail.as_deref(), r.tag, &mut self.out),
-        }
+        json_chat::handle_text(&mut self.hub, member, text, MAX_MESSAGE, &mut self.out);
         self.check();
     }
 
@@ -61,11 +58,7 @@ impl World {
         if line.len() > MAX_LINE {
             self.hub.reject(member, soket::chat::ChatError::TooLarge, None, None, &mut self.out);
         } else {
-            match line_chat::parse::parse(line, self.hub.is_registered(member)) {
-                Ok(Some(request)) => self.hub.handle(member, request, &mut self.out),
-                Ok(None) => {}
-                Err(r) => self.hub.reject(member, r.error, r.detail.as_deref(), r.tag, &mut self.out),
-            }
+            line_chat::handle_line(&mut self.hub, member, line, &mut self.out);
         }
         self.check();
     }

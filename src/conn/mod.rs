@@ -21,7 +21,7 @@ use crate::app::session::SessionTable;
 use crate::app::sniff::{Sniff, sniff};
 use crate::app::{App, AppCtx, CloseRequest, Input, Output, WireFormat};
 use crate::chat::{Hub, Outbox};
-use crate::config::{Limits, Timeouts};
+use crate::config::{Config, Limits, Timeouts};
 use crate::ids::ConnId;
 use crate::metrics::{Metrics, Protocol, QueueGauges};
 use crate::proto::http::HttpConfig;
@@ -55,6 +55,43 @@ pub struct Ctx<'a> {
     pub sessions: &'a mut SessionTable,
     /// Connections whose held HTTP request may answer now.
     pub wakes: &'a mut Vec<ConnId>,
+}
+
+/// What the reactor lends every connection, owned in one place: the reactor
+/// for all its connections, the harness for its one.
+pub struct Shared {
+    pub limits: Limits,
+    pub timeouts: Timeouts,
+    pub http: HttpConfig,
+    pub metrics: Metrics,
+    pub pool: BufPool,
+    pub hub: Hub,
+    pub outbox: Outbox,
+    pub sessions: SessionTable,
+    pub wakes: Vec<ConnId>,
+}
+
+impl Shared {
+    /// Everything fresh, under `config`.
+    pub fn new(config: &Config) -> Shared {
+        Shared {
+            limits: config.limits(),
+            timeouts: config.timeouts(),
+            http: config.http(),
+            metrics: Metrics::default(),
+            pool: BufPool::default(),
+            hub: Hub::new(config.chat()),
+            outbox: Outbox::default(),
+            sessions: SessionTable::default(),
+            wakes: Vec::new(),
+        }
+    }
+
+    /// What a connection borrows to handle one event at `now`.
+    pub fn ctx(&mut self, now: Instant) -> Ctx<'_> {
+        let Shared { limits, timeouts, http, metrics, pool, hub, outbox, sessions, wakes } = self;
+        Ctx { now, limits, timeouts, http, metrics, pool, hub, outbox, sessions, wakes }
+    }
 }
 
 impl Ctx<'_> {

@@ -6,12 +6,21 @@ pub mod parse;
 pub mod render;
 
 use super::{App, AppCtx, CloseRequest, Input, Output, WireFormat};
-use crate::chat::{Command, Dialect, Endpoint, MemberId, Request};
+use crate::chat::{Command, Dialect, Directory, Endpoint, Hub, MemberId, Outbox, Request};
 use crate::ids::ConnId;
 use crate::proto::ws::CloseCode;
 
 /// JSON objects, one per WebSocket text frame.
 pub const WIRE: WireFormat = WireFormat { key: "json", dialect: Dialect::Events, render: render::render };
+
+/// One JSON text from `member`, parsed (at most `max_bytes`) and handed to
+/// the hub, or rejected with the parser's error.
+pub fn handle_text<D: Directory>(hub: &mut Hub<D>, member: MemberId, text: &str, max_bytes: usize, out: &mut Outbox) {
+    match parse::parse(text, max_bytes, hub.is_registered(member)) {
+        Ok(request) => hub.handle(member, request, out),
+        Err(r) => hub.reject(member, r.error, r.detail.as_deref(), r.tag, out),
+    }
+}
 
 /// One `/ws` connection's membership in the hub.
 pub struct JsonChat {
@@ -41,11 +50,7 @@ impl App for JsonChat {
         };
         // The decoder already held the frame to --max-message; the parser
         // checks the size again before it builds anything.
-        let max_bytes = cx.limits.decoder.max_message_bytes;
-        match parse::parse(text, max_bytes, cx.hub.is_registered(self.member)) {
-            Ok(request) => cx.hub.handle(self.member, request, cx.outbox),
-            Err(r) => cx.hub.reject(self.member, r.error, r.detail.as_deref(), r.tag, cx.outbox),
-        }
+        handle_text(cx.hub, self.member, text, cx.limits.decoder.max_message_bytes, cx.outbox);
     }
 
     fn on_close(&mut self, cx: &mut AppCtx<'_>) {

@@ -5,7 +5,7 @@ pub mod parse;
 pub mod render;
 
 use super::{App, AppCtx, CloseRequest, Input, Output, WireFormat};
-use crate::chat::{ChatError, Dialect, Endpoint, MemberId};
+use crate::chat::{ChatError, Dialect, Directory, Endpoint, Hub, MemberId, Outbox};
 use crate::ids::ConnId;
 use crate::proto::ws::CloseCode;
 
@@ -22,27 +22,29 @@ impl LineChat {
     pub fn open(conn: ConnId, cx: &mut AppCtx<'_>) -> LineChat {
         LineChat { member: cx.hub.attach(Endpoint::Conn(conn), WIRE.dialect, "/") }
     }
+}
 
-    fn handle_line(&mut self, line: &[u8], cx: &mut AppCtx<'_>) {
-        match parse::parse(line, cx.hub.is_registered(self.member)) {
-            Ok(Some(request)) => cx.hub.handle(self.member, request, cx.outbox),
-            Ok(None) => {}
-            Err(r) => cx.hub.reject(self.member, r.error, r.detail.as_deref(), r.tag, cx.outbox),
-        }
+/// One legacy message from `member` (a TCP line, or one `/legacy` frame),
+/// parsed and handed to the hub, or rejected with the parser's error.
+pub fn handle_line<D: Directory>(hub: &mut Hub<D>, member: MemberId, line: &[u8], out: &mut Outbox) {
+    match parse::parse(line, hub.is_registered(member)) {
+        Ok(Some(request)) => hub.handle(member, request, out),
+        Ok(None) => {}
+        Err(r) => hub.reject(member, r.error, r.detail.as_deref(), r.tag, out),
     }
 }
 
 impl App for LineChat {
     fn handle_input(&mut self, input: Input<'_>, cx: &mut AppCtx<'_>, out: &mut dyn Output) {
         match input {
-            Input::Line(line) => self.handle_line(line, cx),
+            Input::Line(line) => handle_line(cx.hub, self.member, line, cx.outbox),
             // PROTOCOL.md §2: one text frame is one message, under the same
             // --max-line as a TCP line.
             Input::LineTooLarge => cx.hub.reject(self.member, ChatError::TooLarge, None, None, cx.outbox),
             Input::Text(text) if text.len() > cx.limits.chat.max_line_bytes => {
                 cx.hub.reject(self.member, ChatError::TooLarge, None, None, cx.outbox)
             }
-            Input::Text(text) => self.handle_line(text.as_bytes(), cx),
+            Input::Text(text) => handle_line(cx.hub, self.member, text.as_bytes(), cx.outbox),
             Input::Binary(_) => {
                 out.close(CloseRequest { code: CloseCode::UNSUPPORTED, reason: "binary frames are not accepted here" })
             }

@@ -144,11 +144,7 @@ impl<D: Directory> World<D> {
             return;
         }
         let member = self.member(slot);
-        match line_chat::parse::parse(bytes, self.hub.is_registered(member)) {
-            Ok(Some(request)) => self.hub.handle(member, request, &mut self.out),
-            Ok(None) => {}
-            Err(r) => self.hub.reject(member, r.error, r.detail.as_deref(), r.tag, &mut self.out),
-        }
+        line_chat::handle_line(&mut self.hub, member, bytes, &mut self.out);
     }
 
     /// The line codec discarded a message over `--max-line`.
@@ -172,10 +168,7 @@ impl<D: Directory> World<D> {
             return;
         }
         let member = self.member(slot);
-        match json_chat::parse::parse(text, MAX_MESSAGE, self.hub.is_registered(member)) {
-            Ok(request) => self.hub.handle(member, request, &mut self.out),
-            Err(r) => self.hub.reject(member, r.error, r.detail.as_deref(), r.tag, &mut self.out),
-        }
+        json_chat::handle_text(&mut self.hub, member, text, MAX_MESSAGE, &mut self.out);
     }
 
     /// `?name=` at the upgrade: a `hello` without an id.
