@@ -3,6 +3,9 @@
 //! frames and lines, never chat: each complete message goes to the
 //! connection's [`App`], which answers through an [`Output`].
 
+mod app_io;
+mod ctx;
+mod deadlines;
 mod delivery;
 mod http;
 mod lines;
@@ -17,22 +20,20 @@ use log::{debug, trace, warn};
 pub use transport::{PlainTcp, Transport};
 use websocket::WsFraming;
 
-use crate::app::session::SessionTable;
 use crate::app::sniff::{Sniff, sniff};
-use crate::app::{App, AppCtx, CloseRequest, Input, Output, WireFormat};
-use crate::chat::{Hub, Outbox};
-use crate::config::{Config, Limits, Timeouts};
+use crate::app::{App, CloseRequest, WireFormat};
+use crate::config::Limits;
 use crate::ids::ConnId;
-use crate::metrics::{Metrics, Protocol, QueueGauges};
-use crate::proto::http::HttpConfig;
-use crate::proto::http::response::write_response;
+use crate::metrics::Protocol;
 use crate::proto::line::LineDecoder;
 use crate::proto::ws::CloseCode;
 use crate::proto::ws::OpCode;
 use crate::proto::ws::encoder::{encode_close, encode_frame};
-use crate::write_queue::{BufPool, WriteQueue};
+use crate::write_queue::WriteQueue;
 use http::HttpState;
 
+use app_io::run_app;
+pub use ctx::{Ctx, Shared};
 pub use delivery::Renderings;
 pub use websocket::{Framed, frame_rendered};
 
@@ -40,83 +41,6 @@ pub use websocket::{Framed, frame_rendered};
 /// is picked up on the next turn of the loop, so one fast sender cannot
 /// starve the others.
 const MAX_READS_PER_TURN: usize = 16;
-
-/// What a connection borrows from the reactor while it handles an event.
-pub struct Ctx<'a> {
-    pub now: Instant,
-    pub limits: &'a Limits,
-    pub timeouts: &'a Timeouts,
-    pub http: &'a HttpConfig,
-    pub metrics: &'a mut Metrics,
-    pub pool: &'a mut BufPool,
-    pub hub: &'a mut Hub,
-    /// Where the hub's deliveries collect; the reactor routes them after each event.
-    pub outbox: &'a mut Outbox,
-    pub sessions: &'a mut SessionTable,
-    /// Connections whose held HTTP request may answer now.
-    pub wakes: &'a mut Vec<ConnId>,
-}
-
-/// What the reactor lends every connection, owned in one place: the reactor
-/// for all its connections, the harness for its one.
-pub struct Shared {
-    pub limits: Limits,
-    pub timeouts: Timeouts,
-    pub http: HttpConfig,
-    pub metrics: Metrics,
-    pub pool: BufPool,
-    pub hub: Hub,
-    pub outbox: Outbox,
-    pub sessions: SessionTable,
-    pub wakes: Vec<ConnId>,
-}
-
-impl Shared {
-    /// Everything fresh, under `config`.
-    pub fn new(config: &Config) -> Shared {
-        Shared {
-            limits: config.limits(),
-            timeouts: config.timeouts(),
-            http: config.http(),
-            metrics: Metrics::default(),
-            pool: BufPool::default(),
-            hub: Hub::new(config.chat()),
-            outbox: Outbox::default(),
-            sessions: SessionTable::default(),
-            wakes: Vec::new(),
-        }
-    }
-
-    /// What a connection borrows to handle one event at `now`.
-    pub fn ctx(&mut self, now: Instant) -> Ctx<'_> {
-        let Shared { limits, timeouts, http, metrics, pool, hub, outbox, sessions, wakes } = self;
-        Ctx { now, limits, timeouts, http, metrics, pool, hub, outbox, sessions, wakes }
-    }
-}
-
-impl Ctx<'_> {
-    pub(crate) fn app(&mut self) -> AppCtx<'_> {
-        self.split().1
-    }
-
-    /// The buffer pool (for the app's output) and what the app may use.
-    fn split(&mut self) -> (&mut BufPool, AppCtx<'_>) {
-        let cx = AppCtx {
-            now: self.now,
-            limits: self.limits,
-            metrics: self.metrics,
-            hub: self.hub,
-            outbox: self.outbox,
-            sessions: self.sessions,
-            wakes: self.wakes,
-            queues: QueueGauges {
-                queued_bytes: self.pool.queued_total() as u64,
-                high_water_bytes: self.pool.high_water() as u64,
-            },
-        };
-        (self.pool, cx)
-    }
-}
 
 /// Where a connection is in its life. Every transition is made by one method
 /// of [`Conn`], and every close frame is sent by [`Conn::send_close`].
@@ -189,37 +113,6 @@ pub struct Conn<S: Transport = PlainTcp> {
     pending_input: bool,
     /// The reactor has this connection on its flush list.
     pub flush_listed: bool,
-}
-
-/// An app's answers, written into the connection's queue in its framing.
-struct AppOutput<'a> {
-    out: &'a mut WriteQueue,
-    pool: &'a mut BufPool,
-    websocket: bool,
-    close: Option<CloseRequest>,
-}
-
-impl Output for AppOutput<'_> {
-    fn send_text(&mut self, payload: &[u8]) {
-        if self.websocket {
-            self.out.append_with(self.pool, |v| encode_frame(v, OpCode::Text, payload));
-        } else {
-            self.out.append_with(self.pool, |v| {
-                v.extend_from_slice(payload);
-                v.push(b'\n');
-            });
-        }
-    }
-
-    fn send_binary(&mut self, payload: &[u8]) {
-        if self.websocket {
-            self.out.append_with(self.pool, |v| encode_frame(v, OpCode::Binary, payload));
-        }
-    }
-
-    fn close(&mut self, request: CloseRequest) {
-        self.close.get_or_insert(request);
-    }
 }
 
 impl<S: Transport> Conn<S> {
@@ -634,96 +527,6 @@ impl<S: Transport> Conn<S> {
             }
         }
     }
-
-    /// The earliest instant at which [`Conn::on_deadline`] has work to do.
-    pub fn next_deadline(&self) -> Option<Instant> {
-        let own = match &self.lifecycle {
-            Lifecycle::Sniffing { first_byte, flush } => Some(flush.unwrap_or(*first_byte)),
-            Lifecycle::Http(state) => state.deadline(),
-            Lifecycle::Draining { deadline, .. } | Lifecycle::Closing { deadline, .. } => Some(*deadline),
-            Lifecycle::Open(Framing::WebSocket(ws)) => Some(ws.keepalive_deadline()),
-            Lifecycle::Open(Framing::Lines(lines)) => lines.deadline(),
-            Lifecycle::PeerFinished | Lifecycle::Closed => None,
-        };
-        let app = self.app.as_ref().and_then(|app| app.poll_timeout());
-        own.into_iter().chain(app).min()
-    }
-
-    /// Acts on whatever deadline has passed by `ctx.now`.
-    pub fn on_deadline(&mut self, ctx: &mut Ctx<'_>) {
-        let now = ctx.now;
-        match &mut self.lifecycle {
-            Lifecycle::Sniffing { flush: Some(flush), .. } if *flush <= now => {
-                // A proper prefix of a method name that stayed alone for the
-                // flush delay is a legacy message (a user may be called GET).
-                self.open_lines(ctx);
-                let mut pending = std::mem::take(&mut self.rbuf);
-                self.feed(&mut pending, ctx);
-            }
-            Lifecycle::Sniffing { flush: None, first_byte } if *first_byte <= now => {
-                debug!("conn {:?}: no byte within --first-byte-timeout", self.id);
-                self.close_now(ctx);
-            }
-            Lifecycle::Http(state) if state.is_held() && state.deadline().is_some_and(|d| d <= now) => {
-                self.poll_held(ctx);
-            }
-            Lifecycle::Http(state) if state.is_held() => {}
-            Lifecycle::Http(state) if state.deadline().is_some_and(|d| d <= now) => {
-                debug!("conn {:?}: request not complete in time", self.id);
-                // A connection that never started a request just goes.
-                if !self.rbuf.is_empty() || !state.is_reading_head() {
-                    let body = b"request head timeout\n";
-                    let response = write_response(408, &[], "text/plain; charset=utf-8", body, false, true);
-                    self.out.push_bytes(ctx.pool, &response);
-                }
-                self.finish(ctx);
-            }
-            Lifecycle::Open(Framing::Lines(lines)) if lines.deadline().is_some_and(|d| d <= now) => {
-                self.decode_lines(None, now, ctx);
-            }
-            Lifecycle::Draining { deadline, .. } | Lifecycle::Closing { deadline, .. } if *deadline <= now => {
-                debug!("conn {:?}: closing deadline passed", self.id);
-                self.close_now(ctx);
-            }
-            Lifecycle::Open(Framing::WebSocket(ws)) => match ws.on_deadline(now, ctx.timeouts) {
-                websocket::Keepalive::Wait => {}
-                websocket::Keepalive::Ping => self.out.append_with(ctx.pool, |v| encode_frame(v, OpCode::Ping, b"")),
-                websocket::Keepalive::TimedOut => {
-                    debug!("conn {:?}: keepalive ping unanswered", self.id);
-                    self.send_close(Some(CloseCode::GOING_AWAY), "ping timeout", AfterClose::Finish, ctx);
-                }
-            },
-            _ => {}
-        }
-        if let Some(app) = self.app.as_mut()
-            && app.poll_timeout().is_some_and(|at| at <= now)
-        {
-            let websocket = self.protocol == Protocol::WebSocket;
-            let (pool, mut cx) = ctx.split();
-            let mut output = AppOutput { out: &mut self.out, pool, websocket, close: None };
-            app.handle_timeout(&mut cx, &mut output);
-            if let Some(request) = output.close {
-                self.close(request, ctx);
-            }
-        }
-    }
-}
-
-/// Gives one complete message to the app; returns how it wants the
-/// connection to end, if it does.
-fn run_app(
-    app: &mut Option<Box<dyn App>>,
-    out: &mut WriteQueue,
-    websocket: bool,
-    input: Input<'_>,
-    ctx: &mut Ctx<'_>,
-) -> Option<CloseRequest> {
-    ctx.metrics.messages_in_total += 1;
-    let app = app.as_mut()?;
-    let (pool, mut cx) = ctx.split();
-    let mut output = AppOutput { out, pool, websocket, close: None };
-    app.handle_input(input, &mut cx, &mut output);
-    output.close
 }
 
 /// The slow-reader rule (PROTOCOL.md §6), asked before queueing `adding`
