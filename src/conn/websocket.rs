@@ -89,6 +89,10 @@ impl<S: Transport> Conn<S> {
     /// Decodes frames from `buf` and acts on them; returns the bytes consumed.
     pub(super) fn process_websocket(&mut self, buf: &mut [u8], ctx: &mut Ctx<'_>) -> usize {
         let mut pos = 0;
+        // Bytes arrived: the peer is alive (once per read, not per message).
+        if let Lifecycle::Open(Framing::WebSocket(ws)) | Lifecycle::Closing { ws, .. } = &mut self.lifecycle {
+            ws.on_receive(ctx.now, ctx.timeouts);
+        }
         let step = loop {
             let backlog_before = counted_queue(&self.out, ctx.limits.max_queued_bytes);
             let Conn { lifecycle, app, out, .. } = self;
@@ -98,7 +102,6 @@ impl<S: Transport> Conn<S> {
                 // The app finished the connection on the last message.
                 _ => return buf.len(),
             };
-            ws.on_receive(ctx.now, ctx.timeouts);
             let Some(rest) = buf.get_mut(pos..) else {
                 break Step::Open;
             };
