@@ -375,8 +375,7 @@ impl Server {
             self.remove(slot, now);
             return;
         }
-        if list_for_flush && conn.has_output() && !conn.flush_listed {
-            conn.flush_listed = true;
+        if list_for_flush && conn.enlist_for_flush() {
             self.flush_list.push(conn.id);
         }
         if conn.wants_read {
@@ -436,10 +435,7 @@ impl Server {
     fn flush_all(&mut self, now: Instant) {
         let listed = std::mem::take(&mut self.flush_list);
         for id in listed {
-            let flushed = self.with_conn(id, now, |conn, ctx, _| {
-                conn.flush_listed = false;
-                conn.flush_batch(ctx);
-            });
+            let flushed = self.with_conn(id, now, |conn, ctx, _| conn.flush_batch(ctx));
             if flushed.is_some() {
                 // A connection that still has output waits for its writable
                 // event rather than being listed again: no busy loop.
@@ -486,11 +482,10 @@ impl Server {
                         // stays in the hub kept its deadlines.
                         if conn.wire_format().is_none() || conn.is_dead() {
                             Delivered::Changed
-                        } else if conn.flush_listed {
-                            Delivered::Not
-                        } else {
-                            conn.flush_listed = true;
+                        } else if conn.enlist_for_flush() {
                             Delivered::Queued
+                        } else {
+                            Delivered::Not
                         }
                     });
                     match delivered {

@@ -2,7 +2,7 @@
 //! and close requests out.
 
 use super::Ctx;
-use crate::app::{App, CloseRequest, Input, Output};
+use crate::app::{App, AppCtx, CloseRequest, Input, Output};
 use crate::proto::ws::OpCode;
 use crate::proto::ws::encoder::encode_frame;
 use crate::write_queue::{BufPool, WriteQueue};
@@ -48,11 +48,7 @@ pub(super) fn run_app(
     ctx: &mut Ctx<'_>,
 ) -> Option<CloseRequest> {
     ctx.metrics.messages_in_total += 1;
-    let app = app.as_mut()?;
-    let (pool, mut cx) = ctx.split();
-    let mut output = AppOutput { out, pool, websocket, close: None };
-    app.handle_input(input, &mut cx, &mut output);
-    output.close
+    with_app(app, out, websocket, ctx, |app, cx, output| app.handle_input(input, cx, output))
 }
 
 /// Runs the app's own deadline; returns how it wants the connection to end,
@@ -63,9 +59,20 @@ pub(super) fn run_app_timeout(
     websocket: bool,
     ctx: &mut Ctx<'_>,
 ) -> Option<CloseRequest> {
+    with_app(app, out, websocket, ctx, |app, cx, output| app.handle_timeout(cx, output))
+}
+
+/// Lends the app what it may use and an output into the connection's queue.
+fn with_app(
+    app: &mut Option<Box<dyn App>>,
+    out: &mut WriteQueue,
+    websocket: bool,
+    ctx: &mut Ctx<'_>,
+    act: impl FnOnce(&mut dyn App, &mut AppCtx<'_>, &mut AppOutput<'_>),
+) -> Option<CloseRequest> {
     let app = app.as_mut()?;
     let (pool, mut cx) = ctx.split();
     let mut output = AppOutput { out, pool, websocket, close: None };
-    app.handle_timeout(&mut cx, &mut output);
+    act(app.as_mut(), &mut cx, &mut output);
     output.close
 }

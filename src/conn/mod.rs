@@ -112,7 +112,7 @@ pub struct Conn<S: Transport = PlainTcp> {
     /// Input was read but left undecoded in `rbuf` when reading paused.
     pending_input: bool,
     /// The reactor has this connection on its flush list.
-    pub flush_listed: bool,
+    flush_listed: bool,
 }
 
 impl<S: Transport> Conn<S> {
@@ -133,6 +133,15 @@ impl<S: Transport> Conn<S> {
             pending_input: false,
             flush_listed: false,
         }
+    }
+
+    /// Whether the reactor should put this connection on its flush list
+    /// now: it has output and is not on the list already (it is then taken
+    /// to be on it, until [`Conn::flush_batch`]).
+    pub fn enlist_for_flush(&mut self) -> bool {
+        let enlist = !self.flush_listed && self.has_output();
+        self.flush_listed |= enlist;
+        enlist
     }
 
     pub fn transport_mut(&mut self) -> &mut S {
@@ -471,6 +480,7 @@ impl<S: Transport> Conn<S> {
     /// The end-of-batch flush: by now the hub's answers to this batch's input
     /// are queued, so a connection whose peer half-closed can finish.
     pub fn flush_batch(&mut self, ctx: &mut Ctx<'_>) {
+        self.flush_listed = false;
         if matches!(self.lifecycle, Lifecycle::PeerFinished) {
             self.finish(ctx);
             // The peer sent its FIN already: no input left to drain.

@@ -139,7 +139,7 @@ impl<S: Transport> Conn<S> {
                 // the end of it, and stop decoding while the peer does not
                 // take it.
                 if !self.write_now(ctx) {
-                    self.lifecycle = Lifecycle::Closed;
+                    self.close_now(ctx);
                     return buf.len();
                 }
                 if backlog_before > 0
