@@ -430,12 +430,7 @@ impl<S: Transport> Conn<S> {
                 };
             }
             AfterClose::Finish => self.finish(ctx),
-            AfterClose::Done => {
-                self.finish(ctx);
-                if let Lifecycle::Draining { peer_done, .. } = &mut self.lifecycle {
-                    *peer_done = true;
-                }
-            }
+            AfterClose::Done => self.finish_after_peer(ctx),
         }
     }
 
@@ -462,6 +457,15 @@ impl<S: Transport> Conn<S> {
             Lifecycle::Draining { deadline: ctx.now + ctx.timeouts.close, peer_done: false, write_shut: false };
     }
 
+    /// Finishes a connection whose peer has nothing more to send (its close
+    /// frame or FIN came): the socket closes as soon as our bytes are out.
+    fn finish_after_peer(&mut self, ctx: &mut Ctx<'_>) {
+        self.finish(ctx);
+        if let Lifecycle::Draining { peer_done, .. } = &mut self.lifecycle {
+            *peer_done = true;
+        }
+    }
+
     /// Starts a graceful shutdown of this connection: close 1001 on
     /// WebSocket, finish everything else once its answer is out.
     pub fn begin_shutdown(&mut self, ctx: &mut Ctx<'_>) {
@@ -482,11 +486,8 @@ impl<S: Transport> Conn<S> {
     pub fn flush_batch(&mut self, ctx: &mut Ctx<'_>) {
         self.flush_listed = false;
         if matches!(self.lifecycle, Lifecycle::PeerFinished) {
-            self.finish(ctx);
             // The peer sent its FIN already: no input left to drain.
-            if let Lifecycle::Draining { peer_done, .. } = &mut self.lifecycle {
-                *peer_done = true;
-            }
+            self.finish_after_peer(ctx);
         }
         self.flush(ctx);
     }
