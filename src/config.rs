@@ -100,6 +100,28 @@ pub struct Config {
     /// Do not serve the `/echo` WebSocket endpoint.
     #[arg(long)]
     pub no_echo: bool,
+
+    /// Engine.IO (Socket.IO's transport): time between the server's heartbeat pings.
+    #[arg(long, default_value = "25s", value_parser = parse_duration)]
+    pub engineio_ping_interval: Duration,
+
+    /// Engine.IO: time to wait for the pong to a heartbeat ping before the session is closed.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    pub engineio_ping_timeout: Duration,
+
+    /// Engine.IO: largest message, and largest long-polling request body, in bytes (`maxPayload`).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub engineio_max_payload: usize,
+
+    /// Socket.IO: time a new session has to connect a namespace before it is closed.
+    #[arg(long, default_value = "45s", value_parser = parse_duration)]
+    pub socketio_connect_timeout: Duration,
+
+    /// Serve the behaviour the official Engine.IO and Socket.IO protocol test suites expect
+    /// (an Engine.IO echo at `/engine.io/`, Socket.IO's test handlers at `/socket.io/`) instead of
+    /// the chat world. For conformance runs only, like `/echo` for Autobahn.
+    #[arg(long)]
+    pub socketio_test_suite: bool,
 }
 
 /// Parses `250ms`, `10s`, `2m` (any humantime duration) or a bare number of
@@ -162,6 +184,13 @@ impl Config {
             max_queued_bytes: self.max_queued_bytes,
             chat: ChatConfig { max_line_bytes: self.max_line_bytes, max_rooms_per_user: self.max_rooms_per_user },
             decoder: DecoderLimits { max_message_bytes: self.max_message_bytes, max_fragments: self.max_fragments },
+            engine: EngineConfig {
+                ping_interval: self.engineio_ping_interval,
+                ping_timeout: self.engineio_ping_timeout,
+                max_payload: self.engineio_max_payload,
+                connect_timeout: self.socketio_connect_timeout,
+                test_suite: self.socketio_test_suite,
+            },
         }
     }
 
@@ -191,6 +220,7 @@ impl Config {
             max_headers: self.max_headers,
             allow_origins: self.allow_origins.clone(),
             echo_enabled: !self.no_echo,
+            engineio_test_suite: self.socketio_test_suite,
         }
     }
 }
@@ -207,6 +237,20 @@ pub struct Limits {
     /// The hub's caps, `--max-line` among them.
     pub chat: ChatConfig,
     pub decoder: DecoderLimits,
+    pub engine: EngineConfig,
+}
+
+/// Engine.IO's and Socket.IO's parameters (the reference server's defaults).
+#[derive(Clone, Copy, Debug)]
+pub struct EngineConfig {
+    pub ping_interval: Duration,
+    pub ping_timeout: Duration,
+    /// Largest message and polling body (`maxPayload`).
+    pub max_payload: usize,
+    /// Time to connect a first namespace.
+    pub connect_timeout: Duration,
+    /// The protocol test suites' behaviour instead of the chat world.
+    pub test_suite: bool,
 }
 
 impl Limits {

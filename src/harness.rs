@@ -181,7 +181,7 @@ impl Harness {
             let deliveries = std::mem::take(&mut ctx.outbox.deliveries);
             let closes = std::mem::take(&mut ctx.outbox.closes);
             for delivery in deliveries {
-                let mut renderings = Renderings::new(&delivery.event);
+                let mut renderings = Renderings::new(&delivery);
                 let me = Endpoint::Conn(conn.id);
                 for recipient in delivery.recipients.iter().filter(|r| r.endpoint == me) {
                     conn.deliver(&mut renderings, recipient.omit, &mut ctx);

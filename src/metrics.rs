@@ -28,6 +28,8 @@ pub struct Metrics {
     /// Silent connections closed at the connection cap to make room.
     pub silent_evictions_total: u64,
     pub accept_errors_total: u64,
+    /// Engine.IO sessions opened (polling or WebSocket).
+    pub engineio_sessions_total: u64,
 }
 
 /// Gauges owned by the chat hub, passed in when rendering.
@@ -132,6 +134,12 @@ impl Metrics {
             "counter",
             "Connections closed at once because --max-connections was reached.",
             &[("", self.connections_refused_total)],
+        );
+        family(
+            "soket_engineio_sessions_total",
+            "counter",
+            "Engine.IO (Socket.IO) sessions opened.",
+            &[("", self.engineio_sessions_total)],
         );
         family(
             "soket_silent_evictions_total",

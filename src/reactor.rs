@@ -15,6 +15,7 @@ use slab::Slab;
 
 use std::collections::VecDeque;
 
+use crate::chat::Recipient;
 use crate::config::Config;
 use crate::conn::{Conn, Ctx, PlainTcp, Renderings, Shared};
 use crate::ids::{Endpoint, SessionId};
@@ -166,7 +167,7 @@ impl Server {
             }
             self.continue_reads(now);
             self.fire_timers(now);
-            self.run_wakes(now);
+            self.settle_world(now);
             if self.accept_paused_until.is_some_and(|t| t <= now) {
                 self.accept_paused_until = None;
                 self.accept_all(now);
@@ -351,9 +352,22 @@ impl Server {
     /// finished, list it for flushing or reading, re-arm its deadline.
     fn settle(&mut self, slot: usize, list_for_flush: bool, now: Instant) {
         self.settle_one(slot, list_for_flush, now);
-        self.settle_sessions(now);
-        self.deliver(now);
-        self.run_wakes(now);
+        self.settle_world(now);
+    }
+
+    /// Sessions, deliveries and wakes feed each other: a delivery wakes a
+    /// held poll, whose answer lets its session finish, whose end changes
+    /// presence. Each round has less to do; the bound leaves a pathological
+    /// chain to the next event rather than spinning here.
+    fn settle_world(&mut self, now: Instant) {
+        for _ in 0..8 {
+            self.settle_sessions(now);
+            self.deliver(now);
+            if self.shared.wakes.is_empty() {
+                break;
+            }
+            self.run_wakes(now);
+        }
     }
 
     /// Lets held HTTP requests whose handlers were woken answer.
@@ -405,8 +419,7 @@ impl Server {
         let (mut ctx, _, _) = self.ctx(now);
         session.handle_timeout(&mut ctx.app());
         self.shared.sessions.restore(id, session);
-        self.settle_sessions(now);
-        self.deliver(now);
+        self.settle_world(now);
     }
 
     /// Re-arms the deadlines of the sessions touched since the last call, and
@@ -467,12 +480,20 @@ impl Server {
             let deliveries = std::mem::take(&mut self.shared.outbox.deliveries);
             let closes = std::mem::take(&mut self.shared.outbox.closes);
             for delivery in &deliveries {
-                let mut renderings = Renderings::new(&delivery.event);
+                let mut renderings = Renderings::new(delivery);
                 for recipient in &delivery.recipients {
-                    let Endpoint::Conn(id) = recipient.endpoint else {
-                        // No protocol with sessions is served yet.
-                        debug!("no session takes deliveries: {:?}", recipient.endpoint);
-                        continue;
+                    let id = match recipient.endpoint {
+                        Endpoint::Conn(id) => id,
+                        // A session whose WebSocket carries it takes the
+                        // shared frame like any connection; one without
+                        // queues the rendering for its next poll.
+                        Endpoint::Session(session) => match self.shared.sessions.carrier(session) {
+                            Some(carrier) => carrier,
+                            None => {
+                                self.deliver_to_session(session, recipient, &mut renderings, now);
+                                continue;
+                            }
+                        },
                     };
                     let delivered = self.with_conn(id, now, |conn, ctx, _| {
                         if !conn.deliver(&mut renderings, recipient.omit, ctx) {
@@ -502,6 +523,23 @@ impl Server {
                 }
             }
         }
+    }
+
+    fn deliver_to_session(
+        &mut self,
+        id: SessionId,
+        recipient: &Recipient,
+        renderings: &mut Renderings<'_>,
+        now: Instant,
+    ) {
+        let Some(mut session) = self.shared.sessions.lend(id) else {
+            return;
+        };
+        if let Some(rendered) = session.wire_format().and_then(|format| renderings.rendered(format)) {
+            let (mut ctx, _, _) = self.ctx(now);
+            session.deliver(recipient.member, rendered, recipient.omit, &mut ctx.app());
+        }
+        self.shared.sessions.restore(id, session);
     }
 
     fn begin_shutdown(&mut self, now: Instant) {

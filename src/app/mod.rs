@@ -10,12 +10,14 @@
 //! the hub's deliveries rendered in their own [`WireFormat`].
 
 pub mod echo;
+pub mod engineio;
 pub mod json_chat;
 pub mod line_chat;
 pub mod render;
 pub mod router;
 pub mod session;
 pub mod sniff;
+pub mod socketio;
 pub mod status;
 
 use std::time::Instant;
@@ -52,8 +54,9 @@ pub struct AppCtx<'a> {
     pub outbox: &'a mut Outbox,
     /// Sessions that outlive a connection (lend one out to run it).
     pub sessions: &'a mut SessionTable,
-    /// Connections holding a request whose handler has something to answer
-    /// now (a session got data for its long-polling GET).
+    /// Connections with something to answer now: a held request whose
+    /// session got data for its long-polling GET, or an open app whose
+    /// session queued packets ([`App::on_wake`]).
     pub wakes: &'a mut Vec<ConnId>,
     /// The outgoing queues, for `/metrics`.
     pub queues: QueueGauges,
@@ -138,9 +141,9 @@ pub struct WireFormat {
     pub key: &'static str,
     /// What the hub may send a member speaking this format.
     pub dialect: Dialect,
-    /// The payload of `event` in this format, or `None` if such receivers
-    /// never get it.
-    pub render: fn(&Event) -> Option<Rendered>,
+    /// The payload of `event` in `namespace` (where every receiver of the
+    /// delivery is) in this format, or `None` if such receivers never get it.
+    pub render: fn(&Event, &str) -> Option<Rendered>,
 }
 
 impl PartialEq for WireFormat {
@@ -165,6 +168,10 @@ pub trait App {
 
     /// Called once `cx.now` has reached [`App::poll_timeout`].
     fn handle_timeout(&mut self, _cx: &mut AppCtx<'_>, _out: &mut dyn Output) {}
+
+    /// Something the app waits on has output for it (a session it carries
+    /// queued packets, see [`AppCtx::wakes`]): write it now.
+    fn on_wake(&mut self, _cx: &mut AppCtx<'_>, _out: &mut dyn Output) {}
 
     /// The connection is ending, for whatever reason (either side closed, a
     /// limit, shutdown): leave whatever the app joined. Called exactly once.

@@ -13,12 +13,15 @@ use std::rc::Rc;
 pub struct Rendered {
     pub body: Rc<[u8]>,
     pub entries: Option<Rc<[Range<usize>]>>,
+    /// Binary messages that follow the text one on carriers that have them
+    /// (Socket.IO's attachments); none for most formats.
+    pub attachments: Option<Rc<[Rc<[u8]>]>>,
 }
 
 impl Rendered {
     /// A payload that is the same for every receiver.
     pub fn whole(body: impl Into<Rc<[u8]>>) -> Rendered {
-        Rendered { body: body.into(), entries: None }
+        Rendered { body: body.into(), entries: None, attachments: None }
     }
 
     /// The bytes cut out for a receiver with `omit` ([`crate::chat::Recipient::omit`]):
@@ -65,7 +68,7 @@ pub(crate) struct ListBuilder {
 
 impl ListBuilder {
     pub fn finish(self) -> Rendered {
-        Rendered { body: self.body.into(), entries: Some(self.entries.into()) }
+        Rendered { body: self.body.into(), entries: Some(self.entries.into()), attachments: None }
     }
 }
 
@@ -74,7 +77,7 @@ mod tests {
     use super::*;
 
     fn list(body: &str, entries: &[Range<usize>]) -> Rendered {
-        Rendered { body: Rc::from(body.as_bytes()), entries: Some(Rc::from(entries)) }
+        Rendered { body: Rc::from(body.as_bytes()), entries: Some(Rc::from(entries)), attachments: None }
     }
 
     #[test]

@@ -3,12 +3,14 @@
 //! validator. A protocol served over HTTP adds its rows here. No sockets.
 
 use super::echo::Echo;
+use super::engineio::{self, EngineWebSocket, Flavor, PollRequest, Polling};
 use super::json_chat::JsonChat;
 use super::line_chat::LineChat;
 use super::status::MetricsPage;
 use super::{App, AppCtx, HttpHandler};
 use crate::chat::normalize_namespace;
 use crate::ids::ConnId;
+use crate::proto::engineio::{Query, RequestError, Transport, check_protocol, check_transport};
 use crate::proto::http::HttpConfig;
 use crate::proto::http::body::BodyKind;
 use crate::proto::http::request::{HttpError, Request};
@@ -41,6 +43,9 @@ pub enum WsEndpoint {
     Events { namespace: String },
     /// `/legacy`: the line protocol, one text frame per message.
     Legacy,
+    /// `/socket.io/` (or the test suite's `/engine.io/`) with
+    /// `transport=websocket`: a new session, or the upgrade of `sid`.
+    Engine { flavor: Flavor, sid: Option<String> },
 }
 
 /// An accepted upgrade: the 101 to write and what to speak afterwards.
@@ -62,6 +67,8 @@ pub struct Upgrade {
 pub enum Service {
     /// `GET /metrics`: the counters at the moment of the request.
     Metrics,
+    /// An Engine.IO long-polling request.
+    Engine(PollRequest),
     /// Test-only: answers with the request body.
     #[cfg(test)]
     EchoBody,
@@ -117,6 +124,9 @@ pub fn handle_head(head: &[u8], config: &HttpConfig) -> Outcome {
         Some((path, query)) => (path, Some(query)),
         None => (req.target, None),
     };
+    if let Some(flavor) = engine_flavor(path, config) {
+        return engine_outcome(&req, query, flavor, config, head_only, close);
+    }
     let (content_type, body): (&str, &[u8]) = match route(path, config) {
         None => return refuse(HttpError::NotFound, head_only, close, wants_ws),
         Some(Route::Ws(endpoint)) if wants_ws => {
@@ -161,6 +171,7 @@ pub fn handle_head(head: &[u8], config: &HttpConfig) -> Outcome {
 pub fn serve(service: &Service) -> Box<dyn HttpHandler> {
     match service {
         Service::Metrics => Box::new(MetricsPage),
+        Service::Engine(request) => Box::new(Polling::new(request.clone())),
         #[cfg(test)]
         Service::EchoBody => Box::new(test_services::EchoBody),
         #[cfg(test)]
@@ -174,7 +185,100 @@ pub fn open(upgrade: &Upgrade, conn: ConnId, cx: &mut AppCtx<'_>) -> Box<dyn App
         WsEndpoint::Echo => Box::new(Echo),
         WsEndpoint::Events { namespace } => Box::new(JsonChat::open(conn, namespace, upgrade.name.as_deref(), cx)),
         WsEndpoint::Legacy => Box::new(LineChat::open(conn, cx)),
+        WsEndpoint::Engine { flavor, sid } => Box::new(EngineWebSocket::open(*flavor, sid.as_deref(), conn, cx)),
     }
+}
+
+/// The Engine.IO path `path` is, if it is one.
+fn engine_flavor(path: &str, config: &HttpConfig) -> Option<Flavor> {
+    match path {
+        "/socket.io/" => Some(Flavor::SocketIo),
+        "/engine.io/" if config.engineio_test_suite => Some(Flavor::Echo),
+        _ => None,
+    }
+}
+
+/// A request to an Engine.IO path, checked as the reference server checks
+/// it (transport, then Origin, then the protocol of a handshake, then the
+/// method); refusals are its JSON errors.
+fn engine_outcome(
+    req: &Request<'_, '_>,
+    query: Option<&str>,
+    flavor: Flavor,
+    config: &HttpConfig,
+    head_only: bool,
+    close: bool,
+) -> Outcome {
+    let wants_ws = req.has_token("Upgrade", "websocket");
+    let origin = req.single("Origin").ok().flatten().and_then(|o| std::str::from_utf8(o).ok()).map(str::to_owned);
+    let fail = |error: RequestError| {
+        let headers = engineio::cors_headers(origin.as_deref());
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(name, value)| (*name, value.as_str())).collect();
+        let body = error.body();
+        let response = write_response(error.status(), &headers, "application/json", body.as_bytes(), head_only, close);
+        Outcome::Respond { response, close: close || wants_ws, handshake_failure: wants_ws }
+    };
+    let q = Query::parse(query);
+    let transport = match check_transport(&q) {
+        Ok(transport) => transport,
+        Err(e) => return fail(e),
+    };
+    if let Some(origin) = &origin
+        && !config.allow_origins.is_empty()
+        && !config.allow_origins.iter().any(|o| o.eq_ignore_ascii_case(origin))
+    {
+        return fail(RequestError::Forbidden);
+    }
+    if q.sid.is_none()
+        && let Err(e) = check_protocol(&q)
+    {
+        return fail(e);
+    }
+    let sid = q.sid.map(str::to_owned);
+    if wants_ws {
+        if transport != Transport::WebSocket {
+            return fail(RequestError::BadRequest);
+        }
+        return match accept_upgrade(req, None, config) {
+            Ok(accepted) => Outcome::Upgrade(Upgrade {
+                response: accepted.response,
+                endpoint: WsEndpoint::Engine { flavor, sid },
+                name: None,
+                subprotocol: accepted.subprotocol,
+            }),
+            Err(e) => refuse(e, head_only, true, true),
+        };
+    }
+    if transport == Transport::WebSocket {
+        return fail(RequestError::BadRequest);
+    }
+    let post = match (req.method, &sid) {
+        ("GET", _) => false,
+        ("POST", Some(_)) => true,
+        ("OPTIONS", _) => {
+            // A CORS preflight: what the polling requests may use.
+            let mut headers = engineio::cors_headers(origin.as_deref());
+            headers.push(("Access-Control-Allow-Methods", "GET, POST".to_owned()));
+            if let Ok(Some(asked)) = req.single("Access-Control-Request-Headers")
+                && let Ok(asked) = std::str::from_utf8(asked)
+            {
+                headers.push(("Access-Control-Allow-Headers", asked.to_owned()));
+            }
+            let headers: Vec<(&str, &str)> = headers.iter().map(|(name, value)| (*name, value.as_str())).collect();
+            let response = write_response(204, &headers, "", b"", head_only, close);
+            return Outcome::Respond { response, close, handshake_failure: false };
+        }
+        (_, None) => return fail(RequestError::BadHandshakeMethod),
+        (_, Some(_)) => return fail(RequestError::BadRequest),
+    };
+    let body = match req.body_kind() {
+        Ok(body) => body,
+        Err(e) => return refuse(e.into(), head_only, true, false),
+    };
+    let request = PollRequest { flavor, post, sid, origin };
+    // The body is read, so it need not close the connection.
+    let close = req.minor_version == 0 || req.has_token("Connection", "close");
+    Outcome::Serve { service: Service::Engine(request), body, head_only, close }
 }
 
 /// RFC 7230 §5.4: "A server MUST respond with a 400 (Bad Request) status
@@ -277,6 +381,7 @@ mod tests {
             max_headers: 32,
             allow_origins: vec![],
             echo_enabled: true,
+            engineio_test_suite: false,
         }
     }
 

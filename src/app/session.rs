@@ -8,11 +8,13 @@ use std::time::Instant;
 
 use slab::Slab;
 
-use super::AppCtx;
+use super::render::Rendered;
+use super::{AppCtx, WireFormat};
+use crate::chat::MemberId;
 use crate::ids::{ConnId, SessionId};
 
 /// A protocol session kept apart from any socket.
-pub trait Session {
+pub trait Session: std::any::Any {
     /// The earliest instant at which [`Session::handle_timeout`] has work.
     fn poll_timeout(&self) -> Option<Instant>;
 
@@ -27,14 +29,28 @@ pub trait Session {
     /// The session leaves the table (finished, or the server shuts down):
     /// leave whatever it joined. Called exactly once.
     fn on_close(&mut self, cx: &mut AppCtx<'_>);
+
+    /// The format hub deliveries to this session are rendered in, while no
+    /// carrier takes them directly (see [`SessionTable::set_carrier`]).
+    fn wire_format(&self) -> Option<WireFormat> {
+        None
+    }
+
+    /// A hub delivery to `member`, one of this session's members, rendered
+    /// in [`Session::wire_format`]; `omit` as [`Rendered::parts`] takes it.
+    fn deliver(&mut self, _member: MemberId, _rendered: &Rendered, _omit: Option<u32>, _cx: &mut AppCtx<'_>) {}
 }
 
 struct Entry {
     id: SessionId,
     /// `None` while the session is lent out to run (see [`SessionTable::lend`]).
     session: Option<Box<dyn Session>>,
-    /// The connection carrying the session now, if any.
+    /// The connection that takes the session's hub deliveries directly
+    /// (a WebSocket it was upgraded to), if any.
     carrier: Option<ConnId>,
+    /// What the protocol handed out with the id, so that an id cannot be
+    /// guessed from another (Engine.IO's sid carries both).
+    secret: u128,
     /// The session's earliest entry in the reactor's timer heap.
     scheduled: Option<Instant>,
 }
@@ -54,12 +70,25 @@ pub struct SessionTable {
 impl SessionTable {
     /// Adds a session; its deadline is armed when the reactor next settles.
     pub fn insert(&mut self, session: Box<dyn Session>) -> SessionId {
+        self.insert_with(0, |_| session)
+    }
+
+    /// Adds the session `make` builds knowing its id, findable by
+    /// [`SessionTable::find`] with `secret`.
+    pub fn insert_with(&mut self, secret: u128, make: impl FnOnce(SessionId) -> Box<dyn Session>) -> SessionId {
         self.next_generation += 1;
         let entry = self.entries.vacant_entry();
         let id = SessionId { slot: entry.key(), generation: self.next_generation };
-        entry.insert(Entry { id, session: Some(session), carrier: None, scheduled: None });
+        entry.insert(Entry { id, session: Some(make(id)), carrier: None, secret, scheduled: None });
         self.touched.push(id);
         id
+    }
+
+    /// The live session in `slot` whose generation ends in the low 32 bits
+    /// `generation` and whose secret is `secret`.
+    pub fn find(&self, slot: usize, generation: u32, secret: u128) -> Option<SessionId> {
+        let entry = self.entries.get(slot)?;
+        (entry.id.generation as u32 == generation && entry.secret == secret).then_some(entry.id)
     }
 
     fn entry_mut(&mut self, id: SessionId) -> Option<&mut Entry> {
@@ -102,12 +131,13 @@ impl SessionTable {
         self.entries.remove(id.slot).session
     }
 
-    /// The connection carrying `id` now.
+    /// The connection taking `id`'s deliveries directly.
     pub fn carrier(&self, id: SessionId) -> Option<ConnId> {
         self.entries.get(id.slot).filter(|e| e.id == id)?.carrier
     }
 
-    /// Makes `conn` the session's carrier (`None`: no connection carries it).
+    /// Makes `conn` the connection that takes the session's deliveries
+    /// directly, in its own app's format (`None`: the session takes them).
     pub fn set_carrier(&mut self, id: SessionId, conn: Option<ConnId>) {
         if let Some(entry) = self.entry_mut(id) {
             entry.carrier = conn;

@@ -11,7 +11,8 @@ use super::error::{ChatError, Failure};
 use super::names::{normalize_name, normalize_room};
 use super::room::{Member, Namespace, Roster};
 use super::{
-    ChatConfig, Command, Dialect, EmitTarget, Endpoint, Event, LOBBY, MemberId, Outbox, Recipient, Request, Tag,
+    ChatConfig, Command, Dialect, EmitTarget, Endpoint, Event, LOBBY, MemberId, Outbox, RawArgs, Recipient, Request,
+    Tag,
 };
 
 /// Every chat member, registered or not, and every namespace's world.
@@ -58,6 +59,7 @@ struct User {
 #[derive(Clone)]
 struct Sender {
     id: MemberId,
+    namespace: Rc<str>,
     endpoint: Endpoint,
     dialect: Dialect,
     tag: Option<Tag>,
@@ -130,13 +132,22 @@ impl<D: Directory> Hub<D> {
         if session.quitting {
             return;
         }
-        let sender = Sender { id: member, endpoint: session.endpoint, dialect: session.dialect, tag: request.tag };
+        let sender = Sender {
+            id: member,
+            namespace: session.namespace.clone(),
+            endpoint: session.endpoint,
+            dialect: session.dialect,
+            tag: request.tag,
+        };
         let gate = match (&session.state, &request.command) {
             (_, Command::Quit) => Ok(()),
-            (State::Unregistered, command) if !command.is_hello() => Err(Failure::bare(ChatError::NotRegistered)),
+            (State::Unregistered, command) if !command.allowed_unregistered() => {
+                Err(Failure::bare(ChatError::NotRegistered))
+            }
             (State::Unregistered, _) => Ok(()),
             // A claim in flight is a registration under way.
             (State::Claiming { .. }, command) if command.is_hello() => Err(Failure::bare(ChatError::AlreadyRegistered)),
+            (State::Claiming { .. }, Command::Relay { .. }) => Ok(()),
             (State::Claiming { .. }, _) => Err(Failure::bare(ChatError::NotRegistered)),
             (State::Registered(_), command) if command.is_hello() => Err(Failure::bare(ChatError::AlreadyRegistered)),
             (State::Registered(_), _) => Ok(()),
@@ -145,7 +156,7 @@ impl<D: Directory> Hub<D> {
         match result {
             Ok(Done::Effects) => {
                 if let Some(tag) = sender.tag.clone() {
-                    out.push(Event::Ack { tag }, vec![sender.recipient()]);
+                    out.push(&sender.namespace, Event::Ack { tag }, vec![sender.recipient()]);
                 }
             }
             Ok(Done::Replied) => {}
@@ -170,7 +181,13 @@ impl<D: Directory> Hub<D> {
         if session.quitting {
             return;
         }
-        let sender = Sender { id: member, endpoint: session.endpoint, dialect: session.dialect, tag };
+        let sender = Sender {
+            id: member,
+            namespace: session.namespace.clone(),
+            endpoint: session.endpoint,
+            dialect: session.dialect,
+            tag,
+        };
         let failure = Failure { error, detail: detail.unwrap_or_default().to_owned() };
         reply_error(&sender, &failure, out);
     }
@@ -192,7 +209,13 @@ impl<D: Directory> Hub<D> {
             session.state = state;
             return;
         };
-        let sender = Sender { id: member, endpoint: session.endpoint, dialect: session.dialect, tag };
+        let sender = Sender {
+            id: member,
+            namespace: session.namespace.clone(),
+            endpoint: session.endpoint,
+            dialect: session.dialect,
+            tag,
+        };
         let namespace = session.namespace.clone();
         let quitting = session.quitting;
         if let Some(ns) = self.namespaces.get_mut(&namespace) {
@@ -220,7 +243,13 @@ impl<D: Directory> Hub<D> {
             return;
         };
         let user = match session.state {
-            State::Unregistered => return,
+            State::Unregistered => {
+                if let Some(ns) = self.namespaces.get_mut(&session.namespace) {
+                    ns.audience.remove(member);
+                }
+                self.drop_unused_namespace(&session.namespace);
+                return;
+            }
             State::Claiming { name, .. } => {
                 self.directory.release(&session.namespace, &name, member);
                 if let Some(ns) = self.namespaces.get_mut(&session.namespace) {
@@ -247,10 +276,10 @@ impl<D: Directory> Hub<D> {
             } else if **room != *LOBBY {
                 // Lobby membership is implied by presence: the list push says it.
                 let recipients = roster.iter().map(Member::recipient).collect();
-                out.push(Event::Left { room: room.clone(), name: user.name.clone() }, recipients);
+                out.push(&session.namespace, Event::Left { room: room.clone(), name: user.name.clone() }, recipients);
             }
         }
-        push_presence(ns, None, out);
+        push_presence(&session.namespace, ns, None, out);
         self.drop_unused_namespace(&session.namespace);
     }
 
@@ -298,7 +327,24 @@ impl<D: Directory> Hub<D> {
             Command::Emit { event, data, target } => self.emit(sender, &event, data.as_deref(), target, out),
             Command::Who { room } => self.who(sender, &room, out),
             Command::Rooms => self.list_rooms(sender, out),
+            Command::Relay { event, data, args } => self.relay(sender, &event, data.as_deref(), args, out),
         }
+    }
+
+    /// Makes an unregistered member part of its namespace's audience: it
+    /// receives what goes to the whole namespace (relays and namespace-wide
+    /// emits) before it has a name, as a Socket.IO client without one does.
+    pub fn listen(&mut self, member: MemberId) {
+        let Some(session) = self.members.get(&member) else {
+            return;
+        };
+        if !matches!(session.state, State::Unregistered) {
+            return;
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let entry = Member { id: member, endpoint: session.endpoint, name: Rc::from(""), dialect: session.dialect };
+        self.namespaces.entry(session.namespace.clone()).or_default().audience.insert(seq, entry);
     }
 
     /// Claims `raw_name` in the sender's namespace; once granted, the joiner
@@ -337,6 +383,7 @@ impl<D: Directory> Hub<D> {
         self.next_seq += 1;
         let member = Member { id: sender.id, endpoint: session.endpoint, name: name.clone(), dialect: session.dialect };
         ns.by_name.insert(name.clone(), sender.id);
+        ns.audience.remove(sender.id);
         ns.presence.insert(seq, member.clone());
         let lobby = match ns.rooms.get_key_value(LOBBY) {
             Some((key, _)) => key.clone(),
@@ -355,8 +402,8 @@ impl<D: Directory> Hub<D> {
             rooms: Rc::from([lobby]),
             tag: sender.tag.clone(),
         };
-        out.push(welcome, vec![sender.recipient()]);
-        presence_delivery(ns, names, Some(sender.id), out);
+        out.push(&sender.namespace, welcome, vec![sender.recipient()]);
+        presence_delivery(&sender.namespace, ns, names, Some(sender.id), out);
     }
 
     fn quit(&mut self, sender: &Sender, out: &mut Outbox) {
@@ -375,7 +422,11 @@ impl<D: Directory> Hub<D> {
         let (room, roster) = member_room(ns, sender.id, room)?;
         let recipients: Vec<Recipient> = roster.iter().filter(|m| m.id != sender.id).map(Member::recipient).collect();
         if !recipients.is_empty() {
-            out.push(Event::Message { room: room.clone(), from: me.name, text: text.into() }, recipients);
+            out.push(
+                &sender.namespace,
+                Event::Message { room: room.clone(), from: me.name, text: text.into() },
+                recipients,
+            );
         }
         Ok(Done::Effects)
     }
@@ -386,7 +437,7 @@ impl<D: Directory> Hub<D> {
         let ns = self.namespace(&me)?;
         let target = find_user(ns, to)?;
         // Section 2: a message to oneself is delivered like any other.
-        out.push(Event::Private { from: me.name, text: text.into() }, vec![target.recipient()]);
+        out.push(&sender.namespace, Event::Private { from: me.name, text: text.into() }, vec![target.recipient()]);
         Ok(Done::Effects)
     }
 
@@ -419,7 +470,7 @@ impl<D: Directory> Hub<D> {
         self.next_seq += 1;
         user.rooms.insert(key.clone());
         let recipients = roster.iter().map(Member::recipient).collect();
-        out.push(Event::Joined { room: key, name: me.name }, recipients);
+        out.push(&sender.namespace, Event::Joined { room: key, name: me.name }, recipients);
         Ok(Done::Effects)
     }
 
@@ -452,7 +503,7 @@ impl<D: Directory> Hub<D> {
         if let Some(State::Registered(user)) = self.members.get_mut(&sender.id).map(|s| &mut s.state) {
             user.rooms.remove(&key);
         }
-        out.push(Event::Left { room: key, name: me.name }, recipients);
+        out.push(&sender.namespace, Event::Left { room: key, name: me.name }, recipients);
         Ok(Done::Effects)
     }
 
@@ -469,7 +520,10 @@ impl<D: Directory> Hub<D> {
         // Section 3: receivers that speak events, never the sender.
         let wanted = |m: &&Member| m.dialect == Dialect::Events && m.id != sender.id;
         let (recipients, room): (Vec<Recipient>, _) = match target {
-            EmitTarget::Namespace => (ns.presence.iter().filter(wanted).map(Member::recipient).collect(), None),
+            EmitTarget::Namespace => {
+                let everyone = ns.presence.iter().chain(ns.audience.iter());
+                (everyone.filter(wanted).map(Member::recipient).collect(), None)
+            }
             EmitTarget::Room(room) => {
                 let (room, roster) = member_room(ns, sender.id, &room)?;
                 (roster.iter().filter(wanted).map(Member::recipient).collect(), Some(room.clone()))
@@ -485,9 +539,40 @@ impl<D: Directory> Hub<D> {
             }
         };
         if !recipients.is_empty() {
-            let event = Event::Custom { event: event.into(), data: data.map(Rc::from), from: me.name, room };
-            out.push(event, recipients);
+            let event =
+                Event::Custom { event: event.into(), data: data.map(Rc::from), from: Some(me.name), room, args: None };
+            out.push(&sender.namespace, event, recipients);
         }
+        Ok(Done::Effects)
+    }
+
+    /// Every events member of the namespace and its audience, the sender
+    /// included; from an unregistered sender, the event names nobody.
+    fn relay(
+        &mut self,
+        sender: &Sender,
+        event: &str,
+        data: Option<&str>,
+        args: Rc<RawArgs>,
+        out: &mut Outbox,
+    ) -> Result<Done, Failure> {
+        let from = match self.members.get(&sender.id).map(|s| &s.state) {
+            Some(State::Registered(user)) => Some(user.name.clone()),
+            _ => None,
+        };
+        let Some(ns) = self.namespaces.get(&sender.namespace) else {
+            return Ok(Done::Effects);
+        };
+        let everyone = ns.presence.iter().chain(ns.audience.iter());
+        let mut recipients: Vec<Recipient> =
+            everyone.filter(|m| m.dialect == Dialect::Events).map(Member::recipient).collect();
+        if !recipients.iter().any(|r| r.member == sender.id) {
+            // A sender outside the audience (it never asked to listen) still
+            // hears its own relay, as io.emit does.
+            recipients.push(sender.recipient());
+        }
+        let event = Event::Custom { event: event.into(), data: data.map(Rc::from), from, room: None, args: Some(args) };
+        out.push(&sender.namespace, event, recipients);
         Ok(Done::Effects)
     }
 
@@ -496,7 +581,7 @@ impl<D: Directory> Hub<D> {
         let ns = self.namespace(&me)?;
         let (room, roster) = existing_room(ns, room)?;
         let event = Event::Members { room: room.clone(), names: roster.names().into(), tag: sender.tag.clone() };
-        out.push(event, vec![sender.recipient()]);
+        out.push(&sender.namespace, event, vec![sender.recipient()]);
         Ok(Done::Replied)
     }
 
@@ -504,7 +589,7 @@ impl<D: Directory> Hub<D> {
         let me = self.me(sender.id)?;
         let ns = self.namespace(&me)?;
         let rooms = ns.rooms.iter().map(|(name, roster)| (name.clone(), roster.len())).collect();
-        out.push(Event::Rooms { rooms, tag: sender.tag.clone() }, vec![sender.recipient()]);
+        out.push(&sender.namespace, Event::Rooms { rooms, tag: sender.tag.clone() }, vec![sender.recipient()]);
         Ok(Done::Replied)
     }
 
@@ -538,21 +623,25 @@ impl<D: Directory> Hub<D> {
 
 fn reply_error(sender: &Sender, failure: &Failure, out: &mut Outbox) {
     let detail = (!failure.detail.is_empty()).then(|| Rc::from(failure.detail.as_str()));
-    out.push(Event::Error { error: failure.error, detail, tag: sender.tag.clone() }, vec![sender.recipient()]);
+    out.push(
+        &sender.namespace,
+        Event::Error { error: failure.error, detail, tag: sender.tag.clone() },
+        vec![sender.recipient()],
+    );
 }
 
 /// Sends every registered user of `ns` but `except` the online list. One
 /// event for all of them: each recipient's list is everyone without its own
 /// entry, which renderers cut from one rendering.
-fn push_presence(ns: &Namespace, except: Option<MemberId>, out: &mut Outbox) {
+fn push_presence(name: &Rc<str>, ns: &Namespace, except: Option<MemberId>, out: &mut Outbox) {
     if ns.presence.iter().all(|m| Some(m.id) == except) {
         return;
     }
-    presence_delivery(ns, ns.presence.names().into(), except, out);
+    presence_delivery(name, ns, ns.presence.names().into(), except, out);
 }
 
 /// [`push_presence`] with the names (`ns.presence` in order) already listed.
-fn presence_delivery(ns: &Namespace, names: Rc<[Rc<str>]>, except: Option<MemberId>, out: &mut Outbox) {
+fn presence_delivery(name: &Rc<str>, ns: &Namespace, names: Rc<[Rc<str>]>, except: Option<MemberId>, out: &mut Outbox) {
     let recipients: Vec<Recipient> = ns
         .presence
         .iter()
@@ -560,7 +649,7 @@ fn presence_delivery(ns: &Namespace, names: Rc<[Rc<str>]>, except: Option<Member
         .filter(|(m, _)| Some(m.id) != except)
         .map(|(m, i)| Recipient { endpoint: m.endpoint, member: m.id, omit: Some(i) })
         .collect();
-    out.push(Event::Presence { names }, recipients);
+    out.push(name, Event::Presence { names }, recipients);
 }
 
 /// The room called `raw` if it exists: `room_invalid`, `no_such_room`.

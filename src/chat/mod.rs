@@ -102,13 +102,39 @@ pub enum Command<'a> {
     Rooms,
     /// Close after flushing (`/quit`); allowed before registering.
     Quit,
+    /// A custom event for every [`Dialect::Events`] member of the namespace
+    /// and its audience, the sender included (Socket.IO's `io.emit`, which
+    /// the chat example relies on); allowed before registering. `data` is
+    /// the event as single-argument receivers get it (raw JSON, `None` is
+    /// `null`), `args` as its own protocol sent it.
+    Relay {
+        event: Cow<'a, str>,
+        data: Option<Cow<'a, str>>,
+        args: Rc<RawArgs>,
+    },
+}
+
+/// A custom event's arguments as a protocol with several arguments and
+/// binary attachments sent them (Socket.IO), relayed verbatim to receivers
+/// of that protocol: `json` is the event's whole array, its name first,
+/// each binary argument replaced by a placeholder; `binary` holds the
+/// attachments in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawArgs {
+    pub json: Rc<str>,
+    pub binary: Rc<[Rc<[u8]>]>,
 }
 
 impl Command<'_> {
     /// Whether this is a `hello` (the one request allowed before registering,
-    /// with `/quit`).
+    /// with `/quit` and a relay).
     pub fn is_hello(&self) -> bool {
         matches!(self, Command::Hello { .. })
+    }
+
+    /// Whether a member that has not registered may ask for this.
+    pub fn allowed_unregistered(&self) -> bool {
+        matches!(self, Command::Hello { .. } | Command::Quit | Command::Relay { .. })
     }
 
     /// The same command owning its strings.
@@ -133,6 +159,7 @@ impl Command<'_> {
             Command::Who { room } => Command::Who { room: own(room) },
             Command::Rooms => Command::Rooms,
             Command::Quit => Command::Quit,
+            Command::Relay { event, data, args } => Command::Relay { event: own(event), data: data.map(own), args },
         }
     }
 }
@@ -199,12 +226,15 @@ pub enum Event {
         room: Rc<str>,
         name: Rc<str>,
     },
-    /// A custom event; `data` is raw JSON text, `None` is `null`; `room` when sent to a room.
+    /// A custom event; `data` is raw JSON text, `None` is `null`; `room`
+    /// when sent to a room; `from` unless an unregistered member relayed
+    /// it; `args` as the sender's protocol gave them, if it has its own.
     Custom {
         event: Rc<str>,
         data: Option<Rc<str>>,
-        from: Rc<str>,
+        from: Option<Rc<str>>,
         room: Option<Rc<str>>,
+        args: Option<Rc<RawArgs>>,
     },
     /// Everyone online in the namespace, oldest first; each receiver's list
     /// leaves out its own entry ([`Recipient::omit`]).
@@ -248,6 +278,8 @@ pub struct Recipient {
 /// renderers decide the wire format.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Delivery {
+    /// The namespace every recipient is in.
+    pub namespace: Rc<str>,
     pub event: Event,
     /// Never empty: the hub drops deliveries nobody would get.
     pub recipients: Vec<Recipient>,
@@ -276,10 +308,10 @@ impl Outbox {
         self.deliveries.is_empty() && self.closes.is_empty()
     }
 
-    /// Queues `event` for `recipients`; a delivery to nobody is dropped.
-    pub(crate) fn push(&mut self, event: Event, recipients: Vec<Recipient>) {
+    /// Queues `event` for `recipients` in `namespace`; a delivery to nobody is dropped.
+    pub(crate) fn push(&mut self, namespace: &Rc<str>, event: Event, recipients: Vec<Recipient>) {
         if !recipients.is_empty() {
-            self.deliveries.push(Delivery { event, recipients });
+            self.deliveries.push(Delivery { namespace: namespace.clone(), event, recipients });
         }
     }
 }

@@ -88,6 +88,9 @@ pub(crate) struct Namespace {
     /// NFC names awaiting the directory's answer, reserved against local
     /// claims meanwhile.
     pub claiming: HashMap<Rc<str>, MemberId>,
+    /// Members that have not registered but receive what goes to the whole
+    /// namespace (Socket.IO clients without a name), in arrival order.
+    pub audience: Roster,
     /// Rooms with members, `lobby` included. `str` order is code point
     /// order, which is how room lists are sorted.
     pub rooms: BTreeMap<Rc<str>, Roster>,
@@ -96,7 +99,7 @@ pub(crate) struct Namespace {
 impl Namespace {
     /// Whether nothing keeps this namespace alive.
     pub fn is_unused(&self) -> bool {
-        self.presence.is_empty() && self.claiming.is_empty()
+        self.presence.is_empty() && self.claiming.is_empty() && self.audience.is_empty()
     }
 
     /// Whether `name` (NFC) is held or awaited by a local member.

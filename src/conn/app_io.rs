@@ -62,6 +62,17 @@ pub(super) fn run_app_timeout(
     with_app(app, out, websocket, ctx, |app, cx, output| app.handle_timeout(cx, output))
 }
 
+/// Lets the app write what it was woken for; returns how it wants the
+/// connection to end, if it does.
+pub(super) fn run_app_wake(
+    app: &mut Option<Box<dyn App>>,
+    out: &mut WriteQueue,
+    websocket: bool,
+    ctx: &mut Ctx<'_>,
+) -> Option<CloseRequest> {
+    with_app(app, out, websocket, ctx, |app, cx, output| app.on_wake(cx, output))
+}
+
 /// Lends the app what it may use and an output into the connection's queue.
 fn with_app(
     app: &mut Option<Box<dyn App>>,

@@ -5,7 +5,7 @@ use super::websocket::{Framed, frame_rendered};
 use super::{Conn, Ctx, Transport};
 use crate::app::WireFormat;
 use crate::app::render::Rendered;
-use crate::chat::Event;
+use crate::chat::Delivery;
 
 /// One format's rendering of the event (`None`: its receivers never get
 /// it) and its framings for raw TCP and WebSocket, each made on first use.
@@ -17,13 +17,33 @@ struct Rendering {
 
 /// The renderings of one delivery's event, shared by all its receivers.
 pub struct Renderings<'e> {
-    event: &'e Event,
+    delivery: &'e Delivery,
     made: Vec<Rendering>,
 }
 
 impl<'e> Renderings<'e> {
-    pub fn new(event: &'e Event) -> Renderings<'e> {
-        Renderings { event, made: Vec::new() }
+    pub fn new(delivery: &'e Delivery) -> Renderings<'e> {
+        Renderings { delivery, made: Vec::new() }
+    }
+
+    /// The index of `format`'s rendering, made on first use.
+    fn index(&mut self, format: WireFormat) -> usize {
+        // Most deliveries go to one format: look at the last one first.
+        match self.made.iter().rposition(|r| r.format == format) {
+            Some(index) => index,
+            None => {
+                let rendered = (format.render)(&self.delivery.event, &self.delivery.namespace);
+                self.made.push(Rendering { format, rendered, framed: [None, None] });
+                self.made.len() - 1
+            }
+        }
+    }
+
+    /// The event rendered in `format`, unframed (for a session that frames
+    /// it itself); `None` if such receivers never get it.
+    pub fn rendered(&mut self, format: WireFormat) -> Option<&Rendered> {
+        let index = self.index(format);
+        self.made.get(index)?.rendered.as_ref()
     }
 
     /// Hands `push` the bytes for a receiver speaking `format` over
@@ -36,15 +56,7 @@ impl<'e> Renderings<'e> {
         omit: Option<u32>,
         push: impl FnOnce(&Framed) -> R,
     ) -> Option<R> {
-        // Most deliveries go to one format: look at the last one first.
-        let index = match self.made.iter().rposition(|r| r.format == format) {
-            Some(index) => index,
-            None => {
-                let rendered = (format.render)(self.event);
-                self.made.push(Rendering { format, rendered, framed: [None, None] });
-                self.made.len() - 1
-            }
-        };
+        let index = self.index(format);
         let rendering = self.made.get_mut(index).expect("found or just pushed");
         let rendered = rendering.rendered.as_ref()?;
         if rendered.entries.is_some() {

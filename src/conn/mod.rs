@@ -208,9 +208,19 @@ impl<S: Transport> Conn<S> {
         }
     }
 
-    /// A held HTTP request's handler has something to answer now.
+    /// A held HTTP request's handler, or the open app, has something to
+    /// answer now.
     pub fn wake(&mut self, ctx: &mut Ctx<'_>) {
-        self.poll_held(ctx);
+        match self.lifecycle {
+            Lifecycle::Http(_) => self.poll_held(ctx),
+            Lifecycle::Open(_) => {
+                let websocket = self.is_websocket();
+                if let Some(request) = app_io::run_app_wake(&mut self.app, &mut self.out, websocket, ctx) {
+                    self.close(request, ctx);
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Ends the app at once (presence changes now, not when the socket is

@@ -250,6 +250,9 @@ pub fn frame_rendered(rendered: &Rendered, omit: Option<u32>, websocket: bool) -
     let mut bytes = Vec::with_capacity(rendered.body.len() + 10);
     if websocket {
         encode_frame(&mut bytes, OpCode::Text, &rendered.body);
+        for attachment in rendered.attachments.iter().flat_map(|a| a.iter()) {
+            encode_frame(&mut bytes, OpCode::Binary, attachment);
+        }
     } else {
         bytes.extend_from_slice(&rendered.body);
         bytes.extend_from_slice(trailer);

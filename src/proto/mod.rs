@@ -1,5 +1,7 @@
 //! Sans-IO protocol cores: no sockets, no clocks (time is a parameter).
 
+pub mod engineio;
 pub mod http;
 pub mod line;
+pub mod socketio;
 pub mod ws;

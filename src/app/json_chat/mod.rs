@@ -11,7 +11,8 @@ use crate::ids::ConnId;
 use crate::proto::ws::CloseCode;
 
 /// JSON objects, one per WebSocket text frame.
-pub const WIRE: WireFormat = WireFormat { key: "json", dialect: Dialect::Events, render: render::render };
+pub const WIRE: WireFormat =
+    WireFormat { key: "json", dialect: Dialect::Events, render: |event, _| render::render(event) };
 
 /// One JSON text from `member`, parsed (at most `max_bytes`) and handed to
 /// the hub, or rejected with the parser's error.

@@ -43,11 +43,13 @@ pub fn render(event: &Event) -> Option<Rendered> {
             out.field("room", room);
             out.field("name", name);
         }
-        Event::Custom { event, data, from, room } => {
+        Event::Custom { event, data, from, room, .. } => {
             out.start("event");
             out.field("event", event);
             out.raw("data", data.as_deref().unwrap_or("null"));
-            out.field("from", from);
+            if let Some(from) = from {
+                out.field("from", from);
+            }
             if let Some(room) = room {
                 out.field("room", room);
             }
@@ -230,15 +232,16 @@ mod tests {
             (Event::Joined { room: rc("r1"), name: rc("bob") }, r#"{"type":"joined","room":"r1","name":"bob"}"#),
             (Event::Left { room: rc("r1"), name: rc("bob") }, r#"{"type":"left","room":"r1","name":"bob"}"#),
             (
-                Event::Custom { event: rc("typing"), data: None, from: rc("alice"), room: None },
+                Event::Custom { event: rc("typing"), data: None, from: Some(rc("alice")), room: None, args: None },
                 r#"{"type":"event","event":"typing","data":null,"from":"alice"}"#,
             ),
             (
                 Event::Custom {
                     event: rc("move"),
                     data: Some(rc(r#"{"x":[1,2]}"#)),
-                    from: rc("alice"),
+                    from: Some(rc("alice")),
                     room: Some(rc("r1")),
+                    args: None,
                 },
                 r#"{"type":"event","event":"move","data":{"x":[1,2]},"from":"alice","room":"r1"}"#,
             ),

@@ -10,7 +10,8 @@ use crate::ids::ConnId;
 use crate::proto::ws::CloseCode;
 
 /// Legacy lines: `\n`-terminated on TCP, one text frame each on WebSocket.
-pub const WIRE: WireFormat = WireFormat { key: "lines", dialect: Dialect::Lines, render: render::render };
+pub const WIRE: WireFormat =
+    WireFormat { key: "lines", dialect: Dialect::Lines, render: |event, _| render::render(event) };
 
 /// One legacy user's membership in the hub.
 pub struct LineChat {

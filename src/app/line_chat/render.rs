@@ -129,7 +129,7 @@ mod tests {
                 Event::Error { error: ChatError::NameTaken, detail: Some(rc("bob\nx")), tag: None },
                 Some("!ERR name_taken bob x"),
             ),
-            (Event::Custom { event: rc("e"), data: None, from: rc("a"), room: None }, None),
+            (Event::Custom { event: rc("e"), data: None, from: Some(rc("a")), room: None, args: None }, None),
             (Event::Ack { tag: rc("1") }, None),
         ];
         for (event, expected) in cases {

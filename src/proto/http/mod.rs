@@ -29,6 +29,8 @@ pub struct HttpConfig {
     pub allow_origins: Vec<String>,
     /// Whether `/echo` is served.
     pub echo_enabled: bool,
+    /// Whether the Engine.IO echo for the protocol test suite is served at `/engine.io/`.
+    pub engineio_test_suite: bool,
 }
 
 /// A valid opening handshake: the 101 to write and what the request asked for.

@@ -16,6 +16,8 @@ impl CloseCode {
     pub const UNSUPPORTED: CloseCode = CloseCode(1003);
     /// 1007: payload inconsistent with its type (invalid UTF-8 in text).
     pub const INVALID_PAYLOAD: CloseCode = CloseCode(1007);
+    /// 1008: a message that violates the endpoint's policy (an unknown session).
+    pub const POLICY: CloseCode = CloseCode(1008);
     /// 1009: message too big to process.
     pub const TOO_BIG: CloseCode = CloseCode(1009);
     /// 1013: try again later (IANA registry; soket uses it for slow readers).
