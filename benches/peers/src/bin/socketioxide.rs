@@ -8,9 +8,9 @@
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
-use soket_bench_peers::run_tokio_peer;
 use socketioxide::SocketIo;
 use socketioxide::extract::{Data, SocketRef};
+use soket_bench_peers::run_tokio_peer_with_timers;
 
 fn main() {
     let (svc, io) = SocketIo::new_svc();
@@ -21,7 +21,7 @@ fn main() {
             }
         });
     });
-    run_tokio_peer("peer-socketioxide", svc, |stream, svc| async move {
+    run_tokio_peer_with_timers("peer-socketioxide", svc, |stream, svc| async move {
         let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).with_upgrades();
         if let Err(e) = conn.await {
             eprintln!("connection: {e}");
