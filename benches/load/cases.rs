@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::engine::{Engine, Ev, Out, Proto};
 use crate::server::{self, Flavor, Running};
+use crate::sio;
 use crate::ws::{self, Rng};
 
 /// Poll timeout of the loops: short, so that the clock is looked at often.
@@ -318,12 +319,18 @@ pub fn echo(
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Hs {
     Pending,
-    Closing { got: usize },
+    /// Socket.IO: upgraded, the session being set up.
+    Session(sio::Phase),
+    Closing {
+        got: usize,
+    },
     Done,
 }
 
 struct Handshakes {
     raw: bool,
+    /// Socket.IO connects: the session joins the namespace `/` before the close.
+    sio: bool,
     state: Vec<Hs>,
     raw_request: Rc<[u8]>,
     done: u64,
@@ -337,6 +344,28 @@ impl Case for Handshakes {
     fn handle(&mut self, slot: usize, ev: Ev<'_>, out: &mut Out) -> Result<usize, String> {
         let state = self.state[slot];
         match ev {
+            Ev::Open if self.sio => {
+                self.state[slot] = Hs::Session(sio::Phase::default());
+                Ok(0)
+            }
+            Ev::Frame { head, payload } if self.sio => {
+                match state {
+                    Hs::Session(mut phase) => {
+                        let got = sio::on_frame(&mut phase, head, payload, out, &mut self.rng)
+                            .map_err(|e| format!("conn {slot}: {e}"))?;
+                        self.state[slot] = if got == sio::Got::Connected {
+                            out.push_vec(ws::client_close(self.rng.mask()));
+                            Hs::Closing { got: 0 }
+                        } else {
+                            Hs::Session(phase)
+                        };
+                    }
+                    // A packet sent before the server saw the close frame (a ping, say).
+                    Hs::Closing { .. } => {}
+                    _ => return Err(format!("conn {slot}: a frame before the upgrade")),
+                }
+                Ok(0)
+            }
             Ev::Open => {
                 // WebSocket: upgraded; now the closing handshake. Raw: connected; one round trip of
                 // a request-sized message stands in for the upgrade.
@@ -387,10 +416,13 @@ impl Case for Handshakes {
 }
 
 /// Connect, upgrade, close (WebSocket: client close frame, server close frame); `concurrency`
-/// of them in parallel; at most `cap` in all.
+/// of them in parallel; at most `cap` in all. With `sio`, between the upgrade and the close, the
+/// Engine.IO open packet, the client's Socket.IO CONNECT and the server's answer.
+#[allow(clippy::too_many_arguments)]
 pub fn handshakes(
     addr: SocketAddr,
     proto: Proto,
+    sio: bool,
     concurrency: usize,
     cap: u64,
     timing: &Timing,
@@ -404,6 +436,7 @@ pub fn handshakes(
     };
     let mut st = Handshakes {
         raw: proto == Proto::Raw,
+        sio,
         state: Vec::new(),
         raw_request,
         done: 0,
@@ -498,17 +531,69 @@ impl Case for Idle {
     }
 }
 
+/// Socket.IO sessions joined to the namespace `/` and then silent (but for the pongs).
+struct SioIdle {
+    phases: Vec<sio::Phase>,
+    rng: Rng,
+    connected: usize,
+}
+
+impl Case for SioIdle {
+    fn handle(&mut self, slot: usize, ev: Ev<'_>, out: &mut Out) -> Result<usize, String> {
+        match ev {
+            Ev::Open => Ok(0),
+            Ev::Frame { head, payload } => {
+                let phase = self.phases.get_mut(slot).ok_or_else(|| format!("conn {slot}: no such session"))?;
+                match sio::on_frame(phase, head, payload, out, &mut self.rng)
+                    .map_err(|e| format!("conn {slot}: {e}"))?
+                {
+                    sio::Got::Connected => self.connected += 1,
+                    sio::Got::Event(p) => {
+                        return Err(format!("conn {slot}: unexpected event {:?}", String::from_utf8_lossy(p)));
+                    }
+                    sio::Got::Opened | sio::Got::Nothing => {}
+                }
+                Ok(0)
+            }
+            Ev::Bytes(data) => Err(format!("conn {slot}: {} unexpected bytes", data.len())),
+            Ev::Close => Err(format!("conn {slot}: server sent close")),
+            Ev::Gone(why) => Err(format!("conn {slot}: {why}")),
+        }
+    }
+
+    fn ready(&self) -> usize {
+        self.connected
+    }
+}
+
 /// `n` upgraded, silent connections: server RSS per connection.
 pub fn idle(addr: SocketAddr, proto: Proto, n: usize, srv: &mut Running) -> Result<Measure, String> {
+    idle_with(addr, proto, n, srv, &mut Idle { opened: 0, raw: proto == Proto::Raw })
+}
+
+/// `n` Socket.IO sessions over WebSocket, joined to the namespace `/`, then idle: server RSS per
+/// session. The client answers the server's Engine.IO pings, so sessions live on past the ping
+/// interval (25 s by default) however long the setup takes.
+pub fn sio_idle(addr: SocketAddr, n: usize, srv: &mut Running) -> Result<Measure, String> {
+    let mut st = SioIdle { phases: vec![sio::Phase::default(); n], rng: Rng::from_time(), connected: 0 };
+    idle_with(addr, Proto::Ws(sio::PATH), n, srv, &mut st)
+}
+
+fn idle_with(
+    addr: SocketAddr,
+    proto: Proto,
+    n: usize,
+    srv: &mut Running,
+    st: &mut impl Case,
+) -> Result<Measure, String> {
     let mut eng = Engine::new(addr).map_err(io_err)?;
-    let mut st = Idle { opened: 0, raw: proto == Proto::Raw };
     std::thread::sleep(Duration::from_millis(200));
     let rss0 = srv.rss_bytes().ok_or("no VmRSS")?;
     let a = snap(srv, 0);
-    open_all(&mut eng, srv, proto, n, SETUP_IN_FLIGHT, Duration::from_secs(60), &mut st)?;
+    open_all(&mut eng, srv, proto, n, SETUP_IN_FLIGHT, Duration::from_secs(60), st)?;
     let b = snap(srv, n as u64);
     // Let the server settle (lazy frees, deferred work), keep the sockets serviced meanwhile.
-    idle_for(&mut eng, &mut st, Duration::from_millis(1000))?;
+    idle_for(&mut eng, st, Duration::from_millis(1000))?;
     server_ok(srv)?;
     let rss1 = srv.rss_bytes().ok_or("no VmRSS")?;
     let mut m = window(&a, &b, 0);
@@ -522,6 +607,8 @@ pub fn idle(addr: SocketAddr, proto: Proto, n: usize, srv: &mut Running) -> Resu
 
 struct FanConn {
     joined: bool,
+    /// Socket.IO: how far the session is.
+    sio: sio::Phase,
     /// soket: `users` pushes still to come (one per later joiner).
     presence_left: i64,
     got: u64,
@@ -552,6 +639,12 @@ fn fan_text(round: u64) -> String {
     format!("fan-out {round:08}")
 }
 
+/// The Socket.IO EVENT `bench` with the fan-out payload as its one argument, as the sender sends
+/// it and every session (the sender's too) receives it.
+fn sio_event(payload: &str) -> Vec<u8> {
+    format!(r#"42["bench",{payload}]"#).into_bytes()
+}
+
 /// What every receiver gets in `round`, from every server: soket's JSON
 /// event, which the peers are sent and broadcast as it is, so all servers
 /// deliver the same bytes and CPU per delivery compares like with like.
@@ -563,7 +656,8 @@ fn fan_payload(round: u64) -> String {
 
 impl Fanout {
     fn delivery(&mut self, slot: usize, payload: &[u8]) -> Result<(), String> {
-        if slot == 0 {
+        // Socket.IO's `io.emit` goes to the sender too; the others' broadcasts skip it.
+        if slot == 0 && self.flavor != Flavor::Sio {
             return Err("the sender received its own message".into());
         }
         let c = &mut self.conns[slot];
@@ -597,6 +691,11 @@ impl Fanout {
                 (ws::client_frame(ws::OP_TEXT, payload.as_bytes(), self.rng.mask()), payload.into_bytes())
             }
             Flavor::Raw => (payload.clone().into_bytes(), payload.into_bytes()),
+            Flavor::Sio => {
+                // The sender's EVENT and every delivery are the same Socket.IO packet.
+                let event = sio_event(&payload);
+                (ws::client_frame(ws::OP_TEXT, &event, self.rng.mask()), event)
+            }
         }
     }
 }
@@ -604,6 +703,22 @@ impl Fanout {
 impl Case for Fanout {
     fn handle(&mut self, slot: usize, ev: Ev<'_>, out: &mut Out) -> Result<usize, String> {
         match ev {
+            // The server speaks first: Engine.IO's open packet.
+            Ev::Open if self.flavor == Flavor::Sio => Ok(0),
+            Ev::Frame { head, payload } if self.flavor == Flavor::Sio => {
+                let c = &mut self.conns[slot];
+                match sio::on_frame(&mut c.sio, head, payload, out, &mut self.rng)
+                    .map_err(|e| format!("conn {slot}: {e}"))?
+                {
+                    sio::Got::Connected => {
+                        c.joined = true;
+                        self.joined += 1;
+                    }
+                    sio::Got::Event(event) => self.delivery(slot, event)?,
+                    sio::Got::Opened | sio::Got::Nothing => {}
+                }
+                Ok(0)
+            }
             Ev::Open => {
                 if self.flavor == Flavor::Soket {
                     let hello = format!(r#"{{"type":"hello","name":"r{slot}"}}"#);
@@ -658,7 +773,8 @@ impl Case for Fanout {
     }
 }
 
-/// One room message from connection 0 fanned out to the `n - 1` others, `window` rounds in flight.
+/// One room message from connection 0 fanned out to the `n - 1` others, `window` rounds in flight;
+/// Socket.IO (`Flavor::Sio`): one `bench` event to all `n`, connection 0 included.
 pub fn fanout(
     addr: SocketAddr,
     flavor: Flavor,
@@ -671,9 +787,11 @@ pub fn fanout(
         Flavor::Soket => Proto::Ws("/ws"),
         Flavor::WsPeer => Proto::Ws("/broadcast"),
         Flavor::Raw => Proto::Raw,
+        Flavor::Sio => Proto::Ws(sio::PATH),
     };
     let mut eng = Engine::new(addr).map_err(io_err)?;
-    let conns = (0..n).map(|_| FanConn { joined: false, presence_left: 0, got: 0 }).collect();
+    let conns =
+        (0..n).map(|_| FanConn { joined: false, sio: sio::Phase::default(), presence_left: 0, got: 0 }).collect();
     let mut st = Fanout {
         flavor,
         n,
@@ -702,7 +820,7 @@ pub fn fanout(
     idle_for(&mut eng, &mut st, Duration::from_millis(200))?;
     server_ok(srv)?;
     let setup_secs = setup.elapsed().as_secs_f64();
-    let receivers = (n - 1) as u32;
+    let receivers = if flavor == Flavor::Sio { n } else { n - 1 } as u32;
     let t0 = Instant::now();
     let warm_end = t0 + timing.warmup;
     let end = warm_end + timing.measure;
@@ -734,7 +852,8 @@ pub fn fanout(
         let now = Instant::now();
         if !sync_done && now > t0 + Duration::from_secs(5) {
             server_ok(srv)?;
-            let missing = st.conns.iter().skip(1).filter(|c| c.got == 0).count();
+            let first = usize::from(flavor != Flavor::Sio);
+            let missing = st.conns.iter().skip(first).filter(|c| c.got == 0).count();
             return Err(format!("{missing} receivers did not get the first message within 5 s"));
         }
         if a.is_none() && now >= warm_end && sync_done {

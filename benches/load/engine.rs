@@ -66,6 +66,11 @@ impl Out {
         self.push(Rc::from(bytes));
     }
 
+    /// Chunks still to send.
+    pub fn queued(&self) -> usize {
+        self.chunks.len()
+    }
+
     /// Writes until empty or `WouldBlock`.
     fn flush(&mut self, stream: &mut TcpStream) -> io::Result<()> {
         while !self.chunks.is_empty() {

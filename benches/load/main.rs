@@ -1,7 +1,8 @@
 //! End-to-end load benchmark: soket's release binary against peer servers built from their
-//! published crates (`benches/peers`: fastwebsockets, tokio-tungstenite, a raw TCP echo) and
-//! uWebSockets.js on Node (`benches/peers/uws`, from its npm lock file), all driven by one lean
-//! mio load client (this binary) with the same cases.
+//! published crates (`benches/peers`: fastwebsockets, tokio-tungstenite, a raw TCP echo,
+//! socketioxide) and on Node from npm lock files (uWebSockets.js in `benches/peers/uws`, socket.io
+//! in `benches/peers/socketio`), all driven by one lean mio load client (this binary) with the
+//! same cases: plain WebSocket cases, and `sio-*` cases for the servers that speak Socket.IO.
 //!
 //! ```sh
 //! cargo bench --bench load                         # all servers, all cases, median of 3 runs
@@ -18,6 +19,7 @@
 mod cases;
 mod engine;
 mod server;
+mod sio;
 mod ws;
 
 use std::collections::BTreeMap;
@@ -29,7 +31,8 @@ use serde_json::{Value, json};
 
 use crate::cases::{EchoSpec, Measure, Timing};
 use crate::engine::Proto;
-use crate::server::{BASELINE, BASELINE_ENV, Launch, SERVERS, UWS};
+use crate::server::Flavor;
+use crate::server::{BASELINE, BASELINE_ENV, Launch, SERVERS, SOCKETIO, SOCKETIOXIDE, UWS};
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
@@ -37,6 +40,16 @@ enum Kind {
     Handshake,
     Idle,
     Fanout,
+    SioConnect,
+    SioIdle,
+    SioFanout,
+}
+
+impl Kind {
+    /// A Socket.IO case: only for the servers that speak Socket.IO.
+    fn is_sio(self) -> bool {
+        matches!(self, Kind::SioConnect | Kind::SioIdle | Kind::SioFanout)
+    }
 }
 
 struct CaseDef {
@@ -46,7 +59,7 @@ struct CaseDef {
     unit: &'static str,
 }
 
-const CASES: [CaseDef; 7] = [
+const CASES: [CaseDef; 10] = [
     CaseDef { name: "echo-16B", kind: Kind::Echo { conns: 100, size: 16, depth: 1 }, unit: "msg" },
     CaseDef { name: "echo-16B-pipe8", kind: Kind::Echo { conns: 100, size: 16, depth: 8 }, unit: "msg" },
     CaseDef { name: "echo-4KiB", kind: Kind::Echo { conns: 100, size: 4096, depth: 1 }, unit: "msg" },
@@ -54,24 +67,37 @@ const CASES: [CaseDef; 7] = [
     CaseDef { name: "handshake", kind: Kind::Handshake, unit: "hs" },
     CaseDef { name: "idle", kind: Kind::Idle, unit: "conn" },
     CaseDef { name: "fanout", kind: Kind::Fanout, unit: "deliv" },
+    CaseDef { name: "sio-connect", kind: Kind::SioConnect, unit: "sess" },
+    CaseDef { name: "sio-idle", kind: Kind::SioIdle, unit: "sess" },
+    CaseDef { name: "sio-fanout", kind: Kind::SioFanout, unit: "deliv" },
 ];
+
+/// Whether `server` takes part in `case`: the WebSocket cases skip the Socket.IO-only peers, the
+/// Socket.IO cases the plain WebSocket ones; soket does both.
+fn takes_part(case: &CaseDef, server: &str) -> bool {
+    if case.kind.is_sio() { server::speaks_sio(server) } else { server::speaks_ws(server) }
+}
 
 const HELP: &str = "\
 usage: cargo bench --bench load -- [NAMES...] [OPTIONS]
 
-NAMES select servers (soket fastwebsockets tokio-tungstenite uWebSockets.js raw-tcp; also
-fws, tt, uws, raw; soket-baseline, another soket binary named by SOKET_BASELINE_BIN, which
-the default selection includes when that variable is set)
-and cases (echo-16B echo-16B-pipe8 echo-4KiB echo-64KiB handshake idle fanout; a prefix
-such as `echo` selects several). Default: everything.
+NAMES select servers (soket fastwebsockets tokio-tungstenite uWebSockets.js raw-tcp
+socket.io socketioxide; also fws, tt, uws, raw, sio or node-socketio, sxd; soket-baseline,
+another soket binary named by SOKET_BASELINE_BIN, which the default selection includes when
+that variable is set)
+and cases (echo-16B echo-16B-pipe8 echo-4KiB echo-64KiB handshake idle fanout, and the
+Socket.IO cases sio-connect sio-idle sio-fanout; a prefix such as `echo` selects several;
+`sio` selects the socket.io server and the sio-* cases). Default: everything. A server runs
+only the cases it speaks: socket.io and socketioxide the sio-* cases, the WebSocket peers
+the others, soket all of them.
 
   --runs N                 runs per case and server; the table shows medians (default 3)
   --quick                  one short run with smaller counts: a smoke test
   --duration SECS          measured window per case (default 3)
   --warmup SECS            load before the window (default 0.5)
   --servers a,b  --cases a,b   the same as NAMES
-  --idle-conns N           idle connections (default 5000)
-  --fanout-conns N         fan-out connections, one sender (default 1000)
+  --idle-conns N           idle connections, and idle Socket.IO sessions (default 5000)
+  --fanout-conns N         fan-out connections and Socket.IO sessions, one sender (default 1000)
   --fanout-window N        fan-out rounds in flight (default 16)
   --handshake-parallel N   handshakes in parallel (default 32)
   --handshake-cap N        most handshakes per case (default 100000)
@@ -79,8 +105,9 @@ such as `echo` selects several). Default: everything.
   --nice N                 renice the client and the servers it starts (and their session's
                            autogroup, restored at the end) to N: -10 on a machine shared with
                            other work (negative values need root)
-  --no-build               do not (re)build benches/peers, nor `npm ci` the uWebSockets.js
-                           peer when its node_modules is missing (it is then skipped)
+  --no-build               do not (re)build benches/peers, nor `npm ci` a Node peer
+                           (uWebSockets.js, socket.io) whose node_modules is missing (it is
+                           then skipped)
   --json PATH              where to write the results (default target/load-bench.json)
 ";
 
@@ -108,6 +135,8 @@ fn server_named(word: &str) -> Option<&'static str> {
         "tt" | "tungstenite" => "tokio-tungstenite",
         "raw" | "tcp" => "raw-tcp",
         "uws" | "uwebsockets" | "uwebsockets.js" | "uws.js" => UWS,
+        "sio" | "socketio" | "node-socketio" => SOCKETIO,
+        "sxd" => SOCKETIOXIDE,
         other => other,
     };
     SERVERS.iter().copied().find(|s| *s == name)
@@ -191,14 +220,18 @@ fn parse_args() -> Result<Option<Args>, String> {
     Ok(Some(args))
 }
 
+/// A word names servers, cases, or both (`sio`: the socket.io server and the sio-* cases).
 fn select(args: &mut Args, word: &str) -> Result<(), String> {
-    if let Some(server) = server_named(word) {
-        if !args.servers.contains(&server) {
-            args.servers.push(server);
-        }
-        return Ok(());
+    let server = server_named(word);
+    if let Some(server) = server
+        && !args.servers.contains(&server)
+    {
+        args.servers.push(server);
     }
     let cases = cases_named(word);
+    if server.is_some() && cases.is_empty() {
+        return Ok(());
+    }
     if cases.is_empty() {
         return Err(format!("`{word}` is neither a server nor a case (see --help)"));
     }
@@ -253,11 +286,11 @@ fn build_peers(root: &Path) -> Result<PathBuf, String> {
     Ok(peers_target.join("release"))
 }
 
-/// Whether the uWebSockets.js peer can run: `node` is there, and its `node_modules` is installed
-/// (by `npm ci` from the committed lock file when missing, unless `--no-build`). `Err` says why
-/// it is skipped; a Node-less machine still benchmarks the other servers.
-fn prepare_uws(build: bool) -> Result<(), String> {
-    let dir = server::uws_dir();
+/// Whether a Node peer (uWebSockets.js, socket.io) can run: `node` is there, and its
+/// `node_modules` is installed (by `npm ci` from the committed lock file when missing, unless
+/// `--no-build`). `Err` says why it is skipped; a Node-less machine still benchmarks the others.
+fn prepare_node(server: &str, build: bool) -> Result<(), String> {
+    let dir = server::node_dir(server);
     let version = Command::new("node")
         .arg("--version")
         .output()
@@ -269,9 +302,10 @@ fn prepare_uws(build: bool) -> Result<(), String> {
         if !build {
             return Err(format!("--no-build, and {} has no node_modules", dir.display()));
         }
-        println!("installing the {UWS} peer: npm ci in {}", dir.display());
-        // Scripts off: the server loads the package's prebuilt addon itself, and the optional
-        // packages that want a native build belong to the pure-JS fallback it never uses.
+        println!("installing the {server} peer: npm ci in {}", dir.display());
+        // Scripts off. uWebSockets.js: the server loads the package's prebuilt addon itself, and
+        // the optional packages that want a native build belong to the pure-JS fallback it never
+        // uses. socket.io: none of its packages has an install script.
         let status = Command::new("npm")
             .args(["ci", "--ignore-scripts", "--no-audit", "--no-fund"])
             .current_dir(&dir)
@@ -281,7 +315,7 @@ fn prepare_uws(build: bool) -> Result<(), String> {
             return Err(format!("`npm ci` in {} failed ({status})", dir.display()));
         }
     }
-    println!("{UWS} peer: node {version}, {}", dir.join("server.js").display());
+    println!("{server} peer: node {version}, {}", dir.join("server.js").display());
     Ok(())
 }
 
@@ -298,18 +332,33 @@ fn run_one(args: &Args, case: &CaseDef, server: &str, peers_bin: &Path, logs: &P
     let mut srv = server::start(&launch)?;
     let addr = srv.addr;
     let proto = if server == "raw-tcp" { Proto::Raw } else { Proto::Ws("/echo") };
+    let sio_proto = Proto::Ws(sio::PATH);
     let result = match case.kind {
         Kind::Echo { conns, size, depth } => {
             cases::echo(addr, proto, &EchoSpec { conns, size, depth }, &args.timing, &mut srv)
         }
-        Kind::Handshake => cases::handshakes(addr, proto, args.hs_parallel, args.hs_cap, &args.timing, &mut srv),
+        Kind::Handshake => cases::handshakes(addr, proto, false, args.hs_parallel, args.hs_cap, &args.timing, &mut srv),
         Kind::Idle => cases::idle(addr, proto, args.idle_conns, &mut srv),
         Kind::Fanout => {
             cases::fanout(addr, server::flavor(server), args.fanout_conns, args.fanout_window, &args.timing, &mut srv)
         }
+        Kind::SioConnect => {
+            cases::handshakes(addr, sio_proto, true, args.hs_parallel, args.hs_cap, &args.timing, &mut srv)
+        }
+        Kind::SioIdle => cases::sio_idle(addr, args.idle_conns, &mut srv),
+        Kind::SioFanout => {
+            cases::fanout(addr, Flavor::Sio, args.fanout_conns, args.fanout_window, &args.timing, &mut srv)
+        }
     };
     srv.stop();
-    result
+    result.map_err(|e| {
+        // soket answers 404 at /socket.io/ until its Socket.IO server is there: say so plainly.
+        if case.kind.is_sio() && e.contains("upgrade answered Some(404)") {
+            format!("{server} has no Socket.IO server at /socket.io/ (it answered the upgrade with 404)")
+        } else {
+            e
+        }
+    })
 }
 
 /// The numbers of one run, derived from its window.
@@ -368,18 +417,23 @@ fn loadavg() -> String {
 
 fn run(args: &Args, autogroup_nice: &mut Option<i32>) -> Result<(), String> {
     ws::self_check();
+    sio::self_check();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let target = target_dir(&root);
     let logs = target.join("load-bench");
     std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
     let mut servers = args.servers.clone();
-    if servers.contains(&UWS)
-        && let Err(why) = prepare_uws(args.build)
-    {
-        println!("skipping {UWS}: {why}");
-        servers.retain(|s| *s != UWS);
+    for node_peer in args.servers.iter().filter(|s| server::is_node_peer(s)) {
+        let runs_a_case = args.cases.iter().any(|c| takes_part(c, node_peer));
+        if !runs_a_case {
+            continue;
+        }
+        if let Err(why) = prepare_node(node_peer, args.build) {
+            println!("skipping {node_peer}: {why}");
+            servers.retain(|s| s != node_peer);
+        }
     }
-    let needs_peers = servers.iter().any(|s| server::is_cargo_peer(s));
+    let needs_peers = servers.iter().any(|s| server::is_cargo_peer(s) && args.cases.iter().any(|c| takes_part(c, s)));
     let peers_bin =
         if needs_peers && args.build { build_peers(&root)? } else { root.join("benches/peers/target/release") };
     let needed_files = args.idle_conns.max(args.fanout_conns) as u64 + 256;
@@ -411,6 +465,9 @@ fn run(args: &Args, autogroup_nice: &mut Option<i32>) -> Result<(), String> {
     for run_no in 1..=args.runs {
         for (ci, case) in args.cases.iter().enumerate() {
             for (si, server) in args.servers.iter().enumerate() {
+                if !takes_part(case, server) {
+                    continue;
+                }
                 let result = run_one(args, case, server, &peers_bin, &logs);
                 match &result {
                     Ok(m) => {
@@ -498,7 +555,9 @@ fn report(args: &Args, results: &BTreeMap<(usize, usize), Vec<Result<Measure, St
     let _ = writeln!(
         text,
         "\nmedians of {} run(s). op = one message echoed (msg), one connect+upgrade+close (hs), one idle \
-         connection opened (conn), one message delivered to one receiver (deliv). MB/s = payload, one way.\n\
+         connection opened (conn), one Socket.IO session connected (sess: to the namespace, then closed in \
+         sio-connect, left idle in sio-idle), one message delivered to one receiver (deliv). MB/s = payload, \
+         one way.\n\
          srv us/op = server utime+stime per op; srv%/cli%/other% = share of one core used by the server, the load \
          client and the rest of the machine (noise). x = soket / that server: cpu and RSS lower is better, rate \
          higher is better.",
@@ -527,6 +586,9 @@ fn report(args: &Args, results: &BTreeMap<(usize, usize), Vec<Result<Measure, St
             (!rows.is_empty()).then(|| median_row(&rows))
         });
         for (si, server) in args.servers.iter().enumerate() {
+            if !takes_part(case, server) {
+                continue;
+            }
             let runs = results.get(&(ci, si)).map(Vec::as_slice).unwrap_or(&[]);
             let rows: Vec<Row> = runs.iter().filter_map(|r| r.as_ref().ok()).map(row).collect();
             let errors: Vec<&String> = runs.iter().filter_map(|r| r.as_ref().err()).collect();
@@ -593,7 +655,7 @@ fn report(args: &Args, results: &BTreeMap<(usize, usize), Vec<Result<Measure, St
     }
     let targets = targets(&medians);
     if !targets.is_empty() {
-        let _ = writeln!(text, "\ntargets (issue 4):");
+        let _ = writeln!(text, "\ntargets:");
         for t in &targets {
             let _ = writeln!(
                 text,
@@ -615,10 +677,18 @@ fn nan_null(x: f64) -> Value {
 /// The issue's goals, checked against the medians that are there.
 fn targets(m: &BTreeMap<(&str, &str), Row>) -> Vec<Value> {
     let mut out = Vec::new();
-    let mut check = |target: String, value: f64, limit: f64, at_most: bool| {
-        let pass = if at_most { value <= limit } else { value >= limit };
+    // `at_most`: value <= limit (false: value >= limit); `strictly` makes it < (or >).
+    let mut check_cmp = |target: String, value: f64, limit: f64, at_most: bool, strictly: bool| {
+        let pass = match (at_most, strictly) {
+            (true, false) => value <= limit,
+            (true, true) => value < limit,
+            (false, false) => value >= limit,
+            (false, true) => value > limit,
+        };
         out.push(json!({ "target": target, "value": value, "limit": limit, "pass": pass }));
     };
+    let mut check =
+        |target: String, value: f64, limit: f64, at_most: bool| check_cmp(target, value, limit, at_most, false);
     for case in ["echo-16B", "echo-16B-pipe8"] {
         let Some(s) = m.get(&(case, "soket")) else { continue };
         if let Some(tt) = m.get(&(case, "tokio-tungstenite")) {
@@ -638,6 +708,24 @@ fn targets(m: &BTreeMap<(&str, &str), Row>) -> Vec<Value> {
     }
     if let (Some(s), Some(f)) = (m.get(&("fanout", "soket")), m.get(&("fanout", "fastwebsockets"))) {
         check("fanout srv us/delivery <= 1/8 fastwebsockets".into(), s.srv_us, f.srv_us / 8.0, true);
+    }
+    // The Socket.IO goals: against Node's socket.io (the reference) and socketioxide.
+    if let Some(s) = m.get(&("sio-fanout", "soket")) {
+        if let Some(n) = m.get(&("sio-fanout", SOCKETIO)) {
+            check("sio-fanout srv us/delivery <= 1/10 socket.io".into(), s.srv_us, n.srv_us / 10.0, true);
+        }
+        if let Some(x) = m.get(&("sio-fanout", SOCKETIOXIDE)) {
+            check("sio-fanout srv us/delivery <= 1/2 socketioxide".into(), s.srv_us, x.srv_us / 2.0, true);
+        }
+    }
+    if let Some(s) = m.get(&("sio-idle", "soket")) {
+        check("sio-idle RSS B/session <= 1024".into(), s.rss, 1024.0, true);
+        if let Some(n) = m.get(&("sio-idle", SOCKETIO)) {
+            check("sio-idle RSS B/session <= 1/20 socket.io".into(), s.rss, n.rss / 20.0, true);
+        }
+        if let Some(x) = m.get(&("sio-idle", SOCKETIOXIDE)) {
+            check_cmp("sio-idle RSS B/session < socketioxide".into(), s.rss, x.rss, true, true);
+        }
     }
     out
 }

@@ -1,6 +1,7 @@
 //! The servers under load: soket's release binary, the cargo peers of `benches/peers` and the
-//! uWebSockets.js peer of `benches/peers/uws` (Node), each started fresh for every case (pinned to
-//! CPU 0, `ulimit -n` raised), and what /proc says about them.
+//! Node peers of `benches/peers/uws` (uWebSockets.js) and `benches/peers/socketio` (socket.io),
+//! each started fresh for every case (pinned to CPU 0, `ulimit -n` raised), and what /proc says
+//! about them.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -11,7 +12,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 /// The servers, in table order: soket first, then the peers it is compared with.
-pub const SERVERS: [&str; 6] = ["soket", BASELINE, "fastwebsockets", "tokio-tungstenite", UWS, "raw-tcp"];
+pub const SERVERS: [&str; 8] =
+    ["soket", BASELINE, "fastwebsockets", "tokio-tungstenite", UWS, "raw-tcp", SOCKETIO, SOCKETIOXIDE];
 
 /// Another soket binary (an earlier commit's release build, named by the
 /// environment variable [`BASELINE_ENV`]), run beside this one to measure a
@@ -21,17 +23,40 @@ pub const BASELINE: &str = "soket-baseline";
 /// Names the baseline binary.
 pub const BASELINE_ENV: &str = "SOKET_BASELINE_BIN";
 
-/// The Node peer: not built by cargo, run with `node` from [`uws_dir`].
+/// The uWebSockets.js peer: not built by cargo, run with `node` from its [`node_dir`].
 pub const UWS: &str = "uWebSockets.js";
+
+/// The Node socket.io peer: not built by cargo, run with `node` from its [`node_dir`].
+pub const SOCKETIO: &str = "socket.io";
+
+/// The socketioxide peer (a cargo peer).
+pub const SOCKETIOXIDE: &str = "socketioxide";
 
 /// Whether `server` is built by `cargo build` in `benches/peers`.
 pub fn is_cargo_peer(server: &str) -> bool {
-    !matches!(server, "soket" | BASELINE | UWS)
+    !matches!(server, "soket" | BASELINE | UWS | SOCKETIO)
 }
 
-/// The uWebSockets.js peer's npm project (`server.js`, `package-lock.json`, `node_modules`).
-pub fn uws_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/peers/uws")
+/// Whether `server` runs on Node from an npm project of its own.
+pub fn is_node_peer(server: &str) -> bool {
+    matches!(server, UWS | SOCKETIO)
+}
+
+/// Whether `server` speaks plain WebSocket at `/echo` and `/broadcast` (or raw TCP): the
+/// WebSocket cases.
+pub fn speaks_ws(server: &str) -> bool {
+    !matches!(server, SOCKETIO | SOCKETIOXIDE)
+}
+
+/// Whether `server` speaks Socket.IO at `/socket.io/`: the `sio-*` cases.
+pub fn speaks_sio(server: &str) -> bool {
+    matches!(server, "soket" | BASELINE | SOCKETIO | SOCKETIOXIDE)
+}
+
+/// A Node peer's npm project (`server.js`, `package-lock.json`, `node_modules`).
+pub fn node_dir(server: &str) -> PathBuf {
+    let dir = if server == SOCKETIO { "socketio" } else { "uws" };
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/peers").join(dir)
 }
 
 /// What the client speaks to a server in the fan-out case.
@@ -40,6 +65,8 @@ pub enum Flavor {
     Soket,
     WsPeer,
     Raw,
+    /// Socket.IO at `/socket.io/` (the `sio-fanout` case, whatever the server).
+    Sio,
 }
 
 pub fn flavor(server: &str) -> Flavor {
@@ -62,10 +89,10 @@ fn command(launch: &Launch<'_>) -> Result<(PathBuf, Vec<String>), String> {
             };
             Ok((bin, args.to_vec()))
         }
-        UWS => {
-            let dir = uws_dir();
+        UWS | SOCKETIO => {
+            let dir = node_dir(launch.server);
             if !dir.join("node_modules").is_dir() {
-                return Err(format!("{UWS} not installed (run `npm ci` in {})", dir.display()));
+                return Err(format!("{} not installed (run `npm ci` in {})", launch.server, dir.display()));
             }
             // `node` itself is the process (`exec`), so /proc/PID is the server, V8 threads included.
             let script = dir.join("server.js").display().to_string();

@@ -36,8 +36,33 @@ where
     F: Fn(tokio::net::TcpStream, S) -> Fut + 'static,
     Fut: std::future::Future<Output = ()> + 'static,
 {
+    run_peer(name, false, shared, serve)
+}
+
+/// [`run_tokio_peer`] with tokio's timer driver on, for servers that keep time themselves
+/// (socketioxide: Engine.IO pings and the CONNECT timeout).
+pub fn run_tokio_peer_with_timers<S, F, Fut>(name: &str, shared: S, serve: F)
+where
+    S: Clone + 'static,
+    F: Fn(tokio::net::TcpStream, S) -> Fut + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    run_peer(name, true, shared, serve)
+}
+
+fn run_peer<S, F, Fut>(name: &str, timers: bool, shared: S, serve: F)
+where
+    S: Clone + 'static,
+    F: Fn(tokio::net::TcpStream, S) -> Fut + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
     let port = port_arg();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_io().build().expect("tokio runtime");
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    builder.enable_io();
+    if timers {
+        builder.enable_time();
+    }
+    let rt = builder.build().expect("tokio runtime");
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind 127.0.0.1");
