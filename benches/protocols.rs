@@ -39,6 +39,7 @@ fn http_config() -> HttpConfig {
         max_headers: 64,
         allow_origins: Vec::new(),
         echo_enabled: true,
+        files: Default::default(),
     }
 }
 

@@ -16,6 +16,7 @@ pub mod render;
 pub mod router;
 pub mod session;
 pub mod sniff;
+pub mod static_files;
 pub mod status;
 
 use std::time::Instant;

@@ -29,6 +29,8 @@ pub struct HttpConfig {
     pub allow_origins: Vec<String>,
     /// Whether `/echo` is served.
     pub echo_enabled: bool,
+    /// `--static-dir` and `--socketio-client`, loaded at start-up.
+    pub files: std::sync::Arc<crate::app::static_files::StaticFiles>,
 }
 
 /// A valid opening handshake: the 101 to write and what the request asked for.
