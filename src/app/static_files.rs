@@ -29,6 +29,11 @@ pub const MAX_DEPTH: usize = 32;
 /// (`/socket.io/socket.io(.msgpack|.esm)?(.min)?.js(.map)?`).
 pub const CLIENT_PREFIX: &str = "/socket.io/";
 
+/// Top-level names of soket's own paths (the router's table). Files there
+/// are not loaded, so no spelling of a path (`/ws%2Fx`, `/he%61lthz`)
+/// reaches a file that the plain spelling would not.
+const OWN_PATHS: [&str; 6] = ["healthz", "metrics", "echo", "legacy", "ws", "socket.io"];
+
 /// The file every `socket.io-client` `dist` folder has: its absence means
 /// the flag points somewhere else.
 const CLIENT_MAIN: &str = "socket.io.js";
@@ -182,8 +187,9 @@ impl std::error::Error for LoadError {}
 impl StaticFiles {
     /// Reads `site_dir` (recursively) and the client bundle in `client_dir`
     /// into memory, all files together at most `max_bytes`. Dotfiles, files
-    /// whose names are not UTF-8 and anything that is neither a regular file
-    /// nor a directory are skipped; a symbolic link is followed only to a
+    /// whose names are not UTF-8, soket's own paths (`healthz`, `ws/`,
+    /// `socket.io/`, ...) and anything that is neither a regular file nor a
+    /// directory are skipped; a symbolic link is followed only to a
     /// regular file inside `site_dir`.
     pub fn load(
         site_dir: Option<&Path>,
@@ -288,6 +294,10 @@ impl StaticFiles {
                     continue;
                 };
                 if !is_servable_name(&name) {
+                    continue;
+                }
+                if prefix.is_empty() && OWN_PATHS.contains(&name.as_str()) {
+                    log::warn!("static: skipping {} (soket serves /{name} itself)", path.display());
                     continue;
                 }
                 let key = format!("{prefix}{name}");
@@ -445,6 +455,9 @@ mod tests {
         dir.write(".secret", b"no");
         dir.write(".git/config", b"no");
         dir.write("caf\u{e9} au lait.txt", b"latte");
+        dir.write("ws/x", b"shadowed");
+        dir.write("healthz", b"shadowed");
+        dir.write("sub/healthz", b"not shadowed");
         let files = StaticFiles::load(Some(&dir.0), None, 1 << 20).unwrap();
         (dir, files)
     }
@@ -459,9 +472,21 @@ mod tests {
         assert_eq!(files.site_file("/css/site.CSS").unwrap().content_type(), "text/css; charset=utf-8");
         assert_eq!(files.site_file("/docs/").unwrap().body(), b"docs");
         assert_eq!(files.site_file("/caf%C3%A9%20au%20lait.txt").unwrap().body(), b"latte");
-        assert_eq!(files.totals().0, 5);
+        assert_eq!(files.site_file("/sub/healthz").unwrap().body(), b"not shadowed");
+        assert_eq!(files.totals().0, 6);
         // Directories without their slash, or without an index, and what was skipped.
-        for missing in ["/docs", "/css/", "/empty/", "/empty/.keep", "/.secret", "/.git/config", "/nope", ""] {
+        for missing in [
+            "/docs",
+            "/css/",
+            "/empty/",
+            "/empty/.keep",
+            "/.secret",
+            "/.git/config",
+            "/nope",
+            "",
+            "/ws%2Fx",
+            "/he%61lthz",
+        ] {
             assert!(files.site_file(missing).is_none(), "{missing}");
         }
     }
