@@ -3,10 +3,13 @@
 //! nothing reads the environment or a global after this.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
 
+use crate::app::static_files::{self, StaticFiles};
 use crate::chat::ChatConfig;
 use crate::proto::http::HttpConfig;
 use crate::proto::ws::DecoderLimits;
@@ -122,6 +125,22 @@ pub struct Config {
     /// the chat world. For conformance runs only, like `/echo` for Autobahn.
     #[arg(long)]
     pub socketio_test_suite: bool,
+    /// Serve the files under DIR for GET and HEAD (`/` is DIR/index.html when it exists); soket's own paths win.
+    #[arg(long, value_name = "DIR")]
+    pub static_dir: Option<PathBuf>,
+
+    /// The dist folder of the npm package socket.io-client (node_modules/socket.io-client/dist):
+    /// serve /socket.io/socket.io.js and its siblings from it.
+    #[arg(long, value_name = "DIR")]
+    pub socketio_client: Option<PathBuf>,
+
+    /// Most bytes of --static-dir and --socketio-client files together, all held in memory; over it soket does not start.
+    #[arg(long, default_value_t = static_files::DEFAULT_MAX_BYTES)]
+    pub static_max_bytes: usize,
+
+    /// The files of --static-dir and --socketio-client, read by [`Config::load_files`].
+    #[arg(skip)]
+    pub files: Arc<StaticFiles>,
 }
 
 /// Parses `250ms`, `10s`, `2m` (any humantime duration) or a bare number of
@@ -174,6 +193,19 @@ impl Config {
                 return Err(format!("{flag} must be longer than zero"));
             }
         }
+        if self.files.sources() != (self.static_dir.as_deref(), self.socketio_client.as_deref()) {
+            return Err("--static-dir or --socketio-client given but not loaded (Config::load_files)".into());
+        }
+        Ok(())
+    }
+
+    /// Reads the files of `--static-dir` and `--socketio-client` into
+    /// memory, once, before serving: the reactor never reads the disk.
+    pub fn load_files(&mut self) -> Result<(), String> {
+        let files =
+            StaticFiles::load(self.static_dir.as_deref(), self.socketio_client.as_deref(), self.static_max_bytes)
+                .map_err(|e| e.to_string())?;
+        self.files = Arc::new(files);
         Ok(())
     }
 
@@ -221,6 +253,7 @@ impl Config {
             allow_origins: self.allow_origins.clone(),
             echo_enabled: !self.no_echo,
             engineio_test_suite: self.socketio_test_suite,
+            files: Arc::clone(&self.files),
         }
     }
 }
@@ -330,6 +363,24 @@ mod tests {
         let limits = config.limits();
         assert_eq!(limits.chat, ChatConfig { max_line_bytes: 100, max_rooms_per_user: 3 });
         assert_eq!(config.chat(), limits.chat);
+    }
+
+    #[test]
+    fn files_must_be_loaded_before_serving() {
+        let dist = std::env::temp_dir().join(format!("soket-config-dist-{}", std::process::id()));
+        std::fs::create_dir_all(&dist).unwrap();
+        std::fs::write(dist.join("socket.io.js"), "x").unwrap();
+        let mut config = Config::parse_from(["soket", "--socketio-client", dist.to_str().unwrap()]);
+        assert!(config.validate().unwrap_err().contains("not loaded"));
+        config.load_files().unwrap();
+        assert!(config.validate().is_ok());
+        assert!(config.http().files.client_bundle("/socket.io/socket.io.js").is_some());
+        let mut small =
+            Config::parse_from(["soket", "--static-dir", dist.to_str().unwrap(), "--static-max-bytes", "0"]);
+        assert!(small.load_files().unwrap_err().contains("--static-max-bytes"));
+        let _ = std::fs::remove_dir_all(dist);
+        // Without the flags there is nothing to load.
+        assert!(Config::default().validate().is_ok());
     }
 
     #[test]

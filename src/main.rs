@@ -15,7 +15,15 @@ use soket::{Config, Server};
 fn main() -> ExitCode {
     return_large_buffers_to_the_kernel();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let config = Config::parse();
+    let mut config = Config::parse();
+    if let Err(e) = config.load_files() {
+        error!("{e}");
+        return ExitCode::FAILURE;
+    }
+    let (files, bytes) = config.files.totals();
+    if files > 0 {
+        info!("serving {files} static files ({bytes} bytes) from memory");
+    }
     let server = match Server::bind(&config) {
         Ok(server) => server,
         Err(e) => {

@@ -18,6 +18,7 @@ pub mod router;
 pub mod session;
 pub mod sniff;
 pub mod socketio;
+pub mod static_files;
 pub mod status;
 
 use std::time::Instant;

@@ -6,6 +6,7 @@ use super::echo::Echo;
 use super::engineio::{self, EngineWebSocket, Flavor, PollRequest, Polling};
 use super::json_chat::JsonChat;
 use super::line_chat::LineChat;
+use super::static_files::{CLIENT_PREFIX, StaticFile};
 use super::status::MetricsPage;
 use super::{App, AppCtx, HttpHandler};
 use crate::chat::normalize_namespace;
@@ -25,8 +26,10 @@ const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
 const TEXT_HTML: &str = "text/html; charset=utf-8";
 
 /// A known path.
-enum Route {
+enum Route<'a> {
     Index,
+    /// A file of `--static-dir` or `--socketio-client`.
+    File(&'a StaticFile),
     Healthz,
     Metrics,
     Ws(WsEndpoint),
@@ -156,6 +159,10 @@ pub fn handle_head(head: &[u8], config: &HttpConfig) -> Outcome {
         }
         Some(Route::Metrics) => {
             return Outcome::Serve { service: Service::Metrics, body: BodyKind::None, head_only, close };
+        }
+        Some(Route::File(file)) => {
+            let response = file.respond(&req, head_only, close);
+            return Outcome::Respond { response, close, handshake_failure: wants_ws };
         }
         Some(Route::Index) => (TEXT_HTML, INDEX_HTML.as_bytes()),
         Some(Route::Healthz) => (TEXT_PLAIN, b"ok\n"),
@@ -298,9 +305,9 @@ fn refuse(error: HttpError, head_only: bool, close: bool, handshake_failure: boo
 }
 
 /// The route for a path (query already stripped); None is 404.
-fn route(path: &str, config: &HttpConfig) -> Option<Route> {
+fn route<'a>(path: &str, config: &'a HttpConfig) -> Option<Route<'a>> {
     match path {
-        "/" => Some(Route::Index),
+        "/" => Some(config.files.index().map_or(Route::Index, Route::File)),
         "/healthz" => Some(Route::Healthz),
         "/metrics" => Some(Route::Metrics),
         "/echo" if config.echo_enabled => Some(Route::Ws(WsEndpoint::Echo)),
@@ -310,6 +317,10 @@ fn route(path: &str, config: &HttpConfig) -> Option<Route> {
         #[cfg(test)]
         "/test/park" => Some(Route::Test(Service::Park)),
         "/ws" => Some(Route::Ws(WsEndpoint::Events { namespace: "/".to_owned() })),
+        // The client bundle's exact paths, before anything else under `/socket.io/`.
+        _ if path.starts_with(CLIENT_PREFIX) => config.files.client_bundle(path).map(Route::File),
+        // Soket's own paths win over files: `/ws/...` is the namespaces'.
+        _ if !path.starts_with("/ws/") => config.files.site_file(path).map(Route::File),
         _ => {
             // PROTOCOL.md §1: `/ws/NAME` is `/NAME` where NAME follows the
             // room rules (the chat layer's, NFC included); "any other path
@@ -382,6 +393,7 @@ mod tests {
             allow_origins: vec![],
             echo_enabled: true,
             engineio_test_suite: false,
+            files: Default::default(),
         }
     }
 

@@ -35,7 +35,8 @@ impl TestServer {
         let _ = env_logger::builder().is_test(true).try_init();
         let mut argv = vec!["soket", "--listen", "127.0.0.1:0"];
         argv.extend_from_slice(args);
-        let config = <Config as clap::Parser>::parse_from(argv);
+        let mut config = <Config as clap::Parser>::parse_from(argv);
+        config.load_files().expect("static files load");
         let (addr, handle, thread) = Server::spawn(config).expect("server starts");
         TestServer { addr, handle, thread: Some(thread) }
     }

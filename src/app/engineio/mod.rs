@@ -298,6 +298,18 @@ impl App for EngineWebSocket {
             out.close(NO_SESSION);
             return;
         };
+        let size = match input {
+            Input::Text(text) => text.len(),
+            Input::Binary(data) => data.len(),
+            Input::Line(line) => line.len(),
+            Input::LineTooLarge => usize::MAX,
+        };
+        if size > cx.limits.engine.max_payload {
+            // The reference server's WebSocket closes with 1009 past maxPayload.
+            with_session(cx, id, |session, cx| session.end(session::End::Closed("message over maxPayload"), cx));
+            out.close(CloseRequest { code: CloseCode::TOO_BIG, reason: "message over maxPayload" });
+            return;
+        }
         let packet = match input {
             Input::Text(text) => engineio::decode_text(text),
             Input::Binary(data) => Ok(Packet::Binary(Cow::Borrowed(data))),
