@@ -668,6 +668,7 @@ mod tests {
                 max_headers: 32,
                 allow_origins: vec![],
                 echo_enabled: false,
+                engineio_test_suite: false,
                 files: Arc::new(files),
             }
         }
