@@ -41,12 +41,16 @@ struct Session {
 
 enum State {
     Unregistered,
-    /// A `hello` waits for the directory: the name (NFC) and the request's tag.
-    Claiming {
-        name: Rc<str>,
-        tag: Option<Tag>,
-    },
-    Registered(User),
+    /// A `hello` waits for the directory. Boxed, as is the user: most
+    /// members are one or the other, and an anonymous listener pays for neither.
+    Claiming(Box<Pending>),
+    Registered(Box<User>),
+}
+
+/// A claim in flight: the name (NFC) and the request's tag.
+struct Pending {
+    name: Rc<str>,
+    tag: Option<Tag>,
 }
 
 /// A registered member's identity and rooms (for the disconnect notices).
@@ -109,8 +113,12 @@ impl<D: Directory> Hub<D> {
     pub fn attach(&mut self, endpoint: Endpoint, dialect: Dialect, namespace: &str) -> MemberId {
         let id = MemberId(self.next_member);
         self.next_member += 1;
-        let session =
-            Session { endpoint, dialect, namespace: namespace.into(), state: State::Unregistered, quitting: false };
+        // Members of a namespace in use share its name.
+        let namespace = match self.namespaces.get_key_value(namespace) {
+            Some((name, _)) => name.clone(),
+            None => Rc::from(namespace),
+        };
+        let session = Session { endpoint, dialect, namespace, state: State::Unregistered, quitting: false };
         self.members.insert(id, session);
         id
     }
@@ -146,9 +154,9 @@ impl<D: Directory> Hub<D> {
             }
             (State::Unregistered, _) => Ok(()),
             // A claim in flight is a registration under way.
-            (State::Claiming { .. }, command) if command.is_hello() => Err(Failure::bare(ChatError::AlreadyRegistered)),
-            (State::Claiming { .. }, Command::Relay { .. }) => Ok(()),
-            (State::Claiming { .. }, _) => Err(Failure::bare(ChatError::NotRegistered)),
+            (State::Claiming(_), command) if command.is_hello() => Err(Failure::bare(ChatError::AlreadyRegistered)),
+            (State::Claiming(_), Command::Relay { .. }) => Ok(()),
+            (State::Claiming(_), _) => Err(Failure::bare(ChatError::NotRegistered)),
             (State::Registered(_), command) if command.is_hello() => Err(Failure::bare(ChatError::AlreadyRegistered)),
             (State::Registered(_), _) => Ok(()),
         };
@@ -192,6 +200,11 @@ impl<D: Directory> Hub<D> {
         reply_error(&sender, &failure, out);
     }
 
+    /// The namespace `member` is attached in.
+    pub fn namespace_of(&self, member: MemberId) -> Option<Rc<str>> {
+        self.members.get(&member).map(|s| s.namespace.clone())
+    }
+
     /// Whether `member` has registered a name (a pending claim is not yet).
     pub fn is_registered(&self, member: MemberId) -> bool {
         self.members.get(&member).is_some_and(|s| matches!(s.state, State::Registered(_)))
@@ -205,10 +218,11 @@ impl<D: Directory> Hub<D> {
             return;
         };
         let state = std::mem::replace(&mut session.state, State::Unregistered);
-        let State::Claiming { name, tag } = state else {
+        let State::Claiming(pending) = state else {
             session.state = state;
             return;
         };
+        let Pending { name, tag } = *pending;
         let sender = Sender {
             id: member,
             namespace: session.namespace.clone(),
@@ -245,12 +259,13 @@ impl<D: Directory> Hub<D> {
         let user = match session.state {
             State::Unregistered => {
                 if let Some(ns) = self.namespaces.get_mut(&session.namespace) {
-                    ns.audience.remove(member);
+                    ns.audience.remove(&member);
                 }
                 self.drop_unused_namespace(&session.namespace);
                 return;
             }
-            State::Claiming { name, .. } => {
+            State::Claiming(pending) => {
+                let name = pending.name;
                 self.directory.release(&session.namespace, &name, member);
                 if let Some(ns) = self.namespaces.get_mut(&session.namespace) {
                     ns.claiming.remove(&name);
@@ -290,7 +305,7 @@ impl<D: Directory> Hub<D> {
         for (id, session) in self.members.drain() {
             match &session.state {
                 State::Unregistered => {}
-                State::Claiming { name, .. } => self.directory.release(&session.namespace, name, id),
+                State::Claiming(pending) => self.directory.release(&session.namespace, &pending.name, id),
                 State::Registered(user) => self.directory.release(&session.namespace, &user.name, id),
             }
         }
@@ -341,10 +356,10 @@ impl<D: Directory> Hub<D> {
         if !matches!(session.state, State::Unregistered) {
             return;
         }
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let entry = Member { id: member, endpoint: session.endpoint, name: Rc::from(""), dialect: session.dialect };
-        self.namespaces.entry(session.namespace.clone()).or_default().audience.insert(seq, entry);
+        if session.dialect != Dialect::Events {
+            return;
+        }
+        self.namespaces.entry(session.namespace.clone()).or_default().audience.insert(member, session.endpoint);
     }
 
     /// Claims `raw_name` in the sender's namespace; once granted, the joiner
@@ -365,7 +380,7 @@ impl<D: Directory> Hub<D> {
                 let name: Rc<str> = name.into();
                 self.namespaces.entry(namespace).or_default().claiming.insert(name.clone(), sender.id);
                 if let Some(session) = self.members.get_mut(&sender.id) {
-                    session.state = State::Claiming { name, tag: sender.tag.clone() };
+                    session.state = State::Claiming(Box::new(Pending { name, tag: sender.tag.clone() }));
                 }
             }
         }
@@ -383,14 +398,15 @@ impl<D: Directory> Hub<D> {
         self.next_seq += 1;
         let member = Member { id: sender.id, endpoint: session.endpoint, name: name.clone(), dialect: session.dialect };
         ns.by_name.insert(name.clone(), sender.id);
-        ns.audience.remove(sender.id);
+        ns.audience.remove(&sender.id);
         ns.presence.insert(seq, member.clone());
         let lobby = match ns.rooms.get_key_value(LOBBY) {
             Some((key, _)) => key.clone(),
             None => Rc::from(LOBBY),
         };
         ns.rooms.entry(lobby.clone()).or_default().insert(seq, member);
-        session.state = State::Registered(User { name: name.clone(), rooms: BTreeSet::from([lobby.clone()]) });
+        session.state =
+            State::Registered(Box::new(User { name: name.clone(), rooms: BTreeSet::from([lobby.clone()]) }));
 
         let names: Rc<[Rc<str>]> = ns.presence.names().into();
         // The joiner is the newest, so it is last in presence order.
@@ -521,8 +537,9 @@ impl<D: Directory> Hub<D> {
         let wanted = |m: &&Member| m.dialect == Dialect::Events && m.id != sender.id;
         let (recipients, room): (Vec<Recipient>, _) = match target {
             EmitTarget::Namespace => {
-                let everyone = ns.presence.iter().chain(ns.audience.iter());
-                (everyone.filter(wanted).map(Member::recipient).collect(), None)
+                let mut recipients: Vec<Recipient> = ns.presence.iter().filter(wanted).map(Member::recipient).collect();
+                recipients.extend(audience(ns, Some(sender.id)));
+                (recipients, None)
             }
             EmitTarget::Room(room) => {
                 let (room, roster) = member_room(ns, sender.id, &room)?;
@@ -563,9 +580,9 @@ impl<D: Directory> Hub<D> {
         let Some(ns) = self.namespaces.get(&sender.namespace) else {
             return Ok(Done::Effects);
         };
-        let everyone = ns.presence.iter().chain(ns.audience.iter());
         let mut recipients: Vec<Recipient> =
-            everyone.filter(|m| m.dialect == Dialect::Events).map(Member::recipient).collect();
+            ns.presence.iter().filter(|m| m.dialect == Dialect::Events).map(Member::recipient).collect();
+        recipients.extend(audience(ns, None));
         if !recipients.iter().any(|r| r.member == sender.id) {
             // A sender outside the audience (it never asked to listen) still
             // hears its own relay, as io.emit does.
@@ -619,6 +636,15 @@ impl<D: Directory> Hub<D> {
             self.namespaces.remove(namespace);
         }
     }
+}
+
+/// The namespace's anonymous listeners but `except`, as receivers.
+fn audience(ns: &Namespace, except: Option<MemberId>) -> impl Iterator<Item = Recipient> + '_ {
+    ns.audience.iter().filter(move |(id, _)| Some(**id) != except).map(|(&member, &endpoint)| Recipient {
+        endpoint,
+        member,
+        omit: None,
+    })
 }
 
 fn reply_error(sender: &Sender, failure: &Failure, out: &mut Outbox) {

@@ -89,8 +89,10 @@ pub(crate) struct Namespace {
     /// claims meanwhile.
     pub claiming: HashMap<Rc<str>, MemberId>,
     /// Members that have not registered but receive what goes to the whole
-    /// namespace (Socket.IO clients without a name), in arrival order.
-    pub audience: Roster,
+    /// namespace (Socket.IO clients without a name), where each is reached.
+    /// Unordered and without names: a map entry is all an anonymous
+    /// listener costs.
+    pub audience: HashMap<MemberId, Endpoint>,
     /// Rooms with members, `lobby` included. `str` order is code point
     /// order, which is how room lists are sorted.
     pub rooms: BTreeMap<Rc<str>, Roster>,

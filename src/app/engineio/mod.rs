@@ -7,13 +7,16 @@
 pub mod session;
 
 use std::borrow::Cow;
+use std::time::Instant;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use log::{debug, warn};
 
+use super::socketio::SocketIo;
 use super::{App, AppCtx, CloseRequest, HttpHandler, HttpReply, HttpResponse, Input, Output, WireFormat};
-use crate::ids::{ConnId, SessionId};
+use crate::app::session::Session as _;
+use crate::ids::{ConnId, Endpoint, SessionId};
 use crate::proto::engineio::{self, OpenParams, Packet, RequestError};
 use crate::proto::ws::CloseCode;
 pub use session::{EngineSession, Link, Refused, Upper, with_session};
@@ -106,19 +109,70 @@ pub fn random_id() -> Option<String> {
     random_secret().map(|secret| URL_SAFE_NO_PAD.encode(&secret.to_le_bytes()[..10]))
 }
 
-/// Opens a session; returns its id and sid.
-fn open_session(flavor: Flavor, ws: Option<ConnId>, cx: &mut AppCtx<'_>) -> Option<(SessionId, String)> {
-    let secret = random_secret()?;
-    let config = cx.limits.engine;
-    let now = cx.now;
-    let upper: Box<dyn Upper> = match flavor {
-        Flavor::SocketIo => super::socketio::new_upper(now, &config),
-        Flavor::Echo => Box::new(Echo),
-    };
-    let id = cx.sessions.insert_with(secret, |id| Box::new(EngineSession::new(id, ws, config, now, upper)));
-    if let Some(ws) = ws {
-        cx.sessions.set_carrier(id, Some(ws));
+/// The protocol a session speaks inside its messages, held in the session
+/// itself (one allocation per session, not two).
+pub enum Protocol {
+    SocketIo(SocketIo),
+    Echo(Echo),
+}
+
+impl Protocol {
+    fn upper(&mut self) -> &mut dyn Upper {
+        match self {
+            Protocol::SocketIo(p) => p,
+            Protocol::Echo(p) => p,
+        }
     }
+
+    fn upper_ref(&self) -> &dyn Upper {
+        match self {
+            Protocol::SocketIo(p) => p,
+            Protocol::Echo(p) => p,
+        }
+    }
+}
+
+impl Upper for Protocol {
+    fn on_text(&mut self, text: &str, link: &mut Link<'_>, cx: &mut AppCtx<'_>) -> Result<(), Refused> {
+        self.upper().on_text(text, link, cx)
+    }
+
+    fn on_binary(&mut self, data: &[u8], link: &mut Link<'_>, cx: &mut AppCtx<'_>) -> Result<(), Refused> {
+        self.upper().on_binary(data, link, cx)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.upper_ref().poll_timeout()
+    }
+
+    fn handle_timeout(&mut self, link: &mut Link<'_>, cx: &mut AppCtx<'_>) -> Result<(), Refused> {
+        self.upper().handle_timeout(link, cx)
+    }
+
+    fn on_close(&mut self, cx: &mut AppCtx<'_>) {
+        self.upper().on_close(cx)
+    }
+
+    fn wire_format(&self) -> Option<WireFormat> {
+        self.upper_ref().wire_format()
+    }
+}
+
+/// The protocol a new session speaks inside its messages.
+fn new_upper(flavor: Flavor, cx: &AppCtx<'_>) -> Protocol {
+    match flavor {
+        Flavor::SocketIo => Protocol::SocketIo(SocketIo::new(cx.now, &cx.limits.engine)),
+        Flavor::Echo => Protocol::Echo(Echo),
+    }
+}
+
+/// Opens a long-polling session in the table; returns its id and sid.
+fn open_polling_session(flavor: Flavor, cx: &mut AppCtx<'_>) -> Option<(SessionId, String)> {
+    let secret = random_secret()?;
+    let upper = new_upper(flavor, cx);
+    let (config, now) = (cx.limits.engine, cx.now);
+    let id =
+        cx.sessions.insert_with(secret, |id| Box::new(EngineSession::new(Endpoint::Session(id), &config, now, upper)));
     cx.metrics.engineio_sessions_total += 1;
     Some((id, encode_sid(id, secret)))
 }
@@ -167,7 +221,7 @@ impl Polling {
 impl HttpHandler for Polling {
     fn handle_request(&mut self, conn: ConnId, body: &[u8], cx: &mut AppCtx<'_>) -> HttpReply {
         let Some(sid) = self.request.sid.as_deref() else {
-            return match open_session(self.request.flavor, None, cx) {
+            return match open_polling_session(self.request.flavor, cx) {
                 Some((_, sid)) => self.packets(open_packet(&sid, true, cx).into_bytes()),
                 None => HttpReply::Respond(HttpResponse {
                     status: 503,
@@ -190,11 +244,11 @@ impl HttpHandler for Polling {
                     return Err(RequestError::BadRequest);
                 }
                 if body.len() > max_payload {
-                    session.end(session::End::Closed("payload too large"), cx);
+                    session.end(session::End::TooLarge, cx);
                     return Err(RequestError::BadRequest);
                 }
                 session.on_post(body, cx).map_err(|_| {
-                    session.end(session::End::Closed("parse error"), cx);
+                    session.end(session::End::ParseError, cx);
                     RequestError::BadRequest
                 })
             });
@@ -251,10 +305,20 @@ impl HttpHandler for Polling {
 /// session (with its sid: probe, then take over).
 pub struct EngineWebSocket {
     conn: ConnId,
-    /// `None`: the upgrade named no session it could take over; closed on the first wake.
-    session: Option<SessionId>,
+    session: Carried,
     /// The deliveries' format once this WebSocket carries the session.
     format: Option<WireFormat>,
+}
+
+/// The session a WebSocket carries.
+enum Carried {
+    /// Opened on this WebSocket: it never moves, so it lives in the app,
+    /// not in the session table, and its deliveries come to the connection.
+    Own(Box<EngineSession>),
+    /// A polling session in the table, probing or upgraded to this WebSocket.
+    Upgrade(SessionId),
+    /// The upgrade named no session it could take over: closed on the first wake.
+    Refused,
 }
 
 impl EngineWebSocket {
@@ -262,51 +326,67 @@ impl EngineWebSocket {
         // The first wake writes the open packet, or closes a refused upgrade.
         cx.wakes.push(conn);
         let Some(sid) = sid else {
-            let Some((id, sid)) = open_session(flavor, Some(conn), cx) else {
-                return EngineWebSocket { conn, session: None, format: None };
+            // Not in the table: no lookup by sid ever reaches it, so the id
+            // only has to be unique and unguessable.
+            let Some(sid) = random_id() else {
+                return EngineWebSocket { conn, session: Carried::Refused, format: None };
             };
-            let packet = open_packet(&sid, false, cx);
-            let format = with_session(cx, id, |session, _| {
-                session.queue_text(packet.as_bytes());
-                session.upper_format()
-            })
-            .flatten();
-            return EngineWebSocket { conn, session: Some(id), format };
+            let upper = new_upper(flavor, cx);
+            let mut session = Box::new(EngineSession::new(Endpoint::Conn(conn), &cx.limits.engine, cx.now, upper));
+            session.queue_text(open_packet(&sid, false, cx).as_bytes());
+            cx.metrics.engineio_sessions_total += 1;
+            let format = session.upper_format();
+            return EngineWebSocket { conn, session: Carried::Own(session), format };
         };
         let taken = find_session(cx, sid)
             .filter(|&id| with_session(cx, id, |session, _| session.offer_websocket(conn)) == Some(true));
-        if taken.is_none() {
-            debug!("engine.io upgrade refused for sid {sid:?}");
-        }
-        EngineWebSocket { conn, session: taken, format: None }
+        let session = match taken {
+            Some(id) => Carried::Upgrade(id),
+            None => {
+                debug!("engine.io upgrade refused for sid {sid:?}");
+                Carried::Refused
+            }
+        };
+        EngineWebSocket { conn, session, format: None }
     }
 
-    /// Catches up with an upgrade completed on this WebSocket.
-    fn adopt_format(&mut self, id: SessionId, cx: &mut AppCtx<'_>) {
-        if self.format.is_none() && cx.sessions.carrier(id) == Some(self.conn) {
-            self.format = with_session(cx, id, |session, _| session.upper_format()).flatten();
+    /// Runs `act` on the carried session; `None` if there is none (refused,
+    /// or gone from the table).
+    fn with_carried<R>(
+        &mut self,
+        cx: &mut AppCtx<'_>,
+        act: impl FnOnce(&mut EngineSession, &mut AppCtx<'_>) -> R,
+    ) -> Option<R> {
+        match &mut self.session {
+            Carried::Own(session) => Some(act(session, cx)),
+            Carried::Upgrade(id) => {
+                let id = *id;
+                let result = with_session(cx, id, act);
+                if self.format.is_none() && cx.sessions.carrier(id) == Some(self.conn) {
+                    // The upgrade completed on this WebSocket.
+                    self.format = with_session(cx, id, |session, _| session.upper_format()).flatten();
+                }
+                result
+            }
+            Carried::Refused => None,
         }
     }
 }
 
 const SESSION_OVER: CloseRequest = CloseRequest { code: CloseCode::NORMAL, reason: "" };
-const NO_SESSION: CloseRequest = CloseRequest { code: CloseCode::POLICY, reason: "unknown or taken session" };
 
 impl App for EngineWebSocket {
     fn handle_input(&mut self, input: Input<'_>, cx: &mut AppCtx<'_>, out: &mut dyn Output) {
-        let Some(id) = self.session else {
-            out.close(NO_SESSION);
-            return;
-        };
         let size = match input {
             Input::Text(text) => text.len(),
             Input::Binary(data) => data.len(),
             Input::Line(line) => line.len(),
             Input::LineTooLarge => usize::MAX,
         };
+        let conn = self.conn;
         if size > cx.limits.engine.max_payload {
             // The reference server's WebSocket closes with 1009 past maxPayload.
-            with_session(cx, id, |session, cx| session.end(session::End::Closed("message over maxPayload"), cx));
+            self.with_carried(cx, |session, cx| session.end(session::End::TooLarge, cx));
             out.close(CloseRequest { code: CloseCode::TOO_BIG, reason: "message over maxPayload" });
             return;
         }
@@ -315,28 +395,40 @@ impl App for EngineWebSocket {
             Input::Binary(data) => Ok(Packet::Binary(Cow::Borrowed(data))),
             Input::Line(_) | Input::LineTooLarge => Err(engineio::BadPacket),
         };
-        let conn = self.conn;
-        let ended = with_session(cx, id, |session, cx| {
+        let ended = self.with_carried(cx, |session, cx| {
             match packet {
                 Ok(packet) => session.on_ws_message(conn, packet, out, cx),
-                Err(_) => session.end(session::End::Closed("parse error"), cx),
+                Err(_) => session.end(session::End::ParseError, cx),
             }
             session.has_ended()
         });
-        match ended {
-            Some(false) => self.adopt_format(id, cx),
-            Some(true) | None => out.close(SESSION_OVER),
+        if ended != Some(false) {
+            out.close(SESSION_OVER);
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        match &self.session {
+            Carried::Own(session) => session.poll_timeout(),
+            _ => None,
+        }
+    }
+
+    fn handle_timeout(&mut self, cx: &mut AppCtx<'_>, out: &mut dyn Output) {
+        let conn = self.conn;
+        let ended = self.with_carried(cx, |session, cx| {
+            session.handle_timeout(cx);
+            session.flush_to(conn, out);
+            session.has_ended()
+        });
+        if ended != Some(false) {
+            out.close(SESSION_OVER);
         }
     }
 
     fn on_wake(&mut self, cx: &mut AppCtx<'_>, out: &mut dyn Output) {
-        let Some(id) = self.session else {
-            out.close(NO_SESSION);
-            return;
-        };
-        self.adopt_format(id, cx);
         let conn = self.conn;
-        let ended = with_session(cx, id, |session, _| {
+        let ended = self.with_carried(cx, |session, _| {
             session.flush_to(conn, out);
             session.has_ended()
         });
@@ -346,9 +438,16 @@ impl App for EngineWebSocket {
     }
 
     fn on_close(&mut self, cx: &mut AppCtx<'_>) {
-        if let Some(id) = self.session.take() {
-            let conn = self.conn;
-            with_session(cx, id, |session, cx| session.on_ws_closed(conn, cx));
+        let conn = self.conn;
+        match std::mem::replace(&mut self.session, Carried::Refused) {
+            Carried::Own(mut session) => {
+                session.on_ws_closed(conn, cx);
+                session.on_close(cx);
+            }
+            Carried::Upgrade(id) => {
+                with_session(cx, id, |session, cx| session.on_ws_closed(conn, cx));
+            }
+            Carried::Refused => {}
         }
     }
 
@@ -358,7 +457,7 @@ impl App for EngineWebSocket {
 }
 
 /// The Engine.IO test suite's server: every message sent back as it came.
-struct Echo;
+pub struct Echo;
 
 impl Upper for Echo {
     fn on_text(&mut self, text: &str, link: &mut Link<'_>, _cx: &mut AppCtx<'_>) -> Result<(), Refused> {
@@ -374,7 +473,6 @@ impl Upper for Echo {
 
 /// When a session's next deadline is, for tests.
 #[cfg(test)]
-pub fn session_deadline(cx: &mut AppCtx<'_>, id: SessionId) -> Option<std::time::Instant> {
-    use crate::app::session::Session as _;
+pub fn session_deadline(cx: &mut AppCtx<'_>, id: SessionId) -> Option<Instant> {
     with_session(cx, id, |session, _| session.poll_timeout()).flatten()
 }

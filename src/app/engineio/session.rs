@@ -11,12 +11,13 @@ use std::time::Instant;
 
 use log::debug;
 
+use super::Protocol;
 use crate::app::render::Rendered;
 use crate::app::session::Session;
 use crate::app::{AppCtx, Output, WireFormat};
 use crate::chat::MemberId;
 use crate::config::EngineConfig;
-use crate::ids::{ConnId, SessionId};
+use crate::ids::{ConnId, Endpoint, SessionId};
 use crate::proto::engineio::{self, Packet, PacketType};
 
 /// The most packets one long-polling answer carries: python-engineio's
@@ -70,7 +71,7 @@ impl Queued {
 /// Where an upper protocol's messages go: straight into the WebSocket that
 /// carries the session, or into its queue for the next poll.
 pub struct Link<'a> {
-    session: SessionId,
+    endpoint: Endpoint,
     target: Target<'a>,
 }
 
@@ -80,9 +81,9 @@ enum Target<'a> {
 }
 
 impl Link<'_> {
-    /// The session the messages belong to (a hub member's endpoint).
-    pub fn session(&self) -> SessionId {
-        self.session
+    /// Where the session is reached: a hub member's endpoint.
+    pub fn endpoint(&self) -> Endpoint {
+        self.endpoint
     }
 
     /// Sends one message (`4` and `payload`).
@@ -119,7 +120,13 @@ impl Outgoing {
     }
 
     fn pop(&mut self) -> Option<Queued> {
-        let packet = self.packets.pop_front()?;
+        let Some(packet) = self.packets.pop_front() else {
+            // Drained: an idle session keeps no buffer.
+            if self.packets.capacity() > 0 {
+                self.packets = VecDeque::new();
+            }
+            return None;
+        };
         self.bytes -= packet.len();
         Some(packet)
     }
@@ -129,14 +136,24 @@ impl Outgoing {
     }
 }
 
-/// How the session ended, and what a held poll is answered.
+/// How the session ended (a held poll gets a noop after the client's own
+/// close, a close packet otherwise). One byte, the reason logged once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum End {
-    /// The client sent `1`: a held poll gets a noop.
+    /// The client sent `1`.
     ClientClosed,
-    /// A parse error, a missed pong, a slow poller, an overlapping poll,
-    /// the transport gone: a held poll gets `1`.
-    Closed(&'static str),
+    ParseError,
+    /// A message or POST over maxPayload.
+    TooLarge,
+    /// A poller whose queue passed --max-queued.
+    SlowReader,
+    OverlappingPolls,
+    PingTimeout,
+    /// The WebSocket carrying the session is gone.
+    TransportClose,
+    /// The upper protocol ended it (a connect timeout, a refused packet).
+    Refused,
+    ServerShutdown,
 }
 
 /// Who carries the session.
@@ -149,37 +166,38 @@ enum Transport {
 }
 
 pub struct EngineSession {
-    id: SessionId,
-    config: EngineConfig,
+    /// The session in the table, or the connection whose app holds it (a
+    /// WebSocket session from the start lives and ends with its connection).
+    endpoint: Endpoint,
     transport: Transport,
     /// The GET held until there is something to answer.
     poll: Option<ConnId>,
     outgoing: Outgoing,
-    next_ping: Option<Instant>,
-    pong_deadline: Option<Instant>,
+    /// The next ping, or with `awaiting_pong` the cut if its pong has not come.
+    heartbeat_at: Instant,
+    awaiting_pong: bool,
     end: Option<End>,
-    upper: Box<dyn Upper>,
+    upper: Protocol,
 }
 
 impl EngineSession {
-    /// A session opened by a polling GET, or by a WebSocket (`ws`) that
-    /// carries it from the start.
-    pub fn new(id: SessionId, ws: Option<ConnId>, config: EngineConfig, now: Instant, upper: Box<dyn Upper>) -> Self {
+    /// A session opened by a polling GET (in the table as `Endpoint::Session`),
+    /// or by a WebSocket (`Endpoint::Conn`) that carries it from the start.
+    pub fn new(endpoint: Endpoint, config: &EngineConfig, now: Instant, upper: Protocol) -> Self {
+        let transport = match endpoint {
+            Endpoint::Conn(ws) => Transport::WebSocket(ws),
+            Endpoint::Session(_) => Transport::Polling,
+        };
         EngineSession {
-            id,
-            config,
-            transport: ws.map_or(Transport::Polling, Transport::WebSocket),
+            endpoint,
+            transport,
             poll: None,
             outgoing: Outgoing::default(),
-            next_ping: Some(now + config.ping_interval),
-            pong_deadline: None,
+            heartbeat_at: now + config.ping_interval,
+            awaiting_pong: false,
             end: None,
             upper,
         }
-    }
-
-    pub fn id(&self) -> SessionId {
-        self.id
     }
 
     pub fn is_upgraded(&self) -> bool {
@@ -209,7 +227,7 @@ impl EngineSession {
         if self.end.is_some() {
             return;
         }
-        debug!("engine.io session {:?} ends: {end:?}", self.id);
+        debug!("engine.io session {:?} ends: {end:?}", self.endpoint);
         self.end = Some(end);
         self.wake_carriers(cx);
     }
@@ -239,7 +257,7 @@ impl EngineSession {
     fn check_backlog(&mut self, cx: &mut AppCtx<'_>) {
         if self.outgoing.bytes > cx.limits.max_queued_bytes {
             cx.metrics.slow_consumer_disconnects_total += 1;
-            self.end(End::Closed("slow reader"), cx);
+            self.end(End::SlowReader, cx);
         }
     }
 
@@ -254,8 +272,8 @@ impl EngineSession {
     ) {
         match packet {
             Packet::Pong(_) => {
-                self.pong_deadline = None;
-                self.next_ping = Some(cx.now + self.config.ping_interval);
+                self.awaiting_pong = false;
+                self.heartbeat_at = cx.now + cx.limits.engine.ping_interval;
             }
             Packet::Ping(data) => {
                 // A probe on the WebSocket being tried; clients of protocol 4
@@ -276,7 +294,9 @@ impl EngineSession {
                     && ws == probe
                 {
                     self.transport = Transport::WebSocket(ws);
-                    cx.sessions.set_carrier(self.id, Some(ws));
+                    if let Endpoint::Session(id) = self.endpoint {
+                        cx.sessions.set_carrier(id, Some(ws));
+                    }
                     if let Some(poll) = self.poll {
                         cx.wakes.push(poll);
                     }
@@ -311,13 +331,14 @@ impl EngineSession {
             }
             None => Target::Queue(&mut self.outgoing),
         };
-        let mut link = Link { session: self.id, target };
-        act(self.upper.as_mut(), &mut link, cx)
+        let mut link = Link { endpoint: self.endpoint, target };
+        act(&mut self.upper, &mut link, cx)
     }
 
     fn after_upper(&mut self, result: Result<(), Refused>, cx: &mut AppCtx<'_>) {
         if let Err(Refused(why)) = result {
-            self.end(End::Closed(why), cx);
+            debug!("engine.io session {:?}: {why}", self.endpoint);
+            self.end(End::Refused, cx);
             return;
         }
         if !self.outgoing.is_empty() {
@@ -366,8 +387,10 @@ impl EngineSession {
     pub fn on_ws_closed(&mut self, ws: ConnId, cx: &mut AppCtx<'_>) {
         match self.transport {
             Transport::WebSocket(carrier) if carrier == ws => {
-                cx.sessions.set_carrier(self.id, None);
-                self.end(End::Closed("transport close"), cx);
+                if let Endpoint::Session(id) = self.endpoint {
+                    cx.sessions.set_carrier(id, None);
+                }
+                self.end(End::TransportClose, cx);
             }
             // A failed probe: polling goes on.
             Transport::Probing(probe) if probe == ws => self.transport = Transport::Polling,
@@ -392,7 +415,7 @@ impl EngineSession {
         {
             // Two GETs at once: the reference server closes the session;
             // the held one ends with a close packet.
-            self.end(End::Closed("overlapping polls"), cx);
+            self.end(End::OverlappingPolls, cx);
             return Err(engineio::RequestError::BadRequest);
         }
         self.poll = Some(conn);
@@ -403,7 +426,7 @@ impl EngineSession {
     pub fn answer_poll(&mut self) -> Option<Vec<u8>> {
         let answer = match self.end {
             Some(End::ClientClosed) => Some(vec![PacketType::Noop.digit()]),
-            Some(End::Closed(_)) => Some(vec![PacketType::Close.digit()]),
+            Some(_) => Some(vec![PacketType::Close.digit()]),
             None if !self.outgoing.is_empty() => {
                 let mut payload = Vec::new();
                 for _ in 0..MAX_PACKETS_PER_POLL {
@@ -447,18 +470,18 @@ impl Session for EngineSession {
         if self.end.is_some() {
             return None;
         }
-        [self.next_ping, self.pong_deadline, self.upper.poll_timeout()].into_iter().flatten().min()
+        Some(self.upper.poll_timeout().map_or(self.heartbeat_at, |t| t.min(self.heartbeat_at)))
     }
 
     fn handle_timeout(&mut self, cx: &mut AppCtx<'_>) {
         let now = cx.now;
-        if self.pong_deadline.is_some_and(|d| d <= now) {
-            self.end(End::Closed("ping timeout"), cx);
+        if self.heartbeat_at <= now && self.awaiting_pong {
+            self.end(End::PingTimeout, cx);
             return;
         }
-        if self.next_ping.is_some_and(|p| p <= now) {
-            self.next_ping = None;
-            self.pong_deadline = Some(now + self.config.ping_timeout);
+        if self.heartbeat_at <= now {
+            self.awaiting_pong = true;
+            self.heartbeat_at = now + cx.limits.engine.ping_timeout;
             self.outgoing.push(Queued::Text(Rc::from(&[PacketType::Ping.digit()][..])));
             self.wake_reader(cx);
         }
@@ -476,7 +499,7 @@ impl Session for EngineSession {
     fn on_close(&mut self, cx: &mut AppCtx<'_>) {
         if self.end.is_none() {
             // Shutdown: the carriers are closing anyway.
-            self.end = Some(End::Closed("server shutdown"));
+            self.end = Some(End::ServerShutdown);
         }
         self.upper.on_close(cx);
     }

@@ -18,7 +18,7 @@ use serde_json::value::RawValue;
 use super::engineio::{Link, Refused, Upper, random_id};
 use super::json_chat;
 use super::{AppCtx, WireFormat};
-use crate::chat::{Command, Dialect, Endpoint, Event, MemberId, RawArgs, Request, Tag, normalize_namespace};
+use crate::chat::{Command, Dialect, Event, MemberId, RawArgs, Request, Tag, normalize_namespace};
 use crate::config::EngineConfig;
 use crate::proto::socketio::{self, Kind, Packet};
 
@@ -34,16 +34,74 @@ pub const MAX_NAMESPACES: usize = 32;
 /// Events that are soket requests rather than relays (PROTOCOL.md §3 types).
 const REQUESTS: [&str; 8] = ["hello", "say", "private", "join", "leave", "emit", "who", "rooms"];
 
-/// The Socket.IO side of a new Engine.IO session.
-pub fn new_upper(now: Instant, config: &EngineConfig) -> Box<dyn Upper> {
-    Box::new(SocketIo {
-        sockets: Vec::new(),
-        connect_deadline: Some(now + config.connect_timeout),
-        partial: None,
-        deferred: None,
-        test_suite: config.test_suite,
-        max_payload: config.max_payload,
-    })
+impl SocketIo {
+    /// The Socket.IO side of a new Engine.IO session.
+    pub fn new(now: Instant, config: &EngineConfig) -> SocketIo {
+        SocketIo {
+            sockets: Sockets::default(),
+            connect_deadline: Some(now + config.connect_timeout),
+            partial: None,
+            deferred: None,
+            test_suite: config.test_suite,
+        }
+    }
+}
+
+/// The connected namespaces: almost always one, held without an allocation.
+#[derive(Default)]
+enum Sockets {
+    #[default]
+    None,
+    One(Socket),
+    Many(Vec<Socket>),
+}
+
+impl Sockets {
+    fn as_slice(&self) -> &[Socket] {
+        match self {
+            Sockets::None => &[],
+            Sockets::One(socket) => std::slice::from_ref(socket),
+            Sockets::Many(sockets) => sockets,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    fn push(&mut self, socket: Socket) {
+        *self = match std::mem::take(self) {
+            Sockets::None => Sockets::One(socket),
+            Sockets::One(first) => Sockets::Many(vec![first, socket]),
+            Sockets::Many(mut sockets) => {
+                sockets.push(socket);
+                Sockets::Many(sockets)
+            }
+        };
+    }
+
+    fn remove(&mut self, index: usize) -> Option<Socket> {
+        match std::mem::take(self) {
+            Sockets::One(socket) if index == 0 => Some(socket),
+            Sockets::Many(mut sockets) if index < sockets.len() => {
+                let removed = sockets.remove(index);
+                *self = Sockets::Many(sockets);
+                Some(removed)
+            }
+            other => {
+                *self = other;
+                None
+            }
+        }
+    }
+
+    fn drain(&mut self) -> Vec<Socket> {
+        match std::mem::take(self) {
+            Sockets::None => Vec::new(),
+            Sockets::One(socket) => vec![socket],
+            Sockets::Many(sockets) => sockets,
+        }
+    }
 }
 
 /// One connected namespace.
@@ -62,17 +120,16 @@ struct Partial {
     bytes: usize,
 }
 
-struct SocketIo {
-    sockets: Vec<Socket>,
+pub struct SocketIo {
+    sockets: Sockets,
     /// Until a first namespace is connected (the reference `connectTimeout`).
     connect_deadline: Option<Instant>,
     partial: Option<Box<Partial>>,
     /// The test suite's `auth` event and when to send it: a moment after the
     /// CONNECT answer, because the suite's client awaits each message in
     /// turn and would miss a second one that came in the same read.
-    deferred: Option<(Instant, Vec<u8>)>,
+    deferred: Option<Box<(Instant, Vec<u8>)>>,
     test_suite: bool,
-    max_payload: usize,
 }
 
 /// See [`SocketIo::deferred`].
@@ -100,7 +157,7 @@ impl Upper for SocketIo {
             return Err(Refused("binary data outside a binary packet"));
         };
         partial.bytes += data.len();
-        if partial.bytes > self.max_payload {
+        if partial.bytes > cx.limits.engine.max_payload {
             return Err(Refused("attachments over maxPayload"));
         }
         partial.buffers.push(data.into());
@@ -115,14 +172,14 @@ impl Upper for SocketIo {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        [self.connect_deadline, self.deferred.as_ref().map(|(at, _)| *at)].into_iter().flatten().min()
+        [self.connect_deadline, self.deferred.as_ref().map(|deferred| deferred.0)].into_iter().flatten().min()
     }
 
     fn handle_timeout(&mut self, link: &mut Link<'_>, cx: &mut AppCtx<'_>) -> Result<(), Refused> {
-        if self.deferred.as_ref().is_some_and(|(at, _)| *at <= cx.now)
-            && let Some((_, packet)) = self.deferred.take()
+        if self.deferred.as_ref().is_some_and(|deferred| deferred.0 <= cx.now)
+            && let Some(deferred) = self.deferred.take()
         {
-            link.send_text(&packet);
+            link.send_text(&deferred.1);
         }
         match self.connect_deadline {
             Some(deadline) if deadline <= cx.now => Err(Refused("no namespace connected in time")),
@@ -131,7 +188,7 @@ impl Upper for SocketIo {
     }
 
     fn on_close(&mut self, cx: &mut AppCtx<'_>) {
-        for socket in self.sockets.drain(..) {
+        for socket in self.sockets.drain() {
             if let Some(member) = socket.member {
                 cx.hub.detach(member, cx.outbox);
             }
@@ -158,12 +215,11 @@ impl SocketIo {
         link: &mut Link<'_>,
         cx: &mut AppCtx<'_>,
     ) -> Result<(), Refused> {
-        let index = self.sockets.iter().position(|s| *s.namespace == *packet.namespace);
+        let index = self.sockets.as_slice().iter().position(|s| *s.namespace == *packet.namespace);
         match (packet.kind, index) {
             (Kind::Connect, None) => self.connect(packet.namespace, packet.data, link, cx),
             (Kind::Disconnect, Some(index)) => {
-                let socket = self.sockets.remove(index);
-                if let Some(member) = socket.member {
+                if let Some(member) = self.sockets.remove(index).and_then(|socket| socket.member) {
                     cx.hub.detach(member, cx.outbox);
                 }
             }
@@ -172,7 +228,7 @@ impl SocketIo {
                 let (name, args) = socketio::event_name(data).map_err(|_| PARSE_ERROR)?;
                 if self.test_suite {
                     test_suite_event(&name, data, args, packet.namespace, packet.id, buffers, link);
-                } else if let Some(member) = self.sockets.get(index).and_then(|s| s.member) {
+                } else if let Some(member) = self.sockets.as_slice().get(index).and_then(|s| s.member) {
                     self.event(member, &name, data, args, packet.id, buffers, cx);
                 }
             }
@@ -215,10 +271,10 @@ impl SocketIo {
             packet.extend_from_slice(auth.as_bytes());
             packet.push(b']');
             // Another CONNECT came first: its auth goes now.
-            if let Some((_, earlier)) = self.deferred.take() {
-                link.send_text(&earlier);
+            if let Some(earlier) = self.deferred.take() {
+                link.send_text(&earlier.1);
             }
-            self.deferred = Some((cx.now + TEST_SUITE_SPACING, packet));
+            self.deferred = Some(Box::new((cx.now + TEST_SUITE_SPACING, packet)));
             return;
         }
         let name = match serde_json::from_str::<Auth<'_>>(auth) {
@@ -229,7 +285,7 @@ impl SocketIo {
                 return;
             }
         };
-        let member = cx.hub.attach(Endpoint::Session(link.session()), WIRE.dialect, raw);
+        let member = cx.hub.attach(link.endpoint(), WIRE.dialect, raw);
         if let Some(name) = name {
             let mark = cx.outbox.deliveries.len();
             cx.hub.handle(member, Request::new(Command::Hello { name }), cx.outbox);
@@ -246,7 +302,8 @@ impl SocketIo {
             cx.hub.listen(member);
         }
         self.connect_deadline = None;
-        self.sockets.push(Socket { namespace: raw.into(), member: Some(member) });
+        let namespace = cx.hub.namespace_of(member).unwrap_or_else(|| raw.into());
+        self.sockets.push(Socket { namespace, member: Some(member) });
         link.send_text(&socketio::connect_ok(raw, &sid));
     }
 

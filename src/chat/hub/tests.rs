@@ -677,7 +677,7 @@ fn seat(w: &mut World, slot: usize, dialect: Dialect, name: &str, room: &str) {
     ns.rooms.entry(room.into()).or_default().insert(seq, member);
     let rooms = BTreeSet::from([Rc::from(LOBBY), Rc::from(room)]);
     let session = hub.members.get_mut(&id).expect("just attached");
-    session.state = State::Registered(User { name, rooms });
+    session.state = State::Registered(Box::new(User { name, rooms }));
 }
 
 #[test]
