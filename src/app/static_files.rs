@@ -720,9 +720,11 @@ mod tests {
 
             assert!(get("/healthz", &config).1.ends_with("\r\n\r\nok\n"));
             assert!(matches!(handle_head(b"GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n", &config), Outcome::Serve { .. }));
-            for not_found in ["/ws/a/b", "/socket.io/x", "/socket.io/socket.io.min.js", "/socket.io/", "/nope"] {
+            for not_found in ["/ws/a/b", "/socket.io/x", "/socket.io/socket.io.min.js", "/nope"] {
                 assert_eq!(get(not_found, &config).0, 404, "{not_found}");
             }
+            // The Engine.IO endpoint itself: without its query, the reference server's 400.
+            assert_eq!(get("/socket.io/", &config).0, 400);
             assert_eq!(get("/legacy", &config).0, 426);
             assert_eq!(get("/ws", &config).0, 426);
             assert_eq!(get("/ws/x", &config).0, 426);
