@@ -1,0 +1,239 @@
+"""python-socketio's client (PyPI) against a real soket, with both transport
+settings: connect with a name, events between two clients, an ack, rooms,
+binary attachments, a refused name, and a silent client dropped by the
+heartbeat. Every wait is bounded; a failure exits non-zero saying what was
+missing.
+
+Usage: python tests/socketio/python_client.py path/to/soket
+(needs tests/socketio/requirements.txt installed)
+"""
+
+import subprocess
+import sys
+import threading
+import time
+
+import engineio
+import socketio
+
+WAIT_S = 10.0
+PING_INTERVAL_MS = 400
+PING_TIMEOUT_MS = 300
+
+SETTINGS = [
+    ("polling then websocket", ["polling", "websocket"]),
+    ("websocket only", ["websocket"]),
+]
+
+current = "setup"
+daemons = []
+
+
+class Failure(Exception):
+    pass
+
+
+def fail(message):
+    raise Failure(message)
+
+
+def start_daemon(binary):
+    args = [
+        binary,
+        "--listen",
+        "127.0.0.1:0",
+        "--engineio-ping-interval",
+        f"{PING_INTERVAL_MS}ms",
+        "--engineio-ping-timeout",
+        f"{PING_TIMEOUT_MS}ms",
+        "--shutdown-timeout",
+        "1s",
+    ]
+    child = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    daemons.append(child)
+    found = {}
+
+    def read():
+        found["line"] = child.stdout.readline()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(WAIT_S)
+    line = found.get("line", "")
+    if not line.startswith("soket listening on "):
+        fail(f"soket did not start (got {line!r})")
+    return child, "http://" + line.strip().removeprefix("soket listening on ")
+
+
+def stop_daemon(child):
+    child.terminate()
+    try:
+        code = child.wait(WAIT_S)
+    except subprocess.TimeoutExpired:
+        fail("soket did not exit after SIGTERM")
+    if code != 0:
+        fail(f"soket exited with {code} after SIGTERM")
+
+
+class Client:
+    """A python-socketio client whose every event is recorded, so a test
+    waits for "the next event named X matching P" instead of sleeping."""
+
+    def __init__(self, label):
+        self.label = label
+        self.sio = socketio.Client(reconnection=False)
+        self.inbox = []
+        self.log = []
+        self.cond = threading.Condition()
+        self.sio.on("*", lambda event, *args: self._record(event, args))
+        for event in ("connect", "disconnect"):
+            self.sio.on(event, lambda *args, event=event: self._record(event, args))
+        self.sio.on("connect_error", lambda *args: self._record("connect_error", args))
+
+    def _record(self, event, args):
+        with self.cond:
+            self.inbox.append((event, args))
+            self.log.append((event, args))
+            self.cond.notify_all()
+
+    def connect(self, url, transports, name=None, namespace="/"):
+        auth = {"name": name} if name is not None else None
+        self.sio.connect(url, transports=transports, auth=auth, namespaces=[namespace], wait_timeout=WAIT_S)
+        return self
+
+    def next(self, event, test=lambda *a: True, what=None):
+        deadline = time.monotonic() + WAIT_S
+        with self.cond:
+            while True:
+                for i, (name, args) in enumerate(self.inbox):
+                    if name == event and test(*args):
+                        del self.inbox[: i + 1]
+                        return args
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    shown = repr(self.inbox)
+                    fail(f"{self.label}: no {what or event}; had {shown[:600]}")
+                self.cond.wait(left)
+
+    def call(self, event, data):
+        try:
+            return self.sio.call(event, data, timeout=WAIT_S)
+        except socketio.exceptions.TimeoutError:
+            fail(f"{self.label}: no ack to {event}")
+
+    def close(self):
+        self.sio.disconnect()
+
+
+def check(condition, message):
+    if not condition:
+        fail(message)
+
+
+def scenarios(binary, label, transports):
+    global current
+    child, url = start_daemon(binary)
+
+    def step(name):
+        global current
+        current = f"{label}: {name}"
+
+    step("connect with a name")
+    ann = Client("ann").connect(url, transports, "ann")
+    welcome = ann.next("welcome")[0]
+    check(welcome["name"] == "ann" and welcome["users"] == [], f"welcome: {welcome}")
+    check(ann.sio.transport() in transports, f"transport {ann.sio.transport()}")
+    ben = Client("ben").connect(url, transports, "ben")
+    ben.next("welcome", lambda w: w["users"] == ["ann"], "welcome listing ann")
+    ann.next("users", lambda u: u["users"] == ["ben"], "users with ben")
+    if transports == ["polling", "websocket"]:
+        # Polling first, then the upgrade: wait (bounded) until it is done.
+        deadline = time.monotonic() + WAIT_S
+        while ann.sio.transport() != "websocket" and time.monotonic() < deadline:
+            time.sleep(0.02)
+    check(ann.sio.transport() == transports[-1], f"transport {ann.sio.transport()}, expected {transports[-1]}")
+
+    step("a taken name refused at connect")
+    dup = Client("dup")
+    try:
+        dup.connect(url, transports, "ann")
+        fail("a second ann was accepted")
+    except socketio.exceptions.ConnectionError:
+        pass
+    (refusal,) = dup.next("connect_error")
+    check(refusal.get("data") == {"code": "name_taken"}, f"refusal data: {refusal}")
+    check(refusal.get("message", "").endswith(": ann"), f"refusal message: {refusal}")
+
+    step("custom events between two clients")
+    ann.sio.emit("greet", ("hi", 42, {"nested": [1, None, True]}))
+    for c in (ben, ann):
+        args = c.next("greet")
+        check(list(args) == ["hi", 42, {"nested": [1, None, True]}], f"greet args: {args}")
+
+    step("an ack")
+    members = ann.call("who", {"room": "lobby"})
+    check(members["type"] == "members" and members["names"] == ["ann", "ben"], f"who: {members}")
+    error = ann.call("say", {"room": "nowhere", "text": "x"})
+    check(error["type"] == "error" and error["code"] == "no_such_room", f"error ack: {error}")
+
+    step("rooms via join and say")
+    check(ann.call("join", {"room": "py"})["type"] == "ack", "join ack")
+    ben.sio.emit("join", {"room": "py"})
+    ann.next("joined", lambda j: j["name"] == "ben" and j["room"] == "py", "ben joining py")
+    ann.sio.emit("say", {"room": "py", "text": "in py"})
+    msg = ben.next("message", lambda m: m["room"] == "py")[0]
+    check(msg == {"type": "message", "room": "py", "from": "ann", "text": "in py"}, f"message: {msg}")
+    ben.sio.emit("leave", {"room": "py"})
+    ann.next("left", lambda m: m["name"] == "ben", "ben leaving py")
+
+    step("binary attachments")
+    blob = bytes(i % 251 for i in range(5000))
+    ann.sio.emit("file", ("name.bin", blob, {"inner": b"\x00\xff\x01", "list": [b"xyz"]}))
+    for c in (ben, ann):
+        name, got, obj = c.next("file")
+        check(name == "name.bin" and got == blob, "the top-level buffer")
+        check(obj == {"inner": b"\x00\xff\x01", "list": [b"xyz"]}, f"nested buffers: {obj}")
+
+    step("a silent client is dropped by the heartbeat")
+    sleepy = Client("sleepy").connect(url, transports, "sleepy")
+    ann.next("users", lambda u: "sleepy" in u["users"], "users with sleepy")
+    eio = sleepy.sio.eio
+    send = eio._send_packet
+
+    def no_pong(pkt):
+        if pkt.packet_type != engineio.packet.PONG:
+            send(pkt)
+
+    eio._send_packet = no_pong
+    since = time.monotonic()
+    ann.next("users", lambda u: "sleepy" not in u["users"], "users without sleepy")
+    took = time.monotonic() - since
+    check(took < 3 * (PING_INTERVAL_MS + PING_TIMEOUT_MS) / 1000, f"sleepy dropped only after {took:.2f} s")
+    sleepy.next("disconnect")
+    ben.sio.emit("still-here", 1)
+    ann.next("still-here")
+
+    for c in (ann, ben):
+        c.close()
+    stop_daemon(child)
+
+
+def main():
+    if len(sys.argv) != 2:
+        print("usage: python_client.py path/to/soket", file=sys.stderr)
+        return 2
+    try:
+        for label, transports in SETTINGS:
+            started = time.monotonic()
+            scenarios(sys.argv[1], label, transports)
+            print(f"python-socketio ({label}): all scenarios pass ({time.monotonic() - started:.2f} s)")
+    except Exception as e:  # any failure, assertion or client error, fails the run
+        print(f"python-socketio: FAIL [{current}]: {type(e).__name__}: {e}", file=sys.stderr)
+        for child in daemons:
+            child.kill()
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
