@@ -207,6 +207,10 @@ async function scenarios(binary, setting) {
   if (!err.data || err.data.code !== 'name_taken') fail(`connect_error without code name_taken: ${err.message} ${JSON.stringify(err.data)}`);
   if (!/alice/.test(err.message)) fail(`connect_error message without the name: ${err.message}`);
   dup.close();
+  const invalid = client(daemon, setting, '/', { auth: { name: 'bad name!' } });
+  const [invalidErr] = await invalid.next('connect_error');
+  if (!invalidErr.data || invalidErr.data.code !== 'name_invalid') fail(`bad name: ${JSON.stringify(invalidErr.data)}`);
+  invalid.close();
 
   step('custom events between two clients (several arguments)');
   alice.socket.emit('greet', 'hi', 42, { nested: [1, null, true] });
@@ -232,6 +236,13 @@ async function scenarios(binary, setting) {
   assert.deepStrictEqual(who.names, ['alice', 'bob', 'dora']);
   const bad = await alice.call('private', { to: 'nobody', text: 'x' });
   if (bad.type !== 'error' || bad.code !== 'no_such_user') fail(`error ack: ${JSON.stringify(bad)}`);
+  const relayAck = await alice.call('relayed-with-ack', 'x');
+  if (relayAck.type !== 'ack') fail(`a relayed event's ack: ${JSON.stringify(relayAck)}`);
+  await bob.next('relayed-with-ack');
+  const notObject = await alice.call('say', 'not an object');
+  if (notObject.type !== 'error' || notObject.code !== 'bad_json') fail(`a non-object: ${JSON.stringify(notObject)}`);
+  const twice = await alice.call('hello', { name: 'other' });
+  if (twice.code !== 'already_registered') fail(`a second hello: ${JSON.stringify(twice)}`);
 
   step('rooms');
   const joined = await alice.call('join', { room: 'r1' });

@@ -1,7 +1,8 @@
 """python-socketio's client (PyPI) against a real soket, with both transport
-settings: connect with a name, events between two clients, an ack, rooms,
-binary attachments, a refused name, and a silent client dropped by the
-heartbeat. Every wait is bounded; a failure exits non-zero saying what was
+settings: connect with a name, a refused name, events between two clients,
+acks, rooms, binary attachments, a silent client dropped by the heartbeat, an
+oversized payload refused while the others go on, and a client that
+reconnects by itself after the daemon restarts. Every wait is bounded; a failure exits non-zero saying what was
 missing.
 
 Usage: python tests/socketio/python_client.py path/to/soket
@@ -19,6 +20,7 @@ import socketio
 WAIT_S = 10.0
 PING_INTERVAL_MS = 400
 PING_TIMEOUT_MS = 300
+MAX_PAYLOAD = 100000
 
 SETTINGS = [
     ("polling then websocket", ["polling", "websocket"]),
@@ -37,17 +39,23 @@ def fail(message):
     raise Failure(message)
 
 
-def start_daemon(binary):
+def start_daemon(binary, listen="127.0.0.1:0"):
     args = [
         binary,
         "--listen",
-        "127.0.0.1:0",
+        listen,
         "--engineio-ping-interval",
         f"{PING_INTERVAL_MS}ms",
         "--engineio-ping-timeout",
         f"{PING_TIMEOUT_MS}ms",
         "--shutdown-timeout",
         "1s",
+        # --engineio-max-payload bounds polling bodies, --max-message
+        # WebSocket messages: both, for the oversized scenario.
+        "--engineio-max-payload",
+        str(MAX_PAYLOAD),
+        "--max-message",
+        str(MAX_PAYLOAD),
     ]
     child = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
     daemons.append(child)
@@ -79,9 +87,9 @@ class Client:
     """A python-socketio client whose every event is recorded, so a test
     waits for "the next event named X matching P" instead of sleeping."""
 
-    def __init__(self, label):
+    def __init__(self, label, **options):
         self.label = label
-        self.sio = socketio.Client(reconnection=False)
+        self.sio = socketio.Client(**{"reconnection": False, **options})
         self.inbox = []
         self.log = []
         self.cond = threading.Condition()
@@ -213,8 +221,30 @@ def scenarios(binary, label, transports):
     ben.sio.emit("still-here", 1)
     ann.next("still-here")
 
-    for c in (ann, ben):
-        c.close()
+    step("an oversized payload is refused, the others go on")
+    eve = Client("eve").connect(url, transports, "eve")
+    ann.next("users", lambda u: "eve" in u["users"], "users with eve")
+    eve.sio.emit("huge", "x" * (MAX_PAYLOAD + 10))
+    eve.next("disconnect")
+    ann.next("users", lambda u: "eve" not in u["users"], "users without eve")
+    check(not any(name == "huge" for name, _ in ann.log), "the oversized event was relayed")
+    ben.sio.emit("say", {"text": "still chatting"})
+    ann.next("message", lambda m: m["text"] == "still chatting", "the message after the oversized one")
+
+    step("reconnects by itself after the daemon restarts")
+    ben.close()
+    phoenix = Client("phoenix", reconnection=True, reconnection_delay=0.1, reconnection_delay_max=0.2)
+    phoenix.connect(url, transports, "phoenix")
+    phoenix.next("welcome")
+    ann.close()
+    port = url.rsplit(":", 1)[1]
+    stop_daemon(child)
+    phoenix.next("disconnect")
+    child, _ = start_daemon(binary, f"127.0.0.1:{port}")
+    phoenix.next("connect", what="the reconnect")
+    check(phoenix.next("welcome")[0]["name"] == "phoenix", "welcome after the reconnect")
+    check(phoenix.call("who", {"room": "lobby"})["names"] == ["phoenix"], "who after the reconnect")
+    phoenix.close()
     stop_daemon(child)
 
 
