@@ -1,14 +1,19 @@
 """python-socketio's client (PyPI) against a real soket, with both transport
-settings: connect with a name, a refused name, events between two clients,
-acks, rooms, binary attachments, a silent client dropped by the heartbeat, an
+settings: connect with a name, a refused name, events between two python
+clients and between python and a socket.io-client peer under Node, acks,
+rooms, binary attachments, a silent client dropped by the heartbeat, an
 oversized payload refused while the others go on, and a client that
-reconnects by itself after the daemon restarts. Every wait is bounded; a failure exits non-zero saying what was
-missing.
+reconnects by itself after the daemon restarts. Every wait is bounded; a
+failure exits non-zero saying what was missing.
 
 Usage: python tests/socketio/python_client.py path/to/soket
-(needs tests/socketio/requirements.txt installed)
+(needs tests/socketio/requirements.txt installed, and `npm ci` done in
+tests/socketio for the Node peer)
 """
 
+import json
+import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -27,8 +32,23 @@ SETTINGS = [
     ("websocket only", ["websocket"]),
 ]
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# A socket.io-client peer under Node (tests/socketio/node_modules): every
+# `py-to-node` event it sees comes back as `node-to-py` with the same
+# arguments, binary ones included.
+NODE_PEER = """
+const { io } = require('socket.io-client');
+const s = io(process.argv[1], { transports: JSON.parse(process.argv[2]), reconnection: false,
+  auth: { name: 'nodey' } });
+s.on('py-to-node', (...args) => s.emit('node-to-py', ...args));
+s.on('connect_error', (e) => { console.error('node peer: ' + e.message); process.exit(1); });
+s.on('disconnect', () => process.exit(0));
+setTimeout(() => process.exit(1), 30000);
+"""
+
 current = "setup"
-daemons = []
+children = []
 
 
 class Failure(Exception):
@@ -58,7 +78,7 @@ def start_daemon(binary, listen="127.0.0.1:0"):
         str(MAX_PAYLOAD),
     ]
     child = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
-    daemons.append(child)
+    children.append(child)
     found = {}
 
     def read():
@@ -194,6 +214,19 @@ def scenarios(binary, label, transports):
     ben.sio.emit("leave", {"room": "py"})
     ann.next("left", lambda m: m["name"] == "ben", "ben leaving py")
 
+    step("events between python-socketio and socket.io-client")
+    node = shutil.which("node")
+    if node is None or not os.path.isdir(os.path.join(HERE, "node_modules", "socket.io-client")):
+        fail("node and tests/socketio/node_modules are needed (npm ci in tests/socketio)")
+    peer = subprocess.Popen([node, "-e", NODE_PEER, url, json.dumps(transports)], cwd=HERE)
+    children.append(peer)
+    ann.next("users", lambda u: "nodey" in u["users"], "users with the node peer")
+    ann.sio.emit("py-to-node", ("from python", b"\x01\x02\x03", {"n": 1}))
+    args = ann.next("node-to-py")
+    check(list(args) == ["from python", b"\x01\x02\x03", {"n": 1}], f"node-to-py args: {args}")
+    members = ann.call("who", {"room": "lobby"})
+    check(members["names"] == ["ann", "ben", "nodey"], f"who with the node peer: {members}")
+
     step("binary attachments")
     blob = bytes(i % 251 for i in range(5000))
     ann.sio.emit("file", ("name.bin", blob, {"inner": b"\x00\xff\x01", "list": [b"xyz"]}))
@@ -233,6 +266,8 @@ def scenarios(binary, label, transports):
 
     step("reconnects by itself after the daemon restarts")
     ben.close()
+    peer.terminate()
+    peer.wait(WAIT_S)
     phoenix = Client("phoenix", reconnection=True, reconnection_delay=0.1, reconnection_delay_max=0.2)
     phoenix.connect(url, transports, "phoenix")
     phoenix.next("welcome")
@@ -259,7 +294,7 @@ def main():
             print(f"python-socketio ({label}): all scenarios pass ({time.monotonic() - started:.2f} s)")
     except Exception as e:  # any failure, assertion or client error, fails the run
         print(f"python-socketio: FAIL [{current}]: {type(e).__name__}: {e}", file=sys.stderr)
-        for child in daemons:
+        for child in children:
             child.kill()
         return 1
     return 0
