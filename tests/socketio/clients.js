@@ -394,4 +394,5 @@ async function scenarios(binary, setting) {
     await scenarios(binary, setting);
     console.log(`socket.io-client (${setting.label}): all scenarios pass (${Date.now() - started} ms)`);
   }
+  process.exit(0);
 })().catch((e) => fail(e && e.stack ? e.stack : String(e)));
