@@ -10,6 +10,8 @@ use super::static_files::{CLIENT_PREFIX, StaticFile};
 use super::status::MetricsPage;
 use super::{App, AppCtx, HttpHandler};
 use crate::chat::normalize_namespace;
+use crate::config::Limits;
+use crate::proto::ws::DecoderLimits;
 use crate::ids::ConnId;
 use crate::proto::engineio::{Query, RequestError, Transport, check_protocol, check_transport};
 use crate::proto::http::HttpConfig;
@@ -184,6 +186,17 @@ pub fn serve(service: &Service) -> Box<dyn HttpHandler> {
         #[cfg(test)]
         Service::Park => Box::new(test_services::Park::default()),
     }
+}
+
+/// The WebSocket decoder's limits on an endpoint: `--max-message`, and for
+/// Engine.IO no more than its `maxPayload`, so a message past it is refused
+/// (close 1009) before it is buffered whole.
+pub fn decoder_limits(upgrade: &Upgrade, limits: &Limits) -> DecoderLimits {
+    let mut decoder = limits.decoder;
+    if let WsEndpoint::Engine { .. } = upgrade.endpoint {
+        decoder.max_message_bytes = decoder.max_message_bytes.min(limits.engine.max_payload);
+    }
+    decoder
 }
 
 /// The app an accepted upgrade runs: one row per WebSocket endpoint.

@@ -156,7 +156,7 @@ impl<S: Transport> Conn<S> {
                 self.switch_protocol(Protocol::WebSocket, ctx);
                 debug!("conn {:?}: upgraded to {:?}", self.id, upgrade.endpoint);
                 self.app = Some(router::open(&upgrade, self.id, &mut ctx.app()));
-                let ws = WsFraming::new(ctx.limits.decoder, ctx.now, ctx.timeouts);
+                let ws = WsFraming::new(router::decoder_limits(&upgrade, ctx.limits), ctx.now, ctx.timeouts);
                 self.lifecycle = Lifecycle::Open(Framing::WebSocket(Box::new(ws)));
             }
         }
