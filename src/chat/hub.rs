@@ -70,6 +70,11 @@ struct Sender {
 }
 
 impl Sender {
+    /// `id` (attached as `session`) asking, with `tag`.
+    fn of(id: MemberId, session: &Session, tag: Option<Tag>) -> Sender {
+        Sender { id, namespace: session.namespace.clone(), endpoint: session.endpoint, dialect: session.dialect, tag }
+    }
+
     fn recipient(&self) -> Recipient {
         Recipient { endpoint: self.endpoint, member: self.id, omit: None }
     }
@@ -140,13 +145,7 @@ impl<D: Directory> Hub<D> {
         if session.quitting {
             return;
         }
-        let sender = Sender {
-            id: member,
-            namespace: session.namespace.clone(),
-            endpoint: session.endpoint,
-            dialect: session.dialect,
-            tag: request.tag,
-        };
+        let sender = Sender::of(member, session, request.tag);
         let gate = match (&session.state, &request.command) {
             (_, Command::Quit) => Ok(()),
             (State::Unregistered, command) if !command.allowed_unregistered() => {
@@ -189,13 +188,7 @@ impl<D: Directory> Hub<D> {
         if session.quitting {
             return;
         }
-        let sender = Sender {
-            id: member,
-            namespace: session.namespace.clone(),
-            endpoint: session.endpoint,
-            dialect: session.dialect,
-            tag,
-        };
+        let sender = Sender::of(member, session, tag);
         let failure = Failure { error, detail: detail.unwrap_or_default().to_owned() };
         reply_error(&sender, &failure, out);
     }
@@ -223,13 +216,7 @@ impl<D: Directory> Hub<D> {
             return;
         };
         let Pending { name, tag } = *pending;
-        let sender = Sender {
-            id: member,
-            namespace: session.namespace.clone(),
-            endpoint: session.endpoint,
-            dialect: session.dialect,
-            tag,
-        };
+        let sender = Sender::of(member, session, tag);
         let namespace = session.namespace.clone();
         let quitting = session.quitting;
         if let Some(ns) = self.namespaces.get_mut(&namespace) {
