@@ -134,6 +134,13 @@ fn open_packet(sid: &str, upgrade_to_websocket: bool, cx: &AppCtx<'_>) -> String
     })
 }
 
+/// Why a POST is refused.
+enum PostError {
+    Request(RequestError),
+    /// A body over maxPayload: the session is closed.
+    TooLarge,
+}
+
 /// One long-polling request: the handshake, a GET held until the session
 /// has something to say, or a POST of packets.
 pub struct Polling {
@@ -184,23 +191,30 @@ impl HttpHandler for Polling {
             let max_payload = cx.limits.engine.max_payload;
             let result = with_session(cx, id, |session, cx| {
                 if session.has_ended() {
-                    return Err(RequestError::UnknownSid);
+                    return Err(PostError::Request(RequestError::UnknownSid));
                 }
                 if session.is_upgraded() {
-                    return Err(RequestError::BadRequest);
+                    return Err(PostError::Request(RequestError::BadRequest));
                 }
                 if body.len() > max_payload {
                     session.end(session::End::Closed("payload too large"), cx);
-                    return Err(RequestError::BadRequest);
+                    return Err(PostError::TooLarge);
                 }
                 session.on_post(body, cx).map_err(|_| {
                     session.end(session::End::Closed("parse error"), cx);
-                    RequestError::BadRequest
+                    PostError::Request(RequestError::BadRequest)
                 })
             });
             return match result {
                 Some(Ok(())) => self.answer(b"ok".to_vec(), "text/html"),
-                Some(Err(e)) => self.fail(e),
+                Some(Err(PostError::Request(e))) => self.fail(e),
+                // The reference server's answer: 413 without a body.
+                Some(Err(PostError::TooLarge)) => HttpReply::Respond(HttpResponse {
+                    status: 413,
+                    headers: cors_headers(self.request.origin.as_deref()),
+                    content_type: "",
+                    body: Vec::new(),
+                }),
                 None => self.fail(RequestError::UnknownSid),
             };
         }
@@ -290,6 +304,7 @@ impl EngineWebSocket {
 }
 
 const SESSION_OVER: CloseRequest = CloseRequest { code: CloseCode::NORMAL, reason: "" };
+const TOO_BIG: CloseRequest = CloseRequest { code: CloseCode::TOO_BIG, reason: "over maxPayload" };
 const NO_SESSION: CloseRequest = CloseRequest { code: CloseCode::POLICY, reason: "unknown or taken session" };
 
 impl App for EngineWebSocket {
@@ -303,6 +318,18 @@ impl App for EngineWebSocket {
             Input::Binary(data) => Ok(Packet::Binary(Cow::Borrowed(data))),
             Input::Line(_) | Input::LineTooLarge => Err(engineio::BadPacket),
         };
+        let size = match input {
+            Input::Text(text) => text.len(),
+            Input::Binary(data) => data.len(),
+            Input::Line(_) | Input::LineTooLarge => 0,
+        };
+        if size > cx.limits.engine.max_payload {
+            // As the reference server (its `ws` closes with 1009): the
+            // message is dropped and the session closed.
+            with_session(cx, id, |session, cx| session.end(session::End::Closed("payload too large"), cx));
+            out.close(TOO_BIG);
+            return;
+        }
         let conn = self.conn;
         let ended = with_session(cx, id, |session, cx| {
             match packet {
