@@ -95,11 +95,24 @@ fn connection() {
 }
 
 #[test]
+fn socketio_packets() {
+    replay("socketio_packets");
+}
+
+#[test]
 fn every_target_has_a_test() {
     let names: Vec<&str> = checks::TARGETS.iter().map(|(name, _)| *name).collect();
     assert_eq!(
         names,
-        ["frame_decoder", "handshake", "line_decoder", "json_events", "unmask_differential", "connection"]
+        [
+            "frame_decoder",
+            "handshake",
+            "line_decoder",
+            "json_events",
+            "unmask_differential",
+            "connection",
+            "socketio_packets"
+        ]
     );
     for name in names {
         assert!(fuzz_dir().join("fuzz_targets").join(format!("{name}.rs")).is_file(), "{name}");
@@ -301,6 +314,26 @@ mod seeds {
         ]
     }
 
+    pub fn socketio_packets() -> Vec<(&'static str, Vec<u8>)> {
+        let packets: &[(&'static str, &[u8])] = &[
+            ("seed-connect", br#"0/chat,{"token":"abc"}"#),
+            ("seed-connect-no-comma", b"0/random"),
+            ("seed-event", br#"2/chat,12["chat message","hi",{"a":[1,2.5,null]}]"#),
+            ("seed-event-unicode", "2[\"caf\u{e9}\",\"\\u0061\"]".as_bytes()),
+            ("seed-binary-event", br#"52-/a,789["m",{"_placeholder":true,"num":0},[{"_placeholder":true,"num":1}]]"#),
+            ("seed-binary-ack", br#"61-3[{"_placeholder":true,"num":0}]"#),
+            ("seed-ack", br#"3456["ok"]"#),
+            ("seed-connect-error", br#"4/x,{"message":"Invalid namespace"}"#),
+            ("seed-bad-name", br#"2[1]"#),
+            ("seed-bad-placeholder", br#"51-["m",{"_placeholder":true,"num":"0"}]"#),
+            ("seed-too-many", br#"511-["m"]"#),
+            ("seed-ack-overflow", br#"29007199254740992["m"]"#),
+            ("seed-payload", b"42[\"x\",1]\x1e3\x1e2probe\x1ebAQIDBA==\x1e6\x1e5\x1e1"),
+            ("seed-payload-bad", b"4a\x1e\x1ebnot base64!"),
+        ];
+        packets.iter().map(|(name, bytes)| (*name, bytes.to_vec())).collect()
+    }
+
     pub fn unmask_differential() -> Vec<(&'static str, Vec<u8>)> {
         let data: Vec<u8> = (0..100u8).collect();
         vec![
@@ -439,6 +472,7 @@ fn write_seed_corpora() {
         ("json_events", seeds::json_events()),
         ("unmask_differential", seeds::unmask_differential()),
         ("connection", seeds::connection()),
+        ("socketio_packets", seeds::socketio_packets()),
     ];
     for (target, seeds) in all {
         let dir = fuzz_dir().join("corpus").join(target);

@@ -10,6 +10,7 @@ pub mod frame_decoder;
 pub mod handshake;
 pub mod json_events;
 pub mod line_decoder;
+pub mod socketio_packets;
 pub mod unmask_differential;
 
 /// A target's check: panics when an invariant breaks.
@@ -24,6 +25,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("json_events", json_events::run),
     ("unmask_differential", unmask_differential::run),
     ("connection", connection::run),
+    ("socketio_packets", socketio_packets::run),
 ];
 
 /// Cuts `data` into consecutive non-empty pieces as `schedule` says, so one

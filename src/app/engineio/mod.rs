@@ -188,6 +188,13 @@ fn open_packet(sid: &str, upgrade_to_websocket: bool, cx: &AppCtx<'_>) -> String
     })
 }
 
+/// Why a POST is refused.
+enum PostError {
+    Request(RequestError),
+    /// A body over maxPayload: the session is closed.
+    TooLarge,
+}
+
 /// One long-polling request: the handshake, a GET held until the session
 /// has something to say, or a POST of packets.
 pub struct Polling {
@@ -238,23 +245,30 @@ impl HttpHandler for Polling {
             let max_payload = cx.limits.engine.max_payload;
             let result = with_session(cx, id, |session, cx| {
                 if session.has_ended() {
-                    return Err(RequestError::UnknownSid);
+                    return Err(PostError::Request(RequestError::UnknownSid));
                 }
                 if session.is_upgraded() {
-                    return Err(RequestError::BadRequest);
+                    return Err(PostError::Request(RequestError::BadRequest));
                 }
                 if body.len() > max_payload {
                     session.end(session::End::TooLarge, cx);
-                    return Err(RequestError::BadRequest);
+                    return Err(PostError::TooLarge);
                 }
                 session.on_post(body, cx).map_err(|_| {
                     session.end(session::End::ParseError, cx);
-                    RequestError::BadRequest
+                    PostError::Request(RequestError::BadRequest)
                 })
             });
             return match result {
                 Some(Ok(())) => self.answer(b"ok".to_vec(), "text/html"),
-                Some(Err(e)) => self.fail(e),
+                Some(Err(PostError::Request(e))) => self.fail(e),
+                // The reference server's answer: 413 without a body.
+                Some(Err(PostError::TooLarge)) => HttpReply::Respond(HttpResponse {
+                    status: 413,
+                    headers: cors_headers(self.request.origin.as_deref()),
+                    content_type: "",
+                    body: Vec::new(),
+                }),
                 None => self.fail(RequestError::UnknownSid),
             };
         }
@@ -374,6 +388,19 @@ impl EngineWebSocket {
 }
 
 const SESSION_OVER: CloseRequest = CloseRequest { code: CloseCode::NORMAL, reason: "" };
+const NO_SESSION: CloseRequest = CloseRequest { code: CloseCode::POLICY, reason: "unknown or taken session" };
+const TOO_BIG: CloseRequest = CloseRequest { code: CloseCode::TOO_BIG, reason: "over maxPayload" };
+
+impl EngineWebSocket {
+    /// How this WebSocket ends once its session has: 1008 for an upgrade
+    /// that named no session it could take, else normally.
+    fn close_request(&self) -> CloseRequest {
+        match self.session {
+            Carried::Refused => NO_SESSION,
+            _ => SESSION_OVER,
+        }
+    }
+}
 
 impl App for EngineWebSocket {
     fn handle_input(&mut self, input: Input<'_>, cx: &mut AppCtx<'_>, out: &mut dyn Output) {
@@ -387,7 +414,7 @@ impl App for EngineWebSocket {
         if size > cx.limits.engine.max_payload {
             // The reference server's WebSocket closes with 1009 past maxPayload.
             self.with_carried(cx, |session, cx| session.end(session::End::TooLarge, cx));
-            out.close(CloseRequest { code: CloseCode::TOO_BIG, reason: "message over maxPayload" });
+            out.close(TOO_BIG);
             return;
         }
         let packet = match input {
@@ -403,7 +430,7 @@ impl App for EngineWebSocket {
             session.has_ended()
         });
         if ended != Some(false) {
-            out.close(SESSION_OVER);
+            out.close(self.close_request());
         }
     }
 
@@ -422,7 +449,7 @@ impl App for EngineWebSocket {
             session.has_ended()
         });
         if ended != Some(false) {
-            out.close(SESSION_OVER);
+            out.close(self.close_request());
         }
     }
 
@@ -433,7 +460,7 @@ impl App for EngineWebSocket {
             session.has_ended()
         });
         if ended != Some(false) {
-            out.close(SESSION_OVER);
+            out.close(self.close_request());
         }
     }
 
