@@ -11,7 +11,6 @@ use super::status::MetricsPage;
 use super::{App, AppCtx, HttpHandler};
 use crate::chat::normalize_namespace;
 use crate::config::Limits;
-use crate::proto::ws::DecoderLimits;
 use crate::ids::ConnId;
 use crate::proto::engineio::{Query, RequestError, Transport, check_protocol, check_transport};
 use crate::proto::http::HttpConfig;
@@ -19,6 +18,7 @@ use crate::proto::http::body::BodyKind;
 use crate::proto::http::request::{HttpError, Request};
 use crate::proto::http::response::{error_response, write_response};
 use crate::proto::http::upgrade::accept_upgrade;
+use crate::proto::ws::DecoderLimits;
 
 /// The built-in web chat page served at `/`: one self-contained file that
 /// speaks the JSON event protocol at `/ws`.

@@ -320,17 +320,16 @@ impl HttpHandler for Polling {
 pub struct EngineWebSocket {
     conn: ConnId,
     session: Carried,
-    /// The deliveries' format once this WebSocket carries the session.
-    format: Option<WireFormat>,
 }
 
 /// The session a WebSocket carries.
 enum Carried {
     /// Opened on this WebSocket: it never moves, so it lives in the app,
     /// not in the session table, and its deliveries come to the connection.
-    Own(Box<EngineSession>),
-    /// A polling session in the table, probing or upgraded to this WebSocket.
-    Upgrade(SessionId),
+    Own(EngineSession),
+    /// A polling session in the table, probing or upgraded to this WebSocket,
+    /// and the deliveries' format once the upgrade has completed.
+    Upgrade(SessionId, Option<WireFormat>),
     /// The upgrade named no session it could take over: closed on the first wake.
     Refused,
 }
@@ -343,25 +342,24 @@ impl EngineWebSocket {
             // Not in the table: no lookup by sid ever reaches it, so the id
             // only has to be unique and unguessable.
             let Some(sid) = random_id() else {
-                return EngineWebSocket { conn, session: Carried::Refused, format: None };
+                return EngineWebSocket { conn, session: Carried::Refused };
             };
             let upper = new_upper(flavor, cx);
-            let mut session = Box::new(EngineSession::new(Endpoint::Conn(conn), &cx.limits.engine, cx.now, upper));
+            let mut session = EngineSession::new(Endpoint::Conn(conn), &cx.limits.engine, cx.now, upper);
             session.queue_text(open_packet(&sid, false, cx).as_bytes());
             cx.metrics.engineio_sessions_total += 1;
-            let format = session.upper_format();
-            return EngineWebSocket { conn, session: Carried::Own(session), format };
+            return EngineWebSocket { conn, session: Carried::Own(session) };
         };
         let taken = find_session(cx, sid)
             .filter(|&id| with_session(cx, id, |session, _| session.offer_websocket(conn)) == Some(true));
         let session = match taken {
-            Some(id) => Carried::Upgrade(id),
+            Some(id) => Carried::Upgrade(id, None),
             None => {
                 debug!("engine.io upgrade refused for sid {sid:?}");
                 Carried::Refused
             }
         };
-        EngineWebSocket { conn, session, format: None }
+        EngineWebSocket { conn, session }
     }
 
     /// Runs `act` on the carried session; `None` if there is none (refused,
@@ -373,12 +371,12 @@ impl EngineWebSocket {
     ) -> Option<R> {
         match &mut self.session {
             Carried::Own(session) => Some(act(session, cx)),
-            Carried::Upgrade(id) => {
+            Carried::Upgrade(id, format) => {
                 let id = *id;
                 let result = with_session(cx, id, act);
-                if self.format.is_none() && cx.sessions.carrier(id) == Some(self.conn) {
+                if format.is_none() && cx.sessions.carrier(id) == Some(self.conn) {
                     // The upgrade completed on this WebSocket.
-                    self.format = with_session(cx, id, |session, _| session.upper_format()).flatten();
+                    *format = with_session(cx, id, |session, _| session.upper_format()).flatten();
                 }
                 result
             }
@@ -471,7 +469,7 @@ impl App for EngineWebSocket {
                 session.on_ws_closed(conn, cx);
                 session.on_close(cx);
             }
-            Carried::Upgrade(id) => {
+            Carried::Upgrade(id, _) => {
                 with_session(cx, id, |session, cx| session.on_ws_closed(conn, cx));
             }
             Carried::Refused => {}
@@ -479,7 +477,11 @@ impl App for EngineWebSocket {
     }
 
     fn wire_format(&self) -> Option<WireFormat> {
-        self.format
+        match &self.session {
+            Carried::Own(session) => session.upper_format(),
+            Carried::Upgrade(_, format) => *format,
+            Carried::Refused => None,
+        }
     }
 }
 

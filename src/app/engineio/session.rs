@@ -106,33 +106,40 @@ impl Link<'_> {
     }
 }
 
-/// The packets no carrier has taken yet, and their size.
+/// The packets no carrier has taken yet, and their size. Allocated only
+/// while there are some: an idle WebSocket session keeps one pointer.
 #[derive(Default)]
-struct Outgoing {
+struct Outgoing(Option<Box<Queue>>);
+
+#[derive(Default)]
+struct Queue {
     packets: VecDeque<Queued>,
     bytes: usize,
 }
 
 impl Outgoing {
     fn push(&mut self, packet: Queued) {
-        self.bytes += packet.len();
-        self.packets.push_back(packet);
+        let queue = self.0.get_or_insert_with(Box::default);
+        queue.bytes += packet.len();
+        queue.packets.push_back(packet);
     }
 
     fn pop(&mut self) -> Option<Queued> {
-        let Some(packet) = self.packets.pop_front() else {
-            // Drained: an idle session keeps no buffer.
-            if self.packets.capacity() > 0 {
-                self.packets = VecDeque::new();
-            }
-            return None;
-        };
-        self.bytes -= packet.len();
-        Some(packet)
+        let queue = self.0.as_mut()?;
+        let packet = queue.packets.pop_front();
+        match &packet {
+            Some(packet) => queue.bytes -= packet.len(),
+            None => self.0 = None,
+        }
+        packet
     }
 
     fn is_empty(&self) -> bool {
-        self.packets.is_empty()
+        self.0.as_ref().is_none_or(|queue| queue.packets.is_empty())
+    }
+
+    fn bytes(&self) -> usize {
+        self.0.as_ref().map_or(0, |queue| queue.bytes)
     }
 }
 
@@ -255,7 +262,7 @@ impl EngineSession {
 
     /// A slow poller must not grow the queue without bound.
     fn check_backlog(&mut self, cx: &mut AppCtx<'_>) {
-        if self.outgoing.bytes > cx.limits.max_queued_bytes {
+        if self.outgoing.bytes() > cx.limits.max_queued_bytes {
             cx.metrics.slow_consumer_disconnects_total += 1;
             self.end(End::SlowReader, cx);
         }
