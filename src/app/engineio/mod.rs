@@ -499,9 +499,3 @@ impl Upper for Echo {
         Ok(())
     }
 }
-
-/// When a session's next deadline is, for tests.
-#[cfg(test)]
-pub fn session_deadline(cx: &mut AppCtx<'_>, id: SessionId) -> Option<Instant> {
-    with_session(cx, id, |session, _| session.poll_timeout()).flatten()
-}
