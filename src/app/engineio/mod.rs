@@ -153,7 +153,7 @@ impl Upper for Protocol {
         self.upper().on_close(cx)
     }
 
-    fn wire_format(&self) -> Option<WireFormat> {
+    fn wire_format(&self) -> Option<&'static WireFormat> {
         self.upper_ref().wire_format()
     }
 }
@@ -318,6 +318,10 @@ impl HttpHandler for Polling {
 /// (`transport=websocket` without a sid), or as the upgrade of a polling
 /// session (with its sid: probe, then take over).
 pub struct EngineWebSocket {
+    /// The deliveries' format while this WebSocket carries the session.
+    /// Asked for every delivery, so it is read here rather than from the
+    /// session's depths.
+    format: Option<&'static WireFormat>,
     conn: ConnId,
     session: Carried,
 }
@@ -327,9 +331,8 @@ enum Carried {
     /// Opened on this WebSocket: it never moves, so it lives in the app,
     /// not in the session table, and its deliveries come to the connection.
     Own(EngineSession),
-    /// A polling session in the table, probing or upgraded to this WebSocket,
-    /// and the deliveries' format once the upgrade has completed.
-    Upgrade(SessionId, Option<WireFormat>),
+    /// A polling session in the table, probing or upgraded to this WebSocket.
+    Upgrade(SessionId),
     /// The upgrade named no session it could take over: closed on the first wake.
     Refused,
 }
@@ -342,24 +345,24 @@ impl EngineWebSocket {
             // Not in the table: no lookup by sid ever reaches it, so the id
             // only has to be unique and unguessable.
             let Some(sid) = random_id() else {
-                return EngineWebSocket { conn, session: Carried::Refused };
+                return EngineWebSocket { format: None, conn, session: Carried::Refused };
             };
             let upper = new_upper(flavor, cx);
             let mut session = EngineSession::new(Endpoint::Conn(conn), &cx.limits.engine, cx.now, upper);
             session.queue_text(open_packet(&sid, false, cx).as_bytes());
             cx.metrics.engineio_sessions_total += 1;
-            return EngineWebSocket { conn, session: Carried::Own(session) };
+            return EngineWebSocket { format: session.upper_format(), conn, session: Carried::Own(session) };
         };
         let taken = find_session(cx, sid)
             .filter(|&id| with_session(cx, id, |session, _| session.offer_websocket(conn)) == Some(true));
         let session = match taken {
-            Some(id) => Carried::Upgrade(id, None),
+            Some(id) => Carried::Upgrade(id),
             None => {
                 debug!("engine.io upgrade refused for sid {sid:?}");
                 Carried::Refused
             }
         };
-        EngineWebSocket { conn, session }
+        EngineWebSocket { format: None, conn, session }
     }
 
     /// Runs `act` on the carried session; `None` if there is none (refused,
@@ -371,12 +374,12 @@ impl EngineWebSocket {
     ) -> Option<R> {
         match &mut self.session {
             Carried::Own(session) => Some(act(session, cx)),
-            Carried::Upgrade(id, format) => {
+            Carried::Upgrade(id) => {
                 let id = *id;
                 let result = with_session(cx, id, act);
-                if format.is_none() && cx.sessions.carrier(id) == Some(self.conn) {
+                if self.format.is_none() && cx.sessions.carrier(id) == Some(self.conn) {
                     // The upgrade completed on this WebSocket.
-                    *format = with_session(cx, id, |session, _| session.upper_format()).flatten();
+                    self.format = with_session(cx, id, |session, _| session.upper_format()).flatten();
                 }
                 result
             }
@@ -464,12 +467,13 @@ impl App for EngineWebSocket {
 
     fn on_close(&mut self, cx: &mut AppCtx<'_>) {
         let conn = self.conn;
+        self.format = None;
         match std::mem::replace(&mut self.session, Carried::Refused) {
             Carried::Own(mut session) => {
                 session.on_ws_closed(conn, cx);
                 session.on_close(cx);
             }
-            Carried::Upgrade(id, _) => {
+            Carried::Upgrade(id) => {
                 with_session(cx, id, |session, cx| session.on_ws_closed(conn, cx));
             }
             Carried::Refused => {}
@@ -477,11 +481,7 @@ impl App for EngineWebSocket {
     }
 
     fn wire_format(&self) -> Option<WireFormat> {
-        match &self.session {
-            Carried::Own(session) => session.upper_format(),
-            Carried::Upgrade(_, format) => *format,
-            Carried::Refused => None,
-        }
+        self.format.copied()
     }
 }
 

@@ -44,7 +44,7 @@ pub trait Upper {
     fn on_close(&mut self, _cx: &mut AppCtx<'_>) {}
 
     /// The format of the hub deliveries this protocol receives.
-    fn wire_format(&self) -> Option<WireFormat> {
+    fn wire_format(&self) -> Option<&'static WireFormat> {
         None
     }
 }
@@ -220,7 +220,7 @@ impl EngineSession {
     }
 
     /// The upper protocol's delivery format once a WebSocket carries the session.
-    pub fn upper_format(&self) -> Option<WireFormat> {
+    pub fn upper_format(&self) -> Option<&'static WireFormat> {
         self.upper.wire_format()
     }
 
@@ -512,7 +512,7 @@ impl Session for EngineSession {
     }
 
     fn wire_format(&self) -> Option<WireFormat> {
-        self.upper.wire_format()
+        self.upper.wire_format().copied()
     }
 
     fn deliver(&mut self, _member: MemberId, rendered: &Rendered, omit: Option<u32>, cx: &mut AppCtx<'_>) {

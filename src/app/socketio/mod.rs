@@ -23,7 +23,7 @@ use crate::config::EngineConfig;
 use crate::proto::socketio::{self, Kind, Packet};
 
 /// Socket.IO packets in Engine.IO messages.
-pub const WIRE: WireFormat = WireFormat { key: "socketio", dialect: Dialect::Events, render: render::render };
+pub static WIRE: WireFormat = WireFormat { key: "socketio", dialect: Dialect::Events, render: render::render };
 
 /// The most attachments one packet may announce (socket.io-parser's default).
 pub const MAX_ATTACHMENTS: usize = 10;
@@ -195,8 +195,8 @@ impl Upper for SocketIo {
         }
     }
 
-    fn wire_format(&self) -> Option<WireFormat> {
-        (!self.test_suite).then_some(WIRE)
+    fn wire_format(&self) -> Option<&'static WireFormat> {
+        (!self.test_suite).then_some(&WIRE)
     }
 }
 
