@@ -516,15 +516,17 @@ impl Decoder {
     /// not depend on where reads split.
     fn take_line(&mut self, rest: &mut &[u8]) -> Result<Option<usize>, StompError> {
         let input = *rest;
-        let (line_cap, over) = match self.state {
-            State::Command => (MAX_COMMAND_LINE, StompError::UnknownCommand),
-            // One more for the `\r` of a `\r\n`, which is not content.
-            _ => (self.limits.max_header_line.saturating_add(1), StompError::HeaderLineTooLong),
-        };
         let newline = input.iter().position(|&b| b == b'\n');
         let segment = newline.unwrap_or(input.len());
+        let (line_room, over) = match self.state {
+            State::Command => (self.command_room(&input[..segment]), StompError::UnknownCommand),
+            // One more for the `\r` of a `\r\n`, which is not content.
+            _ => (
+                self.limits.max_header_line.saturating_add(1) - (self.buf.len() - self.line_start),
+                StompError::HeaderLineTooLong,
+            ),
+        };
         let frame_room = self.frame_room();
-        let line_room = line_cap - (self.buf.len() - self.line_start);
         let first_bad = frame_room.min(line_room);
         if first_bad < segment {
             return Err(if frame_room == first_bad { StompError::FrameTooLarge } else { over });
@@ -540,10 +542,37 @@ impl Decoder {
         }
         self.frame_bytes += 1;
         *rest = &input[segment + 1..];
-        if self.buf.last() == Some(&b'\r') {
+        // Only the line's own last byte: an empty line's predecessor is a header value.
+        if self.buf.len() > self.line_start && self.buf.last() == Some(&b'\r') {
             self.buf.pop();
         }
         Ok(Some(self.buf.len()))
+    }
+
+    /// How many bytes of `segment` (command-line bytes, no line end) keep the command
+    /// line a prefix of an acceptable command (plus a `\r`), so garbage such as an
+    /// HTTP request is refused at its first wrong byte.
+    fn command_room(&self, segment: &[u8]) -> usize {
+        let held = &self.buf[self.line_start..];
+        let mut line = [0u8; MAX_COMMAND_LINE + 1];
+        line[..held.len()].copy_from_slice(held);
+        let mut len = held.len();
+        for &byte in segment.iter().take(MAX_COMMAND_LINE + 1 - held.len()) {
+            line[len] = byte;
+            len += 1;
+            if !self.is_command_prefix(&line[..len]) {
+                return len - 1 - held.len();
+            }
+        }
+        // Every byte up to the cap was fine (the cap itself is never a valid prefix).
+        segment.len()
+    }
+
+    fn is_command_prefix(&self, line: &[u8]) -> bool {
+        Command::ALL.iter().filter(|c| self.server_commands || c.is_client()).any(|c| {
+            let name = c.as_str().as_bytes();
+            name.starts_with(line) || line.strip_suffix(b"\r") == Some(name)
+        })
     }
 
     /// Handles a whole command or header line, `buf[line_start..end]`.
@@ -620,7 +649,8 @@ impl Decoder {
         let needed = self.buf.len() + bytes.len();
         let capacity = self.buf.capacity();
         if needed > capacity {
-            let target = capacity.saturating_mul(2).max(MIN_BUFFER_CAPACITY).min(self.limits.max_frame_bytes).max(needed);
+            let target =
+                capacity.saturating_mul(2).max(MIN_BUFFER_CAPACITY).min(self.limits.max_frame_bytes).max(needed);
             self.buf.reserve_exact(target - self.buf.len());
         }
         self.buf.extend_from_slice(bytes);
@@ -890,3 +920,544 @@ pub fn negotiate_heartbeat(client: HeartBeat, server: HeartBeat) -> (u32, u32) {
     (period(server.send_ms, client.receive_ms), period(client.send_ms, server.receive_ms))
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An owned copy of an event, so tests can collect them.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Ev {
+        Frame(OwnedFrame),
+        HeartBeat,
+    }
+
+    fn own(ev: Event<'_>) -> Ev {
+        match ev {
+            Event::Frame(frame) => Ev::Frame(frame.to_owned()),
+            Event::HeartBeat => Ev::HeartBeat,
+        }
+    }
+
+    fn frame(command: Command, headers: &[(&str, &str)], body: &[u8]) -> Ev {
+        Ev::Frame(OwnedFrame {
+            command,
+            headers: headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+            body: body.to_vec(),
+        })
+    }
+
+    /// Feeds `chunks` to `dec`, collecting events until the first error.
+    fn feed(dec: &mut Decoder, chunks: &[&[u8]]) -> (Vec<Ev>, Result<(), StompError>) {
+        let mut out = Vec::new();
+        for chunk in chunks {
+            if let Err(error) = dec.decode(chunk, |ev| out.push(own(ev))) {
+                return (out, Err(error));
+            }
+        }
+        (out, Ok(()))
+    }
+
+    fn decode_with(limits: Limits, version: Version, input: &[u8]) -> (Vec<Ev>, Result<(), StompError>) {
+        let mut dec = Decoder::new_client(limits);
+        dec.set_version(version);
+        feed(&mut dec, &[input])
+    }
+
+    fn decode_all(input: &[u8]) -> (Vec<Ev>, Result<(), StompError>) {
+        decode_with(Limits::default(), Version::V1_2, input)
+    }
+
+    /// The error a whole input gives.
+    fn error_of(input: &[u8]) -> StompError {
+        decode_all(input).1.expect_err("input must be refused")
+    }
+
+    const STREAM: &[u8] = b"CONNECT\r\naccept-version:1.0,1.1,1.2\r\nhost:h\r\nlogin:a\\b:c\r\n\r\n\0\n\
+        SEND\ndestination:/queue/a\ncontent-length:5\n\nhe\0lo\0\r\n\n\
+        SUBSCRIBE\nid:0\ndestination:/q\\cb\nid:1\n\n\0\
+        SEND\ndestination:/t\ncontent-type:text/plain\n\nno length\0\
+        DISCONNECT\nreceipt:77\n\n\0";
+
+    fn stream_frames() -> Vec<Ev> {
+        vec![
+            frame(Command::Connect, &[("accept-version", "1.0,1.1,1.2"), ("host", "h"), ("login", "a\\b:c")], b""),
+            Ev::HeartBeat,
+            frame(Command::Send, &[("destination", "/queue/a"), ("content-length", "5")], b"he\0lo"),
+            Ev::HeartBeat,
+            Ev::HeartBeat,
+            frame(Command::Subscribe, &[("id", "0"), ("destination", "/q:b"), ("id", "1")], b""),
+            frame(Command::Send, &[("destination", "/t"), ("content-type", "text/plain")], b"no length"),
+            frame(Command::Disconnect, &[("receipt", "77")], b""),
+        ]
+    }
+
+    #[test]
+    fn stream_in_one_read() {
+        let (events, result) = decode_all(STREAM);
+        assert_eq!(result, Ok(()));
+        assert_eq!(events, stream_frames());
+    }
+
+    #[test]
+    fn split_at_every_pair_of_offsets_gives_same_events() {
+        let expected = stream_frames();
+        for i in 0..=STREAM.len() {
+            for j in i..=STREAM.len() {
+                let mut dec = Decoder::new(Limits::default());
+                let (a, bc) = STREAM.split_at(i);
+                let (b, c) = bc.split_at(j - i);
+                let (events, result) = feed(&mut dec, &[a, b, c]);
+                assert_eq!(result, Ok(()), "split at {i}, {j}");
+                assert_eq!(events, expected, "split at {i}, {j}");
+                assert!(dec.is_idle());
+                assert_eq!(dec.finish(), Ok(()));
+            }
+        }
+    }
+
+    #[test]
+    fn first_repeated_header_wins() {
+        let (events, _) = decode_all(b"SUBSCRIBE\nid:first\nid:second\n\n\0");
+        let Ev::Frame(f) = &events[0] else { panic!("{events:?}") };
+        assert_eq!(f.header("id"), Some("first"));
+        assert_eq!(f.headers.len(), 2, "repeats are kept");
+        let mut dec = Decoder::new(Limits::default());
+        dec.decode(b"SEND\nx:1\nx:2\n\n\0", |ev| {
+            let Event::Frame(f) = ev else { panic!() };
+            assert_eq!(f.header("x"), Some("1"));
+            assert_eq!(f.header("y"), None);
+            assert_eq!(f.headers().count(), 2);
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn first_content_length_wins() {
+        let (events, result) = decode_all(b"SEND\ncontent-length:2\ncontent-length:x\n\n\0\0\0");
+        assert_eq!(result, Ok(()));
+        assert_eq!(events, vec![frame(Command::Send, &[("content-length", "2"), ("content-length", "x")], b"\0\0")]);
+    }
+
+    #[test]
+    fn binary_body_with_content_length() {
+        let body: Vec<u8> = (0..=255).collect();
+        let mut wire = Vec::new();
+        write_frame(&mut wire, Command::Send, &[("destination", "/b")], &body, Version::V1_2).unwrap();
+        let (events, result) = decode_all(&wire);
+        assert_eq!(result, Ok(()));
+        assert_eq!(events, vec![frame(Command::Send, &[("destination", "/b"), ("content-length", "256")], &body)]);
+    }
+
+    #[test]
+    fn crlf_and_lf_line_ends() {
+        let lf = decode_all(b"SEND\na:b\n\nx\0");
+        let crlf = decode_all(b"SEND\r\na:b\r\n\r\nx\0");
+        assert_eq!(lf, crlf);
+        // Only the last `\r` is a line end; in a 1.2 value an earlier one is content.
+        assert_eq!(decode_all(b"SEND\na:b\r\r\n\n\0").0, vec![frame(Command::Send, &[("a", "b\r")], b"")]);
+        assert_eq!(error_of(b"SEND\r\r\n\n\0"), StompError::UnknownCommand);
+    }
+
+    #[test]
+    fn heart_beats_between_frames() {
+        let (events, result) = decode_all(b"\n\r\n\nDISCONNECT\n\n\0\r\n");
+        assert_eq!(result, Ok(()));
+        assert_eq!(
+            events,
+            vec![Ev::HeartBeat, Ev::HeartBeat, Ev::HeartBeat, frame(Command::Disconnect, &[], b""), Ev::HeartBeat]
+        );
+        assert_eq!(error_of(b"\rX"), StompError::StrayCarriageReturn);
+        let mut dec = Decoder::new(Limits::default());
+        assert_eq!(feed(&mut dec, &[b"\r"]).1, Ok(()));
+        assert!(dec.is_idle(), "a half heart-beat holds no frame");
+    }
+
+    #[test]
+    fn escaping_per_version_and_command() {
+        let wire = b"SEND\nk\\cey:a\\nb\\\\c\\rd\n\n\0";
+        assert_eq!(
+            decode_with(Limits::default(), Version::V1_2, wire).0,
+            vec![frame(Command::Send, &[("k:ey", "a\nb\\c\rd")], b"")]
+        );
+        // 1.1 has no `\r` escape.
+        assert_eq!(decode_with(Limits::default(), Version::V1_1, wire).1, Err(StompError::InvalidEscape));
+        assert_eq!(
+            decode_with(Limits::default(), Version::V1_1, b"SEND\nk\\cey:a\\nb\\\\c\n\n\0").0,
+            vec![frame(Command::Send, &[("k:ey", "a\nb\\c")], b"")]
+        );
+        // 1.0: no escaping, and the first colon splits.
+        assert_eq!(
+            decode_with(Limits::default(), Version::V1_0, wire).0,
+            vec![frame(Command::Send, &[("k\\cey", "a\\nb\\\\c\\rd")], b"")]
+        );
+        // CONNECT, STOMP and CONNECTED are never unescaped.
+        for command in ["CONNECT", "STOMP", "CONNECTED"] {
+            let wire = format!("{command}\npasscode:a\\tb:\\\n\n\0");
+            let (events, result) = decode_with(Limits::default(), Version::V1_2, wire.as_bytes());
+            assert_eq!(result, Ok(()), "{command}");
+            let Ev::Frame(f) = &events[0] else { panic!() };
+            assert_eq!(f.header("passcode"), Some("a\\tb:\\"));
+        }
+    }
+
+    #[test]
+    fn undefined_and_truncated_escapes_are_errors() {
+        for wire in [&b"SEND\na:\\t\n\n\0"[..], b"SEND\na:x\\\n\n\0", b"SEND\n\\x:a\n\n\0", b"SEND\na:\\C\n\n\0"] {
+            assert_eq!(error_of(wire), StompError::InvalidEscape, "{:?}", String::from_utf8_lossy(wire));
+        }
+    }
+
+    #[test]
+    fn escaping_round_trips() {
+        let nasty = "a:b\\c\nd\re";
+        for version in [Version::V1_1, Version::V1_2] {
+            let value = if version == Version::V1_2 { nasty } else { "a:b\\c\nd" };
+            let mut wire = Vec::new();
+            write_frame(&mut wire, Command::Send, &[(value, value)], b"", version).unwrap();
+            assert!(!wire[5..wire.len() - 3].contains(&b'\n') || wire.iter().filter(|&&b| b == b'\n').count() == 3);
+            let (events, result) = decode_with(Limits::default(), version, &wire);
+            assert_eq!(result, Ok(()), "{version:?}");
+            assert_eq!(events, vec![frame(Command::Send, &[(value, value)], b"")], "{version:?}");
+        }
+        // 1.1 cannot carry a trailing `\r`; neither can an unescaped frame carry `\n`.
+        let mut out = b"keep".to_vec();
+        assert_eq!(
+            write_frame(&mut out, Command::Send, &[("a", "b\r")], b"", Version::V1_1),
+            Err(EncodeError::Unrepresentable)
+        );
+        assert_eq!(
+            write_frame(&mut out, Command::Send, &[("a", "b\n")], b"", Version::V1_0),
+            Err(EncodeError::Unrepresentable)
+        );
+        assert_eq!(
+            write_frame(&mut out, Command::Connected, &[("a:", "b")], b"", Version::V1_2),
+            Err(EncodeError::Unrepresentable)
+        );
+        assert_eq!(
+            write_frame(&mut out, Command::Send, &[("", "b")], b"", Version::V1_2),
+            Err(EncodeError::Unrepresentable)
+        );
+        assert_eq!(out, b"keep", "a failed write leaves the output as it was");
+        // Unescaped frames carry `\` and `:` in values verbatim.
+        write_frame(&mut out, Command::Connect, &[("passcode", "a\\b:c")], b"", Version::V1_2).unwrap();
+        assert_eq!(&out[4..], b"CONNECT\npasscode:a\\b:c\n\n\0");
+    }
+
+    #[test]
+    fn encoder_adds_true_content_length() {
+        let mut out = Vec::new();
+        write_frame(&mut out, Command::Send, &[("content-length", "999"), ("a", "b")], b"x\0y", Version::V1_2).unwrap();
+        assert_eq!(out, b"SEND\na:b\ncontent-length:3\n\nx\0y\0");
+        out.clear();
+        write_frame(&mut out, Command::Disconnect, &[], b"", Version::V1_2).unwrap();
+        assert_eq!(out, b"DISCONNECT\n\n\0");
+    }
+
+    #[test]
+    fn broker_frame_helpers() {
+        let mut out = Vec::new();
+        let hb = HeartBeat { send_ms: 10_000, receive_ms: 0 };
+        write_connected(&mut out, Version::V1_2, hb, Some("soket/0.1"), "s-1", Some("alice")).unwrap();
+        assert_eq!(
+            out,
+            b"CONNECTED\nversion:1.2\nheart-beat:10000,0\nsession:s-1\nserver:soket/0.1\nuser-name:alice\n\n\0"
+        );
+        out.clear();
+        write_connected(&mut out, Version::V1_0, hb, None, "s-2", None).unwrap();
+        assert_eq!(out, b"CONNECTED\nsession:s-2\n\n\0");
+        out.clear();
+        let message = MessageHeaders {
+            destination: "/topic/a:b",
+            message_id: "m-1",
+            subscription: "0",
+            ack: Some("a-1"),
+            content_type: Some("text/plain"),
+        };
+        write_message(&mut out, Version::V1_2, &message, &[("from", "bob")], b"hi").unwrap();
+        assert_eq!(
+            out,
+            &b"MESSAGE\ndestination:/topic/a\\cb\nmessage-id:m-1\nsubscription:0\nack:a-1\n\
+               content-type:text/plain\nfrom:bob\ncontent-length:2\n\nhi\0"[..]
+        );
+        out.clear();
+        write_receipt(&mut out, Version::V1_1, "77").unwrap();
+        assert_eq!(out, b"RECEIPT\nreceipt-id:77\n\n\0");
+        out.clear();
+        write_error(&mut out, Version::V1_0, "bad\r\nthing", Some("r\n1"), "detail");
+        assert_eq!(
+            out,
+            b"ERROR\nmessage:bad  thing\nreceipt-id:r 1\ncontent-type:text/plain\ncontent-length:6\n\ndetail\0"
+        );
+        // Everything the helpers write decodes.
+        let (events, result) = decode_all(&out);
+        assert_eq!(result, Ok(()));
+        assert_eq!(events.len(), 1);
+    }
+
+    #[test]
+    fn version_negotiation() {
+        assert_eq!(negotiate_version(None), Some(Version::V1_0));
+        assert_eq!(negotiate_version(Some("1.0,1.1,1.2")), Some(Version::V1_2));
+        assert_eq!(negotiate_version(Some("1.1,1.0")), Some(Version::V1_1));
+        assert_eq!(negotiate_version(Some("1.2, 2.0")), Some(Version::V1_2));
+        assert_eq!(negotiate_version(Some("1.0")), Some(Version::V1_0));
+        assert_eq!(negotiate_version(Some("2.0,0.9")), None);
+        assert_eq!(negotiate_version(Some("")), None);
+        assert_eq!(SUPPORTED_VERSIONS, "1.0,1.1,1.2");
+    }
+
+    #[test]
+    fn heart_beat_parsing_is_strict() {
+        assert_eq!(parse_heart_beat("0,0"), Ok(HeartBeat { send_ms: 0, receive_ms: 0 }));
+        assert_eq!(parse_heart_beat("4000,10000"), Ok(HeartBeat { send_ms: 4000, receive_ms: 10_000 }));
+        assert_eq!(parse_heart_beat("4294967295,007"), Ok(HeartBeat { send_ms: u32::MAX, receive_ms: 7 }));
+        for bad in
+            ["", "1", "1,", ",1", "1,2,3", " 1,2", "1, 2", "-1,2", "+1,2", "4294967296,0", "00000000001,0", "a,b"]
+        {
+            assert_eq!(parse_heart_beat(bad), Err(StompError::InvalidHeartBeat), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn heart_beat_negotiation_both_ways() {
+        let hb = |send_ms, receive_ms| HeartBeat { send_ms, receive_ms };
+        // Client can send every 4 s and wants one every 10 s; server 5 s / 1 s.
+        let client = hb(4000, 10_000);
+        let server = hb(5000, 1000);
+        assert_eq!(negotiate_heartbeat(client, server), (10_000, 4000));
+        // The client's view is the same agreement, mirrored.
+        assert_eq!(negotiate_heartbeat(server, client), (4000, 10_000));
+        // A zero on either side of a direction turns that direction off.
+        assert_eq!(negotiate_heartbeat(hb(0, 0), server), (0, 0));
+        assert_eq!(negotiate_heartbeat(hb(4000, 0), server), (0, 4000));
+        assert_eq!(negotiate_heartbeat(client, hb(0, 1000)), (0, 4000));
+        assert_eq!(negotiate_heartbeat(client, hb(5000, 0)), (10_000, 0));
+    }
+
+    #[test]
+    fn unknown_commands() {
+        for wire in [&b"FOO\n\n\0"[..], b"send\n\n\0", b"SEND \n\n\0", b"GET / HTTP/1.1\r\n", b"SUBSCRIBEX\n", b"\0"] {
+            assert_eq!(error_of(wire), StompError::UnknownCommand, "{:?}", String::from_utf8_lossy(wire));
+        }
+        // A broker's decoder refuses server commands.
+        let mut dec = Decoder::new(Limits::default());
+        assert_eq!(feed(&mut dec, &[b"MESSAGE\n\n\0"]).1, Err(StompError::UnknownCommand));
+        // A long command line is refused before its line end arrives.
+        let mut dec = Decoder::new(Limits::default());
+        assert_eq!(feed(&mut dec, &[b"UNSUBSCRIBE\r"]).1, Ok(()));
+        let mut dec = Decoder::new(Limits::default());
+        assert_eq!(feed(&mut dec, &[b"AAAAAAAAAAAAA"]).1, Err(StompError::UnknownCommand));
+    }
+
+    #[test]
+    fn malformed_headers() {
+        assert_eq!(error_of(b"SEND\nnocolon\n\n\0"), StompError::MalformedHeader);
+        assert_eq!(error_of(b"SEND\n:empty-name\n\n\0"), StompError::MalformedHeader);
+        assert_eq!(error_of(b"SEND\na:\xff\n\n\0"), StompError::InvalidUtf8);
+        assert_eq!(error_of(b"SEND\n\xc3:x\n\n\0"), StompError::InvalidUtf8);
+        // An empty value is fine; spaces are kept (1.2 does not trim).
+        assert_eq!(
+            decode_all(b"SEND\na:\n b : c \n\n\0").0,
+            vec![frame(Command::Send, &[("a", ""), (" b ", " c ")], b"")]
+        );
+    }
+
+    #[test]
+    fn content_length_errors() {
+        for bad in ["", " 5", "5 ", "-1", "+1", "0x10", "1e3", "18446744073709551616", "99999999999999999999999"] {
+            let wire = format!("SEND\ncontent-length:{bad}\n\n\0");
+            assert_eq!(error_of(wire.as_bytes()), StompError::InvalidContentLength, "{bad:?}");
+        }
+        // Fits in usize but not in the frame: refused at the blank line, nothing buffered.
+        let mut dec = Decoder::new(Limits::default());
+        let (_, result) = feed(&mut dec, &[b"SEND\ncontent-length:18446744073709551615\n\n"]);
+        assert_eq!(result, Err(StompError::FrameTooLarge));
+        assert_eq!(dec.buffer_capacity(), 0);
+        // A length shorter than the body: the byte after it is not NUL.
+        assert_eq!(error_of(b"SEND\ncontent-length:2\n\nabc\0"), StompError::MissingNul);
+        // A longer one waits for more, bounded by the frame limit.
+        let limits = Limits { max_frame_bytes: 64, ..Limits::default() };
+        let mut dec = Decoder::new(limits);
+        assert_eq!(feed(&mut dec, &[b"SEND\ncontent-length:30\n\nabc\0"]).1, Ok(()));
+        assert_eq!(dec.finish(), Err(StompError::Truncated));
+        assert_eq!(
+            decode_with(limits, Version::V1_2, b"SEND\ncontent-length:50\n\n").1,
+            Err(StompError::FrameTooLarge)
+        );
+        // Leading zeros are a number.
+        assert_eq!(decode_all(b"SEND\ncontent-length:002\n\nab\0").1, Ok(()));
+    }
+
+    #[test]
+    fn frame_size_limit_is_exact() {
+        // "SEND\n" 5 + "\n" 1 + body + NUL 1 = body + 7.
+        let limits = Limits { max_frame_bytes: 17, ..Limits::default() };
+        let fits = [&b"SEND\n\n"[..], &[b'x'; 10], b"\0"].concat();
+        assert_eq!(decode_with(limits, Version::V1_2, &fits).1, Ok(()));
+        let over = [&b"SEND\n\n"[..], &[b'x'; 11], b"\0"].concat();
+        assert_eq!(decode_with(limits, Version::V1_2, &over).1, Err(StompError::FrameTooLarge));
+        // With content-length: "SEND\n" 5 + "content-length:N\n" 17 + "\n" 1 + N + 1.
+        let limits = Limits { max_frame_bytes: 24 + 9, ..Limits::default() };
+        let wire = |n: usize| [format!("SEND\ncontent-length:{n}\n\n").as_bytes(), &vec![b'y'; n], b"\0"].concat();
+        assert_eq!(decode_with(limits, Version::V1_2, &wire(9)).1, Ok(()));
+        let limits = Limits { max_frame_bytes: 24 + 8, ..Limits::default() };
+        assert_eq!(decode_with(limits, Version::V1_2, &wire(9)).1, Err(StompError::FrameTooLarge));
+    }
+
+    #[test]
+    fn nul_less_body_stays_bounded() {
+        let limits = Limits { max_frame_bytes: 1024, ..Limits::default() };
+        let mut dec = Decoder::new(limits);
+        dec.decode(b"SEND\ndestination:/a\n\n", |_| {}).unwrap();
+        let mut result = Ok(());
+        for _ in 0..10_000 {
+            result = dec.decode(b"body without end ", |_| panic!("no frame"));
+            assert!(dec.buffered_bytes() <= 1024 && dec.buffer_capacity() <= 1024);
+            if result.is_err() {
+                break;
+            }
+        }
+        assert_eq!(result, Err(StompError::FrameTooLarge));
+        assert_eq!(dec.decode(b"\0", |_| {}), Err(StompError::FrameTooLarge), "a failed decoder repeats");
+        assert_eq!(dec.buffer_capacity(), 0, "failing frees the buffer");
+    }
+
+    #[test]
+    fn unterminated_frames_are_truncated_at_end() {
+        for partial in
+            [&b"SEND"[..], b"SEND\n", b"SEND\na:b", b"SEND\na:b\n", b"SEND\n\nbody", b"SEND\ncontent-length:1\n\nx"]
+        {
+            let mut dec = Decoder::new(Limits::default());
+            assert_eq!(feed(&mut dec, &[partial]).1, Ok(()));
+            assert_eq!(dec.finish(), Err(StompError::Truncated), "{:?}", String::from_utf8_lossy(partial));
+        }
+    }
+
+    #[test]
+    fn header_limits() {
+        let limits = Limits { max_headers: 2, max_header_line: 8, ..Limits::default() };
+        assert_eq!(decode_with(limits, Version::V1_2, b"SEND\na:1\na:2\n\n\0").1, Ok(()));
+        assert_eq!(decode_with(limits, Version::V1_2, b"SEND\na:1\na:2\na:3\n\n\0").1, Err(StompError::TooManyHeaders));
+        // 8 bytes fit, with either line end; 9 do not.
+        assert_eq!(decode_with(limits, Version::V1_2, b"SEND\nabc:1234\r\n\n\0").1, Ok(()));
+        assert_eq!(decode_with(limits, Version::V1_2, b"SEND\nabc:12345\n\n\0").1, Err(StompError::HeaderLineTooLong));
+        // A long line is refused before its end arrives, so it is never held whole.
+        let mut dec = Decoder::new(limits);
+        assert_eq!(feed(&mut dec, &[b"SEND\nabc:123456"]).1, Err(StompError::HeaderLineTooLong));
+        // The line limit counts escapes as written.
+        assert_eq!(
+            decode_with(limits, Version::V1_2, b"SEND\na:\\n\\n\\n\\n\n\n\0").1,
+            Err(StompError::HeaderLineTooLong)
+        );
+    }
+
+    #[test]
+    fn steady_state_does_not_allocate() {
+        let mut dec = Decoder::new(Limits::default());
+        let wire = b"SEND\ndestination:/a\ncontent-length:3\n\nabc\0";
+        dec.decode(wire, |_| {}).unwrap();
+        let capacity = dec.buffer_capacity();
+        for _ in 0..100 {
+            dec.decode(wire, |_| {}).unwrap();
+        }
+        assert_eq!(dec.buffer_capacity(), capacity);
+        assert_eq!(dec.buffered_bytes(), 0);
+        dec.release_idle_memory();
+        assert_eq!(dec.buffer_capacity(), 0);
+    }
+
+    #[test]
+    fn version_switch_applies_to_next_frame() {
+        let mut dec = Decoder::new(Limits::default());
+        dec.set_version(Version::V1_0);
+        let mut out = Vec::new();
+        dec.decode(b"SEND\na:\\n\n\n\0", |ev| out.push(own(ev))).unwrap();
+        dec.set_version(Version::V1_1);
+        dec.decode(b"SEND\na:\\n\n\n\0", |ev| out.push(own(ev))).unwrap();
+        assert_eq!(out, vec![frame(Command::Send, &[("a", "\\n")], b""), frame(Command::Send, &[("a", "\n")], b"")]);
+    }
+
+    /// One frame's parts as the generator below picks them.
+    fn arb_frame() -> impl proptest::strategy::Strategy<Value = (usize, Vec<(String, String)>, Vec<u8>)> {
+        use proptest::prelude::*;
+        let text = || proptest::string::string_regex("[a-c:\\\\\n\r é]{0,6}").expect("valid regex");
+        (
+            0usize..Command::ALL.len(),
+            proptest::collection::vec((text(), text()), 0..4),
+            proptest::collection::vec(prop_oneof![Just(0u8), Just(b'\n'), any::<u8>()], 0..12),
+        )
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn encoded_frames_decode_back_over_any_split(
+            frames in proptest::collection::vec(arb_frame(), 1..5),
+            eols in proptest::collection::vec(0usize..3, 5),
+            cuts in proptest::collection::vec(0usize..400, 0..6),
+        ) {
+            let mut wire = Vec::new();
+            let mut expected = Vec::new();
+            for (i, (command, headers, body)) in frames.iter().enumerate() {
+                let command = Command::ALL[*command];
+                let headers: Vec<(&str, &str)> = headers
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str()))
+                    .filter(|(n, _)| !n.is_empty() && !n.contains(['\n', ':']) && *n != "content-length")
+                    .collect();
+                let headers: Vec<(&str, &str)> = if command.escapes(Version::V1_2) {
+                    headers
+                } else {
+                    headers.into_iter().filter(|(_, v)| !v.contains('\n') && !v.ends_with('\r')).collect()
+                };
+                write_frame(&mut wire, command, &headers, body, Version::V1_2).expect("representable");
+                let mut all: Vec<(&str, &str)> = headers.clone();
+                let length = body.len().to_string();
+                if !body.is_empty() {
+                    all.push(("content-length", &length));
+                }
+                expected.push(frame(command, &all, body));
+                for _ in 0..eols[i] {
+                    wire.extend_from_slice(if i % 2 == 0 { b"\n" } else { b"\r\n" });
+                    expected.push(Ev::HeartBeat);
+                }
+            }
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(wire.len())).collect();
+            cuts.sort_unstable();
+            let mut dec = Decoder::new_client(Limits::default());
+            let mut out = Vec::new();
+            let mut start = 0;
+            for cut in cuts.into_iter().chain([wire.len()]) {
+                dec.decode(&wire[start..cut], |ev| out.push(own(ev))).expect("valid stream");
+                start = cut;
+            }
+            proptest::prop_assert_eq!(dec.finish(), Ok(()));
+            proptest::prop_assert_eq!(out, expected);
+        }
+
+        #[test]
+        fn any_input_gives_the_same_result_over_any_split(
+            input in proptest::collection::vec(
+                proptest::sample::select(b"SEND\nCONNECT:\\nc\r\0content-length:12x".to_vec()),
+                0..120,
+            ),
+            cuts in proptest::collection::vec(0usize..120, 0..6),
+            max_frame in 0usize..80,
+            max_line in 0usize..20,
+        ) {
+            let limits = Limits { max_frame_bytes: max_frame, max_headers: 3, max_header_line: max_line };
+            let whole = decode_with(limits, Version::V1_2, &input);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(input.len())).collect();
+            cuts.sort_unstable();
+            let mut dec = Decoder::new_client(limits);
+            let mut pieces = Vec::new();
+            let mut start = 0;
+            for cut in cuts.into_iter().chain([input.len()]) {
+                pieces.push(&input[start..cut]);
+                start = cut;
+            }
+            let split = feed(&mut dec, &pieces);
+            proptest::prop_assert!(dec.buffer_capacity() <= max_frame.max(MIN_BUFFER_CAPACITY.min(max_frame)));
+            proptest::prop_assert_eq!(split, whole);
+        }
+    }
+}
