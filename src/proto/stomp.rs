@@ -712,8 +712,7 @@ fn parse_content_length(value: &[u8]) -> Result<usize, StompError> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EncodeError {
     /// An empty name, or where there is no escaping (1.0, CONNECT, STOMP,
-    /// CONNECTED): a `:` in a name or a `\n` anywhere; at 1.0 and 1.1, where `\r`
-    /// has no escape, a value ending in `\r` (it would read as a `\r\n` line end).
+    /// CONNECTED): a `:` in a name or a `\n` anywhere.
     Unrepresentable,
 }
 
@@ -744,12 +743,16 @@ pub fn write_frame(
         if name == "content-length" {
             continue;
         }
-        let written = write_escaped(out, name, escapes, true)
-            .and_then(|()| {
-                out.push(b':');
-                write_escaped(out, value, escapes, false)
-            })
-            .map(|()| out.push(b'\n'));
+        let written = write_escaped(out, name, escapes, true).and_then(|()| {
+            out.push(b':');
+            write_escaped(out, value, escapes, false)
+        });
+        // Where `\r` has no escape a value may end in one; a `\r\n` line end keeps it
+        // content, as the decoder takes only the last `\r` as part of the line end.
+        if written.is_ok() && out.last() == Some(&b'\r') {
+            out.push(b'\r');
+        }
+        out.push(b'\n');
         if let Err(error) = written {
             out.truncate(start);
             return Err(error);
@@ -771,9 +774,6 @@ fn write_escaped(out: &mut Vec<u8>, text: &str, escapes: Option<Version>, is_nam
         return Err(EncodeError::Unrepresentable);
     }
     let cr_escapes = escapes.is_some_and(|v| v >= Version::V1_2);
-    if !is_name && !cr_escapes && text.ends_with('\r') {
-        return Err(EncodeError::Unrepresentable);
-    }
     if escapes.is_none() {
         if text.contains('\n') || (is_name && text.contains(':')) {
             return Err(EncodeError::Unrepresentable);
@@ -1119,12 +1119,17 @@ mod tests {
             assert_eq!(result, Ok(()), "{version:?}");
             assert_eq!(events, vec![frame(Command::Send, &[(value, value)], b"")], "{version:?}");
         }
-        // 1.1 cannot carry a trailing `\r`; neither can an unescaped frame carry `\n`.
+        // Without a `\r` escape, a trailing `\r` goes out before a `\r\n` line end.
+        let mut out = Vec::new();
+        for version in [Version::V1_0, Version::V1_1] {
+            out.clear();
+            write_frame(&mut out, Command::Send, &[("a", "b\r")], b"", version).unwrap();
+            assert_eq!(out, b"SEND\na:b\r\r\n\n\0");
+            let (events, _) = decode_with(Limits::default(), version, &out);
+            assert_eq!(events, vec![frame(Command::Send, &[("a", "b\r")], b"")]);
+        }
+        // An unescaped frame cannot carry `\n`, nor `:` in a name.
         let mut out = b"keep".to_vec();
-        assert_eq!(
-            write_frame(&mut out, Command::Send, &[("a", "b\r")], b"", Version::V1_1),
-            Err(EncodeError::Unrepresentable)
-        );
         assert_eq!(
             write_frame(&mut out, Command::Send, &[("a", "b\n")], b"", Version::V1_0),
             Err(EncodeError::Unrepresentable)
@@ -1402,12 +1407,12 @@ mod tests {
                 let headers: Vec<(&str, &str)> = headers
                     .iter()
                     .map(|(n, v)| (n.as_str(), v.as_str()))
-                    .filter(|(n, _)| !n.is_empty() && !n.contains(['\n', ':']) && *n != "content-length")
+                    .filter(|(n, _)| !n.is_empty() && *n != "content-length")
                     .collect();
                 let headers: Vec<(&str, &str)> = if command.escapes(Version::V1_2) {
                     headers
                 } else {
-                    headers.into_iter().filter(|(_, v)| !v.contains('\n') && !v.ends_with('\r')).collect()
+                    headers.into_iter().filter(|(n, v)| !n.contains(['\n', ':']) && !v.contains('\n')).collect()
                 };
                 write_frame(&mut wire, command, &headers, body, Version::V1_2).expect("representable");
                 let mut all: Vec<(&str, &str)> = headers.clone();
