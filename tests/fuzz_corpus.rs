@@ -100,6 +100,11 @@ fn socketio_packets() {
 }
 
 #[test]
+fn stomp_frames() {
+    replay("stomp_frames");
+}
+
+#[test]
 fn every_target_has_a_test() {
     let names: Vec<&str> = checks::TARGETS.iter().map(|(name, _)| *name).collect();
     assert_eq!(
@@ -111,7 +116,8 @@ fn every_target_has_a_test() {
             "json_events",
             "unmask_differential",
             "connection",
-            "socketio_packets"
+            "socketio_packets",
+            "stomp_frames"
         ]
     );
     for name in names {
@@ -334,6 +340,73 @@ mod seeds {
         packets.iter().map(|(name, bytes)| (*name, bytes.to_vec())).collect()
     }
 
+    pub fn stomp_frames() -> Vec<(&'static str, Vec<u8>)> {
+        use soket::proto::stomp::{self, Command, HeartBeat, MessageHeaders, Version};
+        // Byte 0: how the stream is cut; byte 1: version and limits (0xFE: 1.2, roomy).
+        let with = |schedule: u8, config: u8, stream: &[u8]| [&[schedule, config][..], stream].concat();
+        let mut session = Vec::new();
+        session.extend_from_slice(b"STOMP\r\naccept-version:1.1,1.2\r\nhost:/\r\nheart-beat:1000,0\r\n\r\n\0\n");
+        stomp::write_frame(
+            &mut session,
+            Command::Subscribe,
+            &[("id", "0"), ("destination", "/t/a"), ("ack", "client")],
+            b"",
+            Version::V1_2,
+        )
+        .unwrap();
+        stomp::write_frame(
+            &mut session,
+            Command::Send,
+            &[("destination", "/t/a"), ("x:y", "a\nb\\c\rd")],
+            b"bin\0ary",
+            Version::V1_2,
+        )
+        .unwrap();
+        session.extend_from_slice(b"\n\r\n\nSEND\ndestination:/t/a\n\nno length\0");
+        for command in
+            [Command::Begin, Command::Ack, Command::Nack, Command::Commit, Command::Abort, Command::Unsubscribe]
+        {
+            stomp::write_frame(&mut session, command, &[("id", "1"), ("transaction", "t")], b"", Version::V1_2)
+                .unwrap();
+        }
+        session.extend_from_slice(b"DISCONNECT\nreceipt:9\n\n\0");
+        let mut server = Vec::new();
+        let hb = HeartBeat { send_ms: 5000, receive_ms: 5000 };
+        stomp::write_connected(&mut server, Version::V1_2, hb, Some("soket"), "s1", Some("alice")).unwrap();
+        let message = MessageHeaders {
+            destination: "/t/a",
+            message_id: "1",
+            subscription: "0",
+            ack: Some("1"),
+            content_type: None,
+        };
+        stomp::write_message(&mut server, Version::V1_2, &message, &[("from", "bob")], b"hi").unwrap();
+        stomp::write_receipt(&mut server, Version::V1_2, "9").unwrap();
+        stomp::write_error(&mut server, Version::V1_2, "bad frame", Some("9"), "detail");
+        let escapes: &[u8] = b"SEND\nk\\cey:a\\nb\\\\c\\rd\n\n\0CONNECT\nlogin:a\\tb\n\n\0";
+        let many_headers: Vec<u8> = [&b"SEND\n"[..], &b"h:1\n".repeat(9), b"\n\0"].concat();
+        let long_line: Vec<u8> = [&b"SEND\nh:"[..], &[b'v'; 80], b"\n\n\0"].concat();
+        vec![
+            ("seed-session-whole", with(0x80, 0xFE, &session)),
+            ("seed-session-bytewise", with(0xC0, 0xFE, &session)),
+            ("seed-session-random", with(0x47, 0xFE, &session)),
+            ("seed-session-11", with(0x05, 0xFD, &session)),
+            ("seed-server-frames", with(0x90, 0xFE, &server)),
+            ("seed-escapes-12", with(0x02, 0xFE, escapes)),
+            ("seed-escapes-11", with(0x02, 0xFD, escapes)),
+            ("seed-escapes-10", with(0x02, 0xFC, escapes)),
+            ("seed-bad-escape", with(0x01, 0xFE, b"SEND\na:\\t\n\n\0")),
+            ("seed-lying-length", with(0x03, 0xFE, b"SEND\ncontent-length:2\n\nabc\0")),
+            ("seed-huge-length", with(0x03, 0xFE, b"SEND\ncontent-length:99999\n\n")),
+            ("seed-overflow-length", with(0x03, 0xFE, b"SEND\ncontent-length:99999999999999999999999\n\n\0")),
+            ("seed-nul-less", with(0x07, 0x22, &[&b"SEND\n\n"[..], &[b'x'; 200]].concat())),
+            ("seed-unknown-command", with(0x01, 0xFE, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")),
+            ("seed-too-many-headers", with(0x04, 0xFE, &many_headers)),
+            ("seed-long-line", with(0x04, 0xFE, &long_line)),
+            ("seed-stray-cr", with(0x00, 0xFE, b"\r\rSEND\n\n\0")),
+        ]
+    }
+
     pub fn unmask_differential() -> Vec<(&'static str, Vec<u8>)> {
         let data: Vec<u8> = (0..100u8).collect();
         vec![
@@ -473,6 +546,7 @@ fn write_seed_corpora() {
         ("unmask_differential", seeds::unmask_differential()),
         ("connection", seeds::connection()),
         ("socketio_packets", seeds::socketio_packets()),
+        ("stomp_frames", seeds::stomp_frames()),
     ];
     for (target, seeds) in all {
         let dir = fuzz_dir().join("corpus").join(target);
