@@ -4,4 +4,5 @@ pub mod engineio;
 pub mod http;
 pub mod line;
 pub mod socketio;
+pub mod sockjs;
 pub mod ws;
