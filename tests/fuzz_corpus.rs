@@ -100,6 +100,11 @@ fn socketio_packets() {
 }
 
 #[test]
+fn sockjs_bodies() {
+    replay("sockjs_bodies");
+}
+
+#[test]
 fn every_target_has_a_test() {
     let names: Vec<&str> = checks::TARGETS.iter().map(|(name, _)| *name).collect();
     assert_eq!(
@@ -111,7 +116,8 @@ fn every_target_has_a_test() {
             "json_events",
             "unmask_differential",
             "connection",
-            "socketio_packets"
+            "socketio_packets",
+            "sockjs_bodies"
         ]
     );
     for name in names {
@@ -334,6 +340,28 @@ mod seeds {
         packets.iter().map(|(name, bytes)| (*name, bytes.to_vec())).collect()
     }
 
+    pub fn sockjs_bodies() -> Vec<(&'static str, Vec<u8>)> {
+        let inputs: &[(&'static str, &[u8])] = &[
+            ("seed-xhr-send", br#"["x","\u2028 \ud83d\ude00 \n"]"#),
+            ("seed-empty-array", b"[]"),
+            ("seed-broken", br#"["x"#),
+            ("seed-not-array", br#"{"a":["b"]}"#),
+            ("seed-ws-string", br#""hello""#),
+            ("seed-form", b"d=%5B%22x%22%2C%22a+b%22%5D&p=p"),
+            ("seed-form-empty", b"p=p&d="),
+            ("seed-route-xhr", b"/000/abcdefgh_i-j%20/xhr_streaming?c=cb"),
+            ("seed-route-dots", b"/a./a/xhr"),
+            ("seed-route-iframe", b"/iframe-0.1.2abc-dirty.2144.html?t=1"),
+            ("seed-callback", b"c=%63allback&t=1"),
+            ("seed-callback-bad", b"c=abc%28"),
+            // Session scripts: attach polling, poll, send, attach streaming,
+            // poll, close, lose the receiver, advance, poll.
+            ("seed-session", &[0, 0, 2, 0, 3, 5, 1, 40, 2, 0, 3, 31, 2, 0, 4, 0, 2, 0, 0, 0, 2, 0, 7, 30, 2, 0]),
+            ("seed-session-lost", &[1, 255, 2, 0, 3, 3, 5, 0, 0, 0, 2, 0, 0, 0, 2, 0, 6, 0]),
+        ];
+        inputs.iter().map(|(name, bytes)| (*name, bytes.to_vec())).collect()
+    }
+
     pub fn unmask_differential() -> Vec<(&'static str, Vec<u8>)> {
         let data: Vec<u8> = (0..100u8).collect();
         vec![
@@ -473,6 +501,7 @@ fn write_seed_corpora() {
         ("unmask_differential", seeds::unmask_differential()),
         ("connection", seeds::connection()),
         ("socketio_packets", seeds::socketio_packets()),
+        ("sockjs_bodies", seeds::sockjs_bodies()),
     ];
     for (target, seeds) in all {
         let dir = fuzz_dir().join("corpus").join(target);

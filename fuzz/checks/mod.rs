@@ -11,6 +11,7 @@ pub mod handshake;
 pub mod json_events;
 pub mod line_decoder;
 pub mod socketio_packets;
+pub mod sockjs_bodies;
 pub mod unmask_differential;
 
 /// A target's check: panics when an invariant breaks.
@@ -26,6 +27,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("unmask_differential", unmask_differential::run),
     ("connection", connection::run),
     ("socketio_packets", socketio_packets::run),
+    ("sockjs_bodies", sockjs_bodies::run),
 ];
 
 /// Cuts `data` into consecutive non-empty pieces as `schedule` says, so one
