@@ -839,7 +839,8 @@ impl Default for SessionLimits {
     }
 }
 
-/// A second receiving request while one is attached: answer it with
+/// A second receiving request while one is attached: answer it (after its
+/// prelude, on a streaming transport) with the wrapped
 /// `close_frame(ANOTHER_CONNECTION)` and end it; the session is untouched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Busy;
