@@ -105,6 +105,11 @@ fn stomp_frames() {
 }
 
 #[test]
+fn sockjs_bodies() {
+    replay("sockjs_bodies");
+}
+
+#[test]
 fn every_target_has_a_test() {
     let names: Vec<&str> = checks::TARGETS.iter().map(|(name, _)| *name).collect();
     assert_eq!(
@@ -117,7 +122,8 @@ fn every_target_has_a_test() {
             "unmask_differential",
             "connection",
             "socketio_packets",
-            "stomp_frames"
+            "stomp_frames",
+            "sockjs_bodies"
         ]
     );
     for name in names {
@@ -340,6 +346,28 @@ mod seeds {
         packets.iter().map(|(name, bytes)| (*name, bytes.to_vec())).collect()
     }
 
+    pub fn sockjs_bodies() -> Vec<(&'static str, Vec<u8>)> {
+        let inputs: &[(&'static str, &[u8])] = &[
+            ("seed-xhr-send", br#"["x","\u2028 \ud83d\ude00 \n"]"#),
+            ("seed-empty-array", b"[]"),
+            ("seed-broken", br#"["x"#),
+            ("seed-not-array", br#"{"a":["b"]}"#),
+            ("seed-ws-string", br#""hello""#),
+            ("seed-form", b"d=%5B%22x%22%2C%22a+b%22%5D&p=p"),
+            ("seed-form-empty", b"p=p&d="),
+            ("seed-route-xhr", b"/000/abcdefgh_i-j%20/xhr_streaming?c=cb"),
+            ("seed-route-dots", b"/a./a/xhr"),
+            ("seed-route-iframe", b"/iframe-0.1.2abc-dirty.2144.html?t=1"),
+            ("seed-callback", b"c=%63allback&t=1"),
+            ("seed-callback-bad", b"c=abc%28"),
+            // Session scripts: attach polling, poll, send, attach streaming,
+            // poll, close, lose the receiver, advance, poll.
+            ("seed-session", &[0, 0, 2, 0, 3, 5, 1, 40, 2, 0, 3, 31, 2, 0, 4, 0, 2, 0, 0, 0, 2, 0, 7, 30, 2, 0]),
+            ("seed-session-lost", &[1, 255, 2, 0, 3, 3, 5, 0, 0, 0, 2, 0, 0, 0, 2, 0, 6, 0]),
+        ];
+        inputs.iter().map(|(name, bytes)| (*name, bytes.to_vec())).collect()
+    }
+
     pub fn stomp_frames() -> Vec<(&'static str, Vec<u8>)> {
         use soket::proto::stomp::{self, Command, HeartBeat, MessageHeaders, Version};
         // Byte 0: how the stream is cut; byte 1: version and limits (0xFE: 1.2, roomy).
@@ -547,6 +575,7 @@ fn write_seed_corpora() {
         ("connection", seeds::connection()),
         ("socketio_packets", seeds::socketio_packets()),
         ("stomp_frames", seeds::stomp_frames()),
+        ("sockjs_bodies", seeds::sockjs_bodies()),
     ];
     for (target, seeds) in all {
         let dir = fuzz_dir().join("corpus").join(target);

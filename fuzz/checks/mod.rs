@@ -11,6 +11,7 @@ pub mod handshake;
 pub mod json_events;
 pub mod line_decoder;
 pub mod socketio_packets;
+pub mod sockjs_bodies;
 pub mod stomp_frames;
 pub mod unmask_differential;
 
@@ -28,6 +29,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("connection", connection::run),
     ("socketio_packets", socketio_packets::run),
     ("stomp_frames", stomp_frames::run),
+    ("sockjs_bodies", sockjs_bodies::run),
 ];
 
 /// Cuts `data` into consecutive non-empty pieces as `schedule` says, so one

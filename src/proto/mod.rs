@@ -4,5 +4,6 @@ pub mod engineio;
 pub mod http;
 pub mod line;
 pub mod socketio;
+pub mod sockjs;
 pub mod stomp;
 pub mod ws;
