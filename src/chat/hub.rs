@@ -523,11 +523,7 @@ impl<D: Directory> Hub<D> {
         // Section 3: receivers that speak events, never the sender.
         let wanted = |m: &&Member| m.dialect == Dialect::Events && m.id != sender.id;
         let (recipients, room): (Vec<Recipient>, _) = match target {
-            EmitTarget::Namespace => {
-                let mut recipients: Vec<Recipient> = ns.presence.iter().filter(wanted).map(Member::recipient).collect();
-                recipients.extend(audience(ns, Some(sender.id)));
-                (recipients, None)
-            }
+            EmitTarget::Namespace => (event_listeners(ns, sender.id), None),
             EmitTarget::Room(room) => {
                 let (room, roster) = member_room(ns, sender.id, &room)?;
                 (roster.iter().filter(wanted).map(Member::recipient).collect(), Some(room.clone()))
@@ -567,14 +563,9 @@ impl<D: Directory> Hub<D> {
         let Some(ns) = self.namespaces.get(&sender.namespace) else {
             return Ok(Done::Effects);
         };
-        let mut recipients: Vec<Recipient> =
-            ns.presence.iter().filter(|m| m.dialect == Dialect::Events).map(Member::recipient).collect();
-        recipients.extend(audience(ns, None));
-        if !recipients.iter().any(|r| r.member == sender.id) {
-            // A sender outside the audience (it never asked to listen) still
-            // hears its own relay, as io.emit does.
-            recipients.push(sender.recipient());
-        }
+        // The sender hears its own relay, as io.emit does.
+        let mut recipients = event_listeners(ns, sender.id);
+        recipients.push(sender.recipient());
         let event = Event::Custom { event: event.into(), data: data.map(Rc::from), from, room: None, args: Some(args) };
         out.push(&sender.namespace, event, recipients);
         Ok(Done::Effects)
@@ -625,13 +616,14 @@ impl<D: Directory> Hub<D> {
     }
 }
 
-/// The namespace's anonymous listeners but `except`, as receivers.
-fn audience(ns: &Namespace, except: Option<MemberId>) -> impl Iterator<Item = Recipient> + '_ {
-    ns.audience.iter().filter(move |(id, _)| Some(**id) != except).map(|(&member, &endpoint)| Recipient {
-        endpoint,
-        member,
-        omit: None,
-    })
+/// Whoever gets what is sent to the whole namespace, but `except`: its
+/// registered members that speak events, and its anonymous audience.
+fn event_listeners(ns: &Namespace, except: MemberId) -> Vec<Recipient> {
+    let registered = ns.presence.iter().filter(|m| m.dialect == Dialect::Events && m.id != except);
+    let mut recipients: Vec<Recipient> = registered.map(Member::recipient).collect();
+    let anonymous = ns.audience.iter().filter(|(id, _)| **id != except);
+    recipients.extend(anonymous.map(|(&member, &endpoint)| Recipient { endpoint, member, omit: None }));
+    recipients
 }
 
 fn reply_error(sender: &Sender, failure: &Failure, out: &mut Outbox) {

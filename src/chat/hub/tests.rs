@@ -960,3 +960,66 @@ fn a_pending_claim_refused_is_name_taken_with_the_tag() {
     assert!(w.hub.namespaces.values().all(|ns: &Namespace| !ns.is_unused()), "no empty namespace left");
     assert!(w.hub.namespaces.is_empty());
 }
+
+impl World {
+    /// A relay (Socket.IO's `io.emit`) of `event` with `data` from `slot`.
+    fn relay(&mut self, slot: usize, event: &str, data: &str) -> Log {
+        let args = Rc::new(RawArgs { json: Rc::from(format!(r#"["{event}",{data}]"#)), binary: Rc::from(Vec::new()) });
+        let command = Command::Relay { event: event.into(), data: Some(data.into()), args };
+        self.hub.handle(self.member(slot), Request::new(command), &mut self.out);
+        self.take()
+    }
+
+    /// An anonymous listener in `namespace` (a Socket.IO client without a name).
+    fn listener(&mut self, slot: usize, namespace: &str) -> MemberId {
+        let member = self.attach(slot, Dialect::Events, namespace);
+        self.hub.listen(member);
+        member
+    }
+}
+
+#[test]
+fn relays_reach_every_events_member_and_the_audience_sender_included() {
+    let mut w = World::new();
+    w.legacy(1, "carol");
+    w.json(2, "bob");
+    w.listener(3, SLASH);
+    w.listener(4, SLASH);
+    w.listener(9, "/other");
+    w.take();
+    let log = w.relay(3, "chat message", r#""hi""#);
+    let mut slots: Vec<usize> = log.iter().map(|(slot, _)| *slot).collect();
+    slots.sort_unstable();
+    // Legacy users never get custom events; the other namespace hears nothing.
+    assert_eq!(slots, [2, 3, 4]);
+    for (_, got) in &log {
+        // Nobody's name: the sender has none.
+        assert_eq!(*got, Got::Json(json!({"type": "event", "event": "chat message", "data": "hi"})));
+    }
+    // A registered sender is named; it hears its own relay once.
+    let log = w.relay(2, "typing", "true");
+    assert_eq!(to(&log, 2), [Got::Json(json!({"type": "event", "event": "typing", "data": true, "from": "bob"}))]);
+    assert_eq!(log.len(), 3);
+}
+
+#[test]
+fn the_audience_gets_namespace_emits_and_leaves_it_on_registering() {
+    let mut w = World::new();
+    w.json(2, "bob");
+    w.listener(3, SLASH);
+    w.take();
+    let log = w.send(2, json!({"type": "emit", "event": "tick", "data": 1}));
+    assert_eq!(to(&log, 3), [Got::Json(json!({"type": "event", "event": "tick", "data": 1, "from": "bob"}))]);
+    assert!(to(&log, 2).is_empty(), "an emit never reaches its sender");
+    // The listener registers: now a user, no longer in the audience.
+    let log = w.send(3, json!({"type": "hello", "name": "ann"}));
+    assert!(matches!(&to(&log, 3)[..], [Got::Json(welcome)] if welcome["type"] == "welcome"));
+    let log = w.send(2, json!({"type": "emit", "event": "tick", "data": 2}));
+    assert_eq!(to(&log, 3).len(), 1, "one delivery, not one as user and one as listener");
+    // Listeners leave without notices, and the namespace goes with the last one.
+    let mut w = World::new();
+    w.listener(5, "/quiet");
+    assert!(w.hub.namespaces.contains_key("/quiet"));
+    assert!(w.detach(5).is_empty());
+    assert!(!w.hub.namespaces.contains_key("/quiet"));
+}
