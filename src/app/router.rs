@@ -53,6 +53,16 @@ pub enum WsEndpoint {
     Engine { flavor: Flavor, sid: Option<String> },
 }
 
+impl WsEndpoint {
+    /// The subprotocols this endpoint speaks, most preferred first (none
+    /// yet: STOMP's `v12.stomp`, `v11.stomp`, `v10.stomp` will be the first).
+    pub fn subprotocols(&self) -> &'static [&'static str] {
+        match self {
+            WsEndpoint::Echo | WsEndpoint::Events { .. } | WsEndpoint::Legacy | WsEndpoint::Engine { .. } => &[],
+        }
+    }
+}
+
 /// An accepted upgrade: the 101 to write and what to speak afterwards.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Upgrade {
@@ -135,7 +145,7 @@ pub fn handle_head(head: &[u8], config: &HttpConfig) -> Outcome {
     let (content_type, body): (&str, &[u8]) = match route(path, config) {
         None => return refuse(HttpError::NotFound, head_only, close, wants_ws),
         Some(Route::Ws(endpoint)) if wants_ws => {
-            return match accept_upgrade(&req, query, config) {
+            return match accept_upgrade(&req, query, config, endpoint.subprotocols()) {
                 Ok(accepted) => Outcome::Upgrade(Upgrade {
                     response: accepted.response,
                     endpoint,
@@ -259,10 +269,11 @@ fn engine_outcome(
         if transport != Transport::WebSocket {
             return fail(RequestError::BadRequest);
         }
-        return match accept_upgrade(req, None, config) {
+        let endpoint = WsEndpoint::Engine { flavor, sid };
+        return match accept_upgrade(req, None, config, endpoint.subprotocols()) {
             Ok(accepted) => Outcome::Upgrade(Upgrade {
                 response: accepted.response,
-                endpoint: WsEndpoint::Engine { flavor, sid },
+                endpoint,
                 name: None,
                 subprotocol: accepted.subprotocol,
             }),

@@ -1,19 +1,29 @@
 //! The RFC 6455 §4.2 opening handshake, server side: validating an upgrade
-//! request and the 101. No subprotocol is selected and every extension is
-//! declined (RFC 6455 §4.2.2 lets a server do both) until soket speaks
-//! STOMP or permessage-deflate. Routing is the caller's ([`super::routes`]).
+//! request and the 101, with the subprotocol the endpoint prefers among
+//! those offered. Every extension is declined (RFC 6455 §4.2.2 lets a
+//! server do so) until soket speaks permessage-deflate. Routing is the
+//! caller's.
 
 use base64::prelude::{BASE64_STANDARD, Engine as _};
 
-use super::request::{HttpError, Request, percent_decode};
+use super::request::{HttpError, Request, list_items, percent_decode};
 use super::response::accept_key;
 use super::{Accepted, HttpConfig};
 
 /// Validates an upgrade request and builds the 101.
 ///
 /// `query` is the request target after `?`, if any; its `name` parameter
-/// becomes [`Upgrade::name`] and never fails the upgrade.
-pub fn accept_upgrade(req: &Request<'_, '_>, query: Option<&str>, config: &HttpConfig) -> Result<Accepted, HttpError> {
+/// becomes [`Upgrade::name`] and never fails the upgrade. `subprotocols` are
+/// the endpoint's, most preferred first: the first of them the client
+/// offers in `Sec-WebSocket-Protocol` is selected; none offered (or none
+/// known) selects none, and the upgrade stands (§4.2.2: the client decides
+/// whether to go on without one).
+pub fn accept_upgrade(
+    req: &Request<'_, '_>,
+    query: Option<&str>,
+    config: &HttpConfig,
+    subprotocols: &[&'static str],
+) -> Result<Accepted, HttpError> {
     // RFC 6455 §4.2.1, in its order. 1: "An HTTP/1.1 or higher GET request".
     if req.method != "GET" {
         return Err(HttpError::UpgradeMethod);
@@ -55,15 +65,31 @@ pub fn accept_upgrade(req: &Request<'_, '_>, query: Option<&str>, config: &HttpC
         return Err(HttpError::UpgradeBody);
     }
 
-    // No `Sec-WebSocket-Protocol` or `Sec-WebSocket-Extensions` in the 101:
-    // §4.2.2 makes both the server's choice, and a client must then not use
-    // any it offered.
-    let response = format!(
+    // §4.2.2: the subprotocol and the extensions are the server's choice; no
+    // `Sec-WebSocket-Extensions` in the 101, so a client must not use any it
+    // offered.
+    let subprotocol = select_subprotocol(req, subprotocols);
+    let mut response = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Accept: {}\r\n\r\n",
+         Sec-WebSocket-Accept: {}\r\n",
         accept_key(key)
     );
-    Ok(Accepted { response: response.into_bytes(), name: query.and_then(name_param), subprotocol: None })
+    if let Some(selected) = subprotocol {
+        response.push_str("Sec-WebSocket-Protocol: ");
+        response.push_str(selected);
+        response.push_str("\r\n");
+    }
+    response.push_str("\r\n");
+    let subprotocol = subprotocol.map(str::to_owned);
+    Ok(Accepted { response: response.into_bytes(), name: query.and_then(name_param), subprotocol })
+}
+
+/// The first of `supported` that any `Sec-WebSocket-Protocol` line offers
+/// (tokens compare exactly: subprotocol names are case-sensitive, §11.3.4).
+fn select_subprotocol(req: &Request<'_, '_>, supported: &[&'static str]) -> Option<&'static str> {
+    supported.iter().copied().find(|wanted| {
+        req.values("Sec-WebSocket-Protocol").flat_map(list_items).any(|offered| offered == wanted.as_bytes())
+    })
 }
 
 /// One offer from `Sec-WebSocket-Extensions`: a name and its parameters,
@@ -241,5 +267,50 @@ mod tests {
         assert_eq!(name_param("name"), Some(String::new()));
         assert_eq!(name_param("names=x"), None);
         assert_eq!(name_param(""), None);
+    }
+
+    /// The 101 and the selected subprotocol for an upgrade offering `protocols` (header lines).
+    fn upgrade_offering(protocols: &[&str], supported: &[&'static str]) -> (String, Option<String>) {
+        let mut head = String::from(
+            "GET /x HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n",
+        );
+        for line in protocols {
+            head.push_str(&format!("Sec-WebSocket-Protocol: {line}\r\n"));
+        }
+        head.push_str("\r\n");
+        let mut headers = vec![httparse::EMPTY_HEADER; 16];
+        let req = Request::parse(head.as_bytes(), &mut headers).unwrap();
+        let config = HttpConfig {
+            max_head_bytes: 8192,
+            max_body_bytes: 0,
+            max_headers: 16,
+            allow_origins: Vec::new(),
+            echo_enabled: true,
+            engineio_test_suite: false,
+            files: Default::default(),
+        };
+        let accepted = accept_upgrade(&req, None, &config, supported).unwrap();
+        (String::from_utf8(accepted.response).unwrap(), accepted.subprotocol)
+    }
+
+    #[test]
+    fn the_endpoints_preferred_subprotocol_among_those_offered() {
+        const STOMP: &[&str] = &["v12.stomp", "v11.stomp", "v10.stomp"];
+        let (response, selected) = upgrade_offering(&["v10.stomp, v11.stomp"], STOMP);
+        assert_eq!(selected.as_deref(), Some("v11.stomp"));
+        assert!(response.contains("\r\nSec-WebSocket-Protocol: v11.stomp\r\n"), "{response}");
+        assert!(response.ends_with("\r\n\r\n"));
+        // Offers on several lines count alike; the server's order decides.
+        let (_, selected) = upgrade_offering(&["v10.stomp", "x, v12.stomp"], STOMP);
+        assert_eq!(selected.as_deref(), Some("v12.stomp"));
+        // Names are case-sensitive; nothing known offered: no header, the upgrade stands.
+        for offers in [&["V12.STOMP"][..], &["mqtt"], &[]] {
+            let (response, selected) = upgrade_offering(offers, STOMP);
+            assert_eq!(selected, None);
+            assert!(!response.contains("Sec-WebSocket-Protocol"), "{response}");
+        }
+        // An endpoint without subprotocols selects none whatever is offered.
+        assert_eq!(upgrade_offering(&["v12.stomp"], &[]).1, None);
     }
 }
