@@ -30,6 +30,8 @@ pub struct Metrics {
     pub accept_errors_total: u64,
     /// Engine.IO sessions opened (polling or WebSocket).
     pub engineio_sessions_total: u64,
+    /// Engine.IO sessions open now.
+    pub engineio_sessions: u64,
 }
 
 /// Gauges owned by the chat hub, passed in when rendering.
@@ -64,6 +66,15 @@ impl Metrics {
     pub fn connection_closed(&mut self, protocol: Protocol) {
         let gauge = self.gauge_mut(protocol);
         *gauge = gauge.saturating_sub(1);
+    }
+
+    pub fn engineio_session_opened(&mut self) {
+        self.engineio_sessions_total += 1;
+        self.engineio_sessions += 1;
+    }
+
+    pub fn engineio_session_closed(&mut self) {
+        self.engineio_sessions = self.engineio_sessions.saturating_sub(1);
     }
 
     pub fn connection_switched(&mut self, from: Protocol, to: Protocol) {
@@ -134,6 +145,12 @@ impl Metrics {
             "counter",
             "Connections closed at once because --max-connections was reached.",
             &[("", self.connections_refused_total)],
+        );
+        family(
+            "soket_engineio_sessions",
+            "gauge",
+            "Engine.IO (Socket.IO) sessions open, over any transport.",
+            &[("", self.engineio_sessions)],
         );
         family(
             "soket_engineio_sessions_total",

@@ -557,3 +557,17 @@ fn a_flood_of_tiny_polling_requests_stays_bounded() {
     neighbour.assert_relays("after the flood");
     assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
 }
+
+#[test]
+fn open_sessions_are_counted_in_metrics() {
+    let server = server_with(&[]);
+    let _websocket = Sio::connect(&server);
+    let mut polling = Poller::connected(&server);
+    assert_eq!(metric(&server, "soket_engineio_sessions"), 2.0);
+    assert_eq!(metric(&server, "soket_engineio_sessions_total"), 2.0);
+    // The client closes its polling session: it leaves the count before
+    // the POST is answered.
+    polling.post_ok(b"1");
+    assert_eq!(metric(&server, "soket_engineio_sessions"), 1.0);
+    assert_eq!(metric(&server, "soket_engineio_sessions_total"), 2.0);
+}

@@ -173,7 +173,7 @@ fn open_polling_session(flavor: Flavor, cx: &mut AppCtx<'_>) -> Option<(SessionI
     let (config, now) = (cx.limits.engine, cx.now);
     let id =
         cx.sessions.insert_with(secret, |id| Box::new(EngineSession::new(Endpoint::Session(id), &config, now, upper)));
-    cx.metrics.engineio_sessions_total += 1;
+    cx.metrics.engineio_session_opened();
     Some((id, encode_sid(id, secret)))
 }
 
@@ -350,7 +350,7 @@ impl EngineWebSocket {
             let upper = new_upper(flavor, cx);
             let mut session = EngineSession::new(Endpoint::Conn(conn), &cx.limits.engine, cx.now, upper);
             session.queue_text(open_packet(&sid, false, cx).as_bytes());
-            cx.metrics.engineio_sessions_total += 1;
+            cx.metrics.engineio_session_opened();
             return EngineWebSocket { format: session.upper_format(), conn, session: Carried::Own(session) };
         };
         let taken = find_session(cx, sid)

@@ -504,6 +504,7 @@ impl Session for EngineSession {
     }
 
     fn on_close(&mut self, cx: &mut AppCtx<'_>) {
+        cx.metrics.engineio_session_closed();
         if self.end.is_none() {
             // Shutdown: the carriers are closing anyway.
             self.end = Some(End::ServerShutdown);
