@@ -27,6 +27,7 @@ use crate::chat::{Dialect, Event, Hub, Outbox};
 use crate::config::Limits;
 use crate::ids::ConnId;
 use crate::metrics::{Metrics, QueueGauges};
+use crate::proto::http::response::write_response;
 use crate::proto::ws::CloseCode;
 use render::Rendered;
 use session::SessionTable;
@@ -99,6 +100,13 @@ impl HttpResponse {
     /// A `200 OK` with `body`.
     pub fn ok(content_type: &'static str, body: Vec<u8>) -> HttpResponse {
         HttpResponse { status: 200, headers: Vec::new(), content_type, body }
+    }
+
+    /// The response on the wire: status line, headers, `Content-Length`,
+    /// `Connection: close` when `close`, and the body unless `head_only`.
+    pub fn encode(&self, head_only: bool, close: bool) -> Vec<u8> {
+        let headers: Vec<(&str, &str)> = self.headers.iter().map(|(name, value)| (*name, value.as_str())).collect();
+        write_response(self.status, &headers, self.content_type, &self.body, head_only, close)
     }
 }
 

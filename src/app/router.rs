@@ -8,7 +8,7 @@ use super::json_chat::JsonChat;
 use super::line_chat::LineChat;
 use super::static_files::{CLIENT_PREFIX, StaticFile};
 use super::status::MetricsPage;
-use super::{App, AppCtx, HttpHandler};
+use super::{App, AppCtx, HttpHandler, HttpResponse};
 use crate::chat::normalize_namespace;
 use crate::config::Limits;
 use crate::ids::ConnId;
@@ -241,12 +241,10 @@ fn engine_outcome(
 ) -> Outcome {
     let wants_ws = req.has_token("Upgrade", "websocket");
     let origin = req.single("Origin").ok().flatten().and_then(|o| std::str::from_utf8(o).ok()).map(str::to_owned);
+    // `close` covers an upgrade already: a refused one always closes.
     let fail = |error: RequestError| {
-        let headers = engineio::cors_headers(origin.as_deref());
-        let headers: Vec<(&str, &str)> = headers.iter().map(|(name, value)| (*name, value.as_str())).collect();
-        let body = error.body();
-        let response = write_response(error.status(), &headers, "application/json", body.as_bytes(), head_only, close);
-        Outcome::Respond { response, close: close || wants_ws, handshake_failure: wants_ws }
+        let response = engineio::error_response(error, origin.as_deref()).encode(head_only, close);
+        Outcome::Respond { response, close, handshake_failure: wants_ws }
     };
     let q = Query::parse(query);
     let transport = match check_transport(&q) {
@@ -295,9 +293,8 @@ fn engine_outcome(
             {
                 headers.push(("Access-Control-Allow-Headers", asked.to_owned()));
             }
-            let headers: Vec<(&str, &str)> = headers.iter().map(|(name, value)| (*name, value.as_str())).collect();
-            let response = write_response(204, &headers, "", b"", head_only, close);
-            return Outcome::Respond { response, close, handshake_failure: false };
+            let response = HttpResponse { status: 204, headers, content_type: "", body: Vec::new() };
+            return Outcome::Respond { response: response.encode(head_only, close), close, handshake_failure: false };
         }
         (_, None) => return fail(RequestError::BadHandshakeMethod),
         (_, Some(_)) => return fail(RequestError::BadRequest),

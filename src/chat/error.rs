@@ -56,6 +56,15 @@ impl ChatError {
     }
 
     /// A human-readable explanation for JSON `error.message`.
+    /// The message an error event carries: the code's explanation, then the
+    /// offending value when there is one.
+    pub fn describe(self, detail: Option<&str>) -> String {
+        match detail.filter(|d| !d.is_empty()) {
+            Some(detail) => format!("{}: {detail}", self.message()),
+            None => self.message().to_owned(),
+        }
+    }
+
     pub fn message(self) -> &'static str {
         match self {
             ChatError::BadJson => "expected one JSON object",

@@ -14,7 +14,7 @@ use crate::app::{HttpHandler, HttpReply, HttpResponse};
 use crate::metrics::Protocol;
 use crate::proto::http::body::BodyDecoder;
 use crate::proto::http::head::HeadScanner;
-use crate::proto::http::response::{error_response, write_response};
+use crate::proto::http::response::error_response;
 
 /// Where the HTTP framing is between requests.
 pub(super) enum HttpState {
@@ -179,9 +179,7 @@ impl<S: Transport> Conn<S> {
     }
 
     fn write_http_response(&mut self, response: &HttpResponse, head_only: bool, close: bool, ctx: &mut Ctx<'_>) {
-        let headers: Vec<(&str, &str)> = response.headers.iter().map(|(name, value)| (*name, value.as_str())).collect();
-        let bytes = write_response(response.status, &headers, response.content_type, &response.body, head_only, close);
-        self.out.push_bytes(ctx.pool, &bytes);
+        self.out.push_bytes(ctx.pool, &response.encode(head_only, close));
     }
 
     /// A held request may answer now: its handler was woken, or its deadline passed.

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::rc::Rc;
 
 use crate::app::render::{ListBuilder, Rendered};
-use crate::chat::{ChatError, Event, Tag};
+use crate::chat::{Event, Tag};
 
 /// The JSON text of `event`, shared by every JSON receiver. Every event has
 /// one (`Some` always; the `Option` matches the other protocols' renderers).
@@ -83,20 +83,12 @@ pub fn render(event: &Event) -> Option<Rendered> {
         Event::Error { error, detail, tag } => {
             out.start("error");
             out.field("code", error.code());
-            out.field("message", &error_message(*error, detail.as_deref()));
+            out.field("message", &error.describe(detail.as_deref()));
             out.tag(tag.as_ref());
         }
     }
     out.0.push(b'}');
     Some(Rendered::whole(out.0))
-}
-
-/// `error.message`: the code's explanation, then the offending value.
-fn error_message(error: ChatError, detail: Option<&str>) -> String {
-    match detail.filter(|d| !d.is_empty()) {
-        Some(detail) => format!("{}: {detail}", error.message()),
-        None => error.message().to_owned(),
-    }
 }
 
 /// `{"type":"users","users":[...]}` with everyone; a receiver's entry is its
@@ -183,6 +175,7 @@ impl Json {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chat::ChatError;
 
     fn names(list: &[&str]) -> Rc<[Rc<str>]> {
         list.iter().map(|&n| Rc::from(n)).collect()

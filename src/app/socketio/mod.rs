@@ -373,11 +373,7 @@ fn request(member: MemberId, name: &str, first: Option<&str>, tag: Option<Tag>, 
 fn refusal(deliveries: &[crate::chat::Delivery], member: MemberId) -> Option<(&'static str, String)> {
     deliveries.iter().find_map(|delivery| match &delivery.event {
         Event::Error { error, detail, .. } if delivery.recipients.iter().any(|r| r.member == member) => {
-            let message = match detail {
-                Some(detail) => format!("{}: {detail}", error.message()),
-                None => error.message().to_owned(),
-            };
-            Some((error.code(), message))
+            Some((error.code(), error.describe(detail.as_deref())))
         }
         _ => None,
     })
