@@ -607,6 +607,11 @@ impl Decoder {
         let name_end = unescape(&mut self.buf, line_start..colon, line_start, escapes)?;
         let value_end = unescape(&mut self.buf, colon + 1..end, name_end, escapes)?;
         self.buf.truncate(value_end);
+        // Each part on its own: two invalid halves can join into valid UTF-8
+        // (`\xd6` then `\x96`), and the frame hands out each as a `str`.
+        for part in [line_start..name_end, name_end..value_end] {
+            std::str::from_utf8(&self.buf[part]).map_err(|_| StompError::InvalidUtf8)?;
+        }
         self.spans.push(Span { start: line_start, name_end, value_end });
         if !self.seen_content_length && &self.buf[line_start..name_end] == b"content-length" {
             self.seen_content_length = true;
@@ -617,8 +622,8 @@ impl Decoder {
     }
 
     fn end_headers(&mut self) -> Result<(), StompError> {
+        // Every name and value was checked at its line, so the text is UTF-8.
         self.headers_end = self.line_start;
-        std::str::from_utf8(&self.buf[..self.headers_end]).map_err(|_| StompError::InvalidUtf8)?;
         match self.content_length {
             Some(length) => {
                 // The body and its NUL must fit, so nothing is buffered for a lie.
@@ -1260,6 +1265,8 @@ mod tests {
         assert_eq!(error_of(b"SEND\n:empty-name\n\n\0"), StompError::MalformedHeader);
         assert_eq!(error_of(b"SEND\na:\xff\n\n\0"), StompError::InvalidUtf8);
         assert_eq!(error_of(b"SEND\n\xc3:x\n\n\0"), StompError::InvalidUtf8);
+        // Halves that are invalid apart but join into valid UTF-8 (a fuzz find).
+        assert_eq!(error_of(b"SEND\n\xd6:\x96:\n\n\0"), StompError::InvalidUtf8);
         // An empty value is fine; spaces are kept (1.2 does not trim).
         assert_eq!(
             decode_all(b"SEND\na:\n b : c \n\n\0").0,
