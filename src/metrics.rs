@@ -10,6 +10,8 @@ pub enum Protocol {
     Http,
     WebSocket,
     Legacy,
+    /// STOMP over raw TCP.
+    Stomp,
 }
 
 #[derive(Default, Debug, Clone)]
@@ -17,6 +19,7 @@ pub struct Metrics {
     pub connections_http: u64,
     pub connections_websocket: u64,
     pub connections_legacy: u64,
+    pub connections_stomp: u64,
     pub connections_accepted_total: u64,
     pub connections_refused_total: u64,
     pub messages_in_total: u64,
@@ -56,6 +59,7 @@ impl Metrics {
             Protocol::Http => &mut self.connections_http,
             Protocol::WebSocket => &mut self.connections_websocket,
             Protocol::Legacy => &mut self.connections_legacy,
+            Protocol::Stomp => &mut self.connections_stomp,
         }
     }
 
@@ -97,6 +101,7 @@ impl Metrics {
             "Open connections by protocol.",
             &[
                 ("{protocol=\"legacy\"}", self.connections_legacy),
+                ("{protocol=\"stomp\"}", self.connections_stomp),
                 ("{protocol=\"websocket\"}", self.connections_websocket),
                 ("{protocol=\"http\"}", self.connections_http),
             ],

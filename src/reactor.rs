@@ -535,9 +535,10 @@ impl Server {
         let Some(mut session) = self.shared.sessions.lend(id) else {
             return;
         };
+        let event = renderings.event();
         if let Some(rendered) = session.wire_format().and_then(|format| renderings.rendered(format)) {
             let (mut ctx, _, _) = self.ctx(now);
-            session.deliver(recipient.member, rendered, recipient.omit, &mut ctx.app());
+            session.deliver(recipient.member, event, rendered, recipient.omit, &mut ctx.app());
         }
         self.shared.sessions.restore(id, session);
     }

@@ -11,7 +11,7 @@ impl App for Echo {
             Input::Text(text) => out.send_text(text.as_bytes()),
             Input::Binary(data) => out.send_binary(data),
             // Echo is served over WebSocket only.
-            Input::Line(_) | Input::LineTooLarge => return,
+            Input::Line(_) | Input::LineTooLarge | Input::Bytes(_) => return,
         }
         cx.metrics.messages_out_total += 1;
     }

@@ -20,7 +20,10 @@ pub mod sniff;
 pub mod socketio;
 pub mod static_files;
 pub mod status;
+pub mod stomp;
 
+use std::ops::Range;
+use std::rc::Rc;
 use std::time::Instant;
 
 use crate::chat::{Dialect, Event, Hub, Outbox};
@@ -43,6 +46,9 @@ pub enum Input<'a> {
     Line(&'a [u8]),
     /// A legacy line over `--max-line` was discarded by the line decoder.
     LineTooLarge,
+    /// Bytes of a raw TCP stream whose protocol delimits its own messages
+    /// (STOMP), as they arrived.
+    Bytes(&'a [u8]),
 }
 
 /// What an app may use while it handles something: the hub and its outbox,
@@ -83,6 +89,42 @@ pub trait Output {
     fn send_binary(&mut self, payload: &[u8]);
     /// Ends the connection once what is queued is out (the first request wins).
     fn close(&mut self, request: CloseRequest);
+
+    /// Queues one message made of `parts` in order (a text message unless
+    /// `binary`): the connection frames their total once and shares what is
+    /// shared, so a fan-out receiver's own bytes are the only copy.
+    fn send_parts(&mut self, parts: &[Part<'_>], binary: bool) {
+        let mut joined = Vec::with_capacity(parts.iter().map(Part::len).sum());
+        for part in parts {
+            joined.extend_from_slice(part.bytes());
+        }
+        if binary { self.send_binary(&joined) } else { self.send_text(&joined) }
+    }
+}
+
+/// A piece of one outgoing message: bytes shared with other receivers of a
+/// delivery, or the receiver's own.
+#[derive(Clone, Debug)]
+pub enum Part<'a> {
+    Shared(&'a Rc<[u8]>, Range<usize>),
+    Own(&'a [u8]),
+}
+
+impl Part<'_> {
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Part::Shared(bytes, range) => bytes.get(range.clone()).unwrap_or_default(),
+            Part::Own(bytes) => bytes,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.bytes().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// An HTTP response an app built, without framing decisions: the
@@ -153,6 +195,10 @@ pub struct WireFormat {
     /// The payload of `event` in `namespace` (where every receiver of the
     /// delivery is) in this format, or `None` if such receivers never get it.
     pub render: fn(&Event, &str) -> Option<Rendered>,
+    /// Each receiver's bytes differ (STOMP's `subscription` header, one
+    /// message per matching subscription): the app writes each delivery
+    /// itself through [`App::deliver`], sharing the rendering's bytes.
+    pub per_receiver: bool,
 }
 
 impl PartialEq for WireFormat {
@@ -181,6 +227,16 @@ pub trait App {
     /// Something the app waits on has output for it (a session it carries
     /// queued packets, see [`AppCtx::wakes`]): write it now.
     fn on_wake(&mut self, _cx: &mut AppCtx<'_>, _out: &mut dyn Output) {}
+
+    /// A hub delivery for an app whose format is
+    /// [`WireFormat::per_receiver`]: `rendered` is the format's shared
+    /// rendering of `event`; `omit` as [`Rendered::parts`] takes it.
+    fn deliver(&mut self, _event: &Event, _rendered: &Rendered, _omit: Option<u32>, _out: &mut dyn Output) {}
+
+    /// Called once when the app starts on a carrier that exists before any
+    /// input (a SockJS session's open frame is out): an app that speaks
+    /// first (or closes at once) does it here.
+    fn on_start(&mut self, _cx: &mut AppCtx<'_>, _out: &mut dyn Output) {}
 
     /// The connection is ending, for whatever reason (either side closed, a
     /// limit, shutdown): leave whatever the app joined. Called exactly once.

@@ -10,7 +10,7 @@ use slab::Slab;
 
 use super::render::Rendered;
 use super::{AppCtx, WireFormat};
-use crate::chat::MemberId;
+use crate::chat::{Event, MemberId};
 use crate::ids::{ConnId, SessionId};
 
 /// A protocol session kept apart from any socket.
@@ -36,9 +36,17 @@ pub trait Session: std::any::Any {
         None
     }
 
-    /// A hub delivery to `member`, one of this session's members, rendered
-    /// in [`Session::wire_format`]; `omit` as [`Rendered::parts`] takes it.
-    fn deliver(&mut self, _member: MemberId, _rendered: &Rendered, _omit: Option<u32>, _cx: &mut AppCtx<'_>) {}
+    /// A hub delivery of `event` to `member`, one of this session's members,
+    /// rendered in [`Session::wire_format`]; `omit` as [`Rendered::parts`] takes it.
+    fn deliver(
+        &mut self,
+        _member: MemberId,
+        _event: &Event,
+        _rendered: &Rendered,
+        _omit: Option<u32>,
+        _cx: &mut AppCtx<'_>,
+    ) {
+    }
 }
 
 struct Entry {

@@ -1,40 +1,84 @@
 //! Between a connection and its app: complete messages in, framed answers
 //! and close requests out.
 
+use std::rc::Rc;
+
 use super::Ctx;
-use crate::app::{App, AppCtx, CloseRequest, Input, Output};
+use crate::app::render::Rendered;
+use crate::app::{App, AppCtx, CloseRequest, Input, Output, Part};
+use crate::chat::Event;
 use crate::proto::ws::OpCode;
-use crate::proto::ws::encoder::encode_frame;
+use crate::proto::ws::encoder::{encode_frame, encode_header};
 use crate::write_queue::{BufPool, WriteQueue};
+
+/// How an app's messages are framed on its connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Carrier {
+    /// One WebSocket message each.
+    WebSocket,
+    /// One `\n`-terminated line each (the legacy protocol over raw TCP).
+    Lines,
+    /// As they are: the protocol delimits its own messages (STOMP over raw TCP).
+    Stream,
+}
 
 /// An app's answers, written into the connection's queue in its framing.
 pub(super) struct AppOutput<'a> {
     out: &'a mut WriteQueue,
     pool: &'a mut BufPool,
-    websocket: bool,
+    carrier: Carrier,
     close: Option<CloseRequest>,
+}
+
+impl AppOutput<'_> {
+    fn send(&mut self, opcode: OpCode, payload: &[u8]) {
+        match self.carrier {
+            Carrier::WebSocket => self.out.append_with(self.pool, |v| encode_frame(v, opcode, payload)),
+            Carrier::Lines => self.out.append_with(self.pool, |v| {
+                v.extend_from_slice(payload);
+                v.push(b'\n');
+            }),
+            Carrier::Stream => self.out.push_bytes(self.pool, payload),
+        }
+    }
 }
 
 impl Output for AppOutput<'_> {
     fn send_text(&mut self, payload: &[u8]) {
-        if self.websocket {
-            self.out.append_with(self.pool, |v| encode_frame(v, OpCode::Text, payload));
-        } else {
-            self.out.append_with(self.pool, |v| {
-                v.extend_from_slice(payload);
-                v.push(b'\n');
-            });
-        }
+        self.send(OpCode::Text, payload);
     }
 
     fn send_binary(&mut self, payload: &[u8]) {
-        if self.websocket {
-            self.out.append_with(self.pool, |v| encode_frame(v, OpCode::Binary, payload));
+        // A line cannot carry binary; a byte stream can.
+        if self.carrier != Carrier::Lines {
+            self.send(OpCode::Binary, payload);
         }
     }
 
     fn close(&mut self, request: CloseRequest) {
         self.close.get_or_insert(request);
+    }
+
+    fn send_parts(&mut self, parts: &[Part<'_>], binary: bool) {
+        if binary && self.carrier == Carrier::Lines {
+            return;
+        }
+        if self.carrier == Carrier::WebSocket {
+            let total: usize = parts.iter().map(Part::len).sum();
+            let mut header = [0u8; 14];
+            let opcode = if binary { OpCode::Binary } else { OpCode::Text };
+            let header_len = encode_header(opcode, true, total as u64, None, &mut header);
+            self.out.push_bytes(self.pool, header.get(..header_len).expect("an encoded header fits its buffer"));
+        }
+        for part in parts {
+            match part {
+                Part::Shared(bytes, range) => self.out.push_shared_range(self.pool, Rc::clone(bytes), range.clone()),
+                Part::Own(bytes) => self.out.push_bytes(self.pool, bytes),
+            }
+        }
+        if self.carrier == Carrier::Lines {
+            self.out.push_static(self.pool, b"\n");
+        }
     }
 }
 
@@ -43,12 +87,12 @@ impl Output for AppOutput<'_> {
 pub(super) fn run_app(
     app: &mut Option<Box<dyn App>>,
     out: &mut WriteQueue,
-    websocket: bool,
+    carrier: Carrier,
     input: Input<'_>,
     ctx: &mut Ctx<'_>,
 ) -> Option<CloseRequest> {
     ctx.metrics.messages_in_total += 1;
-    with_app(app, out, websocket, ctx, |app, cx, output| app.handle_input(input, cx, output))
+    with_app(app, out, carrier, ctx, |app, cx, output| app.handle_input(input, cx, output))
 }
 
 /// Runs the app's own deadline; returns how it wants the connection to end,
@@ -56,10 +100,10 @@ pub(super) fn run_app(
 pub(super) fn run_app_timeout(
     app: &mut Option<Box<dyn App>>,
     out: &mut WriteQueue,
-    websocket: bool,
+    carrier: Carrier,
     ctx: &mut Ctx<'_>,
 ) -> Option<CloseRequest> {
-    with_app(app, out, websocket, ctx, |app, cx, output| app.handle_timeout(cx, output))
+    with_app(app, out, carrier, ctx, |app, cx, output| app.handle_timeout(cx, output))
 }
 
 /// Lets the app write what it was woken for; returns how it wants the
@@ -67,23 +111,40 @@ pub(super) fn run_app_timeout(
 pub(super) fn run_app_wake(
     app: &mut Option<Box<dyn App>>,
     out: &mut WriteQueue,
-    websocket: bool,
+    carrier: Carrier,
     ctx: &mut Ctx<'_>,
 ) -> Option<CloseRequest> {
-    with_app(app, out, websocket, ctx, |app, cx, output| app.on_wake(cx, output))
+    with_app(app, out, carrier, ctx, |app, cx, output| app.on_wake(cx, output))
+}
+
+/// Lets the app write one hub delivery its own way; returns how it wants
+/// the connection to end, if it does.
+pub(super) fn run_app_delivery(
+    app: &mut Option<Box<dyn App>>,
+    out: &mut WriteQueue,
+    carrier: Carrier,
+    ctx: &mut Ctx<'_>,
+    event: &Event,
+    rendered: &Rendered,
+    omit: Option<u32>,
+) -> Option<CloseRequest> {
+    let app = app.as_mut()?;
+    let mut output = AppOutput { out, pool: ctx.pool, carrier, close: None };
+    app.deliver(event, rendered, omit, &mut output);
+    output.close
 }
 
 /// Lends the app what it may use and an output into the connection's queue.
 fn with_app(
     app: &mut Option<Box<dyn App>>,
     out: &mut WriteQueue,
-    websocket: bool,
+    carrier: Carrier,
     ctx: &mut Ctx<'_>,
     act: impl FnOnce(&mut dyn App, &mut AppCtx<'_>, &mut AppOutput<'_>),
 ) -> Option<CloseRequest> {
     let app = app.as_mut()?;
     let (pool, mut cx) = ctx.split();
-    let mut output = AppOutput { out, pool, websocket, close: None };
+    let mut output = AppOutput { out, pool, carrier, close: None };
     act(app.as_mut(), &mut cx, &mut output);
     output.close
 }

@@ -22,7 +22,7 @@ impl<S: Transport> Conn<S> {
             Lifecycle::Draining { deadline, .. } | Lifecycle::Closing { deadline, .. } => Some(*deadline),
             Lifecycle::Open(Framing::WebSocket(ws)) => Some(ws.keepalive_deadline()),
             Lifecycle::Open(Framing::Lines(lines)) => lines.deadline(),
-            Lifecycle::PeerFinished | Lifecycle::Closed => None,
+            Lifecycle::Open(Framing::Stream) | Lifecycle::PeerFinished | Lifecycle::Closed => None,
         };
         let app = self.app.as_ref().and_then(|app| app.poll_timeout());
         own.into_iter().chain(app).min()
@@ -75,8 +75,8 @@ impl<S: Transport> Conn<S> {
             _ => {}
         }
         if self.app.as_ref().and_then(|app| app.poll_timeout()).is_some_and(|at| at <= now) {
-            let websocket = self.is_websocket();
-            if let Some(request) = run_app_timeout(&mut self.app, &mut self.out, websocket, ctx) {
+            let carrier = self.carrier();
+            if let Some(request) = run_app_timeout(&mut self.app, &mut self.out, carrier, ctx) {
                 self.close(request, ctx);
             }
         }

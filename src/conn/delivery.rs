@@ -2,10 +2,10 @@
 //! wire format and framed once per carrier, whatever the number of receivers.
 
 use super::websocket::{Framed, frame_rendered};
-use super::{Conn, Ctx, Transport};
+use super::{Conn, Ctx, Transport, app_io, is_backlogged};
 use crate::app::WireFormat;
 use crate::app::render::Rendered;
-use crate::chat::Delivery;
+use crate::chat::{Delivery, Event};
 
 /// One format's rendering of the event (`None`: its receivers never get
 /// it) and its framings for raw TCP and WebSocket, each made on first use.
@@ -37,6 +37,11 @@ impl<'e> Renderings<'e> {
                 self.made.len() - 1
             }
         }
+    }
+
+    /// The event being delivered.
+    pub fn event(&self) -> &'e Event {
+        &self.delivery.event
     }
 
     /// The event rendered in `format`, unframed (for a session that frames
@@ -76,7 +81,47 @@ impl<S: Transport> Conn<S> {
         let Some(format) = self.wire_format() else {
             return false;
         };
+        if format.per_receiver {
+            return self.deliver_through_app(renderings, format, omit, ctx);
+        }
         let websocket = self.is_websocket();
         renderings.with_framed(format, websocket, omit, |framed| self.push_delivery(framed, ctx)).is_some()
+    }
+}
+
+impl<S: Transport> Conn<S> {
+    /// A delivery for an app that writes each receiver's bytes itself,
+    /// under the same slow-reader rule as a shared frame.
+    fn deliver_through_app(
+        &mut self,
+        renderings: &mut Renderings<'_>,
+        format: WireFormat,
+        omit: Option<u32>,
+        ctx: &mut Ctx<'_>,
+    ) -> bool {
+        let event = renderings.event();
+        let Some(rendered) = renderings.rendered(format) else {
+            return true;
+        };
+        if is_backlogged(&self.out, rendered.body.len(), ctx.limits) {
+            if !self.write_now(ctx) {
+                self.close_now(ctx);
+                return true;
+            }
+            if is_backlogged(&self.out, rendered.body.len(), ctx.limits) {
+                self.slow_reader(ctx);
+                return true;
+            }
+        }
+        let queued = self.out.queued();
+        let carrier = self.carrier();
+        let request = app_io::run_app_delivery(&mut self.app, &mut self.out, carrier, ctx, event, rendered, omit);
+        if self.out.queued() > queued {
+            ctx.metrics.messages_out_total += 1;
+        }
+        if let Some(request) = request {
+            self.close(request, ctx);
+        }
+        true
     }
 }

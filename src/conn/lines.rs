@@ -4,6 +4,7 @@
 
 use std::time::Instant;
 
+use super::app_io::Carrier;
 use super::{Conn, Ctx, Framing, Lifecycle, Transport, run_app};
 use crate::app::Input;
 use crate::app::line_chat::LineChat;
@@ -32,7 +33,7 @@ impl<S: Transport> Conn<S> {
                 LineEvent::Message(line) => Input::Line(line),
                 LineEvent::TooLarge => Input::LineTooLarge,
             };
-            if let Some(request) = run_app(app, out, false, input, ctx) {
+            if let Some(request) = run_app(app, out, Carrier::Lines, input, ctx) {
                 close.get_or_insert(request);
             }
         };

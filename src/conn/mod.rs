@@ -9,6 +9,7 @@ mod deadlines;
 mod delivery;
 mod http;
 mod lines;
+mod stream;
 mod transport;
 mod websocket;
 
@@ -32,7 +33,7 @@ use crate::proto::ws::encoder::{encode_close, encode_frame};
 use crate::write_queue::WriteQueue;
 use http::HttpState;
 
-use app_io::run_app;
+use app_io::{Carrier, run_app};
 pub use ctx::{Ctx, Shared};
 pub use delivery::Renderings;
 pub use websocket::{Framed, frame_rendered};
@@ -80,6 +81,9 @@ enum Framing {
     /// The legacy line protocol over raw TCP (boxed: a WebSocket, the
     /// common case, should not pay for the line decoder's size).
     Lines(Box<LineDecoder>),
+    /// A protocol that delimits its own messages over raw TCP (STOMP): the
+    /// bytes go to the app as they come.
+    Stream,
 }
 
 /// How a WebSocket close frame is followed.
@@ -187,6 +191,16 @@ impl<S: Transport> Conn<S> {
         self.protocol == Protocol::WebSocket
     }
 
+    /// How the app's messages are framed.
+    fn carrier(&self) -> Carrier {
+        match &self.lifecycle {
+            _ if self.is_websocket() => Carrier::WebSocket,
+            Lifecycle::Open(Framing::Stream) => Carrier::Stream,
+            _ if self.protocol == Protocol::Stomp => Carrier::Stream,
+            _ => Carrier::Lines,
+        }
+    }
+
     /// Called when the connection leaves the reactor.
     pub fn on_removed(&mut self, ctx: &mut Ctx<'_>) {
         self.close_app(ctx);
@@ -214,8 +228,8 @@ impl<S: Transport> Conn<S> {
         match self.lifecycle {
             Lifecycle::Http(_) => self.poll_held(ctx),
             Lifecycle::Open(_) => {
-                let websocket = self.is_websocket();
-                if let Some(request) = app_io::run_app_wake(&mut self.app, &mut self.out, websocket, ctx) {
+                let carrier = self.carrier();
+                if let Some(request) = app_io::run_app_wake(&mut self.app, &mut self.out, carrier, ctx) {
                     self.close(request, ctx);
                 }
             }
@@ -316,6 +330,8 @@ impl<S: Transport> Conn<S> {
                     self.lifecycle = Lifecycle::PeerFinished;
                 }
             }
+            // As with lines: the answers to its last frames still go out.
+            Lifecycle::Open(Framing::Stream) => self.lifecycle = Lifecycle::PeerFinished,
             // The peer has our last bytes or never will; nothing else to wait for.
             _ => self.close_now(ctx),
         }
@@ -373,6 +389,7 @@ impl<S: Transport> Conn<S> {
                 Lifecycle::Sniffing { flush, .. } => match sniff(rest) {
                     Sniff::Http => self.lifecycle = Lifecycle::Http(HttpState::new(ctx)),
                     Sniff::Legacy => self.open_lines(ctx),
+                    Sniff::Stomp => self.open_stream(ctx),
                     Sniff::NeedMore => {
                         if flush.is_none() && !rest.is_empty() {
                             *flush = Some(ctx.now + ctx.timeouts.legacy_flush);
@@ -394,6 +411,7 @@ impl<S: Transport> Conn<S> {
                     self.decode_lines(Some(rest), ctx.now, ctx);
                     return buf.len();
                 }
+                Lifecycle::Open(Framing::Stream) => return pos + self.process_stream(rest, ctx),
                 Lifecycle::PeerFinished | Lifecycle::Draining { .. } | Lifecycle::Closed => return buf.len(),
             }
         }

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use log::debug;
 
+use super::app_io::Carrier;
 use super::{AfterClose, Conn, Ctx, Framing, Lifecycle, Transport, run_app};
 use crate::app::Input;
 use crate::app::render::Rendered;
@@ -128,8 +129,8 @@ impl<S: Transport> Conn<S> {
                     None
                 }
                 Message::Pong(_) => None,
-                Message::Text(text) => run_app(app, out, true, Input::Text(text), ctx),
-                Message::Binary(data) => run_app(app, out, true, Input::Binary(data), ctx),
+                Message::Text(text) => run_app(app, out, Carrier::WebSocket, Input::Text(text), ctx),
+                Message::Binary(data) => run_app(app, out, Carrier::WebSocket, Input::Binary(data), ctx),
             };
             if let Some(request) = close_request {
                 self.close(request, ctx);

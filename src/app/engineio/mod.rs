@@ -408,7 +408,7 @@ impl App for EngineWebSocket {
         let size = match input {
             Input::Text(text) => text.len(),
             Input::Binary(data) => data.len(),
-            Input::Line(line) => line.len(),
+            Input::Line(line) | Input::Bytes(line) => line.len(),
             Input::LineTooLarge => usize::MAX,
         };
         let conn = self.conn;
@@ -421,7 +421,7 @@ impl App for EngineWebSocket {
         let packet = match input {
             Input::Text(text) => engineio::decode_text(text),
             Input::Binary(data) => Ok(Packet::Binary(Cow::Borrowed(data))),
-            Input::Line(_) | Input::LineTooLarge => Err(engineio::BadPacket),
+            Input::Line(_) | Input::LineTooLarge | Input::Bytes(_) => Err(engineio::BadPacket),
         };
         let ended = self.with_carried(cx, |session, cx| {
             match packet {

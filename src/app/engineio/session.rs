@@ -15,7 +15,7 @@ use super::Protocol;
 use crate::app::render::Rendered;
 use crate::app::session::Session;
 use crate::app::{AppCtx, Output, WireFormat};
-use crate::chat::MemberId;
+use crate::chat::{Event, MemberId};
 use crate::config::EngineConfig;
 use crate::ids::{ConnId, Endpoint, SessionId};
 use crate::proto::engineio::{self, Packet, PacketType};
@@ -516,7 +516,14 @@ impl Session for EngineSession {
         self.upper.wire_format().copied()
     }
 
-    fn deliver(&mut self, _member: MemberId, rendered: &Rendered, omit: Option<u32>, cx: &mut AppCtx<'_>) {
+    fn deliver(
+        &mut self,
+        _member: MemberId,
+        _event: &Event,
+        rendered: &Rendered,
+        omit: Option<u32>,
+        cx: &mut AppCtx<'_>,
+    ) {
         if self.end.is_some() {
             return;
         }

@@ -11,7 +11,7 @@ use crate::proto::ws::CloseCode;
 
 /// Legacy lines: `\n`-terminated on TCP, one text frame each on WebSocket.
 pub const WIRE: WireFormat =
-    WireFormat { key: "lines", dialect: Dialect::Lines, render: |event, _| render::render(event) };
+    WireFormat { key: "lines", dialect: Dialect::Lines, render: |event, _| render::render(event), per_receiver: false };
 
 /// One legacy user's membership in the hub.
 pub struct LineChat {
@@ -38,7 +38,7 @@ pub fn handle_line<D: Directory>(hub: &mut Hub<D>, member: MemberId, line: &[u8]
 impl App for LineChat {
     fn handle_input(&mut self, input: Input<'_>, cx: &mut AppCtx<'_>, out: &mut dyn Output) {
         match input {
-            Input::Line(line) => handle_line(cx.hub, self.member, line, cx.outbox),
+            Input::Line(line) | Input::Bytes(line) => handle_line(cx.hub, self.member, line, cx.outbox),
             // PROTOCOL.md §2: one text frame is one message, under the same
             // --max-line as a TCP line.
             Input::LineTooLarge => cx.hub.reject(self.member, ChatError::TooLarge, None, None, cx.outbox),

@@ -23,7 +23,8 @@ use crate::config::EngineConfig;
 use crate::proto::socketio::{self, Kind, Packet};
 
 /// Socket.IO packets in Engine.IO messages.
-pub static WIRE: WireFormat = WireFormat { key: "socketio", dialect: Dialect::Events, render: render::render };
+pub static WIRE: WireFormat =
+    WireFormat { key: "socketio", dialect: Dialect::Events, render: render::render, per_receiver: false };
 
 /// The most attachments one packet may announce (socket.io-parser's default).
 pub const MAX_ATTACHMENTS: usize = 10;
