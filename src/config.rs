@@ -125,6 +125,40 @@ pub struct Config {
     /// the chat world. For conformance runs only, like `/echo` for Autobahn.
     #[arg(long)]
     pub socketio_test_suite: bool,
+    /// STOMP: the heart-beats the broker offers, `SEND,RECEIVE` (it sends one at least every SEND
+    /// and wants one from the client every RECEIVE; 0 = none). The client's CONNECT negotiates them.
+    #[arg(long, default_value = "10s,10s", value_parser = parse_heart_beats)]
+    pub stomp_heartbeat: (Duration, Duration),
+
+    /// STOMP: most subscriptions one connection may hold; over it: an ERROR frame.
+    #[arg(long, default_value_t = 64)]
+    pub stomp_max_subscriptions: usize,
+
+    /// STOMP: most unacknowledged messages a `client`/`client-individual` subscription may hold;
+    /// a consumer past it is cut off like a slow reader (ERROR frame).
+    #[arg(long, default_value_t = 1024)]
+    pub stomp_max_unacked: usize,
+
+    /// STOMP: most transactions open at once on one connection.
+    #[arg(long, default_value_t = 16)]
+    pub stomp_max_transactions: usize,
+
+    /// STOMP: most SEND/ACK/NACK frames one transaction may hold before its COMMIT.
+    #[arg(long, default_value_t = 256)]
+    pub stomp_max_transaction_frames: usize,
+
+    /// STOMP: time a transaction may stay open before the connection is cut off.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub stomp_transaction_timeout: Duration,
+
+    /// STOMP: most header lines in one frame; over it: an ERROR frame.
+    #[arg(long, default_value_t = 64)]
+    pub stomp_max_headers: usize,
+
+    /// STOMP: longest header line in bytes; over it: an ERROR frame.
+    #[arg(long, default_value_t = 8 * 1024)]
+    pub stomp_max_header_line: usize,
+
     /// Serve the files under DIR for GET and HEAD (`/` is DIR/index.html when it exists); soket's own paths win.
     #[arg(long, value_name = "DIR")]
     pub static_dir: Option<PathBuf>,
@@ -153,6 +187,21 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("`{text}` is not a duration like 250ms, 10s or 2m: {e}"))
 }
 
+/// Parses STOMP's `SEND,RECEIVE` heart-beat pair, each a duration as
+/// [`parse_duration`] takes it (`10s,10s`, `0,0`).
+pub fn parse_heart_beats(text: &str) -> Result<(Duration, Duration), String> {
+    let (send, receive) = text.split_once(',').ok_or_else(|| format!("`{text}` is not two durations like 10s,10s"))?;
+    let period = |part: &str| {
+        let period = parse_duration(part)?;
+        // STOMP carries milliseconds in a u32 (about 49 days).
+        if period.as_millis() > u128::from(u32::MAX) {
+            return Err(format!("`{part}` is longer than STOMP's heart-beat can say"));
+        }
+        Ok(period)
+    };
+    Ok((period(send)?, period(receive)?))
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config::parse_from(["soket"])
@@ -171,6 +220,11 @@ impl Config {
             ("--max-fragments", self.max_fragments),
             ("--max-line", self.max_line_bytes),
             ("--max-queued", self.max_queued_bytes),
+            ("--stomp-max-subscriptions", self.stomp_max_subscriptions),
+            ("--stomp-max-unacked", self.stomp_max_unacked),
+            ("--stomp-max-transaction-frames", self.stomp_max_transaction_frames),
+            ("--stomp-max-headers", self.stomp_max_headers),
+            ("--stomp-max-header-line", self.stomp_max_header_line),
         ];
         for (flag, value) in nonzero {
             if value == 0 {
@@ -223,6 +277,20 @@ impl Config {
                 connect_timeout: self.socketio_connect_timeout,
                 test_suite: self.socketio_test_suite,
             },
+            stomp: StompConfig {
+                heartbeat: self.stomp_heartbeat,
+                connect_timeout: self.handshake_timeout,
+                max_subscriptions: self.stomp_max_subscriptions,
+                max_unacked: self.stomp_max_unacked,
+                max_transactions: self.stomp_max_transactions,
+                max_transaction_frames: self.stomp_max_transaction_frames,
+                transaction_timeout: self.stomp_transaction_timeout,
+                frames: crate::proto::stomp::Limits {
+                    max_frame_bytes: self.max_message_bytes,
+                    max_headers: self.stomp_max_headers,
+                    max_header_line: self.stomp_max_header_line,
+                },
+            },
         }
     }
 
@@ -271,6 +339,22 @@ pub struct Limits {
     pub chat: ChatConfig,
     pub decoder: DecoderLimits,
     pub engine: EngineConfig,
+    pub stomp: StompConfig,
+}
+
+/// The STOMP broker's limits (the `--stomp-*` flags; frames are capped by `--max-message`).
+#[derive(Clone, Copy, Debug)]
+pub struct StompConfig {
+    /// The heart-beats offered: sent at least this often, wanted this often (zero: none).
+    pub heartbeat: (Duration, Duration),
+    /// Time from the connection to its CONNECT frame (`--handshake-timeout`).
+    pub connect_timeout: Duration,
+    pub max_subscriptions: usize,
+    pub max_unacked: usize,
+    pub max_transactions: usize,
+    pub max_transaction_frames: usize,
+    pub transaction_timeout: Duration,
+    pub frames: crate::proto::stomp::Limits,
 }
 
 /// Engine.IO's and Socket.IO's parameters (the reference server's defaults).

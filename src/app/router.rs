@@ -8,10 +8,11 @@ use super::json_chat::JsonChat;
 use super::line_chat::LineChat;
 use super::static_files::{CLIENT_PREFIX, StaticFile};
 use super::status::MetricsPage;
+use super::stomp::{Carried, Stomp};
 use super::{App, AppCtx, HttpHandler, HttpResponse};
 use crate::chat::normalize_namespace;
 use crate::config::Limits;
-use crate::ids::ConnId;
+use crate::ids::{ConnId, Endpoint};
 use crate::proto::engineio::{Query, RequestError, Transport, check_protocol, check_transport};
 use crate::proto::http::HttpConfig;
 use crate::proto::http::body::BodyKind;
@@ -51,13 +52,16 @@ pub enum WsEndpoint {
     /// `/socket.io/` (or the test suite's `/engine.io/`) with
     /// `transport=websocket`: a new session, or the upgrade of `sid`.
     Engine { flavor: Flavor, sid: Option<String> },
+    /// `/stomp`: STOMP frames in WebSocket messages.
+    Stomp,
 }
 
 impl WsEndpoint {
-    /// The subprotocols this endpoint speaks, most preferred first (none
-    /// yet: STOMP's `v12.stomp`, `v11.stomp`, `v10.stomp` will be the first).
+    /// The subprotocols this endpoint speaks, most preferred first.
     pub fn subprotocols(&self) -> &'static [&'static str] {
         match self {
+            // The highest STOMP version the client offers (stompjs offers all three).
+            WsEndpoint::Stomp => &["v12.stomp", "v11.stomp", "v10.stomp"],
             WsEndpoint::Echo | WsEndpoint::Events { .. } | WsEndpoint::Legacy | WsEndpoint::Engine { .. } => &[],
         }
     }
@@ -216,6 +220,7 @@ pub fn open(upgrade: &Upgrade, conn: ConnId, cx: &mut AppCtx<'_>) -> Box<dyn App
         WsEndpoint::Events { namespace } => Box::new(JsonChat::open(conn, namespace, upgrade.name.as_deref(), cx)),
         WsEndpoint::Legacy => Box::new(LineChat::open(conn, cx)),
         WsEndpoint::Engine { flavor, sid } => Box::new(EngineWebSocket::open(*flavor, sid.as_deref(), conn, cx)),
+        WsEndpoint::Stomp => Box::new(Stomp::open(Endpoint::Conn(conn), Carried::WebSocket, cx)),
     }
 }
 
@@ -333,6 +338,7 @@ fn route<'a>(path: &str, config: &'a HttpConfig) -> Option<Route<'a>> {
         "/metrics" => Some(Route::Metrics),
         "/echo" if config.echo_enabled => Some(Route::Ws(WsEndpoint::Echo)),
         "/legacy" => Some(Route::Ws(WsEndpoint::Legacy)),
+        "/stomp" => Some(Route::Ws(WsEndpoint::Stomp)),
         #[cfg(test)]
         "/test/echo-body" => Some(Route::Test(Service::EchoBody)),
         #[cfg(test)]

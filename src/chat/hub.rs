@@ -198,6 +198,15 @@ impl<D: Directory> Hub<D> {
         self.members.get(&member).map(|s| s.namespace.clone())
     }
 
+    /// Everyone online in `member`'s namespace, oldest first (the list a
+    /// presence event carries), `member` included.
+    pub fn online(&self, member: MemberId) -> Rc<[Rc<str>]> {
+        let Some(session) = self.members.get(&member) else {
+            return Rc::from([]);
+        };
+        self.namespaces.get(&session.namespace).map_or_else(|| Rc::from([]), |ns| ns.presence.names().into())
+    }
+
     /// Whether `member` has registered a name (a pending claim is not yet).
     pub fn is_registered(&self, member: MemberId) -> bool {
         self.members.get(&member).is_some_and(|s| matches!(s.state, State::Registered(_)))

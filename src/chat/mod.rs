@@ -308,6 +308,31 @@ impl Outbox {
         self.deliveries.is_empty() && self.closes.is_empty()
     }
 
+    /// Removes the replies to `member` alone (its `welcome`, an error, an
+    /// ack, a `who` or `rooms` answer) among the deliveries from index
+    /// `from` on, in order: a protocol that must answer its own requests in
+    /// line with its other answers (STOMP's receipts) takes them here.
+    pub fn take_replies(&mut self, from: usize, member: MemberId) -> Vec<Event> {
+        let mut replies = Vec::new();
+        let mut index = from;
+        while let Some(delivery) = self.deliveries.get(index) {
+            let is_reply = matches!(
+                delivery.event,
+                Event::Welcome { .. }
+                    | Event::Error { .. }
+                    | Event::Ack { .. }
+                    | Event::Members { .. }
+                    | Event::Rooms { .. }
+            );
+            if is_reply && matches!(delivery.recipients.as_slice(), [only] if only.member == member) {
+                replies.push(self.deliveries.remove(index).event);
+            } else {
+                index += 1;
+            }
+        }
+        replies
+    }
+
     /// Queues `event` for `recipients` in `namespace`; a delivery to nobody is dropped.
     pub(crate) fn push(&mut self, namespace: &Rc<str>, event: Event, recipients: Vec<Recipient>) {
         if !recipients.is_empty() {
