@@ -374,6 +374,20 @@ impl Decoder {
     /// frame in order. On a protocol error the events before it have been delivered;
     /// the error is returned now and on every later call.
     pub fn decode(&mut self, input: &[u8], mut on_event: impl FnMut(Event<'_>)) -> Result<(), StompError> {
+        self.decode_negotiating(input, |event| {
+            on_event(event);
+            None
+        })
+    }
+
+    /// [`decode`](Self::decode) for a broker whose CONNECT may be followed by more
+    /// frames in the same input: when `on_event` returns a version (the one it just
+    /// agreed), the frames after that event are decoded under its escaping rules.
+    pub fn decode_negotiating(
+        &mut self,
+        input: &[u8],
+        mut on_event: impl FnMut(Event<'_>) -> Option<Version>,
+    ) -> Result<(), StompError> {
         if let State::Failed(error) = self.state {
             return Err(error);
         }
@@ -427,14 +441,18 @@ impl Decoder {
     }
 
     /// Advances by at least one byte of `rest`.
-    fn step(&mut self, rest: &mut &[u8], on_event: &mut impl FnMut(Event<'_>)) -> Result<(), StompError> {
+    fn step(
+        &mut self,
+        rest: &mut &[u8],
+        on_event: &mut impl FnMut(Event<'_>) -> Option<Version>,
+    ) -> Result<(), StompError> {
         let input = *rest;
         let first = *input.first().expect("step is called with input");
         match self.state {
             State::Idle => match first {
                 b'\n' => {
                     *rest = &input[1..];
-                    on_event(Event::HeartBeat);
+                    self.agree(on_event(Event::HeartBeat));
                 }
                 b'\r' => {
                     *rest = &input[1..];
@@ -456,7 +474,7 @@ impl Decoder {
                 }
                 *rest = &input[1..];
                 self.state = State::Idle;
-                on_event(Event::HeartBeat);
+                self.agree(on_event(Event::HeartBeat));
             }
             State::Command | State::Headers => {
                 let Some(line_end) = self.take_line(rest)? else {
@@ -638,10 +656,17 @@ impl Decoder {
         Ok(())
     }
 
-    fn emit(&mut self, on_event: &mut impl FnMut(Event<'_>)) {
+    fn agree(&mut self, version: Option<Version>) {
+        if let Some(version) = version {
+            self.version = version;
+        }
+    }
+
+    fn emit(&mut self, on_event: &mut impl FnMut(Event<'_>) -> Option<Version>) {
         let (text, body) = self.buf.split_at(self.headers_end);
         let text = std::str::from_utf8(text).expect("header text was checked at the blank line");
-        on_event(Event::Frame(Frame { command: self.command, text, spans: &self.spans, body }));
+        let agreed = on_event(Event::Frame(Frame { command: self.command, text, spans: &self.spans, body }));
+        self.agree(agreed);
         // Cleared, not freed: the next frame reuses the allocation.
         self.buf.clear();
         self.spans.clear();
@@ -1376,6 +1401,26 @@ mod tests {
         assert_eq!(dec.buffered_bytes(), 0);
         dec.release_idle_memory();
         assert_eq!(dec.buffer_capacity(), 0);
+    }
+
+    #[test]
+    fn a_version_agreed_in_a_callback_rules_the_frames_behind_it() {
+        // CONNECT agrees on 1.0, whose headers have no escapes: the SEND
+        // pipelined in the same input keeps its backslash.
+        let input = b"CONNECT\naccept-version:1.0\n\n\0SEND\ndestination:/a\\b\n\n\0";
+        let mut dec = Decoder::new(Limits::default());
+        let mut destinations = Vec::new();
+        let result = dec.decode_negotiating(input, |event| {
+            let Event::Frame(frame) = event else { return None };
+            destinations.extend(frame.header("destination").map(str::to_owned));
+            (frame.command == Command::Connect).then_some(Version::V1_0)
+        });
+        assert_eq!(result, Ok(()));
+        assert_eq!(destinations, ["/a\\b"]);
+        assert_eq!(dec.version(), Version::V1_0);
+        // Under 1.2 the same bytes are an invalid escape.
+        let mut dec = Decoder::new(Limits::default());
+        assert_eq!(dec.decode(input, |_| {}), Err(StompError::InvalidEscape));
     }
 
     #[test]

@@ -148,16 +148,18 @@ impl App for Stomp {
             return;
         }
         broker.last_received = cx.now;
-        let result = decoder.decode(bytes, |event| {
-            if let StompEvent::Frame(frame) = event {
-                broker.on_frame(&frame, cx, out);
-            }
-            // A version agreed in this input speaks for the frames after it.
+        let result = decoder.decode_negotiating(bytes, |event| {
+            let StompEvent::Frame(frame) = event else {
+                return None;
+            };
+            let connecting = matches!(broker.phase, Phase::Connecting { .. });
+            broker.on_frame(&frame, cx, out);
+            // The version CONNECT agreed rules the frames pipelined behind it.
+            connecting.then_some(broker.version)
         });
         if let Err(error) = result {
             broker.protocol_error(error, out);
         }
-        decoder.set_version(broker.version);
         if decoder.is_idle() && decoder.buffer_capacity() > KEEP_DECODER_BYTES {
             decoder.release_idle_memory();
         }
