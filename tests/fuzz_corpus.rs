@@ -531,6 +531,22 @@ mod seeds {
             .flood(5, &[b'z'; 250])
             .send(b"\n/quit\n");
         let legacy_sniff = Script::default().send(b"GE").wait(5).send(b"\nGET\n").close();
+        let stomp_tcp = Script::default()
+            .send(b"CONNECT\naccept-version:1.2\nlogin:sam\nheart-beat:100,100\n\n\0")
+            .send(b"SUBSCRIBE\nid:0\ndestination:/topic/lobby\nack:client\nreceipt:1\n\n\0")
+            .send(b"SUBSCRIBE\nid:1\ndestination:/topic/presence\n\n\0SUBSCRIBE\nid:2\ndestination:/user/queue/errors\n\n\0")
+            .send(b"SEND\ndestination:/topic/lobby\ncontent-length:5\n\nhi\0yo\0")
+            .send(b"BEGIN\ntransaction:t\n\n\0ACK\nid:1\ntransaction:t\n\n\0COMMIT\ntransaction:t\n\n\0")
+            .send(b"SEND\ndestination:/user/sam\n\nme\0SEND\ndestination:/topic/nowhere\n\nx\0")
+            .wait(10)
+            .send(b"\n")
+            .wait(30)
+            .send(b"DISCONNECT\nreceipt:bye\n\n\0");
+        let stomp_ws = Script::default().send(&ws_upgrade("/stomp")).send(&client_frames(&[
+            (Text, true, b"STOMP\naccept-version:1.0,1.1\nlogin:tom\n\n\0"),
+            (Text, true, b"SUBSCRIBE\nid:a\\cb\ndestination:/topic/r\n\n\0SEND\ndestination:/topic/r\n\nhey\0"),
+            (Binary, true, b"UNSUBSCRIBE\nid:a\\cb\n\n\0FROB\n\n\0"),
+        ]));
         let http = Script::default()
             .send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nHEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             .send(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nGET /ws HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -555,6 +571,8 @@ mod seeds {
             ("seed-chat-slow-reader", slow_reader.0),
             ("seed-legacy-ws", legacy_ws.0),
             ("seed-legacy-tcp", legacy_tcp.0),
+            ("seed-stomp-tcp", stomp_tcp.0),
+            ("seed-stomp-ws", stomp_ws.0),
             ("seed-legacy-sniff", legacy_sniff.0),
             ("seed-http-keepalive", http.0),
             ("seed-http-timeout", http_slow.0),

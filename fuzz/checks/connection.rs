@@ -16,7 +16,8 @@
 //! After every step: no panic; `queued_bytes() <= max_queued + max_message + 14`
 //! (one message may enter an empty queue); `buffered_input_bytes()` within
 //! [`input_bound`]; and the output so far is a valid prefix of what a server
-//! may send: either legacy `\n`-terminated UTF-8 lines without `\r`, or HTTP
+//! may send: either legacy `\n`-terminated UTF-8 lines without `\r`, STOMP
+//! server frames (after a whole `CONNECT` frame), or HTTP
 //! responses (status line, one Content-Length, its body) possibly ending in a
 //! `101` after which come only server frames (FIN set, RSV 0, unmasked, a
 //! known opcode other than continuation, shortest length encoding, control
@@ -30,6 +31,7 @@ use std::time::Duration;
 
 use soket::Config;
 use soket::harness::Harness;
+use soket::proto::stomp;
 use soket::proto::ws::CloseCode;
 
 use super::handshake::{check_plain_response, header_values, split_response};
@@ -209,6 +211,9 @@ enum Phase {
     Closed,
     /// The legacy line protocol.
     Legacy,
+    /// STOMP over raw TCP: server frames and heart-beats, checked by a
+    /// client's decoder.
+    Stomp,
 }
 
 /// Checks the server's output incrementally: `feed` every new byte, `finish`
@@ -217,7 +222,11 @@ enum Phase {
 pub struct OutputCheck {
     buf: Vec<u8>,
     phase: Phase,
+    stomp: Option<Box<stomp::Decoder>>,
 }
+
+/// How a STOMP server's first frame starts on raw TCP.
+const STOMP_STARTS: [&[u8]; 2] = [b"CONNECTED\n", b"ERROR\n"];
 
 const STATUS_PREFIX: &[u8] = b"HTTP/1.1 ";
 
@@ -235,6 +244,15 @@ impl OutputCheck {
             pos += used;
         }
         self.buf.drain(..pos);
+        if self.phase == Phase::Stomp {
+            // Frames of any size the server may send, in the client's view.
+            let limits =
+                stomp::Limits { max_frame_bytes: usize::MAX, max_headers: usize::MAX, max_header_line: usize::MAX };
+            let decoder = self.stomp.get_or_insert_with(|| Box::new(stomp::Decoder::new_client(limits)));
+            let result = decoder.decode(&self.buf, |_| {});
+            assert_eq!(result, Ok(()), "bad STOMP output: {:?}", preview(&self.buf));
+            self.buf.clear();
+        }
     }
 
     /// All output is in: nothing may stop half-way.
@@ -246,6 +264,9 @@ impl OutputCheck {
             self.phase = Phase::Http { body: None };
         }
         assert!(self.buf.is_empty(), "output ends inside an item ({:?}): {:?}", self.phase, preview(&self.buf));
+        if let Some(decoder) = &self.stomp {
+            assert_eq!(decoder.finish(), Ok(()), "STOMP output ends inside a frame");
+        }
     }
 }
 
@@ -258,7 +279,9 @@ fn step(phase: &mut Phase, buf: &[u8]) -> Option<usize> {
         Phase::Start => {
             if buf.starts_with(STATUS_PREFIX) {
                 *phase = Phase::Http { body: None };
-            } else if STATUS_PREFIX.starts_with(buf) {
+            } else if STOMP_STARTS.iter().any(|start| buf.starts_with(start)) {
+                *phase = Phase::Stomp;
+            } else if STATUS_PREFIX.starts_with(buf) || STOMP_STARTS.iter().any(|start| start.starts_with(buf)) {
                 return None;
             } else {
                 *phase = Phase::Legacy;
@@ -306,6 +329,8 @@ fn step(phase: &mut Phase, buf: &[u8]) -> Option<usize> {
             Some(used)
         }
         Phase::Closed => panic!("bytes after a close frame: {:?}", preview(buf)),
+        // Checked whole by `OutputCheck::feed`.
+        Phase::Stomp => None,
         Phase::Legacy => {
             let end = buf.iter().position(|&b| b == b'\n')?;
             let line = std::str::from_utf8(&buf[..end])
