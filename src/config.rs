@@ -125,6 +125,29 @@ pub struct Config {
     /// the chat world. For conformance runs only, like `/echo` for Autobahn.
     #[arg(long)]
     pub socketio_test_suite: bool,
+
+    /// SockJS: silence on a receiving request (or the SockJS WebSocket) after which the server sends `h`.
+    #[arg(long, default_value = "25s", value_parser = parse_duration)]
+    pub sockjs_heartbeat: Duration,
+
+    /// SockJS: how long a session lives on without a receiving request (its messages wait that long).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub sockjs_disconnect_delay: Duration,
+
+    /// SockJS: bytes of frames a streaming response (xhr_streaming, eventsource, htmlfile) carries
+    /// before it ends, so the browser can free what it buffered; the client opens the next one.
+    #[arg(long, default_value_t = 128 * 1024)]
+    pub sockjs_response_limit: usize,
+
+    /// SockJS: most sessions open at once (their ids are the clients' choice); further ones get 503.
+    #[arg(long, default_value_t = 10_000)]
+    pub sockjs_max_sessions: usize,
+
+    /// Serve the four services of the SockJS protocol test suite under /sockjs-test/ (echo,
+    /// disabled_websocket_echo, cookie_needed_echo, close). For conformance runs only.
+    #[arg(long)]
+    pub sockjs_test_suite: bool,
+
     /// Serve the files under DIR for GET and HEAD (`/` is DIR/index.html when it exists); soket's own paths win.
     #[arg(long, value_name = "DIR")]
     pub static_dir: Option<PathBuf>,
@@ -171,6 +194,8 @@ impl Config {
             ("--max-fragments", self.max_fragments),
             ("--max-line", self.max_line_bytes),
             ("--max-queued", self.max_queued_bytes),
+            ("--sockjs-response-limit", self.sockjs_response_limit),
+            ("--sockjs-max-sessions", self.sockjs_max_sessions),
         ];
         for (flag, value) in nonzero {
             if value == 0 {
@@ -187,6 +212,8 @@ impl Config {
             ("--ping-interval", self.ping_interval),
             ("--ping-timeout", self.ping_timeout),
             ("--close-timeout", self.close_timeout),
+            ("--sockjs-heartbeat", self.sockjs_heartbeat),
+            ("--sockjs-disconnect-delay", self.sockjs_disconnect_delay),
         ];
         for (flag, value) in timeouts {
             if value.is_zero() {
@@ -223,6 +250,12 @@ impl Config {
                 connect_timeout: self.socketio_connect_timeout,
                 test_suite: self.socketio_test_suite,
             },
+            sockjs: SockJsConfig {
+                heartbeat: self.sockjs_heartbeat,
+                disconnect_delay: self.sockjs_disconnect_delay,
+                response_limit: self.sockjs_response_limit,
+                max_sessions: self.sockjs_max_sessions,
+            },
         }
     }
 
@@ -253,6 +286,7 @@ impl Config {
             allow_origins: self.allow_origins.clone(),
             echo_enabled: !self.no_echo,
             engineio_test_suite: self.socketio_test_suite,
+            sockjs_test_suite: self.sockjs_test_suite,
             files: Arc::clone(&self.files),
         }
     }
@@ -271,6 +305,18 @@ pub struct Limits {
     pub chat: ChatConfig,
     pub decoder: DecoderLimits,
     pub engine: EngineConfig,
+    pub sockjs: SockJsConfig,
+}
+
+/// SockJS's times and caps (the protocol's defaults).
+#[derive(Clone, Copy, Debug)]
+pub struct SockJsConfig {
+    pub heartbeat: Duration,
+    pub disconnect_delay: Duration,
+    /// Bytes of frames per streaming response.
+    pub response_limit: usize,
+    /// Sessions open at once.
+    pub max_sessions: usize,
 }
 
 /// Engine.IO's and Socket.IO's parameters (the reference server's defaults).

@@ -1,0 +1,1 @@
+//! Unit tests of the SockJS service layer.
