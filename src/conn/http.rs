@@ -192,7 +192,10 @@ impl<S: Transport> Conn<S> {
                 self.out.push_bytes(ctx.pool, &head.encode_stream_head(chunked, request.close));
                 request.streaming = Some(chunked);
                 if request.head_only {
+                    // A HEAD gets the head only: the stream ends here, and
+                    // the handler is told, as when a connection goes.
                     request.streaming = Some(false);
+                    request.handler.on_close(&mut ctx.app());
                     return self.on_chunks(request, Chunks { chunks: Vec::new(), end: true }, ctx);
                 }
                 self.on_chunks(request, chunks, ctx);
