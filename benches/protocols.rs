@@ -40,6 +40,7 @@ fn http_config() -> HttpConfig {
         allow_origins: Vec::new(),
         echo_enabled: true,
         engineio_test_suite: false,
+        sockjs_test_suite: false,
         files: Default::default(),
     }
 }

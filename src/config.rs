@@ -159,6 +159,28 @@ pub struct Config {
     #[arg(long, default_value_t = 8 * 1024)]
     pub stomp_max_header_line: usize,
 
+    /// SockJS: silence on a receiving request (or the SockJS WebSocket) after which the server sends `h`.
+    #[arg(long, default_value = "25s", value_parser = parse_duration)]
+    pub sockjs_heartbeat: Duration,
+
+    /// SockJS: how long a session lives on without a receiving request (its messages wait that long).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub sockjs_disconnect_delay: Duration,
+
+    /// SockJS: bytes of frames a streaming response (xhr_streaming, eventsource, htmlfile) carries
+    /// before it ends, so the browser can free what it buffered; the client opens the next one.
+    #[arg(long, default_value_t = 128 * 1024)]
+    pub sockjs_response_limit: usize,
+
+    /// SockJS: most sessions open at once (their ids are the clients' choice); further ones get 503.
+    #[arg(long, default_value_t = 10_000)]
+    pub sockjs_max_sessions: usize,
+
+    /// Serve the four services of the SockJS protocol test suite under /sockjs-test/ (echo,
+    /// disabled_websocket_echo, cookie_needed_echo, close). For conformance runs only.
+    #[arg(long)]
+    pub sockjs_test_suite: bool,
+
     /// Serve the files under DIR for GET and HEAD (`/` is DIR/index.html when it exists); soket's own paths win.
     #[arg(long, value_name = "DIR")]
     pub static_dir: Option<PathBuf>,
@@ -225,6 +247,8 @@ impl Config {
             ("--stomp-max-transaction-frames", self.stomp_max_transaction_frames),
             ("--stomp-max-headers", self.stomp_max_headers),
             ("--stomp-max-header-line", self.stomp_max_header_line),
+            ("--sockjs-response-limit", self.sockjs_response_limit),
+            ("--sockjs-max-sessions", self.sockjs_max_sessions),
         ];
         for (flag, value) in nonzero {
             if value == 0 {
@@ -241,6 +265,8 @@ impl Config {
             ("--ping-interval", self.ping_interval),
             ("--ping-timeout", self.ping_timeout),
             ("--close-timeout", self.close_timeout),
+            ("--sockjs-heartbeat", self.sockjs_heartbeat),
+            ("--sockjs-disconnect-delay", self.sockjs_disconnect_delay),
         ];
         for (flag, value) in timeouts {
             if value.is_zero() {
@@ -291,6 +317,12 @@ impl Config {
                     max_header_line: self.stomp_max_header_line,
                 },
             },
+            sockjs: SockJsConfig {
+                heartbeat: self.sockjs_heartbeat,
+                disconnect_delay: self.sockjs_disconnect_delay,
+                response_limit: self.sockjs_response_limit,
+                max_sessions: self.sockjs_max_sessions,
+            },
         }
     }
 
@@ -321,6 +353,7 @@ impl Config {
             allow_origins: self.allow_origins.clone(),
             echo_enabled: !self.no_echo,
             engineio_test_suite: self.socketio_test_suite,
+            sockjs_test_suite: self.sockjs_test_suite,
             files: Arc::clone(&self.files),
         }
     }
@@ -340,6 +373,7 @@ pub struct Limits {
     pub decoder: DecoderLimits,
     pub engine: EngineConfig,
     pub stomp: StompConfig,
+    pub sockjs: SockJsConfig,
 }
 
 /// The STOMP broker's limits (the `--stomp-*` flags; frames are capped by `--max-message`).
@@ -355,6 +389,17 @@ pub struct StompConfig {
     pub max_transaction_frames: usize,
     pub transaction_timeout: Duration,
     pub frames: crate::proto::stomp::Limits,
+}
+
+/// SockJS's times and caps (the protocol's defaults).
+#[derive(Clone, Copy, Debug)]
+pub struct SockJsConfig {
+    pub heartbeat: Duration,
+    pub disconnect_delay: Duration,
+    /// Bytes of frames per streaming response.
+    pub response_limit: usize,
+    /// Sessions open at once.
+    pub max_sessions: usize,
 }
 
 /// Engine.IO's and Socket.IO's parameters (the reference server's defaults).

@@ -35,6 +35,10 @@ pub struct Metrics {
     pub engineio_sessions_total: u64,
     /// Engine.IO sessions open now.
     pub engineio_sessions: u64,
+    /// SockJS sessions opened (any transport, the raw WebSocket excepted).
+    pub sockjs_sessions_total: u64,
+    /// SockJS sessions open now.
+    pub sockjs_sessions: u64,
 }
 
 /// Gauges owned by the chat hub, passed in when rendering.
@@ -79,6 +83,15 @@ impl Metrics {
 
     pub fn engineio_session_closed(&mut self) {
         self.engineio_sessions = self.engineio_sessions.saturating_sub(1);
+    }
+
+    pub fn sockjs_session_opened(&mut self) {
+        self.sockjs_sessions_total += 1;
+        self.sockjs_sessions += 1;
+    }
+
+    pub fn sockjs_session_closed(&mut self) {
+        self.sockjs_sessions = self.sockjs_sessions.saturating_sub(1);
     }
 
     pub fn connection_switched(&mut self, from: Protocol, to: Protocol) {
@@ -162,6 +175,18 @@ impl Metrics {
             "counter",
             "Engine.IO (Socket.IO) sessions opened.",
             &[("", self.engineio_sessions_total)],
+        );
+        family(
+            "soket_sockjs_sessions",
+            "gauge",
+            "SockJS sessions open, over any transport.",
+            &[("", self.sockjs_sessions)],
+        );
+        family(
+            "soket_sockjs_sessions_total",
+            "counter",
+            "SockJS sessions opened.",
+            &[("", self.sockjs_sessions_total)],
         );
         family(
             "soket_silent_evictions_total",

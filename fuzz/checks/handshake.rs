@@ -29,6 +29,7 @@ pub fn run(data: &[u8]) {
         allow_origins: if first & 0x80 != 0 { vec!["https://chat.example".to_owned()] } else { Vec::new() },
         echo_enabled: first & 0x40 == 0,
         engineio_test_suite: false,
+        sockjs_test_suite: false,
         files: Default::default(),
     };
     // One scanner for the connection, reset after each head, as the connection does.

@@ -18,6 +18,7 @@ pub mod router;
 pub mod session;
 pub mod sniff;
 pub mod socketio;
+pub mod sockjs;
 pub mod static_files;
 pub mod status;
 pub mod stomp;
@@ -152,6 +153,48 @@ impl HttpResponse {
     }
 }
 
+impl HttpResponse {
+    /// The head of a streamed answer: status line and headers, no
+    /// `Content-Length`. With `chunked` the body follows as
+    /// `Transfer-Encoding: chunked`; without, it ends when the connection
+    /// closes (HTTP/1.0, or a request that closes anyway), so `close` must
+    /// be set then.
+    pub fn encode_stream_head(&self, chunked: bool, close: bool) -> Vec<u8> {
+        let mut head = format!("HTTP/1.1 {} {}\r\n", self.status, reason_phrase(self.status));
+        if !self.content_type.is_empty() {
+            head.push_str(&format!("Content-Type: {}\r\n", self.content_type));
+        }
+        for (name, value) in &self.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if chunked {
+            head.push_str("Transfer-Encoding: chunked\r\n");
+        }
+        if close {
+            head.push_str("Connection: close\r\n");
+        }
+        head.push_str("\r\n");
+        head.into_bytes()
+    }
+}
+
+/// The reason phrases of the statuses a streamed answer starts with.
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        _ => "Unknown",
+    }
+}
+
+/// Pieces of a streamed answer's body, each written as one chunk (a client
+/// reading chunk by chunk sees each as one unit), and whether the answer
+/// ends after them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Chunks {
+    pub chunks: Vec<Vec<u8>>,
+    pub end: bool,
+}
+
 /// Where a served HTTP request stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HttpReply {
@@ -160,6 +203,13 @@ pub enum HttpReply {
     /// request, and pipelined ones wait behind it, until the handler answers
     /// on a wake ([`AppCtx::wakes`]) or at its deadline.
     Park,
+    /// A streamed answer starts: the head goes out now (its `body` is
+    /// ignored), then these chunks; unless they end it, the request stays
+    /// held and the handler adds more with [`HttpReply::More`] when polled.
+    Stream(HttpResponse, Chunks),
+    /// More of a streamed answer (for a request not streaming yet, the same
+    /// as [`HttpReply::Park`]).
+    More(Chunks),
 }
 
 /// An app's side of one HTTP request whose body the connection reads (under
@@ -169,7 +219,8 @@ pub trait HttpHandler {
     /// The whole request body arrived (empty without one).
     fn handle_request(&mut self, conn: ConnId, body: &[u8], cx: &mut AppCtx<'_>) -> HttpReply;
 
-    /// A held request was woken or reached its deadline: answer, or hold on.
+    /// A held request was woken or reached its deadline: answer, or hold
+    /// on; a streaming one answers [`HttpReply::More`] or [`HttpReply::Park`].
     fn poll_reply(&mut self, _cx: &mut AppCtx<'_>) -> HttpReply {
         HttpReply::Park
     }

@@ -6,6 +6,7 @@ use super::echo::Echo;
 use super::engineio::{self, EngineWebSocket, Flavor, PollRequest, Polling};
 use super::json_chat::JsonChat;
 use super::line_chat::LineChat;
+use super::sockjs::{self as sockjs_app, SessionHandler, SessionRequest, SockJsWebSocket};
 use super::static_files::{CLIENT_PREFIX, StaticFile};
 use super::status::MetricsPage;
 use super::stomp::{Carried, Stomp};
@@ -19,6 +20,7 @@ use crate::proto::http::body::BodyKind;
 use crate::proto::http::request::{HttpError, Request};
 use crate::proto::http::response::{error_response, write_response};
 use crate::proto::http::upgrade::accept_upgrade;
+use crate::proto::sockjs::{self, RequestHeaders};
 use crate::proto::ws::DecoderLimits;
 
 /// The built-in web chat page served at `/`: one self-contained file that
@@ -54,6 +56,10 @@ pub enum WsEndpoint {
     Engine { flavor: Flavor, sid: Option<String> },
     /// `/stomp`: STOMP frames in WebSocket messages.
     Stomp,
+    /// A SockJS service's WebSocket: its session transport
+    /// (`/<server>/<session>/websocket`, SockJS frames), or with `raw` the
+    /// plain `/websocket` straight to the service's app.
+    SockJs { service: sockjs_app::Service, raw: bool },
 }
 
 impl WsEndpoint {
@@ -62,7 +68,11 @@ impl WsEndpoint {
         match self {
             // The highest STOMP version the client offers (stompjs offers all three).
             WsEndpoint::Stomp => &["v12.stomp", "v11.stomp", "v10.stomp"],
-            WsEndpoint::Echo | WsEndpoint::Events { .. } | WsEndpoint::Legacy | WsEndpoint::Engine { .. } => &[],
+            WsEndpoint::Echo
+            | WsEndpoint::Events { .. }
+            | WsEndpoint::Legacy
+            | WsEndpoint::Engine { .. }
+            | WsEndpoint::SockJs { .. } => &[],
         }
     }
 }
@@ -88,6 +98,8 @@ pub enum Service {
     Metrics,
     /// An Engine.IO long-polling request.
     Engine(PollRequest),
+    /// A request on a SockJS session transport (sends, polling, streaming).
+    SockJs(SessionRequest),
     /// Test-only: answers with the request body.
     #[cfg(test)]
     EchoBody,
@@ -146,6 +158,9 @@ pub fn handle_head(head: &[u8], config: &HttpConfig) -> Outcome {
     if let Some(flavor) = engine_flavor(path, config) {
         return engine_outcome(&req, query, flavor, config, head_only, close);
     }
+    if let Some((service, rest)) = sockjs_app::find_service(path, config.sockjs_test_suite) {
+        return sockjs_outcome(&req, service, rest, query, config, head_only, close);
+    }
     let (content_type, body): (&str, &[u8]) = match route(path, config) {
         None => return refuse(HttpError::NotFound, head_only, close, wants_ws),
         Some(Route::Ws(endpoint)) if wants_ws => {
@@ -195,6 +210,7 @@ pub fn serve(service: &Service) -> Box<dyn HttpHandler> {
     match service {
         Service::Metrics => Box::new(MetricsPage),
         Service::Engine(request) => Box::new(Polling::new(request.clone())),
+        Service::SockJs(request) => Box::new(SessionHandler::new(request.clone())),
         #[cfg(test)]
         Service::EchoBody => Box::new(test_services::EchoBody),
         #[cfg(test)]
@@ -221,6 +237,8 @@ pub fn open(upgrade: &Upgrade, conn: ConnId, cx: &mut AppCtx<'_>) -> Box<dyn App
         WsEndpoint::Legacy => Box::new(LineChat::open(conn, cx)),
         WsEndpoint::Engine { flavor, sid } => Box::new(EngineWebSocket::open(*flavor, sid.as_deref(), conn, cx)),
         WsEndpoint::Stomp => Box::new(Stomp::open(Endpoint::Conn(conn), Carried::WebSocket, cx)),
+        WsEndpoint::SockJs { service, raw: false } => Box::new(SockJsWebSocket::open(*service, conn, cx)),
+        WsEndpoint::SockJs { service, raw: true } => service.open_upper(Endpoint::Conn(conn), Carried::WebSocket, cx),
     }
 }
 
@@ -312,6 +330,96 @@ fn engine_outcome(
     // The body is read, so it need not close the connection.
     let close = req.minor_version == 0 || req.has_token("Connection", "close");
     Outcome::Serve { service: Service::Engine(request), body, head_only, close }
+}
+
+/// A request under a SockJS service's prefix: the core routes it; static
+/// answers are written here, session transports are served
+/// ([`SessionHandler`]), WebSocket ones upgrade.
+fn sockjs_outcome(
+    req: &Request<'_, '_>,
+    service: sockjs_app::Service,
+    rest: &str,
+    query: Option<&str>,
+    config: &HttpConfig,
+    head_only: bool,
+    close: bool,
+) -> Outcome {
+    let wants_ws = req.has_token("Upgrade", "websocket");
+    let header = |name: &'static str| req.single(name).ok().flatten().and_then(|v| std::str::from_utf8(v).ok());
+    let headers = RequestHeaders {
+        origin: header("Origin"),
+        cookie: header("Cookie"),
+        request_headers: header("Access-Control-Request-Headers"),
+        if_none_match: header("If-None-Match"),
+        content_type: header("Content-Type"),
+    };
+    let options = service.options();
+    let answer = |answer: sockjs::Answer| Outcome::Respond {
+        response: sockjs_app::response(answer).encode(head_only, close),
+        close,
+        handshake_failure: wants_ws,
+    };
+    let websocket = |raw: bool| {
+        if !options.websocket {
+            return answer(sockjs::not_found());
+        }
+        if let Err(refusal) = sockjs::check_upgrade(header("Upgrade"), header("Connection")) {
+            return answer(refusal.answer());
+        }
+        let endpoint = WsEndpoint::SockJs { service, raw };
+        match accept_upgrade(req, None, config, endpoint.subprotocols()) {
+            Ok(accepted) => Outcome::Upgrade(Upgrade {
+                response: accepted.response,
+                endpoint,
+                name: None,
+                subprotocol: accepted.subprotocol,
+            }),
+            Err(e) => refuse(e, head_only, true, true),
+        }
+    };
+    let (session, transport) = match sockjs::route(rest, req.method) {
+        sockjs::Route::Greeting => return answer(sockjs::greeting()),
+        sockjs::Route::Info => return answer(sockjs::info(&headers, &options, sockjs_app::entropy())),
+        sockjs::Route::Iframe => {
+            return answer(sockjs::iframe(&headers, options.sockjs_url, sockjs_app::unix_now()));
+        }
+        sockjs::Route::Preflight { allow } => {
+            return answer(sockjs::preflight(&headers, allow, sockjs_app::unix_now()));
+        }
+        sockjs::Route::MethodNotAllowed { allow } => return answer(sockjs::method_not_allowed(allow)),
+        sockjs::Route::NotFound => return answer(sockjs::not_found()),
+        sockjs::Route::RawWebSocket => return websocket(true),
+        sockjs::Route::Session { session, transport, .. } => (session, transport),
+    };
+    if !sockjs_app::is_acceptable_session_id(session) {
+        return answer(sockjs::not_found());
+    }
+    if transport == sockjs::Transport::WebSocket {
+        return websocket(false);
+    }
+    let callback = match transport {
+        sockjs::Transport::HtmlFile | sockjs::Transport::Jsonp => match sockjs::callback(query) {
+            Ok(callback) => callback,
+            Err(e) => return answer(e.answer()),
+        },
+        _ => String::new(),
+    };
+    let body = match req.body_kind() {
+        Ok(body) => body,
+        Err(e) => return refuse(e.into(), head_only, true, wants_ws),
+    };
+    let request = SessionRequest {
+        service,
+        session: session.to_owned(),
+        transport,
+        callback,
+        origin: headers.origin.map(str::to_owned),
+        cookie: headers.cookie.map(str::to_owned),
+        content_type: headers.content_type.map(str::to_owned),
+    };
+    // The body is read, so it need not close the connection.
+    let close = wants_ws || req.minor_version == 0 || req.has_token("Connection", "close");
+    Outcome::Serve { service: Service::SockJs(request), body, head_only, close }
 }
 
 /// RFC 7230 §5.4: "A server MUST respond with a 400 (Bad Request) status
@@ -420,6 +528,7 @@ mod tests {
             allow_origins: vec![],
             echo_enabled: true,
             engineio_test_suite: false,
+            sockjs_test_suite: false,
             files: Default::default(),
         }
     }

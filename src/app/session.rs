@@ -4,6 +4,7 @@
 //! when its protocol says so. The reactor owns the one [`SessionTable`]; its
 //! deadlines share the reactor's timer heap with the connections'.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use slab::Slab;
@@ -61,6 +62,9 @@ struct Entry {
     secret: u128,
     /// The session's earliest entry in the reactor's timer heap.
     scheduled: Option<Instant>,
+    /// The name it is found by, for protocols whose clients choose the id
+    /// (SockJS).
+    name: Option<Box<str>>,
 }
 
 /// Every live session, by [`SessionId`]. Slots are reused; the generation in
@@ -73,6 +77,8 @@ pub struct SessionTable {
     /// Sessions lent out since the reactor last settled them: their
     /// deadlines may have moved, or they may have finished.
     touched: Vec<SessionId>,
+    /// The sessions added with [`SessionTable::insert_named`], by name.
+    names: HashMap<Box<str>, SessionId>,
 }
 
 impl SessionTable {
@@ -87,9 +93,35 @@ impl SessionTable {
         self.next_generation += 1;
         let entry = self.entries.vacant_entry();
         let id = SessionId { slot: entry.key(), generation: self.next_generation };
-        entry.insert(Entry { id, session: Some(make(id)), carrier: None, secret, scheduled: None });
+        entry.insert(Entry { id, session: Some(make(id)), carrier: None, secret, scheduled: None, name: None });
         self.touched.push(id);
         id
+    }
+
+    /// Adds the session `make` builds, findable by [`SessionTable::find_named`]
+    /// with `name` until it leaves the table. `None` if the name is taken.
+    /// The caller bounds the names' length and count.
+    pub fn insert_named(&mut self, name: &str, make: impl FnOnce(SessionId) -> Box<dyn Session>) -> Option<SessionId> {
+        if self.names.contains_key(name) {
+            return None;
+        }
+        let id = self.insert_with(0, make);
+        let name: Box<str> = name.into();
+        if let Some(entry) = self.entry_mut(id) {
+            entry.name = Some(name.clone());
+        }
+        self.names.insert(name, id);
+        Some(id)
+    }
+
+    /// The live session added with `name`.
+    pub fn find_named(&self, name: &str) -> Option<SessionId> {
+        self.names.get(name).copied().filter(|&id| self.contains(id))
+    }
+
+    /// How many sessions have names.
+    pub fn named_len(&self) -> usize {
+        self.names.len()
     }
 
     /// The live session in `slot` whose generation ends in the low 32 bits
@@ -136,7 +168,11 @@ impl SessionTable {
         if !self.contains(id) {
             return None;
         }
-        self.entries.remove(id.slot).session
+        let entry = self.entries.remove(id.slot);
+        if let Some(name) = entry.name {
+            self.names.remove(&name);
+        }
+        entry.session
     }
 
     /// The connection taking `id`'s deliveries directly.
@@ -221,6 +257,20 @@ mod tests {
         assert_eq!(table.take_touched(), vec![id]);
         let (deadline, finished, _) = table.timer_state(id).expect("back");
         assert_eq!((deadline, finished), (Some(t0 + Duration::from_secs(1)), false));
+    }
+
+    #[test]
+    fn named_sessions_are_found_until_removed() {
+        let t0 = Instant::now();
+        let mut table = SessionTable::default();
+        let id = table.insert_named("svc/abc", |_| Box::new(Countdown { at: t0, fired: false })).expect("new name");
+        assert!(table.insert_named("svc/abc", |_| Box::new(Countdown { at: t0, fired: false })).is_none());
+        assert_eq!(table.find_named("svc/abc"), Some(id));
+        assert_eq!(table.find_named("svc/abd"), None);
+        assert_eq!(table.named_len(), 1);
+        assert!(table.remove(id).is_some());
+        assert_eq!(table.find_named("svc/abc"), None);
+        assert_eq!(table.named_len(), 0);
     }
 
     #[test]

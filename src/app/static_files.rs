@@ -669,6 +669,7 @@ mod tests {
                 allow_origins: vec![],
                 echo_enabled: false,
                 engineio_test_suite: false,
+                sockjs_test_suite: false,
                 files: Arc::new(files),
             }
         }

@@ -117,6 +117,17 @@ pub(super) fn run_app_wake(
     with_app(app, out, carrier, ctx, |app, cx, output| app.on_wake(cx, output))
 }
 
+/// Starts an app the router opened on a connection that is already open (a
+/// WebSocket upgrade); returns how it wants the connection to end, if it does.
+pub(super) fn run_app_start(
+    app: &mut Option<Box<dyn App>>,
+    out: &mut WriteQueue,
+    carrier: Carrier,
+    ctx: &mut Ctx<'_>,
+) -> Option<CloseRequest> {
+    with_app(app, out, carrier, ctx, |app, cx, output| app.on_start(cx, output))
+}
+
 /// Lets the app write one hub delivery its own way; returns how it wants
 /// the connection to end, if it does.
 pub(super) fn run_app_delivery(

@@ -7,10 +7,11 @@ use std::time::Instant;
 
 use log::debug;
 
+use super::app_io::{Carrier, run_app_start};
 use super::websocket::WsFraming;
 use super::{Conn, Ctx, Framing, Lifecycle, Transport};
 use crate::app::router::{self, Outcome};
-use crate::app::{HttpHandler, HttpReply, HttpResponse};
+use crate::app::{Chunks, HttpHandler, HttpReply, HttpResponse};
 use crate::metrics::Protocol;
 use crate::proto::http::body::BodyDecoder;
 use crate::proto::http::head::HeadScanner;
@@ -40,6 +41,9 @@ pub(super) struct Served {
     handler: Box<dyn HttpHandler>,
     head_only: bool,
     close: bool,
+    /// The head of a streamed answer is out: `Some(chunked)`. Without
+    /// chunking the body ends with the connection.
+    streaming: Option<bool>,
 }
 
 impl HttpState {
@@ -137,7 +141,7 @@ impl<S: Transport> Conn<S> {
                 self.after_response(close, ctx);
             }
             Outcome::Serve { service, body, head_only, close } => {
-                let request = Served { handler: router::serve(&service), head_only, close };
+                let request = Served { handler: router::serve(&service), head_only, close, streaming: None };
                 match BodyDecoder::for_kind(body, ctx.http.max_body_bytes) {
                     Ok(decoder) if decoder.is_done() => self.run_handler(request, &[], ctx),
                     Ok(decoder) => {
@@ -158,6 +162,10 @@ impl<S: Transport> Conn<S> {
                 self.app = Some(router::open(&upgrade, self.id, &mut ctx.app()));
                 let ws = WsFraming::new(router::decoder_limits(&upgrade, ctx.limits), ctx.now, ctx.timeouts);
                 self.lifecycle = Lifecycle::Open(Framing::WebSocket(Box::new(ws)));
+                // An app that speaks first (or closes at once) does it now.
+                if let Some(request) = run_app_start(&mut self.app, &mut self.out, Carrier::WebSocket, ctx) {
+                    self.close(request, ctx);
+                }
             }
         }
     }
@@ -168,14 +176,73 @@ impl<S: Transport> Conn<S> {
         self.on_reply(request, reply, ctx);
     }
 
-    fn on_reply(&mut self, request: Served, reply: HttpReply, ctx: &mut Ctx<'_>) {
+    fn on_reply(&mut self, mut request: Served, reply: HttpReply, ctx: &mut Ctx<'_>) {
         match reply {
-            HttpReply::Respond(response) => {
+            HttpReply::Respond(response) if request.streaming.is_none() => {
                 self.write_http_response(&response, request.head_only, request.close, ctx);
                 self.after_response(request.close, ctx);
             }
-            HttpReply::Park => self.lifecycle = Lifecycle::Http(HttpState::Held { request }),
+            // A streaming handler that answers whole ends its stream.
+            HttpReply::Respond(_) => self.on_chunks(request, Chunks { chunks: Vec::new(), end: true }, ctx),
+            HttpReply::Stream(head, chunks) if request.streaming.is_none() => {
+                // Chunked framing needs a connection that outlives the
+                // answer; one that closes after it delimits the body itself
+                // (and HTTP/1.0, which always closes here, knows no chunks).
+                let chunked = !request.close;
+                self.out.push_bytes(ctx.pool, &head.encode_stream_head(chunked, request.close));
+                request.streaming = Some(chunked);
+                if request.head_only {
+                    // A HEAD gets the head only: the stream ends here, and
+                    // the handler is told, as when a connection goes.
+                    request.streaming = Some(false);
+                    request.handler.on_close(&mut ctx.app());
+                    return self.on_chunks(request, Chunks { chunks: Vec::new(), end: true }, ctx);
+                }
+                self.on_chunks(request, chunks, ctx);
+            }
+            HttpReply::Stream(_, chunks) | HttpReply::More(chunks) if request.streaming.is_some() => {
+                self.on_chunks(request, chunks, ctx)
+            }
+            HttpReply::Park | HttpReply::More(_) | HttpReply::Stream(..) => {
+                self.lifecycle = Lifecycle::Http(HttpState::Held { request })
+            }
         }
+    }
+
+    /// Writes chunks of a streamed answer, each as one HTTP chunk; ends the
+    /// answer after them if they say so, else holds the request on. The
+    /// slow-reader rule of every other queue applies: a client that stops
+    /// reading a stream is cut off at `--max-queued`.
+    fn on_chunks(&mut self, request: Served, chunks: Chunks, ctx: &mut Ctx<'_>) {
+        let chunked = request.streaming == Some(true);
+        for chunk in chunks.chunks.iter().filter(|c| !c.is_empty()) {
+            if super::is_backlogged(&self.out, chunk.len(), ctx.limits) && !self.write_now(ctx) {
+                self.lifecycle = Lifecycle::Http(HttpState::Held { request });
+                self.close_now(ctx);
+                return;
+            }
+            if super::is_backlogged(&self.out, chunk.len(), ctx.limits) {
+                // The handler hears of it through `on_close` (finish ends the request).
+                self.lifecycle = Lifecycle::Http(HttpState::Held { request });
+                self.slow_reader(ctx);
+                return;
+            }
+            if chunked {
+                self.out.push_bytes(ctx.pool, format!("{:x}\r\n", chunk.len()).as_bytes());
+                self.out.push_bytes(ctx.pool, chunk);
+                self.out.push_static(ctx.pool, b"\r\n");
+            } else {
+                self.out.push_bytes(ctx.pool, chunk);
+            }
+        }
+        if !chunks.end {
+            self.lifecycle = Lifecycle::Http(HttpState::Held { request });
+            return;
+        }
+        if chunked {
+            self.out.push_static(ctx.pool, b"0\r\n\r\n");
+        }
+        self.after_response(request.close, ctx);
     }
 
     fn write_http_response(&mut self, response: &HttpResponse, head_only: bool, close: bool, ctx: &mut Ctx<'_>) {
@@ -188,19 +255,23 @@ impl<S: Transport> Conn<S> {
             return;
         };
         let reply = request.handler.poll_reply(&mut ctx.app());
-        if matches!(reply, HttpReply::Park) {
+        if matches!(reply, HttpReply::Park) || (request.streaming.is_none() && matches!(reply, HttpReply::More(_))) {
             return;
         }
+        let streaming = request.streaming.is_some();
         let Lifecycle::Http(HttpState::Held { request }) =
             std::mem::replace(&mut self.lifecycle, Lifecycle::Http(HttpState::new(ctx)))
         else {
             return;
         };
-        // What was pipelined behind the held request waits in the read
-        // buffer, with no new bytes to wake us.
-        self.pending_input = !self.rbuf.is_empty();
-        self.read_paused = false;
-        self.wants_read = true;
+        let ends = !streaming || matches!(&reply, HttpReply::Respond(_) | HttpReply::More(Chunks { end: true, .. }));
+        if ends {
+            // What was pipelined behind the held request waits in the read
+            // buffer, with no new bytes to wake us.
+            self.pending_input = !self.rbuf.is_empty();
+            self.read_paused = false;
+            self.wants_read = true;
+        }
         self.on_reply(request, reply, ctx);
     }
 

@@ -956,7 +956,10 @@ impl SessionCore {
         closes
     }
 
-    /// Queues one application message for the next frame.
+    /// Queues one application message for the next frame. Past
+    /// [`SessionLimits::max_queued_bytes`] it is refused, unless the queue
+    /// is empty: as on every soket queue, one message larger than the cap
+    /// may wait alone (the message size limits bound it).
     pub fn send(&mut self, message: &str) -> Result<(), SendError> {
         if self.close.is_some() {
             return Err(SendError::Closed);
@@ -966,7 +969,7 @@ impl SessionCore {
             self.queued.push(',');
         }
         push_json_string(&mut self.queued, message, false);
-        if self.queued.len() > self.limits.max_queued_bytes {
+        if before > 0 && self.queued.len() > self.limits.max_queued_bytes {
             self.queued.truncate(before);
             return Err(SendError::QueueFull);
         }
@@ -1392,5 +1395,11 @@ mod tests {
         assert!(!core.receiver_lost(t0));
         core.attach(Receiving::Polling, t0).unwrap();
         assert_eq!(frames_of(&mut core, t0).0, b"c[1002,\"Connection interrupted\"]\n");
+
+        // One message over the cap waits alone; nothing joins it.
+        let mut core = SessionCore::new(SessionLimits { max_queued_bytes: 10, ..Default::default() }, t0);
+        core.send(&"x".repeat(20)).unwrap();
+        assert_eq!(core.queued_bytes(), 22);
+        assert_eq!(core.send(""), Err(SendError::QueueFull));
     }
 }

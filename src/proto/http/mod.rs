@@ -31,6 +31,8 @@ pub struct HttpConfig {
     pub echo_enabled: bool,
     /// Whether the Engine.IO echo for the protocol test suite is served at `/engine.io/`.
     pub engineio_test_suite: bool,
+    /// Whether the SockJS test suite's services are served under `/sockjs-test/`.
+    pub sockjs_test_suite: bool,
     /// `--static-dir` and `--socketio-client`, loaded at start-up.
     pub files: std::sync::Arc<crate::app::static_files::StaticFiles>,
 }

@@ -288,6 +288,7 @@ mod tests {
             allow_origins: Vec::new(),
             echo_enabled: true,
             engineio_test_suite: false,
+            sockjs_test_suite: false,
             files: Default::default(),
         };
         let accepted = accept_upgrade(&req, None, &config, supported).unwrap();
