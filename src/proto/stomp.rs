@@ -374,12 +374,28 @@ impl Decoder {
     /// frame in order. On a protocol error the events before it have been delivered;
     /// the error is returned now and on every later call.
     pub fn decode(&mut self, input: &[u8], mut on_event: impl FnMut(Event<'_>)) -> Result<(), StompError> {
+        let mut rest = input;
+        while !rest.is_empty() {
+            self.decode_frame(&mut rest, &mut on_event)?;
+        }
+        Ok(())
+    }
+
+    /// [`decode`](Self::decode) up to the end of the first frame in `input` (or
+    /// all of it), advancing `input` past what it consumed, so that a version the
+    /// frame agrees ([`set_version`](Self::set_version)) governs the next one even
+    /// when both came in one read.
+    pub fn decode_frame(&mut self, input: &mut &[u8], mut on_event: impl FnMut(Event<'_>)) -> Result<(), StompError> {
         if let State::Failed(error) = self.state {
             return Err(error);
         }
-        let mut rest = input;
-        while !rest.is_empty() {
-            if let Err(error) = self.step(&mut rest, &mut on_event) {
+        let mut framed = false;
+        while !framed && !input.is_empty() {
+            let mut on_event = |event: Event<'_>| {
+                framed |= matches!(event, Event::Frame(_));
+                on_event(event);
+            };
+            if let Err(error) = self.step(input, &mut on_event) {
                 self.fail(error);
                 return Err(error);
             }
@@ -1387,6 +1403,27 @@ mod tests {
         dec.set_version(Version::V1_1);
         dec.decode(b"SEND\na:\\n\n\n\0", |ev| out.push(own(ev))).unwrap();
         assert_eq!(out, vec![frame(Command::Send, &[("a", "\\n")], b""), frame(Command::Send, &[("a", "\n")], b"")]);
+    }
+
+    #[test]
+    fn a_version_set_after_a_frame_governs_the_next_one_in_the_same_read() {
+        let mut dec = Decoder::new(Limits::default());
+        let mut input: &[u8] = b"CONNECT\naccept-version:1.0\n\n\0\nSEND\na:\\c\n\n\0SEND\na:\\c\n\n\0";
+        let mut out = Vec::new();
+        dec.decode_frame(&mut input, |ev| out.push(own(ev))).unwrap();
+        assert_eq!(out, vec![frame(Command::Connect, &[("accept-version", "1.0")], b"")]);
+        dec.set_version(Version::V1_0);
+        dec.decode_frame(&mut input, |ev| out.push(own(ev))).unwrap();
+        assert_eq!(out.len(), 3, "the heart-beat and the first SEND: {out:?}");
+        assert_eq!(out[2], frame(Command::Send, &[("a", "\\c")], b""));
+        dec.set_version(Version::V1_2);
+        dec.decode_frame(&mut input, |ev| out.push(own(ev))).unwrap();
+        assert_eq!(out[3], frame(Command::Send, &[("a", ":")], b""));
+        assert!(input.is_empty());
+        // Reads that end inside a frame consume everything and emit nothing.
+        let mut part: &[u8] = b"SEND\na:";
+        dec.decode_frame(&mut part, |ev| out.push(own(ev))).unwrap();
+        assert!(part.is_empty() && out.len() == 4 && !dec.is_idle());
     }
 
     /// One frame's parts as the generator below picks them.

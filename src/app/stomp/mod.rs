@@ -148,16 +148,21 @@ impl App for Stomp {
             return;
         }
         broker.last_received = cx.now;
-        let result = decoder.decode(bytes, |event| {
-            if let StompEvent::Frame(frame) = event {
-                broker.on_frame(&frame, cx, out);
+        let mut rest = bytes;
+        // Frame by frame: a version a CONNECT agrees governs how the frames
+        // after it are unescaped, those pipelined behind it in this input too.
+        while !rest.is_empty() && broker.phase != Phase::Ended {
+            let result = decoder.decode_frame(&mut rest, |event| {
+                if let StompEvent::Frame(frame) = event {
+                    broker.on_frame(&frame, cx, out);
+                }
+            });
+            decoder.set_version(broker.version);
+            if let Err(error) = result {
+                broker.protocol_error(error, out);
+                break;
             }
-            // A version agreed in this input speaks for the frames after it.
-        });
-        if let Err(error) = result {
-            broker.protocol_error(error, out);
         }
-        decoder.set_version(broker.version);
         if decoder.is_idle() && decoder.buffer_capacity() > KEEP_DECODER_BYTES {
             decoder.release_idle_memory();
         }
