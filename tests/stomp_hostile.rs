@@ -838,6 +838,21 @@ fn too_many_frames_in_a_transaction_is_an_error_and_closes() {
 }
 
 #[test]
+fn transactions_holding_more_than_max_queued_bytes_are_an_error_and_close() {
+    // Frame size times frames times transactions would allow 160 MiB here.
+    let mut world =
+        World::new(&["--max-queued", "65536", "--max-message", "1048576", "--stomp-max-transactions", "10"]);
+    let mut eve = world.hostile("eve");
+    let body = "x".repeat(60_000);
+    for t in ["t1", "t2"] {
+        eve.send("BEGIN", &[("transaction", t)], "");
+        eve.send("SEND", &[("destination", "/topic/lobby"), ("transaction", t)], &body);
+    }
+    eve.expect_error("transactions hold too many bytes");
+    world.still_chats();
+}
+
+#[test]
 fn commit_or_abort_of_an_unknown_transaction_is_an_error_and_closes() {
     let mut world = World::new(&[]);
     let frames: [(&str, Headers<'_>); 5] = [
