@@ -770,4 +770,77 @@ mod tests {
             assert!(output.contains(&format!("\0MESSAGE\nsubscription:{subscription}\n")), "{version}: {output:?}");
         }
     }
+
+    /// One client frame from a small vocabulary that reaches every branch of
+    /// the broker: commands, the headers it reads, values good and bad.
+    fn arb_frame() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        const COMMANDS: &[&str] =
+            &["SEND", "SUBSCRIBE", "UNSUBSCRIBE", "ACK", "NACK", "BEGIN", "COMMIT", "ABORT", "CONNECT"];
+        const NAMES: &[&str] = &["destination", "id", "ack", "transaction", "receipt", "message-id", "heart-beat"];
+        const VALUES: &[&str] = &[
+            "/topic/lobby",
+            "/topic/r1",
+            "/topic/presence",
+            "/user/alice",
+            "/user/queue/errors",
+            "/user/queue/private",
+            "/queue/x",
+            "/topic/a..b",
+            "1",
+            "2",
+            "t",
+            "client",
+            "client-individual",
+            "auto",
+            "x",
+            "a\\cb",
+            "\\t",
+            "",
+        ];
+        let header = (proptest::sample::select(NAMES), proptest::sample::select(VALUES));
+        (
+            proptest::sample::select(COMMANDS),
+            proptest::collection::vec(header, 0..5),
+            proptest::sample::select(&["", "hi", "\u{e9}t\u{e9}"][..]),
+        )
+            .prop_map(|(command, headers, body)| {
+                let mut frame = format!("{command}\n");
+                for (name, value) in headers {
+                    frame.push_str(&format!("{name}:{value}\n"));
+                }
+                format!("{frame}\n{body}\0")
+            })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        #[test]
+        fn any_session_of_frames_ends_cleanly(
+            version in proptest::sample::select(&["1.0", "1.1", "1.2"][..]),
+            frames in proptest::collection::vec(arb_frame(), 0..24),
+            ticks in proptest::collection::vec(0u64..400, 24),
+        ) {
+            let config = Config {
+                stomp_max_unacked: 2,
+                stomp_max_subscriptions: 3,
+                stomp_max_transaction_frames: 3,
+                stomp_heartbeat: (std::time::Duration::from_millis(100), std::time::Duration::from_millis(100)),
+                stomp_transaction_timeout: std::time::Duration::from_millis(500),
+                ..Config::default()
+            };
+            let mut client = Harness::new(&config);
+            let connect = format!("CONNECT\naccept-version:{version}\nheart-beat:100,100\nlogin:alice\n\n\0");
+            client.receive(connect.as_bytes());
+            for (frame, tick) in frames.iter().zip(&ticks) {
+                client.receive(frame.as_bytes());
+                client.advance(std::time::Duration::from_millis(*tick));
+                proptest::prop_assert!(client.queued_bytes() <= config.max_queued_bytes);
+            }
+            client.close_input();
+            client.advance(config.close_timeout);
+            proptest::prop_assert!(client.is_dead() || client.write_shut());
+            proptest::prop_assert_eq!(client.hub().users(), 0, "the name is released");
+        }
+    }
 }
