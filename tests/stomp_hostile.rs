@@ -1150,6 +1150,10 @@ fn the_websocket_endpoint_chooses_the_highest_stomp_subprotocol_offered() {
         let (_client, got) = Stomp::ws_offering(&server, offer);
         assert_eq!(got.as_deref(), Some(chosen), "{offer}");
     }
+    // Offering none still upgrades; the CONNECT says the version.
+    let mut plain = Stomp { link: Link::Ws(Box::new(server.ws("/stomp"))), ..Stomp::tcp(&server) };
+    plain.send("CONNECT", &[("accept-version", "1.1"), ("login", "plain")], "");
+    assert_eq!(plain.expect("CONNECTED").header("version"), Some("1.1"));
 }
 
 #[test]
@@ -1212,6 +1216,21 @@ fn private_messages_go_both_ways() {
     assert_eq!(got.header("from"), Some("lee"));
     carol.send(serde_json::json!({"type":"private","to":"sam","text":"hi sam"}));
     assert_eq!(world.sam.message("hi sam").header("from"), Some("carol"));
+    world.still_chats();
+}
+
+#[test]
+fn custom_events_arrive_on_the_events_queue() {
+    let mut world = World::new(&[]);
+    let (mut carol, _) = Json::join(&world.server, "/ws", "carol");
+    world.sam.subscribe("events", "/user/queue/events");
+    carol.send(serde_json::json!({"type":"emit","event":"typing","data":{"on":true},"to":"sam","id":1}));
+    assert_eq!(carol.next_of("ack")["id"], 1);
+    let event = world.sam.expect("MESSAGE");
+    assert_eq!(event.header("destination"), Some("/user/queue/events"));
+    assert_eq!(event.header("from"), Some("carol"));
+    assert_eq!(event.json()["event"], "typing");
+    assert_eq!(event.json()["data"], serde_json::json!({"on": true}));
     world.still_chats();
 }
 
