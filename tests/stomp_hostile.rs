@@ -424,8 +424,10 @@ fn an_unterminated_frame_then_eof_ends_the_connection_and_delivers_nothing() {
     eve.assert_closed();
     // eve's name is free again, and the half frame reached nobody.
     world.lee.line_where(|line| line == "3$*$*3sam$");
+    world.lee.send("after eve");
+    assert_eq!(world.sam.frame().body_text(), "after eve");
     world.still_chats();
-    let _ = Stomp::login(&world.server, "eve");
+    let _eve_again = Stomp::login(&world.server, "eve");
 }
 
 #[test]
@@ -521,7 +523,6 @@ fn frames_pipelined_after_a_bad_one_are_not_acted_on() {
     );
     eve.expect_error("ack must be");
     // sam's next lobby message is lee's, not eve's pipelined SEND.
-    world.round += 1;
     world.lee.send("after eve");
     let next = world.sam.frame();
     assert_eq!(next.body_text(), "after eve", "{next:?}");
