@@ -374,26 +374,28 @@ impl Decoder {
     /// frame in order. On a protocol error the events before it have been delivered;
     /// the error is returned now and on every later call.
     pub fn decode(&mut self, input: &[u8], mut on_event: impl FnMut(Event<'_>)) -> Result<(), StompError> {
-        self.decode_negotiating(input, |event| {
-            on_event(event);
-            None
-        })
+        let mut rest = input;
+        while !rest.is_empty() {
+            self.decode_frame(&mut rest, &mut on_event)?;
+        }
+        Ok(())
     }
 
-    /// [`decode`](Self::decode) for a broker whose CONNECT may be followed by more
-    /// frames in the same input: when `on_event` returns a version (the one it just
-    /// agreed), the frames after that event are decoded under its escaping rules.
-    pub fn decode_negotiating(
-        &mut self,
-        input: &[u8],
-        mut on_event: impl FnMut(Event<'_>) -> Option<Version>,
-    ) -> Result<(), StompError> {
+    /// [`decode`](Self::decode) up to the end of the first frame in `input` (or
+    /// all of it), advancing `input` past what it consumed, so that a version the
+    /// frame agrees ([`set_version`](Self::set_version)) governs the next one even
+    /// when both came in one read.
+    pub fn decode_frame(&mut self, input: &mut &[u8], mut on_event: impl FnMut(Event<'_>)) -> Result<(), StompError> {
         if let State::Failed(error) = self.state {
             return Err(error);
         }
-        let mut rest = input;
-        while !rest.is_empty() {
-            if let Err(error) = self.step(&mut rest, &mut on_event) {
+        let mut framed = false;
+        while !framed && !input.is_empty() {
+            let mut on_event = |event: Event<'_>| {
+                framed |= matches!(event, Event::Frame(_));
+                on_event(event);
+            };
+            if let Err(error) = self.step(input, &mut on_event) {
                 self.fail(error);
                 return Err(error);
             }
@@ -441,18 +443,14 @@ impl Decoder {
     }
 
     /// Advances by at least one byte of `rest`.
-    fn step(
-        &mut self,
-        rest: &mut &[u8],
-        on_event: &mut impl FnMut(Event<'_>) -> Option<Version>,
-    ) -> Result<(), StompError> {
+    fn step(&mut self, rest: &mut &[u8], on_event: &mut impl FnMut(Event<'_>)) -> Result<(), StompError> {
         let input = *rest;
         let first = *input.first().expect("step is called with input");
         match self.state {
             State::Idle => match first {
                 b'\n' => {
                     *rest = &input[1..];
-                    self.agree(on_event(Event::HeartBeat));
+                    on_event(Event::HeartBeat);
                 }
                 b'\r' => {
                     *rest = &input[1..];
@@ -474,7 +472,7 @@ impl Decoder {
                 }
                 *rest = &input[1..];
                 self.state = State::Idle;
-                self.agree(on_event(Event::HeartBeat));
+                on_event(Event::HeartBeat);
             }
             State::Command | State::Headers => {
                 let Some(line_end) = self.take_line(rest)? else {
@@ -656,17 +654,10 @@ impl Decoder {
         Ok(())
     }
 
-    fn agree(&mut self, version: Option<Version>) {
-        if let Some(version) = version {
-            self.version = version;
-        }
-    }
-
-    fn emit(&mut self, on_event: &mut impl FnMut(Event<'_>) -> Option<Version>) {
+    fn emit(&mut self, on_event: &mut impl FnMut(Event<'_>)) {
         let (text, body) = self.buf.split_at(self.headers_end);
         let text = std::str::from_utf8(text).expect("header text was checked at the blank line");
-        let agreed = on_event(Event::Frame(Frame { command: self.command, text, spans: &self.spans, body }));
-        self.agree(agreed);
+        on_event(Event::Frame(Frame { command: self.command, text, spans: &self.spans, body }));
         // Cleared, not freed: the next frame reuses the allocation.
         self.buf.clear();
         self.spans.clear();
@@ -1404,26 +1395,6 @@ mod tests {
     }
 
     #[test]
-    fn a_version_agreed_in_a_callback_rules_the_frames_behind_it() {
-        // CONNECT agrees on 1.0, whose headers have no escapes: the SEND
-        // pipelined in the same input keeps its backslash.
-        let input = b"CONNECT\naccept-version:1.0\n\n\0SEND\ndestination:/a\\b\n\n\0";
-        let mut dec = Decoder::new(Limits::default());
-        let mut destinations = Vec::new();
-        let result = dec.decode_negotiating(input, |event| {
-            let Event::Frame(frame) = event else { return None };
-            destinations.extend(frame.header("destination").map(str::to_owned));
-            (frame.command == Command::Connect).then_some(Version::V1_0)
-        });
-        assert_eq!(result, Ok(()));
-        assert_eq!(destinations, ["/a\\b"]);
-        assert_eq!(dec.version(), Version::V1_0);
-        // Under 1.2 the same bytes are an invalid escape.
-        let mut dec = Decoder::new(Limits::default());
-        assert_eq!(dec.decode(input, |_| {}), Err(StompError::InvalidEscape));
-    }
-
-    #[test]
     fn version_switch_applies_to_next_frame() {
         let mut dec = Decoder::new(Limits::default());
         dec.set_version(Version::V1_0);
@@ -1432,6 +1403,27 @@ mod tests {
         dec.set_version(Version::V1_1);
         dec.decode(b"SEND\na:\\n\n\n\0", |ev| out.push(own(ev))).unwrap();
         assert_eq!(out, vec![frame(Command::Send, &[("a", "\\n")], b""), frame(Command::Send, &[("a", "\n")], b"")]);
+    }
+
+    #[test]
+    fn a_version_set_after_a_frame_governs_the_next_one_in_the_same_read() {
+        let mut dec = Decoder::new(Limits::default());
+        let mut input: &[u8] = b"CONNECT\naccept-version:1.0\n\n\0\nSEND\na:\\c\n\n\0SEND\na:\\c\n\n\0";
+        let mut out = Vec::new();
+        dec.decode_frame(&mut input, |ev| out.push(own(ev))).unwrap();
+        assert_eq!(out, vec![frame(Command::Connect, &[("accept-version", "1.0")], b"")]);
+        dec.set_version(Version::V1_0);
+        dec.decode_frame(&mut input, |ev| out.push(own(ev))).unwrap();
+        assert_eq!(out.len(), 3, "the heart-beat and the first SEND: {out:?}");
+        assert_eq!(out[2], frame(Command::Send, &[("a", "\\c")], b""));
+        dec.set_version(Version::V1_2);
+        dec.decode_frame(&mut input, |ev| out.push(own(ev))).unwrap();
+        assert_eq!(out[3], frame(Command::Send, &[("a", ":")], b""));
+        assert!(input.is_empty());
+        // Reads that end inside a frame consume everything and emit nothing.
+        let mut part: &[u8] = b"SEND\na:";
+        dec.decode_frame(&mut part, |ev| out.push(own(ev))).unwrap();
+        assert!(part.is_empty() && out.len() == 4 && !dec.is_idle());
     }
 
     /// One frame's parts as the generator below picks them.

@@ -99,6 +99,12 @@ struct Broker {
     name: Option<Rc<str>>,
     subscriptions: Vec<Subscription>,
     transactions: Vec<Transaction>,
+    /// Body bytes the open transactions hold, at most `max_held_bytes`.
+    held_bytes: usize,
+    /// `--max-queued`: a connection's transactions may hold no more than its
+    /// unsent output may (frames and their count alone would allow
+    /// `--max-message` times transactions times frames, gigabytes).
+    max_held_bytes: usize,
     next_message_id: u64,
     /// When to send a heart-beat, and how often.
     send_every: Option<Duration>,
@@ -126,6 +132,8 @@ impl Stomp {
                 name: None,
                 subscriptions: Vec::new(),
                 transactions: Vec::new(),
+                held_bytes: 0,
+                max_held_bytes: cx.limits.max_queued_bytes,
                 next_message_id: 0,
                 send_every: None,
                 next_send: None,
@@ -148,17 +156,20 @@ impl App for Stomp {
             return;
         }
         broker.last_received = cx.now;
-        let result = decoder.decode_negotiating(bytes, |event| {
-            let StompEvent::Frame(frame) = event else {
-                return None;
-            };
-            let connecting = matches!(broker.phase, Phase::Connecting { .. });
-            broker.on_frame(&frame, cx, out);
-            // The version CONNECT agreed rules the frames pipelined behind it.
-            connecting.then_some(broker.version)
-        });
-        if let Err(error) = result {
-            broker.protocol_error(error, out);
+        let mut rest = bytes;
+        // Frame by frame: a version a CONNECT agrees governs how the frames
+        // after it are unescaped, those pipelined behind it in this input too.
+        while !rest.is_empty() && broker.phase != Phase::Ended {
+            let result = decoder.decode_frame(&mut rest, |event| {
+                if let StompEvent::Frame(frame) = event {
+                    broker.on_frame(&frame, cx, out);
+                }
+            });
+            decoder.set_version(broker.version);
+            if let Err(error) = result {
+                broker.protocol_error(error, out);
+                break;
+            }
         }
         if decoder.is_idle() && decoder.buffer_capacity() > KEEP_DECODER_BYTES {
             decoder.release_idle_memory();
@@ -498,7 +509,10 @@ impl Broker {
     fn take_transaction(&mut self, frame: &Frame<'_>) -> Result<Transaction, Fatal> {
         let id = frame.header("transaction").ok_or(Fatal("a COMMIT or ABORT needs a transaction header"))?;
         let index = self.transactions.iter().position(|t| *t.id == *id).ok_or(Fatal("no such transaction"))?;
-        Ok(self.transactions.remove(index))
+        let transaction = self.transactions.remove(index);
+        let held: usize = transaction.frames.iter().map(|f| f.body.len()).sum();
+        self.held_bytes = self.held_bytes.saturating_sub(held);
+        Ok(transaction)
     }
 
     fn commit(&mut self, frame: &Frame<'_>, cx: &mut AppCtx<'_>, out: &mut dyn Output) -> Result<Outcome, Fatal> {
@@ -532,6 +546,11 @@ impl Broker {
         if transaction.frames.len() >= max {
             return Err(Fatal("too many frames in one transaction"));
         }
+        let held_bytes = self.held_bytes + held.body.len();
+        if held_bytes > self.max_held_bytes {
+            return Err(Fatal("transactions hold too many bytes"));
+        }
+        self.held_bytes = held_bytes;
         transaction.frames.push(held);
         Ok(Outcome::Done)
     }
@@ -697,3 +716,131 @@ enum Outcome {
 
 /// A frame that breaks the protocol: ERROR and close.
 struct Fatal(&'static str);
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use crate::harness::Harness;
+
+    /// A raw-TCP STOMP client in memory, CONNECTed as `login` at `version`.
+    fn connected(config: &Config, login: &str, version: &str) -> Harness {
+        let mut client = Harness::new(config);
+        client.receive(format!("CONNECT\naccept-version:{version}\nlogin:{login}\n\n\0").as_bytes());
+        let output = String::from_utf8(client.take_output()).expect("UTF-8");
+        assert!(output.starts_with("CONNECTED\n"), "{output:?}");
+        client
+    }
+
+    fn output(client: &mut Harness) -> String {
+        String::from_utf8(client.take_output()).expect("UTF-8")
+    }
+
+    #[test]
+    fn transactions_hold_no_more_bytes_than_max_queued() {
+        let config = Config { max_queued_bytes: 4096, ..Config::default() };
+        let mut client = connected(&config, "alice", "1.2");
+        let send = |t: &str| format!("SEND\ndestination:/topic/lobby\ntransaction:{t}\n\n{}\0", "x".repeat(1500));
+        // Budget given back when a transaction ends: two rounds of 3000 bytes fit.
+        for t in ["t1", "t2"] {
+            client.receive(format!("BEGIN\ntransaction:{t}\n\n\0{}{}", send(t), send(t)).as_bytes());
+            client.receive(format!("ABORT\ntransaction:{t}\nreceipt:{t}\n\n\0").as_bytes());
+            assert_eq!(output(&mut client), format!("RECEIPT\nreceipt-id:{t}\n\n\0"));
+        }
+        client.receive(format!("BEGIN\ntransaction:t3\n\n\0BEGIN\ntransaction:t4\n\n\0{}", send("t3")).as_bytes());
+        client.receive(format!("{}{}", send("t4"), send("t3")).as_bytes());
+        let error = output(&mut client);
+        assert!(error.starts_with("ERROR\nmessage:transactions hold too many bytes\n"), "{error:?}");
+        assert!(client.write_shut(), "an ERROR ends the connection");
+    }
+
+    #[test]
+    fn frames_behind_a_connect_in_one_read_are_read_at_its_version() {
+        for (version, id, subscription) in
+            [("1.0", r"a\cb", r"a\cb"), ("1.1", r"a\cb", r"a\cb"), ("1.2", "a:b", r"a\cb")]
+        {
+            let mut client = Harness::new(&Config::default());
+            client.receive(
+                format!(
+                    "CONNECT\naccept-version:{version}\nlogin:alice\n\n\0\
+                     SUBSCRIBE\nid:{id}\ndestination:/topic/lobby\n\n\0SEND\ndestination:/topic/lobby\n\nhi\0"
+                )
+                .as_bytes(),
+            );
+            let output = output(&mut client);
+            assert!(output.contains(&format!("\0MESSAGE\nsubscription:{subscription}\n")), "{version}: {output:?}");
+        }
+    }
+
+    /// One client frame from a small vocabulary that reaches every branch of
+    /// the broker: commands, the headers it reads, values good and bad.
+    fn arb_frame() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        const COMMANDS: &[&str] =
+            &["SEND", "SUBSCRIBE", "UNSUBSCRIBE", "ACK", "NACK", "BEGIN", "COMMIT", "ABORT", "CONNECT"];
+        const NAMES: &[&str] = &["destination", "id", "ack", "transaction", "receipt", "message-id", "heart-beat"];
+        const VALUES: &[&str] = &[
+            "/topic/lobby",
+            "/topic/r1",
+            "/topic/presence",
+            "/user/alice",
+            "/user/queue/errors",
+            "/user/queue/private",
+            "/queue/x",
+            "/topic/a..b",
+            "1",
+            "2",
+            "t",
+            "client",
+            "client-individual",
+            "auto",
+            "x",
+            "a\\cb",
+            "\\t",
+            "",
+        ];
+        let header = (proptest::sample::select(NAMES), proptest::sample::select(VALUES));
+        (
+            proptest::sample::select(COMMANDS),
+            proptest::collection::vec(header, 0..5),
+            proptest::sample::select(&["", "hi", "\u{e9}t\u{e9}"][..]),
+        )
+            .prop_map(|(command, headers, body)| {
+                let mut frame = format!("{command}\n");
+                for (name, value) in headers {
+                    frame.push_str(&format!("{name}:{value}\n"));
+                }
+                format!("{frame}\n{body}\0")
+            })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        #[test]
+        fn any_session_of_frames_ends_cleanly(
+            version in proptest::sample::select(&["1.0", "1.1", "1.2"][..]),
+            frames in proptest::collection::vec(arb_frame(), 0..24),
+            ticks in proptest::collection::vec(0u64..400, 24),
+        ) {
+            let config = Config {
+                stomp_max_unacked: 2,
+                stomp_max_subscriptions: 3,
+                stomp_max_transaction_frames: 3,
+                stomp_heartbeat: (std::time::Duration::from_millis(100), std::time::Duration::from_millis(100)),
+                stomp_transaction_timeout: std::time::Duration::from_millis(500),
+                ..Config::default()
+            };
+            let mut client = Harness::new(&config);
+            let connect = format!("CONNECT\naccept-version:{version}\nheart-beat:100,100\nlogin:alice\n\n\0");
+            client.receive(connect.as_bytes());
+            for (frame, tick) in frames.iter().zip(&ticks) {
+                client.receive(frame.as_bytes());
+                client.advance(std::time::Duration::from_millis(*tick));
+                proptest::prop_assert!(client.queued_bytes() <= config.max_queued_bytes);
+            }
+            client.close_input();
+            client.advance(config.close_timeout);
+            proptest::prop_assert!(client.is_dead() || client.write_shut());
+            proptest::prop_assert_eq!(client.hub().users(), 0, "the name is released");
+        }
+    }
+}
