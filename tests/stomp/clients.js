@@ -239,14 +239,17 @@ async function scenarios() {
   step('a taken login and an invalid one: ERROR, then the connection closes');
   const dup = stompClient('alice');
   const dupError = await dup.box.next((i) => i.kind === 'error', 'the ERROR frame');
-  if (!/taken/.test(dupError.frame.headers.message) || !/alice/.test(dupError.frame.headers.message)) {
-    fail(`ERROR for a taken login: ${dupError.frame.headers.message}`);
-  }
+  // Headers of a reply to CONNECT are read before any version is agreed:
+  // stompjs unescapes nothing until CONNECTED, so soket must not escape them.
+  assert.strictEqual(dupError.frame.headers.message, 'that name is taken in this namespace: alice');
+  assert.strictEqual(dupError.frame.body, dupError.frame.headers.message);
   await dup.box.next((i) => i.kind === 'close', 'the close after ERROR');
   await stop(dup);
   const bad = stompClient('bad name!');
   const badError = await bad.box.next((i) => i.kind === 'error', 'the ERROR frame');
-  if (!/a name is/.test(badError.frame.headers.message)) fail(`invalid login: ${badError.frame.headers.message}`);
+  if (!/^a name is .*: bad name!$/.test(badError.frame.headers.message)) {
+    fail(`invalid login: ${badError.frame.headers.message}`);
+  }
   await stop(bad);
   const anonymous = stompClient(undefined);
   const anonError = await anonymous.box.next((i) => i.kind === 'error', 'the ERROR frame');
