@@ -24,6 +24,10 @@ const WAIT_MS = 10000;
 const SERVER_HEARTBEAT = '500ms,500ms';
 const CLIENT_HEARTBEAT_MS = 1000;
 const MAX_UNACKED = 4;
+// --max-message: a WebSocket message (and a STOMP frame) may be this large;
+// --max-line: a chat text may be this large (legacy users must receive it).
+const MAX_MESSAGE = 256 * 1024;
+const MAX_LINE = 128 * 1024;
 
 let current = 'setup';
 let daemon = null;
@@ -53,6 +57,8 @@ function startDaemon(binary) {
     '--listen', '127.0.0.1:0',
     '--stomp-heartbeat', SERVER_HEARTBEAT,
     '--stomp-max-unacked', String(MAX_UNACKED),
+    '--max-message', String(MAX_MESSAGE),
+    '--max-line', String(MAX_LINE),
     '--shutdown-timeout', '1s',
   ];
   const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -282,9 +288,49 @@ async function scenarios() {
   alice.client.publish({ destination: '/topic/r1', binaryBody: binary, headers: { 'content-type': 'text/plain' } });
   const withNul = await bob.message((x) => x.headers.destination === '/topic/r1', 'the message with a NUL');
   assert.deepStrictEqual([...withNul.binaryBody], [...binary]);
+  await alice.message((x) => x.body === 'a\0b', 'its own message with a NUL');
   await bob.subscribe('/topic/lobby', { id: 'bob-lobby' });
   await alice.publish('/topic/lobby', 'in the lobby');
   await bob.message((m) => m.headers.destination === '/topic/lobby' && m.body === 'in the lobby', 'the lobby message');
+
+  step('large bodies, a burst, escaped header values, binary WebSocket frames');
+  // Just under --max-line in bytes.
+  const large = 'é'.repeat(MAX_LINE / 2 - 1) + '!';
+  await alice.publish('/topic/r1', large);
+  for (const [c, what] of [[bob, 'the large message'], [alice, 'its own large message']]) {
+    const m = await c.message((x) => x.headers.destination === '/topic/r1', what);
+    if (m.body !== large) fail(`${what}: ${m.body.length} characters, not the ${large.length} sent`);
+  }
+  for (let i = 0; i < 100; i++) alice.client.publish({ destination: '/topic/r1', body: `burst ${i}` });
+  for (let i = 0; i < 100; i++) {
+    const m = await bob.message((x) => x.headers.destination === '/topic/r1', `burst ${i}`);
+    assert.strictEqual(m.body, `burst ${i}`, 'a burst arrives whole and in order');
+  }
+  for (let i = 0; i < 100; i++) await alice.message((x) => x.body === `burst ${i}`, `its own burst ${i}`);
+  const binaryFrames = stompClient('binny', { forceBinaryWSFrames: true });
+  await connected(binaryFrames, 'binny');
+  // 1.2 escapes `:`, `\\` and line ends in header values both ways.
+  const oddId = 'sub:1\\x\ny';
+  await binaryFrames.subscribe('/topic/r1', { id: oddId });
+  await binaryFrames.publish('/topic/r1', 'in binary frames', { 'content-type': 'text/plain' });
+  const odd = await binaryFrames.message((m) => m.body === 'in binary frames', 'its own message');
+  assert.strictEqual(odd.headers.subscription, oddId);
+  await bob.message((m) => m.body === 'in binary frames', 'binny\'s message');
+  // No backslash before a `c`, `n` or `r`: stompjs 7.5 reads the `\\c` that
+  // soket rightly sends for a backslash and a `c` as a backslash and a colon.
+  const oddReceipt = 'r:1\n2\\3';
+  const receipted = receiptOf(binaryFrames, oddReceipt);
+  binaryFrames.client.publish({ destination: '/topic/r1', body: 'r', headers: { receipt: oddReceipt } });
+  assert.strictEqual((await receipted).headers['receipt-id'], oddReceipt);
+  await stop(binaryFrames);
+  await bob.message((m) => m.body === 'r', 'binny\'s last message');
+  // Over --max-message the WebSocket closes (1009); just under goes through.
+  const huge = stompClient('huge');
+  await connected(huge, 'huge');
+  huge.client.publish({ destination: '/topic/lobby', body: 'x'.repeat(MAX_MESSAGE + 1) });
+  const hugeClose = await huge.box.next((i) => i.kind === 'close', 'the close of an oversized frame');
+  assert.strictEqual(hugeClose.detail, 1009);
+  await stop(huge);
 
   step('non-fatal refusals on /user/queue/errors');
   await bob.subscribe('/user/queue/errors', { id: 'errors' });
@@ -298,6 +344,11 @@ async function scenarios() {
   const unknown = JSON.parse((await bob.message((m) => m.headers.destination === '/user/queue/errors',
     'the refusal of /queue/x')).body);
   assert.strictEqual(unknown.code, 'unknown_destination');
+  // A frame under --max-message whose text is over --max-line.
+  bob.client.publish({ destination: '/topic/r1', body: 'z'.repeat(MAX_LINE + 1) });
+  const tooLarge = JSON.parse((await bob.message((m) => m.headers.destination === '/user/queue/errors',
+    'the refusal of a text over --max-line')).body);
+  assert.strictEqual(tooLarge.code, 'too_large');
   // Still connected and served.
   await bob.publish('/topic/r1', 'bob is fine');
   await alice.message((m) => m.body === 'bob is fine', 'bob\'s message after the refusals');
