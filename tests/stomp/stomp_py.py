@@ -27,6 +27,9 @@ WAIT_S = 10.0
 SERVER_HEARTBEAT = "500ms,500ms"
 CLIENT_HEARTBEAT_MS = 1000
 MAX_UNACKED = 4
+# --max-message caps a frame (and a WebSocket message); --max-line a chat text.
+MAX_MESSAGE = 256 * 1024
+MAX_LINE = 128 * 1024
 
 current = "setup"
 daemon = None
@@ -82,6 +85,10 @@ def start_daemon(binary):
         SERVER_HEARTBEAT,
         "--stomp-max-unacked",
         str(MAX_UNACKED),
+        "--max-message",
+        str(MAX_MESSAGE),
+        "--max-line",
+        str(MAX_LINE),
         "--shutdown-timeout",
         "1s",
     ]
@@ -172,14 +179,14 @@ receipts = iter(range(1, 1 << 30))
 class Peer:
     """One stomp.py connection and everything it received."""
 
-    def __init__(self, carrier, login, version="1.2", connect=True):
+    def __init__(self, carrier, login, version="1.2", connect=True, binary=False):
         self.login = login
         self.version = version
         hosts = [(daemon_host, daemon_port)]
         beats = (CLIENT_HEARTBEAT_MS, CLIENT_HEARTBEAT_MS)
         common = {"heartbeats": beats, "reconnect_attempts_max": 1, "timeout": WAIT_S}
         if carrier == "ws":
-            self.conn = stomp.WSConnection(hosts, ws_path="/stomp", **common)
+            self.conn = stomp.WSConnection(hosts, ws_path="/stomp", binary_mode=binary, **common)
         elif version == "1.2":
             self.conn = stomp.Connection12(hosts, **common)
         elif version == "1.1":
@@ -354,6 +361,39 @@ def scenarios(carrier):
     alice.send("/topic/lobby", "in the lobby")
     bob.message(body_is("in the lobby"), "the lobby message")
 
+    step(f"{carrier}: large bodies, a burst, escaped header values, an oversized frame")
+    large = "é" * (MAX_LINE // 2 - 1) + "!"
+    alice.send("/topic/r1", large)
+    for peer, what in ((bob, "the large message"), (alice, "its own large message")):
+        m = peer.message(lambda f: f.headers["destination"] == "/topic/r1", what)
+        check(m.body == large, f"{what}: {len(m.body)} characters, not the {len(large)} sent")
+    # Many frames back to back: over raw TCP several share one read.
+    for i in range(100):
+        alice.conn.send("/topic/r1", f"burst {i}")
+    for i in range(100):
+        m = bob.message(lambda f: f.headers["destination"] == "/topic/r1", f"burst {i}")
+        check(m.body == f"burst {i}", f"a burst arrives whole and in order: {m.body!r} for burst {i}")
+    for i in range(100):
+        alice.message(body_is(f"burst {i}"), f"its own burst {i}")
+    odd = Peer(carrier, name("odd"), binary=True)
+    odd.connected()
+    odd_id = "sub:1\\c\nx"
+    odd.subscribe("/topic/r1", odd_id)
+    odd.conn.send("/topic/r1", "odd", receipt="r:1\\c\n2")
+    odd.receipt("r:1\\c\n2")
+    check(odd.message(body_is("odd"), "its own message").headers["subscription"] == odd_id, "an escaped id")
+    bob.message(body_is("odd"), "odd's message")
+    odd.disconnect("bye:odd")
+    odd.receipt("bye:odd")
+    huge = Peer(carrier, name("huge"))
+    huge.connected()
+    huge.conn.send("/topic/lobby", "x" * (MAX_MESSAGE + 1))
+    if carrier == "tcp":
+        error = huge.next("error", what="the ERROR for a frame over --max-message")
+        check(error.headers["message"] == "frame too large", f"ERROR: {error.headers}")
+    huge.closed_by_server()
+    check(not alice.got(lambda f: f.body.startswith("xxx")), "an oversized frame was delivered")
+
     step(f"{carrier}: non-fatal refusals on /user/queue/errors")
     bob.subscribe("/user/queue/errors", "errors")
     bob.conn.send("/topic/nowhere", "x", receipt="refused-1")
@@ -362,6 +402,9 @@ def scenarios(carrier):
     bob.conn.send("/queue/x", "x")
     why = json.loads(bob.message(lambda f: f.headers["destination"] == "/user/queue/errors", "a refusal").body)
     check(why["code"] == "unknown_destination", f"refusal: {why}")
+    bob.conn.send("/topic/r1", "z" * (MAX_LINE + 1))
+    why = json.loads(bob.message(lambda f: f.headers["destination"] == "/user/queue/errors", "a refusal").body)
+    check(why["code"] == "too_large", f"a text over --max-line: {why}")
     bob.conn.unsubscribe("nope", receipt="unsub-nope")
     why = json.loads(bob.message(lambda f: f.headers["destination"] == "/user/queue/errors", "a refusal").body)
     check(why["code"] == "no_such_subscription" and why["receipt-id"] == "unsub-nope", f"refusal: {why}")
