@@ -632,8 +632,12 @@ impl Broker {
             return;
         }
         debug!("stomp {:?} over {:?}: ERROR {}: {}", self.endpoint, self.carried, refusal.code, refusal.message);
+        // Before CONNECTED the client knows no version, and clients unescape
+        // nothing until then (stompjs shows a `\\c` as is): an ERROR that
+        // answers the CONNECT goes unescaped, like CONNECTED itself would.
+        let version = if self.phase == Phase::Connected { self.version } else { Version::V1_0 };
         let mut bytes = Vec::new();
-        stomp::write_error(&mut bytes, self.version, &refusal.message, receipt, &refusal.message);
+        stomp::write_error(&mut bytes, version, &refusal.message, receipt, &refusal.message);
         out.send_text(&bytes);
         self.end(out);
     }
@@ -842,5 +846,30 @@ mod tests {
             proptest::prop_assert!(client.is_dead() || client.write_shut());
             proptest::prop_assert_eq!(client.hub().users(), 0, "the name is released");
         }
+    }
+
+    fn text(bytes: &[u8]) -> String {
+        String::from_utf8_lossy(bytes).into_owned()
+    }
+
+    #[test]
+    fn an_error_answering_connect_is_not_escaped_and_one_after_connected_is() {
+        // A refused login: the client has no version yet to unescape by.
+        let mut refused = Harness::new(&Config::default());
+        refused.receive(b"CONNECT\naccept-version:1.2\nlogin:bad:name\n\n\0");
+        let output = text(&refused.take_output());
+        assert!(output.starts_with("ERROR\nmessage:a name is "), "{output}");
+        assert!(output.contains("': bad:name\n"), "{output}");
+        assert!(!output.contains("\\c"), "{output}");
+
+        // Once CONNECTED said 1.2, headers are escaped as 1.2 says.
+        let mut connected = Harness::new(&Config::default());
+        connected.receive(b"CONNECT\naccept-version:1.2\nlogin:alice\n\n\0");
+        assert!(text(&connected.take_output()).starts_with("CONNECTED\nversion:1.2\n"));
+        connected.receive(b"SUBSCRIBE\nid:1\ndestination:/topic/a..b\nreceipt:r\\c1\n\n\0");
+        let output = text(&connected.take_output());
+        assert!(output.starts_with("ERROR\nmessage:a room is "), "{output}");
+        assert!(output.contains("\\c a..b\nreceipt-id:r\\c1\n"), "{output}");
+        assert!(output.ends_with("left: a..b\0"), "the body is not escaped: {output}");
     }
 }
