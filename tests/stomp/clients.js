@@ -6,6 +6,10 @@
 // 1.0 and 1.1 as well as 1.2, and chat with a legacy TCP user and a /ws
 // JSON user. Every wait is bounded; a negative ("never arrives") is proved
 // by a later message arriving first. A failure exits non-zero.
+// The same scenarios run over WebSocket at /stomp, then over sockjs-client
+// at /stomp/sockjs (its first choice, WebSocket) and over SockJS's
+// xhr-streaming fallback; what only a WebSocket can carry (binary frames,
+// a close code) is checked over WebSocket alone.
 // Usage: node tests/stomp/clients.js path/to/soket
 'use strict';
 const { spawn } = require('child_process');
@@ -13,7 +17,13 @@ const net = require('net');
 const readline = require('readline');
 const assert = require('assert');
 const WebSocket = require('ws');
+const SockJS = require('sockjs-client');
 const { Client, Versions } = require('@stomp/stompjs');
+
+// How the clients reach the broker in the current round: `websocket` is
+// /stomp itself; the others are sockjs-client with that transport list.
+const TRANSPORTS = { websocket: null, 'sockjs (websocket)': ['websocket'], 'sockjs (xhr-streaming)': ['xhr-streaming'] };
+let transport = 'websocket';
 
 // stompjs opens `brokerURL` with the global WebSocket, which Node 20 lacks.
 Object.assign(global, { WebSocket });
@@ -33,7 +43,7 @@ let current = 'setup';
 let daemon = null;
 
 function fail(message) {
-  console.error(`stompjs: FAIL [${current}]: ${message}`);
+  console.error(`stompjs: FAIL [${transport}: ${current}]: ${message}`);
   if (daemon) daemon.child.kill('SIGKILL');
   process.exit(1);
 }
@@ -117,8 +127,12 @@ function stompClient(login, options = {}) {
   const box = inbox(`stomp ${login}`);
   const state = { heartbeats: [], closed: null, client: null, since: Date.now() };
   const headers = login === undefined ? {} : { login };
+  const sockjs = TRANSPORTS[transport];
+  const reach = sockjs
+    ? { webSocketFactory: () => new SockJS(`http://${daemon.addr}/stomp/sockjs`, null, { transports: sockjs }) }
+    : { brokerURL: `ws://${daemon.addr}/stomp` };
   const client = new Client({
-    brokerURL: `ws://${daemon.addr}/stomp`,
+    ...reach,
     connectHeaders: headers,
     heartbeatIncoming: CLIENT_HEARTBEAT_MS,
     heartbeatOutgoing: CLIENT_HEARTBEAT_MS,
@@ -182,6 +196,10 @@ function stop(c) {
 async function connected(c, what) {
   const item = await c.box.next((i) => ['connected', 'error', 'close'].includes(i.kind), `CONNECTED of ${what}`);
   if (item.kind !== 'connected') fail(`${what} did not connect: ${item.kind} ${summary([item])}`);
+  const sockjs = TRANSPORTS[transport];
+  if (sockjs && c.client.webSocket.transport !== sockjs[0]) {
+    fail(`${what} went over SockJS's ${c.client.webSocket.transport}, not ${sockjs[0]}`);
+  }
   return item.frame;
 }
 
@@ -283,12 +301,14 @@ async function scenarios() {
     if (!m.headers['message-id']) fail('a MESSAGE without message-id');
     if ('ack' in m.headers) fail('an auto subscription got an ack header');
   }
-  // A body with a NUL travels by content-length.
-  const binary = new TextEncoder().encode('a\0b');
-  alice.client.publish({ destination: '/topic/r1', binaryBody: binary, headers: { 'content-type': 'text/plain' } });
-  const withNul = await bob.message((x) => x.headers.destination === '/topic/r1', 'the message with a NUL');
-  assert.deepStrictEqual([...withNul.binaryBody], [...binary]);
-  await alice.message((x) => x.body === 'a\0b', 'its own message with a NUL');
+  if (transport === 'websocket') {
+    // A binary body with a NUL travels by content-length (SockJS carries text only).
+    const binary = new TextEncoder().encode('a\0b');
+    alice.client.publish({ destination: '/topic/r1', binaryBody: binary, headers: { 'content-type': 'text/plain' } });
+    const withNul = await bob.message((x) => x.headers.destination === '/topic/r1', 'the message with a NUL');
+    assert.deepStrictEqual([...withNul.binaryBody], [...binary]);
+    await alice.message((x) => x.body === 'a\0b', 'its own message with a NUL');
+  }
   await bob.subscribe('/topic/lobby', { id: 'bob-lobby' });
   await alice.publish('/topic/lobby', 'in the lobby');
   await bob.message((m) => m.headers.destination === '/topic/lobby' && m.body === 'in the lobby', 'the lobby message');
@@ -307,30 +327,33 @@ async function scenarios() {
     assert.strictEqual(m.body, `burst ${i}`, 'a burst arrives whole and in order');
   }
   for (let i = 0; i < 100; i++) await alice.message((x) => x.body === `burst ${i}`, `its own burst ${i}`);
-  const binaryFrames = stompClient('binny', { forceBinaryWSFrames: true });
-  await connected(binaryFrames, 'binny');
-  // 1.2 escapes `:`, `\\` and line ends in header values both ways.
-  const oddId = 'sub:1\\x\ny';
-  await binaryFrames.subscribe('/topic/r1', { id: oddId });
-  await binaryFrames.publish('/topic/r1', 'in binary frames', { 'content-type': 'text/plain' });
-  const odd = await binaryFrames.message((m) => m.body === 'in binary frames', 'its own message');
-  assert.strictEqual(odd.headers.subscription, oddId);
-  await bob.message((m) => m.body === 'in binary frames', 'binny\'s message');
-  // No backslash before a `c`, `n` or `r`: stompjs 7.5 reads the `\\c` that
-  // soket rightly sends for a backslash and a `c` as a backslash and a colon.
-  const oddReceipt = 'r:1\n2\\3';
-  const receipted = receiptOf(binaryFrames, oddReceipt);
-  binaryFrames.client.publish({ destination: '/topic/r1', body: 'r', headers: { receipt: oddReceipt } });
-  assert.strictEqual((await receipted).headers['receipt-id'], oddReceipt);
-  await stop(binaryFrames);
-  await bob.message((m) => m.body === 'r', 'binny\'s last message');
-  // Over --max-message the WebSocket closes (1009); just under goes through.
-  const huge = stompClient('huge');
-  await connected(huge, 'huge');
-  huge.client.publish({ destination: '/topic/lobby', body: 'x'.repeat(MAX_MESSAGE + 1) });
-  const hugeClose = await huge.box.next((i) => i.kind === 'close', 'the close of an oversized frame');
-  assert.strictEqual(hugeClose.detail, 1009);
-  await stop(huge);
+  if (transport === 'websocket') {
+    // Binary WebSocket frames and WebSocket close codes exist on /stomp only.
+    const binaryFrames = stompClient('binny', { forceBinaryWSFrames: true });
+    await connected(binaryFrames, 'binny');
+    // 1.2 escapes `:`, `\\` and line ends in header values both ways.
+    const oddId = 'sub:1\\x\ny';
+    await binaryFrames.subscribe('/topic/r1', { id: oddId });
+    await binaryFrames.publish('/topic/r1', 'in binary frames', { 'content-type': 'text/plain' });
+    const odd = await binaryFrames.message((m) => m.body === 'in binary frames', 'its own message');
+    assert.strictEqual(odd.headers.subscription, oddId);
+    await bob.message((m) => m.body === 'in binary frames', 'binny\'s message');
+    // No backslash before a `c`, `n` or `r`: stompjs 7.5 reads the `\\c` that
+    // soket rightly sends for a backslash and a `c` as a backslash and a colon.
+    const oddReceipt = 'r:1\n2\\3';
+    const receipted = receiptOf(binaryFrames, oddReceipt);
+    binaryFrames.client.publish({ destination: '/topic/r1', body: 'r', headers: { receipt: oddReceipt } });
+    assert.strictEqual((await receipted).headers['receipt-id'], oddReceipt);
+    await stop(binaryFrames);
+    await bob.message((m) => m.body === 'r', 'binny\'s last message');
+    // Over --max-message the WebSocket closes (1009); just under goes through.
+    const huge = stompClient('huge');
+    await connected(huge, 'huge');
+    huge.client.publish({ destination: '/topic/lobby', body: 'x'.repeat(MAX_MESSAGE + 1) });
+    const hugeClose = await huge.box.next((i) => i.kind === 'close', 'the close of an oversized frame');
+    assert.strictEqual(hugeClose.detail, 1009);
+    await stop(huge);
+  }
 
   step('non-fatal refusals on /user/queue/errors');
   await bob.subscribe('/user/queue/errors', { id: 'errors' });
@@ -561,11 +584,15 @@ async function scenarios() {
   const binary = process.argv[2];
   if (!binary) fail('usage: node clients.js path/to/soket');
   const started = Date.now();
-  daemon = await startDaemon(binary);
-  await scenarios();
-  daemon.child.kill('SIGTERM');
-  const code = await withTimeout(daemon.exited, 'soket to exit after SIGTERM').catch((e) => fail(e.message));
-  if (code !== 0) fail(`soket exited with ${code} after SIGTERM`);
-  console.log(`@stomp/stompjs over WebSocket: all scenarios pass (${Date.now() - started} ms)`);
+  for (transport of Object.keys(TRANSPORTS)) {
+    const round = Date.now();
+    daemon = await startDaemon(binary);
+    await scenarios();
+    daemon.child.kill('SIGTERM');
+    const code = await withTimeout(daemon.exited, 'soket to exit after SIGTERM').catch((e) => fail(e.message));
+    if (code !== 0) fail(`soket exited with ${code} after SIGTERM`);
+    console.log(`@stomp/stompjs over ${transport}: all scenarios pass (${Date.now() - round} ms)`);
+  }
+  console.log(`@stomp/stompjs: every transport passes (${Date.now() - started} ms)`);
   process.exit(0);
 })().catch((e) => fail(e && e.stack ? e.stack : String(e)));
