@@ -410,7 +410,7 @@ mod seeds {
         };
         stomp::write_message(&mut server, Version::V1_2, &message, &[("from", "bob")], b"hi").unwrap();
         stomp::write_receipt(&mut server, Version::V1_2, "9").unwrap();
-        stomp::write_error(&mut server, Version::V1_2, "bad frame", Some("9"), "detail");
+        stomp::write_error(&mut server, Version::V1_2, "bad frame", None, Some("9"), "detail");
         let escapes: &[u8] = b"SEND\nk\\cey:a\\nb\\\\c\\rd\n\n\0CONNECT\nlogin:a\\tb\n\n\0";
         let many_headers: Vec<u8> = [&b"SEND\n"[..], &b"h:1\n".repeat(9), b"\n\0"].concat();
         let long_line: Vec<u8> = [&b"SEND\nh:"[..], &[b'v'; 80], b"\n\n\0"].concat();

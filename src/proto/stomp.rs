@@ -879,14 +879,26 @@ pub fn write_receipt(out: &mut Vec<u8>, version: Version, receipt_id: &str) -> R
     write_frame(out, Command::Receipt, &[("receipt-id", receipt_id)], b"", version)
 }
 
-/// Appends an ERROR frame with a `message` header, the `receipt-id` of the frame
-/// that caused it if it asked for one, and `body` as `text/plain` detail. Never
-/// fails: line ends in `message` and `receipt_id` become spaces.
-pub fn write_error(out: &mut Vec<u8>, version: Version, message: &str, receipt_id: Option<&str>, body: &str) {
+/// Appends an ERROR frame with a `message` header, a machine-readable `code` if
+/// given, the `receipt-id` of the frame that caused it if it asked for one, and
+/// `body` as `text/plain` detail. Never fails: line ends in the headers become
+/// spaces.
+pub fn write_error(
+    out: &mut Vec<u8>,
+    version: Version,
+    message: &str,
+    code: Option<&str>,
+    receipt_id: Option<&str>,
+    body: &str,
+) {
     let clean = |s: &str| s.replace(['\r', '\n'], " ");
     let message = clean(message);
+    let code = code.map(clean);
     let receipt_id = receipt_id.map(clean);
     let mut headers: Vec<(&str, &str)> = vec![("message", &message)];
+    if let Some(code) = &code {
+        headers.push(("code", code));
+    }
     if let Some(receipt_id) = &receipt_id {
         headers.push(("receipt-id", receipt_id));
     }
@@ -1209,10 +1221,10 @@ mod tests {
         write_receipt(&mut out, Version::V1_1, "77").unwrap();
         assert_eq!(out, b"RECEIPT\nreceipt-id:77\n\n\0");
         out.clear();
-        write_error(&mut out, Version::V1_0, "bad\r\nthing", Some("r\n1"), "detail");
+        write_error(&mut out, Version::V1_0, "bad\r\nthing", Some("x_y"), Some("r\n1"), "detail");
         assert_eq!(
             out,
-            b"ERROR\nmessage:bad  thing\nreceipt-id:r 1\ncontent-type:text/plain\ncontent-length:6\n\ndetail\0"
+            b"ERROR\nmessage:bad  thing\ncode:x_y\nreceipt-id:r 1\ncontent-type:text/plain\ncontent-length:6\n\ndetail\0"
         );
         // Everything the helpers write decodes.
         let (events, result) = decode_all(&out);

@@ -637,7 +637,7 @@ impl Broker {
         // answers the CONNECT goes unescaped, like CONNECTED itself would.
         let version = if self.phase == Phase::Connected { self.version } else { Version::V1_0 };
         let mut bytes = Vec::new();
-        stomp::write_error(&mut bytes, version, &refusal.message, receipt, &refusal.message);
+        stomp::write_error(&mut bytes, version, &refusal.message, Some(refusal.code), receipt, &refusal.message);
         out.send_text(&bytes);
         self.end(out);
     }
@@ -869,7 +869,7 @@ mod tests {
         connected.receive(b"SUBSCRIBE\nid:1\ndestination:/topic/a..b\nreceipt:r\\c1\n\n\0");
         let output = text(&connected.take_output());
         assert!(output.starts_with("ERROR\nmessage:a room is "), "{output}");
-        assert!(output.contains("\\c a..b\nreceipt-id:r\\c1\n"), "{output}");
+        assert!(output.contains("\\c a..b\ncode:room_invalid\nreceipt-id:r\\c1\n"), "{output}");
         assert!(output.ends_with("left: a..b\0"), "the body is not escaped: {output}");
     }
 }
