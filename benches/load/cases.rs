@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::engine::{Engine, Ev, Out, Proto};
 use crate::server::{self, Flavor, Running};
 use crate::sio;
+use crate::stomp;
 use crate::ws::{self, Rng};
 
 /// Poll timeout of the loops: short, so that the clock is looked at often.
@@ -431,8 +432,8 @@ pub fn handshakes(
     let mut eng = Engine::new(addr).map_err(io_err)?;
     let raw_request: Rc<[u8]> = match proto {
         // Same bytes as a real upgrade request, echoed by the raw server.
-        Proto::Raw => Rc::from(ws::upgrade_request(&addr.to_string(), "/echo", "dGhlIHNhbXBsZSBub25jZQ==")),
-        Proto::Ws(_) => Rc::from(Vec::new()),
+        Proto::Raw => Rc::from(ws::upgrade_request(&addr.to_string(), "/echo", "dGhlIHNhbXBsZSBub25jZQ==", None)),
+        Proto::Ws(_) | Proto::Stomp(_) => Rc::from(Vec::new()),
     };
     let mut st = Handshakes {
         raw: proto == Proto::Raw,
@@ -611,6 +612,9 @@ struct FanConn {
     sio: sio::Phase,
     /// soket: `users` pushes still to come (one per later joiner).
     presence_left: i64,
+    /// STOMP: the server's byte stream, and whether CONNECTED came (then SUBSCRIBE went out).
+    stomp: stomp::Stream,
+    stomp_connected: bool,
     got: u64,
 }
 
@@ -656,8 +660,8 @@ fn fan_payload(round: u64) -> String {
 
 impl Fanout {
     fn delivery(&mut self, slot: usize, payload: &[u8]) -> Result<(), String> {
-        // Socket.IO's `io.emit` goes to the sender too; the others' broadcasts skip it.
-        if slot == 0 && self.flavor != Flavor::Sio {
+        // Socket.IO's `io.emit` and STOMP topics go to the sender too; the others' broadcasts skip it.
+        if slot == 0 && !self.flavor.sender_receives() {
             return Err("the sender received its own message".into());
         }
         let c = &mut self.conns[slot];
@@ -696,9 +700,88 @@ impl Fanout {
                 let event = sio_event(&payload);
                 (ws::client_frame(ws::OP_TEXT, &event, self.rng.mask()), event)
             }
+            Flavor::Stomp { .. } => {
+                // The JSON text is the body: every MESSAGE must carry it byte for byte.
+                let headers = [("destination", STOMP_TOPIC), ("content-type", "text/plain")];
+                let send = stomp::frame("SEND", &headers, payload.as_bytes());
+                (ws::client_frame(ws::OP_TEXT, &send, self.rng.mask()), payload.into_bytes())
+            }
+        }
+    }
+
+    /// STOMP: the CONNECT of connection `slot`.
+    fn stomp_connect(&mut self, slot: usize, out: &mut Out) {
+        let Flavor::Stomp { named, .. } = self.flavor else { return };
+        let login = format!("r{slot}");
+        let mut headers = vec![("accept-version", "1.2"), ("host", "/"), ("heart-beat", "0,0")];
+        if named {
+            headers.push(("login", &login));
+        } else {
+            headers.extend([("login", "guest"), ("passcode", "guest")]);
+        }
+        let connect = stomp::frame("CONNECT", &headers, b"");
+        out.push_vec(ws::client_frame(ws::OP_TEXT, &connect, self.rng.mask()));
+    }
+
+    /// STOMP: the bytes of one WebSocket frame of connection `slot`, as part of its stream.
+    fn stomp_bytes(&mut self, slot: usize, data: &[u8], out: &mut Out) -> Result<(), String> {
+        let mut stream = std::mem::take(&mut self.conns[slot].stomp);
+        let result = stream.feed(data, &mut |frame| self.stomp_frame(slot, &frame, out));
+        self.conns[slot].stomp = stream;
+        result
+    }
+
+    fn stomp_frame(&mut self, slot: usize, frame: &stomp::Frame<'_>, out: &mut Out) -> Result<(), String> {
+        let c = &mut self.conns[slot];
+        match frame.command {
+            b"MESSAGE" if c.joined => {
+                // Headers differ between brokers; these two every STOMP 1.2 broker must set.
+                if frame.header("subscription") != Some(STOMP_SUB.as_bytes())
+                    || frame.header("destination") != Some(STOMP_TOPIC.as_bytes())
+                {
+                    return Err(format!(
+                        "conn {slot}: MESSAGE for subscription {} destination {}",
+                        frame.header_text("subscription"),
+                        frame.header_text("destination")
+                    ));
+                }
+                self.delivery(slot, frame.body)
+            }
+            b"CONNECTED" if !c.stomp_connected => {
+                c.stomp_connected = true;
+                let receipt = format!("sub-{slot}");
+                let headers = [("id", STOMP_SUB), ("destination", STOMP_TOPIC), ("ack", "auto"), ("receipt", &receipt)];
+                let subscribe = stomp::frame("SUBSCRIBE", &headers, b"");
+                out.push_vec(ws::client_frame(ws::OP_TEXT, &subscribe, self.rng.mask()));
+                Ok(())
+            }
+            b"RECEIPT" if c.stomp_connected && !c.joined => {
+                let want = format!("sub-{slot}");
+                if frame.header("receipt-id") != Some(want.as_bytes()) {
+                    return Err(format!("conn {slot}: RECEIPT for {}", frame.header_text("receipt-id")));
+                }
+                c.joined = true;
+                self.joined += 1;
+                Ok(())
+            }
+            b"ERROR" => Err(format!(
+                "conn {slot}: STOMP ERROR {}: {:?}",
+                frame.header_text("message"),
+                String::from_utf8_lossy(&frame.body[..frame.body.len().min(200)])
+            )),
+            other => Err(format!(
+                "conn {slot}: unexpected {} frame (connected {}, subscribed {})",
+                String::from_utf8_lossy(other),
+                c.stomp_connected,
+                c.joined
+            )),
         }
     }
 }
+
+/// Where the STOMP fan-out goes, and the one subscription of every connection.
+const STOMP_TOPIC: &str = "/topic/lobby";
+const STOMP_SUB: &str = "sub-0";
 
 impl Case for Fanout {
     fn handle(&mut self, slot: usize, ev: Ev<'_>, out: &mut Out) -> Result<usize, String> {
@@ -718,6 +801,17 @@ impl Case for Fanout {
                     sio::Got::Opened | sio::Got::Nothing => {}
                 }
                 Ok(0)
+            }
+            Ev::Open if matches!(self.flavor, Flavor::Stomp { .. }) => {
+                self.stomp_connect(slot, out);
+                Ok(0)
+            }
+            // STOMP frames are a byte stream over the messages: any data frame, fragments too.
+            Ev::Frame { head, payload } if matches!(self.flavor, Flavor::Stomp { .. }) => {
+                if !matches!(head.opcode, ws::OP_TEXT | ws::OP_BINARY | ws::OP_CONT) {
+                    return Err(format!("conn {slot}: frame with opcode {}", head.opcode));
+                }
+                self.stomp_bytes(slot, payload, out).map(|_| 0)
             }
             Ev::Open => {
                 if self.flavor == Flavor::Soket {
@@ -774,7 +868,8 @@ impl Case for Fanout {
 }
 
 /// One room message from connection 0 fanned out to the `n - 1` others, `window` rounds in flight;
-/// Socket.IO (`Flavor::Sio`): one `bench` event to all `n`, connection 0 included.
+/// Socket.IO (`Flavor::Sio`): one `bench` event to all `n`, connection 0 included; STOMP
+/// (`Flavor::Stomp`): one SEND to `/topic/lobby`, a MESSAGE to all `n` subscribers.
 pub fn fanout(
     addr: SocketAddr,
     flavor: Flavor,
@@ -788,10 +883,19 @@ pub fn fanout(
         Flavor::WsPeer => Proto::Ws("/broadcast"),
         Flavor::Raw => Proto::Raw,
         Flavor::Sio => Proto::Ws(sio::PATH),
+        Flavor::Stomp { path, .. } => Proto::Stomp(path),
     };
     let mut eng = Engine::new(addr).map_err(io_err)?;
-    let conns =
-        (0..n).map(|_| FanConn { joined: false, sio: sio::Phase::default(), presence_left: 0, got: 0 }).collect();
+    let conns = (0..n)
+        .map(|_| FanConn {
+            joined: false,
+            sio: sio::Phase::default(),
+            presence_left: 0,
+            stomp: stomp::Stream::default(),
+            stomp_connected: false,
+            got: 0,
+        })
+        .collect();
     let mut st = Fanout {
         flavor,
         n,
@@ -820,7 +924,7 @@ pub fn fanout(
     idle_for(&mut eng, &mut st, Duration::from_millis(200))?;
     server_ok(srv)?;
     let setup_secs = setup.elapsed().as_secs_f64();
-    let receivers = if flavor == Flavor::Sio { n } else { n - 1 } as u32;
+    let receivers = if flavor.sender_receives() { n } else { n - 1 } as u32;
     let t0 = Instant::now();
     let warm_end = t0 + timing.warmup;
     let end = warm_end + timing.measure;
@@ -852,7 +956,7 @@ pub fn fanout(
         let now = Instant::now();
         if !sync_done && now > t0 + Duration::from_secs(5) {
             server_ok(srv)?;
-            let first = usize::from(flavor != Flavor::Sio);
+            let first = usize::from(!flavor.sender_receives());
             let missing = st.conns.iter().skip(first).filter(|c| c.got == 0).count();
             return Err(format!("{missing} receivers did not get the first message within 5 s"));
         }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
+use crate::stomp;
 use crate::ws::{self, Head, Rng};
 
 /// Largest server frame the client accepts (the fan-out presence lists of 1 000 names fit easily).
@@ -23,6 +24,8 @@ const READ_BUF: usize = 16 * 1024;
 pub enum Proto {
     /// WebSocket, upgraded at this path.
     Ws(&'static str),
+    /// STOMP over WebSocket: upgraded at this path with the subprotocol `v12.stomp`.
+    Stomp(&'static str),
     /// Plain bytes (the raw TCP reference server).
     Raw,
 }
@@ -30,7 +33,7 @@ pub enum Proto {
 #[derive(Debug, PartialEq, Eq)]
 enum Phase {
     Connecting,
-    Upgrading { accept: String },
+    Upgrading { accept: String, protocol: Option<&'static str> },
     Open,
 }
 
@@ -256,12 +259,13 @@ impl Conn {
                     self.phase = Phase::Open;
                     handler(slot, Ev::Open, &mut self.out)?;
                 }
-                Proto::Ws(path) => {
+                Proto::Ws(path) | Proto::Stomp(path) => {
                     let key = ws::new_key(rng);
-                    self.phase = Phase::Upgrading { accept: ws::accept_for(&key) };
+                    let protocol = matches!(self.proto, Proto::Stomp(_)).then_some(stomp::SUBPROTOCOL);
+                    self.phase = Phase::Upgrading { accept: ws::accept_for(&key), protocol };
                     // The request goes in front of anything the case queued already.
                     let mut out = Out::default();
-                    out.push_vec(ws::upgrade_request(host, path, &key));
+                    out.push_vec(ws::upgrade_request(host, path, &key, protocol));
                     out.chunks.extend(self.out.chunks.drain(..));
                     self.out = out;
                 }
@@ -320,8 +324,8 @@ impl Conn {
     where
         F: FnMut(usize, Ev<'_>, &mut Out) -> Result<usize, String>,
     {
-        if let Phase::Upgrading { accept } = &self.phase {
-            match ws::check_upgrade_response(&self.inb[self.start..self.end], accept) {
+        if let Phase::Upgrading { accept, protocol } = &self.phase {
+            match ws::check_upgrade_response(&self.inb[self.start..self.end], accept, *protocol) {
                 Ok(None) => return Ok(()),
                 Ok(Some(n)) => {
                     self.start += n;

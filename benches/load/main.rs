@@ -20,6 +20,7 @@ mod cases;
 mod engine;
 mod server;
 mod sio;
+mod stomp;
 mod ws;
 
 use std::collections::BTreeMap;
@@ -32,7 +33,7 @@ use serde_json::{Value, json};
 use crate::cases::{EchoSpec, Measure, Timing};
 use crate::engine::Proto;
 use crate::server::Flavor;
-use crate::server::{BASELINE, BASELINE_ENV, Launch, SERVERS, SOCKETIO, SOCKETIOXIDE, UWS};
+use crate::server::{BASELINE, BASELINE_ENV, Launch, RABBITMQ, SERVERS, SOCKETIO, SOCKETIOXIDE, UWS};
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
@@ -43,6 +44,7 @@ enum Kind {
     SioConnect,
     SioIdle,
     SioFanout,
+    StompFanout,
 }
 
 impl Kind {
@@ -59,7 +61,7 @@ struct CaseDef {
     unit: &'static str,
 }
 
-const CASES: [CaseDef; 10] = [
+const CASES: [CaseDef; 11] = [
     CaseDef { name: "echo-16B", kind: Kind::Echo { conns: 100, size: 16, depth: 1 }, unit: "msg" },
     CaseDef { name: "echo-16B-pipe8", kind: Kind::Echo { conns: 100, size: 16, depth: 8 }, unit: "msg" },
     CaseDef { name: "echo-4KiB", kind: Kind::Echo { conns: 100, size: 4096, depth: 1 }, unit: "msg" },
@@ -70,26 +72,34 @@ const CASES: [CaseDef; 10] = [
     CaseDef { name: "sio-connect", kind: Kind::SioConnect, unit: "sess" },
     CaseDef { name: "sio-idle", kind: Kind::SioIdle, unit: "sess" },
     CaseDef { name: "sio-fanout", kind: Kind::SioFanout, unit: "deliv" },
+    CaseDef { name: "stomp-fanout", kind: Kind::StompFanout, unit: "deliv" },
 ];
 
 /// Whether `server` takes part in `case`: the WebSocket cases skip the Socket.IO-only peers, the
-/// Socket.IO cases the plain WebSocket ones; soket does both.
+/// Socket.IO cases the plain WebSocket ones, the STOMP case all but the STOMP broker; soket does
+/// them all.
 fn takes_part(case: &CaseDef, server: &str) -> bool {
-    if case.kind.is_sio() { server::speaks_sio(server) } else { server::speaks_ws(server) }
+    match case.kind {
+        Kind::StompFanout => server::speaks_stomp(server),
+        kind if kind.is_sio() => server::speaks_sio(server),
+        _ => server::speaks_ws(server),
+    }
 }
 
 const HELP: &str = "\
 usage: cargo bench --bench load -- [NAMES...] [OPTIONS]
 
 NAMES select servers (soket fastwebsockets tokio-tungstenite uWebSockets.js raw-tcp
-socket.io socketioxide; also fws, tt, uws, raw, sio or node-socketio, sxd; soket-baseline,
+socket.io socketioxide RabbitMQ; also fws, tt, uws, raw, sio or node-socketio, sxd, rabbitmq
+or rmq; soket-baseline,
 another soket binary named by SOKET_BASELINE_BIN, which the default selection includes when
 that variable is set)
-and cases (echo-16B echo-16B-pipe8 echo-4KiB echo-64KiB handshake idle fanout, and the
-Socket.IO cases sio-connect sio-idle sio-fanout; a prefix such as `echo` selects several;
-`sio` selects the socket.io server and the sio-* cases). Default: everything. A server runs
-only the cases it speaks: socket.io and socketioxide the sio-* cases, the WebSocket peers
-the others, soket all of them.
+and cases (echo-16B echo-16B-pipe8 echo-4KiB echo-64KiB handshake idle fanout, the
+Socket.IO cases sio-connect sio-idle sio-fanout, and stomp-fanout; a prefix such as `echo`
+selects several; `sio` selects the socket.io server and the sio-* cases). Default:
+everything. A server runs only the cases it speaks: socket.io and socketioxide the sio-*
+cases, RabbitMQ (Debian's rabbitmq-server with its web_stomp plugin) stomp-fanout, the
+WebSocket peers the others, soket all of them.
 
   --runs N                 runs per case and server; the table shows medians (default 3)
   --quick                  one short run with smaller counts: a smoke test
@@ -97,7 +107,8 @@ the others, soket all of them.
   --warmup SECS            load before the window (default 0.5)
   --servers a,b  --cases a,b   the same as NAMES
   --idle-conns N           idle connections, and idle Socket.IO sessions (default 5000)
-  --fanout-conns N         fan-out connections and Socket.IO sessions, one sender (default 1000)
+  --fanout-conns N         fan-out connections, Socket.IO sessions and STOMP subscribers, one
+                           sender (default 1000)
   --fanout-window N        fan-out rounds in flight (default 16)
   --handshake-parallel N   handshakes in parallel (default 32)
   --handshake-cap N        most handshakes per case (default 100000)
@@ -137,6 +148,7 @@ fn server_named(word: &str) -> Option<&'static str> {
         "uws" | "uwebsockets" | "uwebsockets.js" | "uws.js" => UWS,
         "sio" | "socketio" | "node-socketio" => SOCKETIO,
         "sxd" => SOCKETIOXIDE,
+        "rabbitmq" | "rmq" | "rabbit" => RABBITMQ,
         other => other,
     };
     SERVERS.iter().copied().find(|s| *s == name)
@@ -349,6 +361,10 @@ fn run_one(args: &Args, case: &CaseDef, server: &str, peers_bin: &Path, logs: &P
         Kind::SioFanout => {
             cases::fanout(addr, Flavor::Sio, args.fanout_conns, args.fanout_window, &args.timing, &mut srv)
         }
+        Kind::StompFanout => {
+            let flavor = server::stomp_flavor(server);
+            cases::fanout(addr, flavor, args.fanout_conns, args.fanout_window, &args.timing, &mut srv)
+        }
     };
     srv.stop();
     result.map_err(|e| {
@@ -418,11 +434,21 @@ fn loadavg() -> String {
 fn run(args: &Args, autogroup_nice: &mut Option<i32>) -> Result<(), String> {
     ws::self_check();
     sio::self_check();
+    stomp::self_check();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let target = target_dir(&root);
     let logs = target.join("load-bench");
     std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
     let mut servers = args.servers.clone();
+    if servers.contains(&RABBITMQ) && args.cases.iter().any(|c| takes_part(c, RABBITMQ)) {
+        match server::rabbitmq_check() {
+            Ok(version) => println!("{RABBITMQ} peer: {version}"),
+            Err(why) => {
+                println!("skipping {RABBITMQ}: {why}");
+                servers.retain(|s| *s != RABBITMQ);
+            }
+        }
+    }
     for node_peer in args.servers.iter().filter(|s| server::is_node_peer(s)) {
         let runs_a_case = args.cases.iter().any(|c| takes_part(c, node_peer));
         if !runs_a_case {
@@ -725,6 +751,16 @@ fn targets(m: &BTreeMap<(&str, &str), Row>) -> Vec<Value> {
         }
         if let Some(x) = m.get(&("sio-idle", SOCKETIOXIDE)) {
             check_cmp("sio-idle RSS B/session < socketioxide".into(), s.rss, x.rss, true, true);
+        }
+    }
+    // The STOMP goal: the broker's fan-out costs about what /ws's does, and less than a real broker's.
+    if let Some(s) = m.get(&("stomp-fanout", "soket")) {
+        if let Some(w) = m.get(&("fanout", "soket")) {
+            let target = "stomp-fanout srv us/delivery <= 1.3x soket fanout (/ws)".into();
+            check_cmp(target, s.srv_us, 1.3 * w.srv_us, true, false);
+        }
+        if let Some(r) = m.get(&("stomp-fanout", RABBITMQ)) {
+            check_cmp("stomp-fanout srv us/delivery < RabbitMQ".into(), s.srv_us, r.srv_us, true, true);
         }
     }
     out

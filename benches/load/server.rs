@@ -8,12 +8,13 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The servers, in table order: soket first, then the peers it is compared with.
-pub const SERVERS: [&str; 8] =
-    ["soket", BASELINE, "fastwebsockets", "tokio-tungstenite", UWS, "raw-tcp", SOCKETIO, SOCKETIOXIDE];
+pub const SERVERS: [&str; 9] =
+    ["soket", BASELINE, "fastwebsockets", "tokio-tungstenite", UWS, "raw-tcp", SOCKETIO, SOCKETIOXIDE, RABBITMQ];
 
 /// Another soket binary (an earlier commit's release build, named by the
 /// environment variable [`BASELINE_ENV`]), run beside this one to measure a
@@ -32,9 +33,12 @@ pub const SOCKETIO: &str = "socket.io";
 /// The socketioxide peer (a cargo peer).
 pub const SOCKETIOXIDE: &str = "socketioxide";
 
+/// The STOMP broker peer: Debian's `rabbitmq-server` package with its `rabbitmq_web_stomp` plugin.
+pub const RABBITMQ: &str = "RabbitMQ";
+
 /// Whether `server` is built by `cargo build` in `benches/peers`.
 pub fn is_cargo_peer(server: &str) -> bool {
-    !matches!(server, "soket" | BASELINE | UWS | SOCKETIO)
+    !matches!(server, "soket" | BASELINE | UWS | SOCKETIO | RABBITMQ)
 }
 
 /// Whether `server` runs on Node from an npm project of its own.
@@ -45,7 +49,12 @@ pub fn is_node_peer(server: &str) -> bool {
 /// Whether `server` speaks plain WebSocket at `/echo` and `/broadcast` (or raw TCP): the
 /// WebSocket cases.
 pub fn speaks_ws(server: &str) -> bool {
-    !matches!(server, SOCKETIO | SOCKETIOXIDE)
+    !matches!(server, SOCKETIO | SOCKETIOXIDE | RABBITMQ)
+}
+
+/// Whether `server` speaks STOMP over WebSocket: the `stomp-fanout` case.
+pub fn speaks_stomp(server: &str) -> bool {
+    matches!(server, "soket" | BASELINE | RABBITMQ)
 }
 
 /// Whether `server` speaks Socket.IO at `/socket.io/`: the `sio-*` cases.
@@ -67,6 +76,28 @@ pub enum Flavor {
     Raw,
     /// Socket.IO at `/socket.io/` (the `sio-fanout` case, whatever the server).
     Sio,
+    /// STOMP over WebSocket at `path` (the `stomp-fanout` case). `named`: each connection logs in
+    /// as its own user `rN` (soket, where the login is the chat name); else as `guest`/`guest`.
+    Stomp {
+        path: &'static str,
+        named: bool,
+    },
+}
+
+impl Flavor {
+    /// Whether the sender gets its own message back: Socket.IO's `io.emit` and a STOMP topic
+    /// send to every subscriber; the WebSocket broadcasts skip the sender.
+    pub fn sender_receives(self) -> bool {
+        matches!(self, Flavor::Sio | Flavor::Stomp { .. })
+    }
+}
+
+/// What the client speaks to `server` in the `stomp-fanout` case.
+pub fn stomp_flavor(server: &str) -> Flavor {
+    match server {
+        RABBITMQ => Flavor::Stomp { path: "/ws", named: false },
+        _ => Flavor::Stomp { path: "/stomp", named: true },
+    }
 }
 
 pub fn flavor(server: &str) -> Flavor {
@@ -98,6 +129,7 @@ fn command(launch: &Launch<'_>) -> Result<(PathBuf, Vec<String>), String> {
             let script = dir.join("server.js").display().to_string();
             Ok((PathBuf::from("node"), vec![script, "0".into()]))
         }
+        RABBITMQ => Err("RabbitMQ is started by `start_rabbitmq`".into()),
         other => {
             let bin = launch.peers_bin.join(format!("peer-{other}"));
             if !bin.exists() {
@@ -117,6 +149,9 @@ pub struct Running {
     pub pid: u32,
     pub addr: SocketAddr,
     pub name: String,
+    /// RabbitMQ: its own epmd; `child` is then the leader of a process group (the start script
+    /// and the Erlang VM under it), and `pid` the VM's.
+    epmd: Option<Child>,
 }
 
 pub struct Launch<'a> {
@@ -130,6 +165,9 @@ pub struct Launch<'a> {
 
 /// Starts the server and waits for its `... listening on ADDR` line.
 pub fn start(launch: &Launch<'_>) -> Result<Running, String> {
+    if launch.server == RABBITMQ {
+        return start_rabbitmq(launch);
+    }
     let (bin, args) = command(launch)?;
     // `ulimit` is a shell builtin; `exec` keeps the pid, so /proc/PID is the server itself.
     let pin = match launch.pin_cpu {
@@ -180,7 +218,7 @@ pub fn start(launch: &Launch<'_>) -> Result<Running, String> {
         return Err(format!("{} listens on {addr}, not loopback", launch.server));
     }
     let pid = child.id();
-    Ok(Running { child, pid, addr, name: launch.server.to_string() })
+    Ok(Running { child, pid, addr, name: launch.server.to_string(), epmd: None })
 }
 
 impl Running {
@@ -194,8 +232,25 @@ impl Running {
     }
 
     pub fn stop(mut self) {
-        let _ = self.child.kill();
+        let Some(mut epmd) = self.epmd.take() else {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            return;
+        };
+        // RabbitMQ: SIGTERM to the group lets the script stop the VM; SIGKILL what is left.
+        let group = format!("-{}", self.child.id());
+        let signal = |sig: &str| {
+            let _ = Command::new("kill").args([sig, "--", &group]).stderr(Stdio::null()).status();
+        };
+        signal("-TERM");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        signal("-KILL");
         let _ = self.child.wait();
+        let _ = epmd.kill();
+        let _ = epmd.wait();
     }
 
     pub fn cpu_secs(&self) -> f64 {
@@ -312,4 +367,199 @@ pub fn renice_self(nice: i32) -> Result<Option<i32>, String> {
 
 pub fn restore_autogroup(old: i32) {
     let _ = std::fs::write("/proc/self/autogroup", old.to_string());
+}
+
+/// Where Debian's `rabbitmq-server` package puts the broker's start script.
+const RABBITMQ_SERVER: &str = "/usr/lib/rabbitmq/bin/rabbitmq-server";
+const RABBITMQ_LIB: &str = "/usr/lib/rabbitmq/lib";
+
+/// Whether RabbitMQ with the Web STOMP plugin and `epmd` are installed: its version, or why not.
+pub fn rabbitmq_check() -> Result<String, String> {
+    let install = "install it with `apt-get install rabbitmq-server` (Debian 12: RabbitMQ 3.10, Web STOMP included)";
+    if !Path::new(RABBITMQ_SERVER).exists() {
+        return Err(format!("{RABBITMQ_SERVER} not found; {install}"));
+    }
+    let server = std::fs::read_dir(RABBITMQ_LIB)
+        .ok()
+        .and_then(|dir| dir.flatten().map(|e| e.path()).find(|p| dir_name_starts(p, "rabbitmq_server-")))
+        .ok_or_else(|| format!("no {RABBITMQ_LIB}/rabbitmq_server-*; {install}"))?;
+    let has_plugin = std::fs::read_dir(server.join("plugins"))
+        .is_ok_and(|dir| dir.flatten().any(|e| dir_name_starts(&e.path(), "rabbitmq_web_stomp-")));
+    if !has_plugin {
+        return Err(format!("no rabbitmq_web_stomp plugin in {}", server.join("plugins").display()));
+    }
+    let epmd = Command::new("epmd").arg("-names").stdout(Stdio::null()).stderr(Stdio::null()).status();
+    if epmd.is_err() {
+        return Err(format!("`epmd` (Erlang) not found; {install}"));
+    }
+    let version = server.file_name().map(|n| n.to_string_lossy().replace("rabbitmq_server-", "")).unwrap_or_default();
+    Ok(format!("RabbitMQ {version} with rabbitmq_web_stomp, {RABBITMQ_SERVER}"))
+}
+
+fn dir_name_starts(path: &Path, prefix: &str) -> bool {
+    path.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+}
+
+/// Free loopback ports, all held until every one is picked (so they differ).
+fn free_ports(n: usize) -> Result<Vec<u16>, String> {
+    let listeners = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("free port: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    listeners.iter().map(|l| l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())).collect()
+}
+
+/// Waits until something accepts on `port`, while `alive` says the process is there.
+fn wait_port(port: u16, limit: Duration, mut alive: impl FnMut() -> Result<(), String>) -> Result<(), String> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + limit;
+    loop {
+        alive()?;
+        if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("nothing listens on {addr} after {limit:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The pid of the first process named `comm` among the descendants of `root`.
+fn find_descendant(root: u32, comm: &str) -> Option<u32> {
+    let mut parents = vec![root];
+    for _ in 0..4 {
+        let mut children = Vec::new();
+        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+            let Some(close) = stat.rfind(')') else { continue };
+            let ppid = stat[close + 2..].split_whitespace().nth(1).and_then(|p| p.parse::<u32>().ok());
+            if ppid.is_some_and(|p| parents.contains(&p)) {
+                if stat.get(stat.find('(')? + 1..close) == Some(comm) {
+                    return Some(pid);
+                }
+                children.push(pid);
+            }
+        }
+        parents = children;
+    }
+    None
+}
+
+/// Starts a fresh RabbitMQ node (empty database) with only Web STOMP on a free loopback port,
+/// its own epmd on another one (so no daemon of another session is used or left behind), every
+/// file under the logs directory, and waits until Web STOMP accepts connections. Its CPU is the
+/// Erlang VM's (`beam.smp`, all its threads); the VM and epmd are pinned like the other servers.
+fn start_rabbitmq(launch: &Launch<'_>) -> Result<Running, String> {
+    static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let dir = launch.log.parent().unwrap_or(Path::new(".")).join("rabbitmq");
+    let io = |e: std::io::Error| format!("{}: {e}", dir.display());
+    // A fresh database every time; nothing else is kept but the logs.
+    let _ = std::fs::remove_dir_all(dir.join("mnesia"));
+    std::fs::create_dir_all(dir.join("home")).map_err(io)?;
+    let ports = free_ports(4)?;
+    let (amqp, web_stomp, dist, epmd_port) = (ports[0], ports[1], ports[2], ports[3]);
+    let conf = dir.join("rabbitmq.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listeners.tcp.1 = 127.0.0.1:{amqp}\nstomp.listeners.tcp = none\nweb_stomp.tcp.ip = 127.0.0.1\n\
+             web_stomp.tcp.port = {web_stomp}\nweb_stomp.max_connections = infinity\n"
+        ),
+    )
+    .map_err(io)?;
+    let plugins = dir.join("enabled_plugins");
+    std::fs::write(&plugins, "[rabbitmq_web_stomp].\n").map_err(io)?;
+    let log = || {
+        File::options()
+            .create(true)
+            .append(true)
+            .open(launch.log)
+            .map_err(|e| format!("log {}: {e}", launch.log.display()))
+    };
+    let pinned = |program: &str| match launch.pin_cpu {
+        Some(cpu) => {
+            let mut cmd = Command::new("taskset");
+            cmd.args(["-c", &cpu.to_string(), program]);
+            cmd
+        }
+        None => Command::new(program),
+    };
+    let mut epmd = pinned("epmd")
+        .args(["-port", &epmd_port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(log()?)
+        .stderr(log()?)
+        .spawn()
+        .map_err(|e| format!("spawn epmd: {e}"))?;
+    let epmd_up = wait_port(epmd_port, Duration::from_secs(10), || match epmd.try_wait() {
+        Ok(None) => Ok(()),
+        _ => Err(format!("epmd exited; see {}", launch.log.display())),
+    });
+    if let Err(e) = epmd_up {
+        let _ = epmd.kill();
+        let _ = epmd.wait();
+        return Err(e);
+    }
+    let pin = match launch.pin_cpu {
+        Some(cpu) => format!("exec taskset -c {cpu} \"$0\""),
+        None => "exec \"$0\"".into(),
+    };
+    let script = format!("ulimit -n {n} 2>/dev/null || ulimit -n \"$(ulimit -Hn)\"; {pin}", n = launch.nofile);
+    let node = format!("soket-bench-{}-{}@localhost", std::process::id(), STARTS.fetch_add(1, Ordering::Relaxed));
+    let path = |p: &str| dir.join(p).display().to_string();
+    let spawned = {
+        use std::os::unix::process::CommandExt;
+        Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .arg(RABBITMQ_SERVER)
+            .env("HOME", path("home"))
+            .env("ERL_EPMD_PORT", epmd_port.to_string())
+            .env("RABBITMQ_NODENAME", &node)
+            .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
+            .env("RABBITMQ_NODE_PORT", amqp.to_string())
+            .env("RABBITMQ_DIST_PORT", dist.to_string())
+            .env("RABBITMQ_CONFIG_FILE", &conf)
+            .env("RABBITMQ_CONF_ENV_FILE", path("rabbitmq-env.conf"))
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", &plugins)
+            .env("RABBITMQ_MNESIA_BASE", path("mnesia"))
+            .env("RABBITMQ_LOG_BASE", path("log"))
+            .env("RABBITMQ_PID_FILE", path("rabbitmq.pid"))
+            // The epmd above serves the node; the VM must not start a daemon of its own.
+            .env("RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS", "-start_epmd false")
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(log()?)
+            .stderr(log()?)
+            .spawn()
+    };
+    let child = match spawned {
+        Ok(child) => child,
+        Err(e) => {
+            let _ = epmd.kill();
+            let _ = epmd.wait();
+            return Err(format!("spawn {RABBITMQ_SERVER}: {e}"));
+        }
+    };
+    let addr = SocketAddr::from(([127, 0, 0, 1], web_stomp));
+    let mut running = Running { pid: child.id(), child, addr, name: RABBITMQ.into(), epmd: Some(epmd) };
+    let log_path = launch.log.display().to_string();
+    let up = wait_port(web_stomp, Duration::from_secs(120), || {
+        running.check_alive().map_err(|e| format!("{e}; see {log_path}"))
+    });
+    let beam = up.and_then(|()| {
+        find_descendant(running.child.id(), "beam.smp")
+            .ok_or_else(|| format!("no beam.smp under the RabbitMQ script; see {log_path}"))
+    });
+    match beam {
+        Ok(pid) => {
+            running.pid = pid;
+            Ok(running)
+        }
+        Err(e) => {
+            running.stop();
+            Err(e)
+        }
+    }
 }

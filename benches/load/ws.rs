@@ -60,17 +60,23 @@ pub fn accept_for(key: &str) -> String {
     BASE64_STANDARD.encode(sha.finalize())
 }
 
-pub fn upgrade_request(host: &str, path: &str, key: &str) -> Vec<u8> {
+/// The upgrade request; `protocol` is offered in `Sec-WebSocket-Protocol` (STOMP's `v12.stomp`).
+pub fn upgrade_request(host: &str, path: &str, key: &str, protocol: Option<&str>) -> Vec<u8> {
+    let offer = protocol.map_or(String::new(), |p| format!("Sec-WebSocket-Protocol: {p}\r\n"));
     format!(
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n"
     )
     .into_bytes()
 }
 
 /// Checks a `101` answer. `Ok(None)`: the head is not complete yet; `Ok(Some(n))`: the head is
-/// `n` bytes long (frames may follow it).
-pub fn check_upgrade_response(buf: &[u8], expected_accept: &str) -> Result<Option<usize>, String> {
+/// `n` bytes long (frames may follow it). With `protocol` offered, the answer must select it.
+pub fn check_upgrade_response(
+    buf: &[u8],
+    expected_accept: &str,
+    protocol: Option<&str>,
+) -> Result<Option<usize>, String> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut response = httparse::Response::new(&mut headers);
     let n = match response.parse(buf) {
@@ -82,8 +88,15 @@ pub fn check_upgrade_response(buf: &[u8], expected_accept: &str) -> Result<Optio
         let head = String::from_utf8_lossy(&buf[..n.min(200)]).into_owned();
         return Err(format!("upgrade answered {:?}: {head:?}", response.code));
     }
-    let accept = response.headers.iter().find(|h| h.name.eq_ignore_ascii_case("sec-websocket-accept"));
-    match accept {
+    let header = |name: &str| response.headers.iter().find(|h| h.name.eq_ignore_ascii_case(name));
+    if let Some(wanted) = protocol {
+        match header("sec-websocket-protocol") {
+            Some(h) if h.value == wanted.as_bytes() => {}
+            Some(h) => return Err(format!("upgrade selected subprotocol {:?}", String::from_utf8_lossy(h.value))),
+            None => return Err(format!("upgrade did not select the subprotocol {wanted}")),
+        }
+    }
+    match header("sec-websocket-accept") {
         Some(h) if h.value == expected_accept.as_bytes() => Ok(Some(n)),
         Some(h) => Err(format!("wrong Sec-WebSocket-Accept {:?}", String::from_utf8_lossy(h.value))),
         None => Err("101 without Sec-WebSocket-Accept".into()),
