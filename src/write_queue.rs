@@ -70,8 +70,15 @@ impl BufPool {
     }
 }
 
+/// Bytes a [`Chunk::Inline`] holds: a receiver's own head of a shared
+/// frame (a WebSocket header and a STOMP MESSAGE's per-receiver headers).
+pub const INLINE_BYTES: usize = 62;
+
 enum Chunk {
     Owned(Vec<u8>),
+    /// A few bytes of one receiver's own, kept in the chunk itself: no
+    /// buffer to allocate and free per delivery.
+    Inline([u8; INLINE_BYTES], u8),
     /// Part of bytes shared with other receivers.
     Shared(Rc<[u8]>, Range<usize>),
     Static(&'static [u8]),
@@ -81,6 +88,7 @@ impl Chunk {
     fn bytes(&self) -> &[u8] {
         match self {
             Chunk::Owned(v) => v,
+            Chunk::Inline(bytes, len) => bytes.get(..usize::from(*len)).expect("an inline length fits its array"),
             Chunk::Shared(bytes, range) => {
                 bytes.get(range.clone()).expect("a shared range is checked against its bytes when queued")
             }
@@ -133,6 +141,22 @@ impl WriteQueue {
             self.push_chunk(pool, Chunk::Owned(tail));
         }
         result
+    }
+
+    /// Appends a copy of `bytes`, inline when they are few and the tail is
+    /// not an owned buffer to extend.
+    pub fn push_small(&mut self, pool: &mut BufPool, bytes: &[u8]) {
+        let tail_owned = matches!(self.chunks.back(), Some(Chunk::Owned(t)) if t.len() < OWNED_CHUNK_TARGET_BYTES);
+        if bytes.len() > INLINE_BYTES || tail_owned {
+            return self.push_bytes(pool, bytes);
+        }
+        if bytes.is_empty() {
+            return;
+        }
+        let mut inline = [0u8; INLINE_BYTES];
+        inline[..bytes.len()].copy_from_slice(bytes);
+        self.grow(pool, bytes.len());
+        self.push_chunk(pool, Chunk::Inline(inline, bytes.len() as u8));
     }
 
     /// Appends a copy of `bytes`.
@@ -367,6 +391,31 @@ mod tests {
         sink.per_call = 100;
         q.write_to(&mut sink, &mut pool).unwrap();
         assert_eq!(sink.got, b"first frame");
+    }
+
+    #[test]
+    fn small_pieces_go_inline_and_keep_their_order() {
+        let mut pool = BufPool::default();
+        let mut q = WriteQueue::default();
+        let shared: Rc<[u8]> = Rc::from(&b"<shared>"[..]);
+        for head in [&b"h1:"[..], b"head-two:"] {
+            q.push_small(&mut pool, head);
+            q.push_shared_range(&mut pool, shared.clone(), 1..7);
+        }
+        // Behind an owned buffer the bytes join it rather than take a chunk.
+        q.push_bytes(&mut pool, b"[");
+        q.push_small(&mut pool, b"]");
+        q.push_small(&mut pool, &[b'x'; INLINE_BYTES + 1]);
+        // Two inline heads, two shared ranges, one owned buffer for the rest.
+        assert_eq!(q.chunks.len(), 5);
+        assert!(matches!(q.chunks.front(), Some(Chunk::Inline(_, 3))));
+        let mut sink = Trickle { got: Vec::new(), per_call: 5, calls_left: 100 };
+        while !q.is_empty() {
+            q.write_to(&mut sink, &mut pool).unwrap();
+        }
+        let mut want = b"h1:sharedhead-two:shared[]".to_vec();
+        want.extend_from_slice(&[b'x'; INLINE_BYTES + 1]);
+        assert_eq!(sink.got, want);
     }
 
     #[test]

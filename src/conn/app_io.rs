@@ -63,14 +63,28 @@ impl Output for AppOutput<'_> {
         if binary && self.carrier == Carrier::Lines {
             return;
         }
+        let mut own = [0u8; crate::write_queue::INLINE_BYTES];
+        let mut own_len = 0;
         if self.carrier == Carrier::WebSocket {
             let total: usize = parts.iter().map(Part::len).sum();
             let mut header = [0u8; 14];
             let opcode = if binary { OpCode::Binary } else { OpCode::Text };
             let header_len = encode_header(opcode, true, total as u64, None, &mut header);
-            self.out.push_bytes(self.pool, header.get(..header_len).expect("an encoded header fits its buffer"));
+            own[..header_len].copy_from_slice(&header[..header_len]);
+            own_len = header_len;
         }
-        for part in parts {
+        // The receiver's own leading bytes (frame header and own parts) go out as one small chunk.
+        let mut rest = parts;
+        while let [Part::Own(bytes), tail @ ..] = rest {
+            if own_len + bytes.len() > own.len() {
+                break;
+            }
+            own[own_len..own_len + bytes.len()].copy_from_slice(bytes);
+            own_len += bytes.len();
+            rest = tail;
+        }
+        self.out.push_small(self.pool, &own[..own_len]);
+        for part in rest {
             match part {
                 Part::Shared(bytes, range) => self.out.push_shared_range(self.pool, Rc::clone(bytes), range.clone()),
                 Part::Own(bytes) => self.out.push_bytes(self.pool, bytes),
