@@ -32,19 +32,6 @@ fn server_with(args: &[&str]) -> TestServer {
     TestServer::with_args(&all)
 }
 
-/// One request on `stream` (kept alive) and its response.
-fn request(stream: &mut TcpStream, method: &str, target: &str, body: &[u8]) -> HttpResponse {
-    let head = format!(
-        "{method} {target} HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain;charset=UTF-8\r\n\
-         Content-Length: {}\r\n\r\n",
-        body.len()
-    );
-    let mut bytes = head.into_bytes();
-    bytes.extend_from_slice(body);
-    stream.write_all(&bytes).expect("send a request");
-    read_response(stream).unwrap_or_else(|| panic!("no response to {method} {target}"))
-}
-
 fn status_body(response: &HttpResponse) -> (u16, String) {
     (response.status, response.body_text())
 }

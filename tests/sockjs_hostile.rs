@@ -21,20 +21,6 @@ fn server_with(args: &[&str]) -> TestServer {
     TestServer::with_args(&all)
 }
 
-/// One request on `stream` (kept alive); the response's head, and its body
-/// when it has a Content-Length.
-fn request(stream: &mut TcpStream, method: &str, target: &str, body: &[u8]) -> HttpResponse {
-    let head = format!(
-        "{method} {target} HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain;charset=UTF-8\r\n\
-         Content-Length: {}\r\n\r\n",
-        body.len()
-    );
-    let mut bytes = head.into_bytes();
-    bytes.extend_from_slice(body);
-    stream.write_all(&bytes).expect("send a request");
-    read_response(stream).unwrap_or_else(|| panic!("no response to {method} {target}"))
-}
-
 fn post(server: &TestServer, target: &str, body: &[u8]) -> (u16, String) {
     let response = request(&mut server.tcp(), "POST", target, body);
     (response.status, response.body_text())

@@ -164,15 +164,7 @@ pub fn handle_head(head: &[u8], config: &HttpConfig) -> Outcome {
     let (content_type, body): (&str, &[u8]) = match route(path, config) {
         None => return refuse(HttpError::NotFound, head_only, close, wants_ws),
         Some(Route::Ws(endpoint)) if wants_ws => {
-            return match accept_upgrade(&req, query, config, endpoint.subprotocols()) {
-                Ok(accepted) => Outcome::Upgrade(Upgrade {
-                    response: accepted.response,
-                    endpoint,
-                    name: accepted.name,
-                    subprotocol: accepted.subprotocol,
-                }),
-                Err(e) => refuse(e, head_only, true, true),
-            };
+            return upgrade_to(endpoint, &req, query, config, head_only);
         }
         #[cfg(test)]
         Some(Route::Test(service)) => {
@@ -291,15 +283,7 @@ fn engine_outcome(
             return fail(RequestError::BadRequest);
         }
         let endpoint = WsEndpoint::Engine { flavor, sid };
-        return match accept_upgrade(req, None, config, endpoint.subprotocols()) {
-            Ok(accepted) => Outcome::Upgrade(Upgrade {
-                response: accepted.response,
-                endpoint,
-                name: None,
-                subprotocol: accepted.subprotocol,
-            }),
-            Err(e) => refuse(e, head_only, true, true),
-        };
+        return upgrade_to(endpoint, req, None, config, head_only);
     }
     if transport == Transport::WebSocket {
         return fail(RequestError::BadRequest);
@@ -367,15 +351,7 @@ fn sockjs_outcome(
             return answer(refusal.answer());
         }
         let endpoint = WsEndpoint::SockJs { service, raw };
-        match accept_upgrade(req, None, config, endpoint.subprotocols()) {
-            Ok(accepted) => Outcome::Upgrade(Upgrade {
-                response: accepted.response,
-                endpoint,
-                name: None,
-                subprotocol: accepted.subprotocol,
-            }),
-            Err(e) => refuse(e, head_only, true, true),
-        }
+        upgrade_to(endpoint, req, None, config, head_only)
     };
     let (session, transport) = match sockjs::route(rest, req.method) {
         sockjs::Route::Greeting => return answer(sockjs::greeting()),
@@ -431,6 +407,26 @@ fn check_host(req: &Request<'_, '_>) -> Result<(), HttpError> {
     match req.single("Host")? {
         None if req.minor_version >= 1 => Err(HttpError::MissingHeader("Host")),
         _ => Ok(()),
+    }
+}
+
+/// An upgrade to `endpoint`, validated (`?name=` read from `query` when
+/// given), or its refusal; a refused upgrade always closes.
+fn upgrade_to(
+    endpoint: WsEndpoint,
+    req: &Request<'_, '_>,
+    query: Option<&str>,
+    config: &HttpConfig,
+    head_only: bool,
+) -> Outcome {
+    match accept_upgrade(req, query, config, endpoint.subprotocols()) {
+        Ok(accepted) => Outcome::Upgrade(Upgrade {
+            response: accepted.response,
+            endpoint,
+            name: accepted.name,
+            subprotocol: accepted.subprotocol,
+        }),
+        Err(e) => refuse(e, head_only, true, true),
     }
 }
 

@@ -133,6 +133,20 @@ pub fn read_response(stream: &mut TcpStream) -> Option<HttpResponse> {
 }
 
 /// A valid upgrade request for `path` with `extra` header lines appended.
+/// One request on `stream` (kept alive) and its response: a text body of
+/// `body.len()` bytes with its Content-Length.
+pub fn request(stream: &mut TcpStream, method: &str, target: &str, body: &[u8]) -> HttpResponse {
+    let head = format!(
+        "{method} {target} HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain;charset=UTF-8\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(body);
+    stream.write_all(&bytes).expect("send a request");
+    read_response(stream).unwrap_or_else(|| panic!("no response to {method} {target}"))
+}
+
 pub fn upgrade_request(path: &str, extra: &str) -> Vec<u8> {
     format!(
         "GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
