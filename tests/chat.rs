@@ -223,6 +223,28 @@ fn legacy_over_websocket_speaks_lines_in_text_frames() {
 }
 
 #[test]
+fn a_line_oriented_websocket_client_on_legacy_signs_in_chats_and_quits() {
+    // websocat and its kind send each line with its line end in the frame.
+    let server = TestServer::start();
+    let (mut bob, _) = Legacy::join(&server, "bob");
+    let mut eve = server.ws("/legacy");
+    eve.send(Message::text("eve\n")).unwrap();
+    assert_eq!(next_data(&mut eve), Message::text("3$*$*3bob$"));
+    assert_eq!(bob.line(), "3$*$*3eve$");
+    eve.send(Message::text("hello bob\r\n")).unwrap();
+    assert_eq!(bob.line(), "#lobby eve : hello bob");
+    eve.send(Message::text("bob..444..eve : psst\n")).unwrap();
+    assert_eq!(bob.line(), "eve : psst");
+    // A line end inside the frame stays part of the one message (a legacy
+    // receiver's line shows it as a space).
+    eve.send(Message::text("two\nlines\n")).unwrap();
+    assert_eq!(bob.line(), "#lobby eve : two lines");
+    eve.send(Message::text("/quit\n")).unwrap();
+    assert_eq!(expect_close(&mut eve), Some(1000));
+    assert_eq!(bob.line(), "3$*$*3");
+}
+
+#[test]
 fn leaving_by_quit_close_or_reset_removes_the_user_everywhere() {
     let server = TestServer::start();
     let (mut watcher, _) = Legacy::join(&server, "watcher");

@@ -35,6 +35,16 @@ pub fn handle_line<D: Directory>(hub: &mut Hub<D>, member: MemberId, line: &[u8]
     }
 }
 
+/// A `/legacy` text frame without the one line end that line-oriented
+/// WebSocket tools (websocat) send after each line; a line end inside the
+/// frame stays, as the frame is one message.
+fn without_line_end(frame: &[u8]) -> &[u8] {
+    match frame.strip_suffix(b"\n") {
+        Some(line) => line.strip_suffix(b"\r").unwrap_or(line),
+        None => frame,
+    }
+}
+
 impl App for LineChat {
     fn handle_input(&mut self, input: Input<'_>, cx: &mut AppCtx<'_>, out: &mut dyn Output) {
         match input {
@@ -45,7 +55,7 @@ impl App for LineChat {
             Input::Text(text) if text.len() > cx.limits.chat.max_line_bytes => {
                 cx.hub.reject(self.member, ChatError::TooLarge, None, None, cx.outbox)
             }
-            Input::Text(text) => handle_line(cx.hub, self.member, text.as_bytes(), cx.outbox),
+            Input::Text(text) => handle_line(cx.hub, self.member, without_line_end(text.as_bytes()), cx.outbox),
             Input::Binary(_) => {
                 out.close(CloseRequest { code: CloseCode::UNSUPPORTED, reason: "binary frames are not accepted here" })
             }
@@ -58,5 +68,26 @@ impl App for LineChat {
 
     fn wire_format(&self) -> Option<WireFormat> {
         Some(WIRE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_line_end;
+
+    #[test]
+    fn one_trailing_line_end_is_dropped() {
+        let cases: &[(&[u8], &[u8])] = &[
+            (b"alice\n", b"alice"),
+            (b"alice\r\n", b"alice"),
+            (b"alice", b"alice"),
+            (b"alice\r", b"alice\r"),
+            (b"two\nlines\n", b"two\nlines"),
+            (b"blank\n\n", b"blank\n"),
+            (b"\n", b""),
+        ];
+        for (frame, want) in cases {
+            assert_eq!(without_line_end(frame), *want, "{:?}", String::from_utf8_lossy(frame));
+        }
     }
 }
