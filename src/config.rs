@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::app::static_files::{self, StaticFiles};
+use crate::app::static_files::StaticFiles;
 use crate::chat::ChatConfig;
 use crate::proto::http::HttpConfig;
 use crate::proto::ws::DecoderLimits;
@@ -19,9 +19,19 @@ use crate::proto::ws::DecoderLimits;
 #[command(
     name = "soket",
     version,
-    about = "A single-threaded real-time messaging daemon: legacy line protocol, HTTP/1.1 and WebSocket on one port."
+    about = "A single-threaded real-time messaging daemon: the legacy line protocol, HTTP/1.1, WebSocket, \
+             Socket.IO, STOMP and SockJS on one port.",
+    after_help = "Sizes take a plain number of bytes or a unit: 64KiB, 16MiB, 1MB. Durations take ms, s or m \
+                  (250ms, 10s, 2m; a bare number is seconds).\n\
+                  Logging goes to stderr, filtered by RUST_LOG (default: info; RUST_LOG=debug logs every \
+                  connection, RUST_LOG=soket=debug only soket's lines)."
 )]
 pub struct Config {
+    /// A TOML file whose keys are these flags' long names (`max-queued = "8MiB"`, `no-echo = true`,
+    /// `allow-origin = ["https://a.example"]`); a flag given on the command line wins over the file.
+    #[arg(long = "config", value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+
     /// Address to listen on (0.0.0.0:8888 to serve a network; port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8888")]
     pub listen: SocketAddr,
@@ -35,11 +45,11 @@ pub struct Config {
     pub max_connections: usize,
 
     /// Largest HTTP request head (request line and headers) in bytes; over it: 431.
-    #[arg(long = "max-head", default_value_t = 8 * 1024)]
+    #[arg(long = "max-head", default_value = "8KiB", value_parser = parse_size)]
     pub max_head_bytes: usize,
 
     /// Request body an HTTP endpoint that reads one accepts (Content-Length or chunked); over it: 413.
-    #[arg(long = "max-body", default_value_t = 1024 * 1024)]
+    #[arg(long = "max-body", default_value = "1MiB", value_parser = parse_size)]
     pub max_body_bytes: usize,
 
     /// Most header fields in one HTTP request; over it: 400.
@@ -47,7 +57,7 @@ pub struct Config {
     pub max_headers: usize,
 
     /// Largest WebSocket message (all fragments together) in bytes; over it: close 1009.
-    #[arg(long = "max-message", default_value_t = 16 * 1024 * 1024)]
+    #[arg(long = "max-message", default_value = "16MiB", value_parser = parse_size)]
     pub max_message_bytes: usize,
 
     /// Most frames in one fragmented WebSocket message, empty ones included; over it: close 1009.
@@ -55,7 +65,7 @@ pub struct Config {
     pub max_fragments: usize,
 
     /// Largest legacy message in bytes (after dropping NULs and the terminator); over it: `!ERR too_large`.
-    #[arg(long = "max-line", default_value_t = 64 * 1024)]
+    #[arg(long = "max-line", default_value = "64KiB", value_parser = parse_size)]
     pub max_line_bytes: usize,
 
     /// Rooms one chat user may be in besides `lobby`; further joins get `room_invalid`.
@@ -63,7 +73,7 @@ pub struct Config {
     pub max_rooms_per_user: usize,
 
     /// Unsent bytes queued for one connection before it is cut off as a slow reader (close 1013).
-    #[arg(long = "max-queued", default_value_t = 4 * 1024 * 1024)]
+    #[arg(long = "max-queued", default_value = "4MiB", value_parser = parse_size)]
     pub max_queued_bytes: usize,
 
     /// Time allowed from accept (or the end of the previous HTTP response) to a complete request head.
@@ -113,7 +123,7 @@ pub struct Config {
     pub engineio_ping_timeout: Duration,
 
     /// Engine.IO: largest message, and largest long-polling request body, in bytes (`maxPayload`).
-    #[arg(long, default_value_t = 1_000_000)]
+    #[arg(long, default_value = "1000000", value_parser = parse_size)]
     pub engineio_max_payload: usize,
 
     /// Socket.IO: time a new session has to connect a namespace before it is closed.
@@ -156,7 +166,7 @@ pub struct Config {
     pub stomp_max_headers: usize,
 
     /// STOMP: longest header line in bytes; over it: an ERROR frame.
-    #[arg(long, default_value_t = 8 * 1024)]
+    #[arg(long, default_value = "8KiB", value_parser = parse_size)]
     pub stomp_max_header_line: usize,
 
     /// SockJS: silence on a receiving request (or the SockJS WebSocket) after which the server sends `h`.
@@ -169,7 +179,7 @@ pub struct Config {
 
     /// SockJS: bytes of frames a streaming response (xhr_streaming, eventsource, htmlfile) carries
     /// before it ends, so the browser can free what it buffered; the client opens the next one.
-    #[arg(long, default_value_t = 128 * 1024)]
+    #[arg(long, default_value = "128KiB", value_parser = parse_size)]
     pub sockjs_response_limit: usize,
 
     /// SockJS: most sessions open at once (their ids are the clients' choice); further ones get 503.
@@ -191,7 +201,7 @@ pub struct Config {
     pub socketio_client: Option<PathBuf>,
 
     /// Most bytes of --static-dir and --socketio-client files together, all held in memory; over it soket does not start.
-    #[arg(long, default_value_t = static_files::DEFAULT_MAX_BYTES)]
+    #[arg(long, default_value = "32MiB", value_parser = parse_size)]
     pub static_max_bytes: usize,
 
     /// The files of --static-dir and --socketio-client, read by [`Config::load_files`].
@@ -207,6 +217,81 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return text.parse().map(Duration::from_secs).map_err(|_| format!("`{text}` is too long"));
     }
     humantime::parse_duration(text).map_err(|e| format!("`{text}` is not a duration like 250ms, 10s or 2m: {e}"))
+}
+
+/// The flags a `--config` file's TOML text stands for, leaving out those the
+/// command line `cli` gives itself.
+fn file_args(text: &str, cli: &[std::ffi::OsString]) -> Result<Vec<String>, String> {
+    use clap::CommandFactory;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| format!("not TOML: {}", e.message()))?;
+    let command = Config::command();
+    let mut args = Vec::new();
+    for (key, value) in table {
+        let Some(arg) = command.get_arguments().find(|a| a.get_long() == Some(key.as_str())) else {
+            return Err(format!("unknown key `{key}`: keys are the long flag names of `soket --help`"));
+        };
+        if key == "config" {
+            return Err("a config file cannot name another one".into());
+        }
+        let flag = format!("--{key}");
+        let on_cli = cli.iter().filter_map(|a| a.to_str()).any(|a| a == flag || a.starts_with(&format!("{flag}=")));
+        if on_cli {
+            continue;
+        }
+        let takes_value = arg.get_action().takes_values();
+        let scalar = |value: &toml::Value| match value {
+            toml::Value::String(s) => Ok(s.clone()),
+            toml::Value::Integer(n) => Ok(n.to_string()),
+            toml::Value::Float(f) => Ok(f.to_string()),
+            other => Err(format!("`{key}` takes a string or a number, not {}", other.type_str())),
+        };
+        match value {
+            toml::Value::Boolean(on) if !takes_value => {
+                if on {
+                    args.push(flag);
+                }
+            }
+            toml::Value::Boolean(_) => return Err(format!("`{key}` takes a value, not true or false")),
+            _ if !takes_value => return Err(format!("`{key}` is a switch: write `{key} = true`")),
+            toml::Value::Array(items) => {
+                for item in &items {
+                    args.push(flag.clone());
+                    args.push(scalar(item)?);
+                }
+            }
+            value => {
+                args.push(flag);
+                args.push(scalar(&value)?);
+            }
+        }
+    }
+    Ok(args)
+}
+
+/// Parses a size in bytes as the README writes them: a plain number of
+/// bytes, or a number with a unit, `KB`/`MB`/`GB` (powers of 1000) or
+/// `KiB`/`MiB`/`GiB` (powers of 1024), `B` also accepted; case-insensitive,
+/// a space allowed before the unit.
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = text.split_at(digits);
+    let expected = || format!("`{text}` is not a size like 65536, 64KiB, 16MiB or 1MB");
+    let number: u64 = number.parse().map_err(|_| expected())?;
+    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" | "k" => 1000,
+        "kib" => 1 << 10,
+        "mb" | "m" => 1000 * 1000,
+        "mib" => 1 << 20,
+        "gb" | "g" => 1000 * 1000 * 1000,
+        "gib" => 1 << 30,
+        _ => return Err(expected()),
+    };
+    number
+        .checked_mul(multiplier)
+        .and_then(|bytes| usize::try_from(bytes).ok())
+        .ok_or_else(|| format!("`{text}` is too large"))
 }
 
 /// Parses STOMP's `SEND,RECEIVE` heart-beat pair, each a duration as
@@ -230,7 +315,40 @@ impl Default for Config {
     }
 }
 
+/// Why the configuration could not be read.
+#[derive(Debug)]
+pub enum ConfigError {
+    /// The command line (or a key of the file, as a flag) is wrong, or asks
+    /// for `--help`/`--version`: clap prints it and exits.
+    Flags(clap::Error),
+    /// The `--config` file cannot be read or holds something no flag takes.
+    File(String),
+}
+
 impl Config {
+    /// The configuration from `args` (the program name first), over the keys
+    /// of the `--config` file when one is given: each key is a flag's long
+    /// name, and a flag on the command line wins over the file's key.
+    pub fn from_args<I, T>(args: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+        let config = Config::try_parse_from(&args).map_err(ConfigError::Flags)?;
+        let Some(path) = &config.config_file else {
+            return Ok(config);
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::File(format!("--config {}: cannot read it: {e}", path.display())))?;
+        let from_file =
+            file_args(&text, &args).map_err(|e| ConfigError::File(format!("--config {}: {e}", path.display())))?;
+        let mut merged = args.first().cloned().into_iter().collect::<Vec<_>>();
+        merged.extend(from_file.into_iter().map(std::ffi::OsString::from));
+        merged.extend(args.iter().skip(1).cloned());
+        Config::try_parse_from(merged).map_err(ConfigError::Flags)
+    }
+
     /// Checks the values against each other; run once before serving.
     pub fn validate(&self) -> Result<(), String> {
         let nonzero = [
@@ -452,6 +570,99 @@ mod tests {
         assert_eq!(config.ping_timeout, Duration::from_secs(20));
         assert_eq!(config.legacy_flush_ms, 50);
         assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn sizes_parse_as_the_readme_writes_them() {
+        assert_eq!(parse_size("65536"), Ok(65536));
+        assert_eq!(parse_size("64KiB"), Ok(64 << 10));
+        assert_eq!(parse_size("16MiB"), Ok(16 << 20));
+        assert_eq!(parse_size("1MB"), Ok(1_000_000));
+        assert_eq!(parse_size("2 gib"), Ok(2 << 30));
+        assert_eq!(parse_size("512B"), Ok(512));
+        assert_eq!(parse_size("8k"), Ok(8000));
+        for bad in ["", "KiB", "1.5MiB", "-1", "64 KiBs", "12 parsecs", "99999999999999999999", "99999999999GiB"] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(Config::default().static_max_bytes, crate::app::static_files::DEFAULT_MAX_BYTES);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_flag_and_what_it_expects() {
+        let error = Config::try_parse_from(["soket", "--max-queued", "lots"]).expect_err("refused").to_string();
+        assert!(error.contains("--max-queued") && error.contains("64KiB"), "{error}");
+        let error = Config::try_parse_from(["soket", "--ping-interval", "soon"]).expect_err("refused").to_string();
+        assert!(error.contains("--ping-interval") && error.contains("10s"), "{error}");
+        let error = Config::default();
+        let zero = Config { max_line_bytes: 0, ..error };
+        assert_eq!(zero.validate(), Err("--max-line must be at least 1".to_owned()));
+    }
+
+    fn config_file(text: &str) -> tempfile_path::Path {
+        tempfile_path::Path::with(text)
+    }
+
+    /// A file under the system's temporary directory, removed on drop.
+    mod tempfile_path {
+        pub struct Path(pub std::path::PathBuf);
+
+        impl Path {
+            pub fn with(text: &str) -> Path {
+                use std::sync::atomic::{AtomicUsize, Ordering};
+                static NEXT: AtomicUsize = AtomicUsize::new(0);
+                let name = format!("soket-config-{}-{}.toml", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+                let path = std::env::temp_dir().join(name);
+                std::fs::write(&path, text).expect("write a temporary config file");
+                Path(path)
+            }
+        }
+
+        impl Drop for Path {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_file(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn a_config_file_sets_flags_and_the_command_line_wins() {
+        let file = config_file(
+            "max-queued = \"8MiB\"\nmax-line = 1024\nno-echo = true\nping-interval = \"40s\"\n\
+             allow-origin = [\"https://a.example\", \"https://b.example\"]\nsocketio-test-suite = false\n",
+        );
+        let path = file.0.to_str().expect("a UTF-8 temp path");
+        let config = Config::from_args(["soket", "--config", path, "--max-line", "2KiB"]).expect("loads");
+        assert_eq!(config.max_queued_bytes, 8 << 20);
+        assert_eq!(config.max_line_bytes, 2048, "the command line wins");
+        assert!(config.no_echo);
+        assert!(!config.socketio_test_suite);
+        assert_eq!(config.ping_interval, Duration::from_secs(40));
+        assert_eq!(config.allow_origins, ["https://a.example", "https://b.example"]);
+        let config = Config::from_args(["soket", "--config", path, "--allow-origin=https://c.example"]).expect("loads");
+        assert_eq!(config.allow_origins, ["https://c.example"], "a list flag on the command line replaces the file's");
+    }
+
+    #[test]
+    fn a_bad_config_file_says_what_is_wrong() {
+        let error = |text: &str| {
+            let file = config_file(text);
+            match Config::from_args(["soket".as_ref(), "--config".as_ref(), file.0.as_os_str()]) {
+                Err(ConfigError::File(message)) => message,
+                Err(ConfigError::Flags(e)) => e.to_string(),
+                Ok(_) => panic!("{text:?} was accepted"),
+            }
+        };
+        assert!(error("max-qeued = 5").contains("unknown key `max-qeued`"));
+        assert!(error("max-queued = [").contains("not TOML"));
+        assert!(error("no-echo = \"yes\"").contains("`no-echo` is a switch"));
+        assert!(error("max-line = true").contains("`max-line` takes a value"));
+        assert!(error("config = \"other.toml\"").contains("cannot name another"));
+        let message = error("max-line = \"huge\"");
+        assert!(message.contains("--max-line") && message.contains("huge"), "{message}");
+        match Config::from_args(["soket", "--config", "/nonexistent/soket.toml"]) {
+            Err(ConfigError::File(message)) => assert!(message.contains("/nonexistent/soket.toml"), "{message}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

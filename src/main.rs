@@ -6,16 +6,27 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use log::{error, info};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
+use soket::config::ConfigError;
 use soket::{Config, Server};
 
 fn main() -> ExitCode {
     return_large_buffers_to_the_kernel();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let mut config = Config::parse();
+    let mut config = match Config::from_args(std::env::args_os()) {
+        Ok(config) => config,
+        Err(ConfigError::Flags(e)) => e.exit(),
+        Err(ConfigError::File(e)) => {
+            error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = config.validate() {
+        error!("{e}");
+        return ExitCode::from(2);
+    }
     if let Err(e) = config.load_files() {
         error!("{e}");
         return ExitCode::FAILURE;
