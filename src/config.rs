@@ -32,6 +32,10 @@ pub struct Config {
     #[arg(long = "config", value_name = "FILE")]
     pub config_file: Option<PathBuf>,
 
+    /// How log lines are written: `text` for people, `json` (one object per line) for log collectors.
+    #[arg(long, value_enum, default_value = "text")]
+    pub log_format: crate::logging::LogFormat,
+
     /// Address to listen on (0.0.0.0:8888 to serve a network; port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:8888")]
     pub listen: SocketAddr,

@@ -14,6 +14,7 @@ pub mod conn;
 #[cfg(any(test, feature = "harness"))]
 pub mod harness;
 pub mod ids;
+pub mod logging;
 pub mod metrics;
 pub mod proto;
 pub mod reactor;

@@ -14,15 +14,16 @@ use soket::{Config, Server};
 
 fn main() -> ExitCode {
     return_large_buffers_to_the_kernel();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let mut config = match Config::from_args(std::env::args_os()) {
         Ok(config) => config,
         Err(ConfigError::Flags(e)) => e.exit(),
         Err(ConfigError::File(e)) => {
+            soket::logging::init(soket::logging::LogFormat::Text);
             error!("{e}");
             return ExitCode::from(2);
         }
     };
+    soket::logging::init(config.log_format);
     if let Err(e) = config.validate() {
         error!("{e}");
         return ExitCode::from(2);
@@ -44,6 +45,21 @@ fn main() -> ExitCode {
     };
     // Scripts and tests that pass port 0 learn the real port from this line.
     println!("soket listening on {}", server.local_addr());
+    info!(
+        "event=started version={} listen={} max_connections={} max_message={} max_line={} max_queued={} \
+         ping_interval={:?} handshake_timeout={:?} echo={} allow_origin={} log_format={}",
+        env!("CARGO_PKG_VERSION"),
+        server.local_addr(),
+        config.max_connections,
+        config.max_message_bytes,
+        config.max_line_bytes,
+        config.max_queued_bytes,
+        config.ping_interval,
+        config.handshake_timeout,
+        !config.no_echo,
+        soket::logging::quote(&config.allow_origins.join(",")),
+        format!("{:?}", config.log_format).to_lowercase(),
+    );
 
     let shutdown = server.shutdown_handle();
     let mut signals = match Signals::new([SIGINT, SIGTERM]) {

@@ -177,7 +177,19 @@ impl Server {
             if let Some(deadline) = self.shutdown_deadline
                 && (self.conns.is_empty() || now >= deadline)
             {
-                info!("shutdown complete ({} connections left)", self.conns.len());
+                let m = &self.shared.metrics;
+                info!(
+                    "event=stopped connections_left={} connections_accepted={} messages_in={} messages_out={} \
+                     bytes_in={} bytes_out={} slow_reader_cuts={} handshake_failures={} (shutdown complete)",
+                    self.conns.len(),
+                    m.connections_accepted_total,
+                    m.messages_in_total,
+                    m.messages_out_total,
+                    m.bytes_in_total,
+                    m.bytes_out_total,
+                    m.slow_consumer_disconnects_total,
+                    m.handshake_failures_total,
+                );
                 return Ok(());
             }
         }
