@@ -26,3 +26,26 @@ pub enum Endpoint {
     Conn(ConnId),
     Session(SessionId),
 }
+
+impl std::fmt::Display for ConnId {
+    /// `slot.generation`, as the logs write a connection.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.slot, self.generation)
+    }
+}
+
+impl std::fmt::Display for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.slot, self.generation)
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    /// `conn=SLOT.GEN` or `session=SLOT.GEN`, a log field.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Conn(id) => write!(f, "conn={id}"),
+            Endpoint::Session(id) => write!(f, "session={id}"),
+        }
+    }
+}

@@ -257,7 +257,7 @@ impl Server {
             self.shared.metrics.connections_accepted_total += 1;
             if self.conns.len() >= self.shared.limits.max_connections && !self.evict_oldest_silent(now) {
                 self.shared.metrics.connections_refused_total += 1;
-                debug!("refusing {peer}: --max-connections reached");
+                debug!("event=refuse peer={peer} limit=max-connections");
                 drop(stream);
                 continue;
             }
@@ -278,7 +278,7 @@ impl Server {
             let conn = Conn::new(PlainTcp::new(stream), id, &mut ctx);
             conns.insert(conn);
             self.accept_order.push_back(id);
-            debug!("accepted {peer} as {id:?}");
+            debug!("event=accept conn={id} peer={peer}");
             self.settle(slot, true, now);
         }
     }
@@ -290,7 +290,7 @@ impl Server {
     fn evict_oldest_silent(&mut self, now: Instant) -> bool {
         while let Some(id) = self.accept_order.pop_front() {
             if self.conns.get(id.slot).is_some_and(|c| c.id == id && c.is_silent()) {
-                debug!("evicting {id:?}: silent at --max-connections");
+                debug!("event=evict conn={id} reason=silent limit=max-connections");
                 self.shared.metrics.silent_evictions_total += 1;
                 self.remove(id.slot, now);
                 return true;
@@ -453,7 +453,7 @@ impl Server {
         if let Some(mut session) = self.shared.sessions.remove(id) {
             let (mut ctx, _, _) = self.ctx(now);
             session.on_close(&mut ctx.app());
-            debug!("session {id:?} closed");
+            debug!("event=session_closed session={id}");
         }
     }
 
@@ -479,7 +479,7 @@ impl Server {
         }
         let (mut ctx, _, _) = self.ctx(now);
         conn.on_removed(&mut ctx);
-        debug!("closed {:?}", conn.id);
+        debug!("event=closed conn={}", conn.id);
     }
 
     /// Routes what the hub produced: each event is rendered once per wire

@@ -392,6 +392,13 @@ impl<D: Directory> Hub<D> {
         let ns = self.namespaces.entry(session.namespace.clone()).or_default();
         let seq = self.next_seq;
         self.next_seq += 1;
+        debug!(
+            "event=registered {} member={} name={} namespace={}",
+            session.endpoint,
+            sender.id.0,
+            crate::logging::quote(&name),
+            crate::logging::quote(&session.namespace)
+        );
         let member = Member { id: sender.id, endpoint: session.endpoint, name: name.clone(), dialect: session.dialect };
         ns.by_name.insert(name.clone(), sender.id);
         ns.audience.remove(&sender.id);

@@ -40,7 +40,7 @@ impl<S: Transport> Conn<S> {
                 self.feed(&mut pending, ctx);
             }
             Lifecycle::Sniffing { flush: None, first_byte } if *first_byte <= now => {
-                debug!("conn {:?}: no byte within --first-byte-timeout", self.id);
+                debug!("event=timeout conn={} limit=first-byte-timeout", self.id);
                 self.close_now(ctx);
             }
             Lifecycle::Http(state) if state.is_held() && state.deadline().is_some_and(|d| d <= now) => {
@@ -48,7 +48,7 @@ impl<S: Transport> Conn<S> {
             }
             Lifecycle::Http(state) if state.is_held() => {}
             Lifecycle::Http(state) if state.deadline().is_some_and(|d| d <= now) => {
-                debug!("conn {:?}: request not complete in time", self.id);
+                debug!("event=timeout conn={} limit=handshake-timeout status=408", self.id);
                 // A connection that never started a request just goes.
                 if !self.rbuf.is_empty() || !state.is_reading_head() {
                     let body = b"request head timeout\n";
@@ -61,14 +61,14 @@ impl<S: Transport> Conn<S> {
                 self.decode_lines(None, now, ctx);
             }
             Lifecycle::Draining { deadline, .. } | Lifecycle::Closing { deadline, .. } if *deadline <= now => {
-                debug!("conn {:?}: closing deadline passed", self.id);
+                debug!("event=timeout conn={} limit=close-timeout", self.id);
                 self.close_now(ctx);
             }
             Lifecycle::Open(Framing::WebSocket(ws)) => match ws.on_deadline(now, ctx.timeouts) {
                 Keepalive::Wait => {}
                 Keepalive::Ping => self.out.append_with(ctx.pool, |v| encode_frame(v, OpCode::Ping, b"")),
                 Keepalive::TimedOut => {
-                    debug!("conn {:?}: keepalive ping unanswered", self.id);
+                    debug!("event=timeout conn={} limit=ping-timeout code=1001", self.id);
                     self.send_close(Some(CloseCode::GOING_AWAY), "ping timeout", AfterClose::Finish, ctx);
                 }
             },

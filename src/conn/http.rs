@@ -5,7 +5,9 @@
 
 use std::time::Instant;
 
-use log::debug;
+use log::{Level, debug, log_enabled};
+
+use crate::logging::quote;
 
 use super::app_io::{Carrier, run_app_start};
 use super::websocket::WsFraming;
@@ -41,9 +43,46 @@ pub(super) struct Served {
     handler: Box<dyn HttpHandler>,
     head_only: bool,
     close: bool,
+    /// `method=... path=...` for the answer's log line, kept only when
+    /// debug logging is on.
+    request_line: Option<Box<str>>,
     /// The head of a streamed answer is out: `Some(chunked)`. Without
     /// chunking the body ends with the connection.
     streaming: Option<bool>,
+}
+
+/// `method=GET path=/x` from a request head (or as much of its first line
+/// as there is), for the log.
+fn request_fields(head: &[u8]) -> Box<str> {
+    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(line.get(..line.len().min(256)).unwrap_or_default());
+    let mut words = line.split_ascii_whitespace();
+    let method = words.next().unwrap_or("");
+    let path = words.next().unwrap_or("");
+    format!("method={} path={}", quote(method), quote(path)).into()
+}
+
+/// `status=404 reason=...` from an encoded answer: the status line's code,
+/// and for a refusal the start of its text body (soket's refusals say why there).
+fn answer_fields(response: &[u8]) -> String {
+    let status = response.get(9..12).and_then(|s| std::str::from_utf8(s).ok()).unwrap_or("?");
+    let body = response.windows(4).position(|w| w == b"\r\n\r\n").and_then(|at| response.get(at + 4..));
+    match body.filter(|_| !status.starts_with(['1', '2', '3'])) {
+        Some(body) if !body.is_empty() => {
+            let text = String::from_utf8_lossy(body.get(..body.len().min(160)).unwrap_or_default());
+            format!("status={status} reason={}", quote(text.trim()))
+        }
+        _ => format!("status={status}"),
+    }
+}
+
+/// `status=... reason=...` for an app's answer.
+fn response_fields(response: &HttpResponse) -> String {
+    if response.status < 400 || response.body.is_empty() {
+        return format!("status={}", response.status);
+    }
+    let text = String::from_utf8_lossy(response.body.get(..response.body.len().min(160)).unwrap_or_default());
+    format!("status={} reason={}", response.status, quote(text.trim()))
 }
 
 impl HttpState {
@@ -92,7 +131,8 @@ impl<S: Transport> Conn<S> {
                     scanner.reset();
                     let head = buf.get(..head_len).expect("the scanner reports a length within its input");
                     let outcome = router::handle_head(head, ctx.http);
-                    self.on_outcome(outcome, ctx);
+                    let request_line = log_enabled!(Level::Debug).then(|| request_fields(head));
+                    self.on_outcome(outcome, request_line, ctx);
                     if self.out.queued() >= ctx.limits.read_pause_bytes() {
                         // A peer pipelining requests without reading the
                         // answers: leave the rest until it catches up.
@@ -103,7 +143,13 @@ impl<S: Transport> Conn<S> {
                 }
                 Ok(None) => (0, false),
                 Err(e) => {
-                    debug!("conn {:?}: bad request head: {e}", self.id);
+                    debug!(
+                        "event=http conn={} {} status={} reason={}",
+                        self.id,
+                        request_fields(buf),
+                        e.status(),
+                        quote(&e.to_string())
+                    );
                     self.out.push_bytes(ctx.pool, &error_response(e, false, true));
                     self.finish(ctx);
                     (buf.len(), false)
@@ -120,7 +166,11 @@ impl<S: Transport> Conn<S> {
                     (used, true)
                 }
                 Err(e) => {
-                    debug!("conn {:?}: bad request body: {e}", self.id);
+                    debug!(
+                        "event=http conn={} status=400 reason={}",
+                        self.id,
+                        quote(&format!("bad request body: {e}"))
+                    );
                     self.out.push_bytes(ctx.pool, &error_response(e.into(), false, true));
                     self.finish(ctx);
                     (buf.len(), false)
@@ -131,17 +181,21 @@ impl<S: Transport> Conn<S> {
         }
     }
 
-    fn on_outcome(&mut self, outcome: Outcome, ctx: &mut Ctx<'_>) {
+    fn on_outcome(&mut self, outcome: Outcome, request_line: Option<Box<str>>, ctx: &mut Ctx<'_>) {
         match outcome {
             Outcome::Respond { response, close, handshake_failure } => {
                 if handshake_failure {
                     ctx.metrics.handshake_failures_total += 1;
                 }
+                if let Some(request_line) = &request_line {
+                    debug!("event=http conn={} {request_line} {}", self.id, answer_fields(&response));
+                }
                 self.out.push_bytes(ctx.pool, &response);
                 self.after_response(close, ctx);
             }
             Outcome::Serve { service, body, head_only, close } => {
-                let request = Served { handler: router::serve(&service), head_only, close, streaming: None };
+                let request =
+                    Served { handler: router::serve(&service), head_only, close, request_line, streaming: None };
                 match BodyDecoder::for_kind(body, ctx.http.max_body_bytes) {
                     Ok(decoder) if decoder.is_done() => self.run_handler(request, &[], ctx),
                     Ok(decoder) => {
@@ -158,7 +212,14 @@ impl<S: Transport> Conn<S> {
             Outcome::Upgrade(upgrade) => {
                 self.out.push_bytes(ctx.pool, &upgrade.response);
                 self.switch_protocol(Protocol::WebSocket, ctx);
-                debug!("conn {:?}: upgraded to {:?}", self.id, upgrade.endpoint);
+                if let Some(request_line) = &request_line {
+                    debug!(
+                        "event=upgrade conn={} {request_line} status=101 subprotocol={} endpoint={}",
+                        self.id,
+                        quote(upgrade.subprotocol.as_deref().unwrap_or("")),
+                        quote(&format!("{:?}", upgrade.endpoint)),
+                    );
+                }
                 self.app = Some(router::open(&upgrade, self.id, &mut ctx.app()));
                 let ws = WsFraming::new(router::decoder_limits(&upgrade, ctx.limits), ctx.now, ctx.timeouts);
                 self.lifecycle = Lifecycle::Open(Framing::WebSocket(Box::new(ws)));
@@ -179,6 +240,9 @@ impl<S: Transport> Conn<S> {
     fn on_reply(&mut self, mut request: Served, reply: HttpReply, ctx: &mut Ctx<'_>) {
         match reply {
             HttpReply::Respond(response) if request.streaming.is_none() => {
+                if let Some(request_line) = &request.request_line {
+                    debug!("event=http conn={} {request_line} {}", self.id, response_fields(&response));
+                }
                 self.write_http_response(&response, request.head_only, request.close, ctx);
                 self.after_response(request.close, ctx);
             }
@@ -189,6 +253,9 @@ impl<S: Transport> Conn<S> {
                 // answer; one that closes after it delimits the body itself
                 // (and HTTP/1.0, which always closes here, knows no chunks).
                 let chunked = !request.close;
+                if let Some(request_line) = &request.request_line {
+                    debug!("event=http conn={} {request_line} status={} streaming=true", self.id, head.status);
+                }
                 self.out.push_bytes(ctx.pool, &head.encode_stream_head(chunked, request.close));
                 request.streaming = Some(chunked);
                 if request.head_only {

@@ -16,7 +16,9 @@ mod websocket;
 use std::io;
 use std::time::Instant;
 
-use log::{debug, trace, warn};
+use log::{debug, warn};
+
+use crate::logging::quote;
 
 pub use transport::{PlainTcp, Transport};
 use websocket::WsFraming;
@@ -303,7 +305,7 @@ impl<S: Transport> Conn<S> {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    debug!("conn {:?}: read error: {e}", self.id);
+                    debug!("event=close conn={} by=error error={}", self.id, quote(&e.to_string()));
                     self.close_now(ctx);
                     return;
                 }
@@ -313,7 +315,7 @@ impl<S: Transport> Conn<S> {
     }
 
     fn on_eof(&mut self, ctx: &mut Ctx<'_>) {
-        trace!("conn {:?}: peer closed its side", self.id);
+        debug!("event=eof conn={}", self.id);
         let has_output = self.has_output();
         match &mut self.lifecycle {
             // A request the peer finished sending still deserves its answer.
@@ -387,9 +389,18 @@ impl<S: Transport> Conn<S> {
             };
             match &mut self.lifecycle {
                 Lifecycle::Sniffing { flush, .. } => match sniff(rest) {
-                    Sniff::Http => self.lifecycle = Lifecycle::Http(HttpState::new(ctx)),
-                    Sniff::Legacy => self.open_lines(ctx),
-                    Sniff::Stomp => self.open_stream(ctx),
+                    Sniff::Http => {
+                        debug!("event=protocol conn={} protocol=http", self.id);
+                        self.lifecycle = Lifecycle::Http(HttpState::new(ctx));
+                    }
+                    Sniff::Legacy => {
+                        debug!("event=protocol conn={} protocol=legacy", self.id);
+                        self.open_lines(ctx);
+                    }
+                    Sniff::Stomp => {
+                        debug!("event=protocol conn={} protocol=stomp", self.id);
+                        self.open_stream(ctx);
+                    }
                     Sniff::NeedMore => {
                         if flush.is_none() && !rest.is_empty() {
                             *flush = Some(ctx.now + ctx.timeouts.legacy_flush);
@@ -441,6 +452,8 @@ impl<S: Transport> Conn<S> {
     /// `code` `None` is a close frame without a body (the answer to one).
     fn send_close(&mut self, code: Option<CloseCode>, reason: &str, then: AfterClose, ctx: &mut Ctx<'_>) {
         if matches!(self.lifecycle, Lifecycle::Open(Framing::WebSocket(_))) {
+            let by = if then == AfterClose::Done { "peer" } else { "server" };
+            debug!("event=close conn={} by={by} code={} reason={}", self.id, code.map_or(1005, |c| c.0), quote(reason));
             match code {
                 Some(code) => self.out.append_with(ctx.pool, |v| encode_close(v, code, reason)),
                 None => self.out.append_with(ctx.pool, |v| encode_frame(v, OpCode::Close, b"")),
@@ -466,7 +479,12 @@ impl<S: Transport> Conn<S> {
     /// started to receive, say 1013 and let go.
     fn slow_reader(&mut self, ctx: &mut Ctx<'_>) {
         ctx.metrics.slow_consumer_disconnects_total += 1;
-        warn!("conn {:?}: slow reader, {} bytes queued; closing", self.id, self.out.queued());
+        warn!(
+            "event=slow_reader conn={} queued={} limit=max-queued max_queued={} code=1013",
+            self.id,
+            self.out.queued(),
+            ctx.limits.max_queued_bytes
+        );
         self.out.discard_unstarted(ctx.pool);
         self.send_close(Some(CloseCode::TRY_AGAIN_LATER), "slow reader", AfterClose::Finish, ctx);
     }
@@ -538,7 +556,7 @@ impl<S: Transport> Conn<S> {
             *write_shut = true;
             let peer_done = *peer_done;
             if let Err(e) = self.transport.shutdown_write() {
-                debug!("conn {:?}: shutdown: {e}", self.id);
+                debug!("event=close conn={} by=error error={}", self.id, quote(&format!("shutdown: {e}")));
                 self.lifecycle = Lifecycle::Closed;
             }
             // Closing with unread input would reset the connection and could
@@ -561,7 +579,7 @@ impl<S: Transport> Conn<S> {
                 true
             }
             Err(e) => {
-                debug!("conn {:?}: write error: {e}", self.id);
+                debug!("event=close conn={} by=error error={}", self.id, quote(&format!("write: {e}")));
                 false
             }
         }

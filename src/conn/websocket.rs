@@ -116,7 +116,7 @@ impl<S: Transport> Conn<S> {
                     }
                 }
                 Err(error) => {
-                    debug!("conn {:?}: websocket protocol error: {error}", self.id);
+                    debug!("event=protocol_error conn={} error={}", self.id, crate::logging::quote(&error.to_string()));
                     break Step::Violation(error.close_code(), error.to_string());
                 }
             };
