@@ -36,9 +36,11 @@ pub struct Config {
     #[arg(long, value_enum, default_value = "text")]
     pub log_format: crate::logging::LogFormat,
 
-    /// Address to listen on (0.0.0.0:8888 to serve a network; port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:8888")]
-    pub listen: SocketAddr,
+    /// Address to listen on, HOST:PORT: `0.0.0.0:8888` or `[::]:8888` serves a network, a name such
+    /// as `localhost:8888` is resolved (every address it has is served), port 0 picks a free port.
+    /// Repeat it to listen on several (IPv4 and IPv6).
+    #[arg(long, default_value = "127.0.0.1:8888", value_name = "ADDR")]
+    pub listen: Vec<String>,
 
     /// Connections the kernel may hold waiting to be accepted.
     #[arg(long, default_value_t = 1024)]
@@ -330,6 +332,35 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The addresses `--listen` names, resolved, without repeats, in order.
+    pub fn listen_addrs(&self) -> Result<Vec<SocketAddr>, String> {
+        use std::net::ToSocketAddrs;
+        let mut addrs: Vec<SocketAddr> = Vec::new();
+        for listen in &self.listen {
+            let resolved = listen.to_socket_addrs().map_err(|e| {
+                format!(
+                    "--listen {listen}: expected HOST:PORT such as 127.0.0.1:8888, [::]:8888 or localhost:8888 ({e})"
+                )
+            })?;
+            let resolved: Vec<SocketAddr> = resolved.collect();
+            if resolved.is_empty() {
+                return Err(format!("--listen {listen}: the name has no address"));
+            }
+            for addr in resolved {
+                if !addrs.contains(&addr) {
+                    addrs.push(addr);
+                }
+            }
+        }
+        if addrs.is_empty() {
+            return Err("--listen: no address to serve".into());
+        }
+        if addrs.len() > crate::reactor::MAX_LISTENERS {
+            return Err(format!("--listen: at most {} addresses", crate::reactor::MAX_LISTENERS));
+        }
+        Ok(addrs)
+    }
+
     /// The configuration from `args` (the program name first), over the keys
     /// of the `--config` file when one is given: each key is a flag's long
     /// name, and a flag on the command line wins over the file's key.
@@ -355,6 +386,7 @@ impl Config {
 
     /// Checks the values against each other; run once before serving.
     pub fn validate(&self) -> Result<(), String> {
+        self.listen_addrs()?;
         let nonzero = [
             ("--max-connections", self.max_connections),
             ("--max-head", self.max_head_bytes),
@@ -565,7 +597,7 @@ mod tests {
     #[test]
     fn defaults_match_the_protocol_document() {
         let config = Config::default();
-        assert_eq!(config.listen, "127.0.0.1:8888".parse().unwrap());
+        assert_eq!(config.listen_addrs(), Ok(vec!["127.0.0.1:8888".parse().unwrap()]));
         assert_eq!(config.max_message_bytes, 16 << 20);
         assert_eq!(config.max_line_bytes, 64 << 10);
         assert_eq!(config.max_queued_bytes, 4 << 20);
@@ -670,6 +702,23 @@ mod tests {
     }
 
     #[test]
+    fn listen_takes_names_ipv6_and_several_addresses() {
+        let config = Config::try_parse_from(["soket", "--listen", "localhost:8888"]).expect("parses");
+        let addrs = config.listen_addrs().expect("localhost resolves");
+        assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.port() == 8888), "{addrs:?}");
+        let config = Config::try_parse_from(["soket", "--listen", "[::]:8888", "--listen", "0.0.0.0:8888"]).unwrap();
+        assert_eq!(config.listen_addrs(), Ok(vec!["[::]:8888".parse().unwrap(), "0.0.0.0:8888".parse().unwrap()]));
+        let config = Config::try_parse_from(["soket", "--listen", "127.0.0.1:1", "--listen", "127.0.0.1:1"]).unwrap();
+        assert_eq!(config.listen_addrs().map(|a| a.len()), Ok(1), "repeats are served once");
+        for bad in ["8888", "localhost", "127.0.0.1:99999", "[::1:80"] {
+            let config = Config::try_parse_from(["soket", "--listen", bad]).unwrap();
+            let error = config.listen_addrs().expect_err(bad);
+            assert!(error.starts_with(&format!("--listen {bad}:")), "{error}");
+            assert_eq!(config.validate(), Err(error));
+        }
+    }
+
+    #[test]
     fn durations_parse_with_units() {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
@@ -695,7 +744,7 @@ mod tests {
             "https://a.example,https://b.example",
             "--no-echo",
         ]);
-        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.listen_addrs().map(|a| a[0].port()), Ok(9000));
         assert_eq!(config.max_queued_bytes, 1024);
         assert_eq!(config.allow_origins.len(), 2);
         assert!(!config.http().echo_enabled);

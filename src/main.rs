@@ -39,12 +39,15 @@ fn main() -> ExitCode {
     let server = match Server::bind(&config) {
         Ok(server) => server,
         Err(e) => {
-            error!("cannot serve on {}: {e}", config.listen);
+            error!("cannot serve: {e}");
             return ExitCode::FAILURE;
         }
     };
-    // Scripts and tests that pass port 0 learn the real port from this line.
-    println!("soket listening on {}", server.local_addr());
+    // Scripts and tests that pass port 0 learn the real port from this line
+    // (the first address's comes first).
+    for addr in server.local_addrs() {
+        println!("soket listening on {addr}");
+    }
     info!(
         "event=started version={} listen={} max_connections={} max_message={} max_line={} max_queued={} \
          ping_interval={:?} handshake_timeout={:?} echo={} allow_origin={} log_format={}",

@@ -1,4 +1,4 @@
-//! The mio reactor: one thread, one poll, one listener, a slab of
+//! The mio reactor: one thread, one poll, its listeners, a slab of
 //! connections, a deadline heap, and one flush per connection per batch.
 
 use std::io;
@@ -21,8 +21,12 @@ use crate::conn::{Conn, Ctx, PlainTcp, Renderings, Shared};
 use crate::ids::{Endpoint, SessionId};
 use crate::timers::{ConnId, Timers};
 
-const LISTENER: Token = Token(usize::MAX);
 const WAKER: Token = Token(usize::MAX - 1);
+/// Listener `i` (one per `--listen` address) is `Token(FIRST_LISTENER - i)`,
+/// far above any connection slot.
+const FIRST_LISTENER: usize = usize::MAX - 2;
+/// The most `--listen` addresses; more is a start-up error.
+pub const MAX_LISTENERS: usize = 64;
 /// How long accepting pauses after the process runs out of file
 /// descriptors (or kernel memory): long enough not to spin, short enough
 /// that clients queued in the backlog are served soon after fds free up.
@@ -52,8 +56,9 @@ impl ShutdownHandle {
 
 pub struct Server {
     poll: Poll,
-    listener: Option<TcpListener>,
-    local_addr: SocketAddr,
+    /// One per `--listen` address; emptied at shutdown.
+    listeners: Vec<TcpListener>,
+    local_addrs: Vec<SocketAddr>,
     /// What every connection borrows: limits, counters, the hub and its
     /// outbox (routed by [`Server::deliver`]), the session table beside the
     /// connection slab, the wake list.
@@ -83,14 +88,21 @@ impl Server {
     pub fn bind(config: &Config) -> io::Result<Server> {
         config.validate().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let poll = Poll::new()?;
-        let mut listener = listen(config.listen, config.backlog)?;
-        poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
-        let local_addr = listener.local_addr()?;
+        let addrs = config.listen_addrs().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let mut listeners = Vec::with_capacity(addrs.len());
+        let mut local_addrs = Vec::with_capacity(addrs.len());
+        for (index, addr) in addrs.into_iter().enumerate() {
+            let mut listener = listen(addr, config.backlog)
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))?;
+            poll.registry().register(&mut listener, Token(FIRST_LISTENER - index), Interest::READABLE)?;
+            local_addrs.push(listener.local_addr()?);
+            listeners.push(listener);
+        }
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         Ok(Server {
             poll,
-            listener: Some(listener),
-            local_addr,
+            listeners,
+            local_addrs,
             shared: Shared::new(config),
             conns: Slab::new(),
             timers: Timers::default(),
@@ -127,8 +139,14 @@ impl Server {
         Ok((addr, handle, thread))
     }
 
+    /// The first `--listen` address, as bound (port 0 resolved).
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.local_addrs[0]
+    }
+
+    /// Every address served, in `--listen` order.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
     }
 
     pub fn shutdown_handle(&self) -> ShutdownHandle {
@@ -137,7 +155,9 @@ impl Server {
 
     /// Serves until a graceful shutdown completes.
     pub fn run(mut self) -> io::Result<()> {
-        info!("listening on {}", self.local_addr);
+        for addr in &self.local_addrs {
+            info!("event=listening addr={addr}");
+        }
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
         loop {
             let timeout = self.poll_timeout(Instant::now());
@@ -150,12 +170,12 @@ impl Server {
             let now = Instant::now();
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => self.accept_all(now),
                     WAKER => {
                         if self.shutdown_requested.load(Ordering::SeqCst) {
                             self.begin_shutdown(now);
                         }
                     }
+                    Token(token) if token > FIRST_LISTENER - self.listeners.len() => self.accept_all(now),
                     Token(slot) => {
                         // With the peer's FIN or an error in this event, read
                         // to the end: no later edge would report it.
@@ -227,12 +247,20 @@ impl Server {
         Some(act(conn, &mut ctx, scratch))
     }
 
+    /// Accepts what every listener has waiting (a readiness edge names one,
+    /// but the others' backlogs are as old, and this is cheap).
     fn accept_all(&mut self, now: Instant) {
-        if self.accept_paused_until.is_some() {
-            return;
+        for index in 0..self.listeners.len() {
+            if self.accept_paused_until.is_some() {
+                return;
+            }
+            self.accept_from(index, now);
         }
+    }
+
+    fn accept_from(&mut self, index: usize, now: Instant) {
         loop {
-            let Some(listener) = &self.listener else {
+            let Some(listener) = self.listeners.get(index) else {
                 return;
             };
             let (mut stream, peer) = match listener.accept() {
@@ -560,7 +588,7 @@ impl Server {
             return;
         }
         info!("shutting down: closing {} connections", self.conns.len());
-        if let Some(mut listener) = self.listener.take() {
+        for mut listener in self.listeners.drain(..) {
             let _ = self.poll.registry().deregister(&mut listener);
         }
         self.accept_paused_until = None;

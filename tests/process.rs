@@ -128,3 +128,56 @@ fn sigterm_with_1000_registered_users_sends_no_users_push() {
     assert_eq!(daemon.wait_exit(), Some(0), "exit status after SIGTERM");
     eprintln!("{USERS} users joined in {joined_after:?}; shut down after {:?}", started.elapsed());
 }
+
+#[test]
+fn several_listen_addresses_are_all_served_and_printed() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::{Command, Stdio};
+    // A machine without IPv6 on loopback serves a second IPv4 address instead.
+    let ipv6 = std::net::TcpListener::bind("[::1]:0").is_ok();
+    let second = if ipv6 { "[::1]:0" } else { "127.0.0.2:0" };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_soket"))
+        .args(["--listen", "127.0.0.1:0", "--listen", second, "--listen", "localhost:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn soket");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut addrs = Vec::new();
+    // localhost may be one or two more addresses; the first two lines are ours.
+    for _ in 0..2 {
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("an address line");
+        let addr: std::net::SocketAddr =
+            line.trim().strip_prefix("soket listening on ").expect("the address line").parse().expect("addr");
+        addrs.push(addr);
+    }
+    assert!(addrs[0].is_ipv4() && addrs[1].is_ipv6() == ipv6, "{addrs:?}");
+    for addr in &addrs {
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok\n"), "{addr}: {answer}");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn a_bad_flag_value_is_named_and_exits_two() {
+    use std::process::Command;
+    for (args, says) in [
+        (&["--max-queued", "lots"][..], "--max-queued"),
+        (&["--listen", "8888"][..], "--listen 8888"),
+        (&["--max-line", "0"][..], "--max-line must be at least 1"),
+        (&["--config", "/nonexistent/soket.toml"][..], "/nonexistent/soket.toml"),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_soket")).args(args).output().expect("run soket");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(!stderr.contains("cannot serve"), "{args:?}: {stderr}");
+    }
+}
