@@ -24,13 +24,13 @@ fn main() -> ExitCode {
         }
     };
     soket::logging::init(config.log_format);
-    if let Err(e) = config.validate() {
-        error!("{e}");
-        return ExitCode::from(2);
-    }
     if let Err(e) = config.load_files() {
         error!("{e}");
         return ExitCode::FAILURE;
+    }
+    if let Err(e) = config.validate() {
+        error!("{e}");
+        return ExitCode::from(2);
     }
     let (files, bytes) = config.files.totals();
     if files > 0 {
