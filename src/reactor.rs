@@ -3,8 +3,8 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 
 use crate::chat::Recipient;
 use crate::config::Config;
-use crate::conn::{Conn, Ctx, PlainTcp, Renderings, Shared};
+use crate::conn::{Conn, Ctx, NetStream, Renderings, Shared, TlsAcceptor};
 use crate::ids::{Endpoint, SessionId};
 use crate::timers::{ConnId, Timers};
 
@@ -50,6 +50,26 @@ impl ShutdownHandle {
     }
 }
 
+/// Hands a running [`Server`] a new TLS configuration (a reloaded
+/// certificate) from any thread: handshakes after it use the new one,
+/// connections already open keep theirs.
+#[derive(Clone)]
+pub struct TlsReloadHandle {
+    updates: mpsc::Sender<Arc<rustls::ServerConfig>>,
+    waker: Arc<Waker>,
+}
+
+impl TlsReloadHandle {
+    pub fn reload(&self, config: Arc<rustls::ServerConfig>) {
+        if self.updates.send(config).is_err() {
+            return;
+        }
+        if let Err(e) = self.waker.wake() {
+            warn!("could not wake the reactor for the TLS reload: {e}");
+        }
+    }
+}
+
 pub struct Server {
     poll: Poll,
     listener: Option<TcpListener>,
@@ -76,6 +96,10 @@ pub struct Server {
     shutdown_requested: Arc<AtomicBool>,
     waker: Arc<Waker>,
     shutdown_deadline: Option<Instant>,
+    /// What TLS handshakes use, when `--tls-cert` is given.
+    tls: Option<TlsAcceptor>,
+    tls_updates: mpsc::Receiver<Arc<rustls::ServerConfig>>,
+    tls_updates_sender: mpsc::Sender<Arc<rustls::ServerConfig>>,
 }
 
 impl Server {
@@ -87,6 +111,8 @@ impl Server {
         poll.registry().register(&mut listener, LISTENER, Interest::READABLE)?;
         let local_addr = listener.local_addr()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let tls = config.tls.clone().map(|config_tls| TlsAcceptor { config: config_tls, tls_only: config.tls_only });
+        let (tls_updates_sender, tls_updates) = mpsc::channel();
         Ok(Server {
             poll,
             listener: Some(listener),
@@ -104,6 +130,9 @@ impl Server {
             shutdown_requested: Arc::new(AtomicBool::new(false)),
             waker,
             shutdown_deadline: None,
+            tls,
+            tls_updates,
+            tls_updates_sender,
         })
     }
 
@@ -135,6 +164,12 @@ impl Server {
         ShutdownHandle { requested: self.shutdown_requested.clone(), waker: self.waker.clone() }
     }
 
+    /// A handle to replace the TLS configuration; `None` when TLS is off.
+    pub fn tls_reload_handle(&self) -> Option<TlsReloadHandle> {
+        self.tls.as_ref()?;
+        Some(TlsReloadHandle { updates: self.tls_updates_sender.clone(), waker: self.waker.clone() })
+    }
+
     /// Serves until a graceful shutdown completes.
     pub fn run(mut self) -> io::Result<()> {
         info!("listening on {}", self.local_addr);
@@ -152,6 +187,7 @@ impl Server {
                 match event.token() {
                     LISTENER => self.accept_all(now),
                     WAKER => {
+                        self.take_tls_updates();
                         if self.shutdown_requested.load(Ordering::SeqCst) {
                             self.begin_shutdown(now);
                         }
@@ -179,6 +215,16 @@ impl Server {
             {
                 info!("shutdown complete ({} connections left)", self.conns.len());
                 return Ok(());
+            }
+        }
+    }
+
+    /// Installs the newest TLS configuration sent by a [`TlsReloadHandle`].
+    fn take_tls_updates(&mut self) {
+        while let Ok(config) = self.tls_updates.try_recv() {
+            if let Some(tls) = &mut self.tls {
+                tls.config = config;
+                info!("TLS configuration reloaded: new handshakes use it");
             }
         }
     }
@@ -262,8 +308,9 @@ impl Server {
             }
             self.next_generation += 1;
             let id = ConnId { slot, generation: self.next_generation };
+            let transport = NetStream::accepted(stream, self.tls.as_ref(), now + self.shared.timeouts.handshake);
             let (mut ctx, conns, _) = self.ctx(now);
-            let conn = Conn::new(PlainTcp::new(stream), id, &mut ctx);
+            let conn = Conn::new(transport, id, &mut ctx);
             conns.insert(conn);
             self.accept_order.push_back(id);
             debug!("accepted {peer} as {id:?}");
