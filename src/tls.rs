@@ -26,13 +26,19 @@ pub fn load_server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, 
         return Err(format!("--tls-cert {}: no PEM certificate in the file", cert.display()));
     }
     let private_key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("--tls-key {}: {e}", key.display()))?;
-    let mut config = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
+    // AES-128-GCM first, chosen over the client's order: with AES-NI it
+    // costs about two thirds of AES-256-GCM per byte, at a strength no
+    // attack on a chat session comes near.
+    let mut provider = ring::default_provider();
+    provider.cipher_suites.sort_by_key(|suite| suite.suite() != rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
+    let mut config = ServerConfig::builder_with_provider(Arc::new(provider))
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS: {e}"))?
         .with_no_client_auth()
         .with_single_cert(chain, private_key)
         .map_err(|e| format!("--tls-cert {} with --tls-key {}: {e}", cert.display(), key.display()))?;
     config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+    config.ignore_client_order = true;
     // Resumption tickets would cost a ticketer per config and bytes per
     // handshake; a reconnecting client does a full handshake (about a
     // millisecond of CPU), which a chat daemon's reconnect rate affords.
