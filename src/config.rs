@@ -210,6 +210,24 @@ pub struct Config {
     #[arg(long, default_value = "32MiB", value_parser = parse_size)]
     pub static_max_bytes: usize,
 
+    /// Serve TLS too, with this certificate chain (PEM, leaf first): a connection whose first
+    /// byte is a TLS handshake record (0x16) gets TLS, with every protocol inside. Reloaded on SIGHUP.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1). Reloaded on SIGHUP.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Refuse plaintext: a connection whose first byte is not a TLS handshake record is closed
+    /// at once, without an answer. Needs --tls-cert and --tls-key.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_only: bool,
+
+    /// The TLS configuration of --tls-cert and --tls-key, read by [`Config::load_files`].
+    #[arg(skip)]
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+
     /// The files of --static-dir and --socketio-client, read by [`Config::load_files`].
     #[arg(skip)]
     pub files: Arc<StaticFiles>,
@@ -427,6 +445,15 @@ impl Config {
                 return Err(format!("{flag} must be longer than zero"));
             }
         }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err("--tls-cert and --tls-key go together".into());
+        }
+        if self.tls_only && self.tls_cert.is_none() {
+            return Err("--tls-only needs --tls-cert and --tls-key".into());
+        }
+        if self.tls_cert.is_some() != self.tls.is_some() {
+            return Err("--tls-cert given but not loaded (Config::load_files)".into());
+        }
         if self.files.sources() != (self.static_dir.as_deref(), self.socketio_client.as_deref()) {
             return Err("--static-dir or --socketio-client given but not loaded (Config::load_files)".into());
         }
@@ -434,13 +461,24 @@ impl Config {
     }
 
     /// Reads the files of `--static-dir` and `--socketio-client` into
-    /// memory, once, before serving: the reactor never reads the disk.
+    /// memory, and the TLS certificate and key, once, before serving: the
+    /// reactor never reads the disk. The error names the file at fault.
     pub fn load_files(&mut self) -> Result<(), String> {
+        self.tls = self.load_tls()?;
         let files =
             StaticFiles::load(self.static_dir.as_deref(), self.socketio_client.as_deref(), self.static_max_bytes)
                 .map_err(|e| e.to_string())?;
         self.files = Arc::new(files);
         Ok(())
+    }
+
+    /// The TLS configuration of `--tls-cert` and `--tls-key`, read now
+    /// (again on a reload); `None` without them.
+    pub fn load_tls(&self) -> Result<Option<Arc<rustls::ServerConfig>>, String> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => crate::tls::load_server_config(cert, key).map(Some),
+            _ => Ok(None),
+        }
     }
 
     /// The caps of the reactor and connections.

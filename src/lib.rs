@@ -19,7 +19,8 @@ pub mod metrics;
 pub mod proto;
 pub mod reactor;
 pub mod timers;
+pub mod tls;
 pub mod write_queue;
 
 pub use config::{Config, Limits, Timeouts};
-pub use reactor::{Server, ShutdownHandle};
+pub use reactor::{Server, ShutdownHandle, TlsReloadHandle};

@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 
 use log::{error, info};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use soket::config::ConfigError;
 use soket::{Config, Server};
@@ -65,7 +65,8 @@ fn main() -> ExitCode {
     );
 
     let shutdown = server.shutdown_handle();
-    let mut signals = match Signals::new([SIGINT, SIGTERM]) {
+    let tls_reload = server.tls_reload_handle();
+    let mut signals = match Signals::new([SIGINT, SIGTERM, SIGHUP]) {
         Ok(signals) => signals,
         Err(e) => {
             error!("cannot install signal handlers: {e}");
@@ -75,6 +76,10 @@ fn main() -> ExitCode {
     std::thread::spawn(move || {
         let mut seen = 0;
         for signal in signals.forever() {
+            if signal == SIGHUP {
+                reload_tls(&config, tls_reload.as_ref());
+                continue;
+            }
             seen += 1;
             if seen == 1 {
                 info!("signal {signal}: shutting down gracefully");
@@ -93,6 +98,23 @@ fn main() -> ExitCode {
             error!("reactor failed: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Reads the certificate and key again (after a renewal) and hands them to
+/// the reactor; a pair that does not load leaves the old one serving.
+fn reload_tls(config: &soket::Config, handle: Option<&soket::TlsReloadHandle>) {
+    let Some(handle) = handle else {
+        info!("SIGHUP: no --tls-cert to reload");
+        return;
+    };
+    match config.load_tls() {
+        Ok(Some(tls)) => {
+            info!("SIGHUP: reloading the TLS certificate");
+            handle.reload(tls);
+        }
+        Ok(None) => {}
+        Err(e) => error!("SIGHUP: TLS reload failed, the old certificate stays: {e}"),
     }
 }
 

@@ -3,8 +3,8 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ use std::collections::VecDeque;
 
 use crate::chat::Recipient;
 use crate::config::Config;
-use crate::conn::{Conn, Ctx, PlainTcp, Renderings, Shared};
+use crate::conn::{Conn, Ctx, NetStream, Renderings, Shared, TlsAcceptor};
 use crate::ids::{Endpoint, SessionId};
 use crate::timers::{ConnId, Timers};
 
@@ -54,6 +54,26 @@ impl ShutdownHandle {
     }
 }
 
+/// Hands a running [`Server`] a new TLS configuration (a reloaded
+/// certificate) from any thread: handshakes after it use the new one,
+/// connections already open keep theirs.
+#[derive(Clone)]
+pub struct TlsReloadHandle {
+    updates: mpsc::Sender<Arc<rustls::ServerConfig>>,
+    waker: Arc<Waker>,
+}
+
+impl TlsReloadHandle {
+    pub fn reload(&self, config: Arc<rustls::ServerConfig>) {
+        if self.updates.send(config).is_err() {
+            return;
+        }
+        if let Err(e) = self.waker.wake() {
+            warn!("could not wake the reactor for the TLS reload: {e}");
+        }
+    }
+}
+
 pub struct Server {
     poll: Poll,
     /// One per `--listen` address; emptied at shutdown.
@@ -81,6 +101,10 @@ pub struct Server {
     shutdown_requested: Arc<AtomicBool>,
     waker: Arc<Waker>,
     shutdown_deadline: Option<Instant>,
+    /// What TLS handshakes use, when `--tls-cert` is given.
+    tls: Option<TlsAcceptor>,
+    tls_updates: mpsc::Receiver<Arc<rustls::ServerConfig>>,
+    tls_updates_sender: mpsc::Sender<Arc<rustls::ServerConfig>>,
 }
 
 impl Server {
@@ -99,6 +123,8 @@ impl Server {
             listeners.push(listener);
         }
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let tls = config.tls.clone().map(|config_tls| TlsAcceptor { config: config_tls, tls_only: config.tls_only });
+        let (tls_updates_sender, tls_updates) = mpsc::channel();
         Ok(Server {
             poll,
             listeners,
@@ -116,6 +142,9 @@ impl Server {
             shutdown_requested: Arc::new(AtomicBool::new(false)),
             waker,
             shutdown_deadline: None,
+            tls,
+            tls_updates,
+            tls_updates_sender,
         })
     }
 
@@ -153,6 +182,12 @@ impl Server {
         ShutdownHandle { requested: self.shutdown_requested.clone(), waker: self.waker.clone() }
     }
 
+    /// A handle to replace the TLS configuration; `None` when TLS is off.
+    pub fn tls_reload_handle(&self) -> Option<TlsReloadHandle> {
+        self.tls.as_ref()?;
+        Some(TlsReloadHandle { updates: self.tls_updates_sender.clone(), waker: self.waker.clone() })
+    }
+
     /// Serves until a graceful shutdown completes.
     pub fn run(mut self) -> io::Result<()> {
         for addr in &self.local_addrs {
@@ -171,6 +206,7 @@ impl Server {
             for event in events.iter() {
                 match event.token() {
                     WAKER => {
+                        self.take_tls_updates();
                         if self.shutdown_requested.load(Ordering::SeqCst) {
                             self.begin_shutdown(now);
                         }
@@ -211,6 +247,16 @@ impl Server {
                     m.handshake_failures_total,
                 );
                 return Ok(());
+            }
+        }
+    }
+
+    /// Installs the newest TLS configuration sent by a [`TlsReloadHandle`].
+    fn take_tls_updates(&mut self) {
+        while let Ok(config) = self.tls_updates.try_recv() {
+            if let Some(tls) = &mut self.tls {
+                tls.config = config;
+                info!("TLS configuration reloaded: new handshakes use it");
             }
         }
     }
@@ -302,8 +348,9 @@ impl Server {
             }
             self.next_generation += 1;
             let id = ConnId { slot, generation: self.next_generation };
+            let transport = NetStream::accepted(stream, self.tls.as_ref(), now + self.shared.timeouts.handshake);
             let (mut ctx, conns, _) = self.ctx(now);
-            let conn = Conn::new(PlainTcp::new(stream), id, &mut ctx);
+            let conn = Conn::new(transport, id, &mut ctx);
             conns.insert(conn);
             self.accept_order.push_back(id);
             debug!("event=accept conn={id} peer={peer}");

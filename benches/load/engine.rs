@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use mio::net::TcpStream;
@@ -75,7 +76,8 @@ impl Out {
     }
 
     /// Writes until empty or `WouldBlock`.
-    fn flush(&mut self, stream: &mut TcpStream) -> io::Result<()> {
+    fn flush(&mut self, stream: &mut Stream) -> io::Result<()> {
+        stream.send_tls()?;
         while !self.chunks.is_empty() {
             let mut slices = [IoSlice::new(&[]); 64];
             let mut n = 0;
@@ -107,8 +109,90 @@ impl Out {
     }
 }
 
+/// A client socket, plain or TLS (the `soket-tls` server).
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    fn tcp(&mut self) -> &mut TcpStream {
+        match self {
+            Stream::Plain(tcp) => tcp,
+            Stream::Tls(tls) => &mut tls.sock,
+        }
+    }
+
+    /// Sends the TLS records rustls holds (handshake messages, encrypted data).
+    fn send_tls(&mut self) -> io::Result<()> {
+        if let Stream::Tls(tls) = self {
+            while tls.conn.wants_write() {
+                match tls.conn.write_tls(&mut tls.sock) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let tls = match self {
+            Stream::Plain(tcp) => return tcp.read(buf),
+            Stream::Tls(tls) => tls,
+        };
+        loop {
+            match tls.conn.reader().read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+                Err(e) => return Err(e),
+            }
+            if tls.conn.read_tls(&mut tls.sock)? == 0 {
+                return Ok(0);
+            }
+            tls.conn.process_new_packets().map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            while tls.conn.wants_write() {
+                match tls.conn.write_tls(&mut tls.sock) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_vectored(&[IoSlice::new(buf)])
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let tls = match self {
+            Stream::Plain(tcp) => return tcp.write_vectored(bufs),
+            Stream::Tls(tls) => tls,
+        };
+        // rustls' buffer limit bounds what waits for the socket.
+        let n = tls.conn.writer().write_vectored(bufs)?;
+        self.send_tls()?;
+        if n == 0 && bufs.iter().any(|b| !b.is_empty()) {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.send_tls()
+    }
+}
+
 pub struct Conn {
-    stream: TcpStream,
+    stream: Stream,
     proto: Proto,
     phase: Phase,
     inb: Vec<u8>,
@@ -128,6 +212,7 @@ pub struct Engine {
     host: String,
     pub rng: Rng,
     live: usize,
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Engine {
@@ -142,6 +227,7 @@ impl Engine {
             host: addr.to_string(),
             rng: Rng::from_time(),
             live: 0,
+            tls: crate::tls::active(),
         })
     }
 
@@ -153,6 +239,14 @@ impl Engine {
             self.conns.len() - 1
         });
         self.poll.registry().register(&mut stream, Token(slot), Interest::READABLE | Interest::WRITABLE)?;
+        let stream = match &self.tls {
+            None => Stream::Plain(stream),
+            Some(config) => {
+                let name = rustls::pki_types::ServerName::try_from("localhost").expect("a valid name");
+                let conn = rustls::ClientConnection::new(config.clone(), name).map_err(io::Error::other)?;
+                Stream::Tls(Box::new(rustls::StreamOwned::new(conn, stream)))
+            }
+        };
         self.conns[slot] = Some(Conn {
             stream,
             proto,
@@ -170,7 +264,7 @@ impl Engine {
     /// Closes the socket of `slot` at once and frees the slot.
     pub fn drop_conn(&mut self, slot: usize) {
         if let Some(mut conn) = self.conns.get_mut(slot).and_then(Option::take) {
-            let _ = self.poll.registry().deregister(&mut conn.stream);
+            let _ = self.poll.registry().deregister(conn.stream.tcp());
             self.free.push(slot);
             self.live -= 1;
         }
@@ -244,16 +338,16 @@ impl Conn {
             return Ok(());
         }
         if self.phase == Phase::Connecting {
-            match self.stream.take_error() {
+            match self.stream.tcp().take_error() {
                 Ok(None) => {}
                 Ok(Some(e)) | Err(e) => return self.fail(slot, handler, format!("connect: {e}")),
             }
-            match self.stream.peer_addr() {
+            match self.stream.tcp().peer_addr() {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotConnected => return Ok(()),
                 Err(e) => return self.fail(slot, handler, format!("connect: {e}")),
             }
-            let _ = self.stream.set_nodelay(true);
+            let _ = self.stream.tcp().set_nodelay(true);
             match self.proto {
                 Proto::Raw => {
                     self.phase = Phase::Open;
@@ -304,8 +398,9 @@ impl Conn {
             if let Err(e) = self.out.flush(&mut self.stream) {
                 return self.fail(slot, handler, format!("write: {e}"));
             }
-            // A short read emptied the socket: edge-triggered readiness reports new bytes.
-            if !filled {
+            // A short read emptied the socket: edge-triggered readiness reports new bytes. Not so
+            // over TLS, where rustls hands out what it decrypted so far: read to `WouldBlock`.
+            if !filled && matches!(self.stream, Stream::Plain(_)) {
                 break;
             }
         }

@@ -21,6 +21,7 @@ mod engine;
 mod server;
 mod sio;
 mod stomp;
+mod tls;
 mod ws;
 
 use std::collections::BTreeMap;
@@ -33,7 +34,7 @@ use serde_json::{Value, json};
 use crate::cases::{EchoSpec, Measure, Timing};
 use crate::engine::Proto;
 use crate::server::Flavor;
-use crate::server::{BASELINE, BASELINE_ENV, Launch, RABBITMQ, SERVERS, SOCKETIO, SOCKETIOXIDE, UWS};
+use crate::server::{BASELINE, BASELINE_ENV, Launch, RABBITMQ, SERVERS, SOCKETIO, SOCKETIOXIDE, SOKET_TLS, UWS};
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
@@ -343,6 +344,8 @@ fn run_one(args: &Args, case: &CaseDef, server: &str, peers_bin: &Path, logs: &P
     };
     let mut srv = server::start(&launch)?;
     let addr = srv.addr;
+    // Every engine of this case speaks TLS to soket-tls.
+    tls::use_tls(server == SOKET_TLS)?;
     let proto = if server == "raw-tcp" { Proto::Raw } else { Proto::Ws("/echo") };
     let sio_proto = Proto::Ws(sio::PATH);
     let result = match case.kind {
@@ -731,6 +734,10 @@ fn targets(m: &BTreeMap<(&str, &str), Row>) -> Vec<Value> {
     }
     if let Some(s) = m.get(&("idle", "soket")) {
         check("idle RSS B/conn <= 512".into(), s.rss, 512.0, true);
+    }
+    // TLS: wss echo of 64 KiB messages keeps most of the plaintext throughput.
+    if let (Some(t), Some(s)) = (m.get(&("echo-64KiB", SOKET_TLS)), m.get(&("echo-64KiB", "soket"))) {
+        check("echo-64KiB over TLS MB/s >= 0.8x plaintext".into(), t.mbps, 0.8 * s.mbps, false);
     }
     if let (Some(s), Some(f)) = (m.get(&("fanout", "soket")), m.get(&("fanout", "fastwebsockets"))) {
         check("fanout srv us/delivery <= 1/8 fastwebsockets".into(), s.srv_us, f.srv_us / 8.0, true);

@@ -13,8 +13,22 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// The servers, in table order: soket first, then the peers it is compared with.
-pub const SERVERS: [&str; 9] =
-    ["soket", BASELINE, "fastwebsockets", "tokio-tungstenite", UWS, "raw-tcp", SOCKETIO, SOCKETIOXIDE, RABBITMQ];
+pub const SERVERS: [&str; 10] = [
+    "soket",
+    SOKET_TLS,
+    BASELINE,
+    "fastwebsockets",
+    "tokio-tungstenite",
+    UWS,
+    "raw-tcp",
+    SOCKETIO,
+    SOCKETIOXIDE,
+    RABBITMQ,
+];
+
+/// The same soket binary with `--tls-cert` and `--tls-key` (a certificate made at bench time),
+/// every client over TLS: the WebSocket cases over wss beside the plaintext ones.
+pub const SOKET_TLS: &str = "soket-tls";
 
 /// Another soket binary (an earlier commit's release build, named by the
 /// environment variable [`BASELINE_ENV`]), run beside this one to measure a
@@ -38,7 +52,7 @@ pub const RABBITMQ: &str = "RabbitMQ";
 
 /// Whether `server` is built by `cargo build` in `benches/peers`.
 pub fn is_cargo_peer(server: &str) -> bool {
-    !matches!(server, "soket" | BASELINE | UWS | SOCKETIO | RABBITMQ)
+    !matches!(server, "soket" | SOKET_TLS | BASELINE | UWS | SOCKETIO | RABBITMQ)
 }
 
 /// Whether `server` runs on Node from an npm project of its own.
@@ -102,7 +116,7 @@ pub fn stomp_flavor(server: &str) -> Flavor {
 
 pub fn flavor(server: &str) -> Flavor {
     match server {
-        "soket" | BASELINE => Flavor::Soket,
+        "soket" | SOKET_TLS | BASELINE => Flavor::Soket,
         "raw-tcp" => Flavor::Raw,
         _ => Flavor::WsPeer,
     }
@@ -119,6 +133,17 @@ fn command(launch: &Launch<'_>) -> Result<(PathBuf, Vec<String>), String> {
                 PathBuf::from(env!("CARGO_BIN_EXE_soket"))
             };
             Ok((bin, args.to_vec()))
+        }
+        SOKET_TLS => {
+            let mut args = ["--listen", "127.0.0.1:0", "--max-connections", "20000"].map(String::from).to_vec();
+            let (cert, key) = crate::tls::server_files()?;
+            args.extend([
+                "--tls-cert".into(),
+                cert.display().to_string(),
+                "--tls-key".into(),
+                key.display().to_string(),
+            ]);
+            Ok((PathBuf::from(env!("CARGO_BIN_EXE_soket")), args))
         }
         UWS | SOCKETIO => {
             let dir = node_dir(launch.server);

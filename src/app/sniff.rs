@@ -1,8 +1,9 @@
 //! Tells what a connection speaks from its first bytes: a table of
 //! recognisers, one row per protocol that announces itself (an HTTP request
-//! line, a STOMP `CONNECT` frame; a TLS record adds a row), and the legacy line
-//! protocol for everything else. Owns only the decision; the flush-delay
-//! timeout is the caller's.
+//! line, a STOMP `CONNECT` frame), and the legacy line protocol for
+//! everything else. TLS is told apart below this, by the transport, which
+//! hands the sniffer the plaintext inside. Owns only the decision; the
+//! flush-delay timeout is the caller's.
 
 /// What a connection's first bytes say it speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

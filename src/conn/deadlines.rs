@@ -17,7 +17,10 @@ impl<S: Transport> Conn<S> {
     /// The earliest instant at which [`Conn::on_deadline`] has work to do.
     pub fn next_deadline(&self) -> Option<Instant> {
         let own = match &self.lifecycle {
-            Lifecycle::Sniffing { first_byte, flush } => Some(flush.unwrap_or(*first_byte)),
+            Lifecycle::Sniffing { first_byte, flush } => {
+                let sniffing = flush.unwrap_or(*first_byte);
+                Some(self.transport.handshake_deadline().map_or(sniffing, |tls| tls.min(sniffing)))
+            }
             Lifecycle::Http(state) => state.deadline(),
             Lifecycle::Draining { deadline, .. } | Lifecycle::Closing { deadline, .. } => Some(*deadline),
             Lifecycle::Open(Framing::WebSocket(ws)) => Some(ws.keepalive_deadline()),
@@ -32,6 +35,10 @@ impl<S: Transport> Conn<S> {
     pub fn on_deadline(&mut self, ctx: &mut Ctx<'_>) {
         let now = ctx.now;
         match &mut self.lifecycle {
+            Lifecycle::Sniffing { .. } if self.transport.handshake_deadline().is_some_and(|d| d <= now) => {
+                debug!("conn {:?}: TLS handshake not done within --handshake-timeout", self.id);
+                self.close_now(ctx);
+            }
             Lifecycle::Sniffing { flush: Some(flush), .. } if *flush <= now => {
                 // A proper prefix of a method name that stayed alone for the
                 // flush delay is a legacy message (a user may be called GET).

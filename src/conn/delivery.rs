@@ -2,7 +2,7 @@
 //! wire format and framed once per carrier, whatever the number of receivers.
 
 use super::websocket::{Framed, frame_rendered};
-use super::{Conn, Ctx, Transport, app_io, is_backlogged};
+use super::{Conn, Ctx, Transport, app_io};
 use crate::app::WireFormat;
 use crate::app::render::Rendered;
 use crate::chat::{Delivery, Event};
@@ -103,12 +103,12 @@ impl<S: Transport> Conn<S> {
         let Some(rendered) = renderings.rendered(format) else {
             return true;
         };
-        if is_backlogged(&self.out, rendered.body.len(), ctx.limits) {
+        if self.is_backlogged(rendered.body.len(), ctx.limits) {
             if !self.write_now(ctx) {
                 self.close_now(ctx);
                 return true;
             }
-            if is_backlogged(&self.out, rendered.body.len(), ctx.limits) {
+            if self.is_backlogged(rendered.body.len(), ctx.limits) {
                 self.slow_reader(ctx);
                 return true;
             }

@@ -283,12 +283,12 @@ impl<S: Transport> Conn<S> {
     fn on_chunks(&mut self, request: Served, chunks: Chunks, ctx: &mut Ctx<'_>) {
         let chunked = request.streaming == Some(true);
         for chunk in chunks.chunks.iter().filter(|c| !c.is_empty()) {
-            if super::is_backlogged(&self.out, chunk.len(), ctx.limits) && !self.write_now(ctx) {
+            if self.is_backlogged(chunk.len(), ctx.limits) && !self.write_now(ctx) {
                 self.lifecycle = Lifecycle::Http(HttpState::Held { request });
                 self.close_now(ctx);
                 return;
             }
-            if super::is_backlogged(&self.out, chunk.len(), ctx.limits) {
+            if self.is_backlogged(chunk.len(), ctx.limits) {
                 // The handler hears of it through `on_close` (finish ends the request).
                 self.lifecycle = Lifecycle::Http(HttpState::Held { request });
                 self.slow_reader(ctx);

@@ -10,6 +10,7 @@ mod delivery;
 mod http;
 mod lines;
 mod stream;
+mod tls;
 mod transport;
 mod websocket;
 
@@ -20,7 +21,7 @@ use log::{debug, warn};
 
 use crate::logging::quote;
 
-pub use transport::{PlainTcp, Transport};
+pub use transport::{NetStream, TlsAcceptor, Transport};
 use websocket::WsFraming;
 
 use crate::app::sniff::{Sniff, sniff};
@@ -99,7 +100,7 @@ enum AfterClose {
     Done,
 }
 
-pub struct Conn<S: Transport = PlainTcp> {
+pub struct Conn<S: Transport = NetStream> {
     transport: S,
     pub id: ConnId,
     /// The connection's earliest entry in the reactor's timer heap.
@@ -250,20 +251,26 @@ impl<S: Transport> Conn<S> {
     /// Queues bytes shared with other receivers of one hub delivery; cuts the
     /// connection off as a slow reader if its queue passes `--max-queued`.
     fn push_delivery(&mut self, framed: &Framed, ctx: &mut Ctx<'_>) {
-        if is_backlogged(&self.out, framed.len(), ctx.limits) {
+        if self.is_backlogged(framed.len(), ctx.limits) {
             // Not slow yet if the socket takes the backlog now: a fast reader
             // can fall behind within one batch, before its end-of-batch flush.
             if !self.write_now(ctx) {
                 self.close_now(ctx);
                 return;
             }
-            if is_backlogged(&self.out, framed.len(), ctx.limits) {
+            if self.is_backlogged(framed.len(), ctx.limits) {
                 self.slow_reader(ctx);
                 return;
             }
         }
         framed.push_to(&mut self.out, ctx.pool);
         ctx.metrics.messages_out_total += 1;
+    }
+
+    /// The slow-reader rule over everything this connection has not sent:
+    /// its queue and its transport's backlog.
+    fn is_backlogged(&self, adding: usize, limits: &Limits) -> bool {
+        queue_is_backlogged(&self.out, self.transport.pending_write_bytes(), adding, limits)
     }
 
     /// Ends the connection normally (`/quit`): a WebSocket closes with 1000,
@@ -553,11 +560,16 @@ impl<S: Transport> Conn<S> {
         }
         self.out.release_idle_memory(ctx.pool);
         if let Lifecycle::Draining { peer_done, write_shut, .. } = &mut self.lifecycle {
-            *write_shut = true;
             let peer_done = *peer_done;
-            if let Err(e) = self.transport.shutdown_write() {
-                debug!("event=close conn={} by=error error={}", self.id, quote(&format!("shutdown: {e}")));
-                self.lifecycle = Lifecycle::Closed;
+            match self.transport.shutdown_write() {
+                Ok(()) => *write_shut = true,
+                // A TLS close_notify waits for the socket: the writable
+                // event brings us back here.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    debug!("event=close conn={} by=error error={}", self.id, quote(&format!("shutdown: {e}")));
+                    self.lifecycle = Lifecycle::Closed;
+                }
             }
             // Closing with unread input would reset the connection and could
             // destroy our last bytes in flight; with nothing more to expect
@@ -573,11 +585,19 @@ impl<S: Transport> Conn<S> {
 
     /// Writes what the transport takes now. False on a fatal write error.
     fn write_now(&mut self, ctx: &mut Ctx<'_>) -> bool {
-        match self.out.write_to(&mut self.transport, ctx.pool) {
+        let written = self.out.write_to(&mut self.transport, ctx.pool);
+        // The transport's own backlog (TLS records) goes out even when the
+        // queue is empty and `write_to` had nothing to write.
+        let flushed = match self.transport.pending_write_bytes() {
+            0 => Ok(()),
+            _ => self.transport.flush(),
+        };
+        match written.and_then(|written| flushed.map(|()| written)) {
             Ok(written) => {
                 ctx.metrics.bytes_out_total += written as u64;
                 true
             }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => true,
             Err(e) => {
                 debug!("event=close conn={} by=error error={}", self.id, quote(&format!("write: {e}")));
                 false
@@ -591,7 +611,9 @@ impl<S: Transport> Conn<S> {
 /// being added (one message bigger than the limit may enter an empty queue)
 /// nor a head chunk bigger than the limit (such a legal large message is on
 /// its way; a reader that keeps up is not slow for having been sent one).
-fn is_backlogged(out: &WriteQueue, adding: usize, limits: &Limits) -> bool {
-    let counted = websocket::counted_queue(out, limits.max_queued_bytes);
+/// `transport_backlog` (TLS records the socket has not taken yet) counts with
+/// the queue; [`Conn::is_backlogged`] asks it for a connection.
+fn queue_is_backlogged(out: &WriteQueue, transport_backlog: usize, adding: usize, limits: &Limits) -> bool {
+    let counted = websocket::counted_queue(out, limits.max_queued_bytes) + transport_backlog;
     counted > 0 && counted + adding > limits.max_queued_bytes
 }

@@ -1,13 +1,20 @@
-//! The byte stream under a connection. Plain TCP today; TLS (issue 8) adds a
-//! variant here, under the connection, so no protocol needs to know.
+//! The byte stream under a connection: plain TCP, or TLS over it, told
+//! apart by the first byte, under the connection, so no protocol needs to
+//! know. TLS is not a row of the protocol sniffer: the sniffer sees the
+//! plaintext inside, and every protocol works over TLS unchanged.
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::Shutdown;
+use std::sync::Arc;
+use std::time::Instant;
 
 use mio::event::Source;
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
+use rustls::ServerConfig;
 use socket2::SockRef;
+
+use super::tls::TlsStream;
 
 /// What a connection reads from and writes to: a TCP socket in the reactor,
 /// memory in [`crate::harness`] (fuzzing and tests drive a whole connection
@@ -21,57 +28,147 @@ pub trait Transport: Read + Write {
     fn pending_write_bytes(&self) -> usize {
         0
     }
-}
 
-/// A plain TCP connection. It reads with `recv` and writes with `send` and
-/// `sendmsg`, not `read`/`write`/`writev`: the socket calls skip the file
-/// layer (and its position lock) that the file calls go through, which is
-/// measurable when a fan-out writes to a thousand sockets in a row.
-pub struct PlainTcp(TcpStream);
-
-impl PlainTcp {
-    pub fn new(stream: TcpStream) -> PlainTcp {
-        PlainTcp(stream)
+    /// While a TLS handshake runs: the instant it must be done by
+    /// (`--handshake-timeout` from the accept).
+    fn handshake_deadline(&self) -> Option<Instant> {
+        None
     }
 }
 
-impl Read for PlainTcp {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let socket = SockRef::from(&self.0);
-        (&*socket).read(buf)
-    }
+/// The first byte of a TLS connection: a handshake record's content type
+/// (RFC 8446 §5.1). No HTTP method, STOMP command or legacy line starts
+/// with it, so plaintext clients are never mistaken for TLS.
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
+/// TLS as the reactor offers it: the configuration new handshakes use, and
+/// whether plaintext is refused.
+#[derive(Clone)]
+pub struct TlsAcceptor {
+    pub config: Arc<ServerConfig>,
+    pub tls_only: bool,
 }
 
-impl Write for PlainTcp {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        SockRef::from(&self.0).send(buf)
+/// The reactor's transport: a TCP socket, plain, TLS, or (while TLS is on)
+/// not known until its first byte.
+///
+/// Plain, it reads with `recv` and writes with `send` and `sendmsg`, not
+/// `read`/`write`/`writev`: the socket calls skip the file layer (and its
+/// position lock) that the file calls go through, which is measurable when
+/// a fan-out writes to a thousand sockets in a row.
+pub struct NetStream {
+    tcp: TcpStream,
+    mode: Mode,
+}
+
+enum Mode {
+    Plain,
+    /// Boxed: a plain connection should not pay for the acceptor.
+    Undecided(Box<(TlsAcceptor, Instant)>),
+    Tls {
+        tls: Box<TlsStream>,
+        handshake_deadline: Instant,
+    },
+}
+
+impl NetStream {
+    /// A newly accepted socket: plain, or told by its first byte when TLS is
+    /// on, with its handshake due by `handshake_deadline`.
+    pub fn accepted(tcp: TcpStream, tls: Option<&TlsAcceptor>, handshake_deadline: Instant) -> NetStream {
+        let mode = match tls {
+            None => Mode::Plain,
+            Some(acceptor) => Mode::Undecided(Box::new((acceptor.clone(), handshake_deadline))),
+        };
+        NetStream { tcp, mode }
     }
 
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        SockRef::from(&self.0).send_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
+    /// Looks at the first byte (without taking it) and becomes plain or TLS.
+    /// `WouldBlock` until a byte (or the end) comes.
+    fn decide(&mut self) -> io::Result<()> {
+        let Mode::Undecided(undecided) = &self.mode else {
+            return Ok(());
+        };
+        let (acceptor, handshake_deadline) = &**undecided;
+        let mut first = [0u8; 1];
+        let peeked = self.tcp.peek(&mut first)?;
+        if peeked == 1 && first[0] == TLS_HANDSHAKE_RECORD {
+            let tls = Box::new(TlsStream::new(acceptor.config.clone())?);
+            self.mode = Mode::Tls { tls, handshake_deadline: *handshake_deadline };
+        } else if peeked == 1 && acceptor.tls_only {
+            return Err(io::Error::new(io::ErrorKind::ConnectionRefused, "plaintext refused (--tls-only)"));
+        } else {
+            self.mode = Mode::Plain;
+        }
         Ok(())
     }
 }
 
-impl Transport for PlainTcp {
-    fn shutdown_write(&mut self) -> io::Result<()> {
-        self.0.shutdown(Shutdown::Write)
+impl Read for NetStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.decide()?;
+        match &mut self.mode {
+            Mode::Tls { tls, .. } => tls.read(&self.tcp, buf),
+            _ => (&*SockRef::from(&self.tcp)).read(buf),
+        }
     }
 }
 
-impl Source for PlainTcp {
+impl Write for NetStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.mode {
+            Mode::Tls { tls, .. } => tls.write_vectored(&self.tcp, &[IoSlice::new(buf)]),
+            _ => SockRef::from(&self.tcp).send(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match &mut self.mode {
+            Mode::Tls { tls, .. } => tls.write_vectored(&self.tcp, bufs),
+            _ => SockRef::from(&self.tcp).send_vectored(bufs),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.mode {
+            Mode::Tls { tls, .. } => tls.flush(&self.tcp),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Transport for NetStream {
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        match &mut self.mode {
+            Mode::Tls { tls, .. } => tls.shutdown_write(&self.tcp),
+            _ => self.tcp.shutdown(Shutdown::Write),
+        }
+    }
+
+    fn pending_write_bytes(&self) -> usize {
+        match &self.mode {
+            Mode::Tls { tls, .. } => tls.pending_write_bytes(),
+            _ => 0,
+        }
+    }
+
+    fn handshake_deadline(&self) -> Option<Instant> {
+        match &self.mode {
+            Mode::Tls { tls, handshake_deadline } if tls.is_handshaking() => Some(*handshake_deadline),
+            _ => None,
+        }
+    }
+}
+
+impl Source for NetStream {
     fn register(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
-        self.0.register(registry, token, interests)
+        self.tcp.register(registry, token, interests)
     }
 
     fn reregister(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
-        self.0.reregister(registry, token, interests)
+        self.tcp.reregister(registry, token, interests)
     }
 
     fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
-        self.0.deregister(registry)
+        self.tcp.deregister(registry)
     }
 }
