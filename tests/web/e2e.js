@@ -21,10 +21,18 @@ async function signIn(browser, base, name) {
   return page;
 }
 
-async function stateIs(page, pattern, what) {
+// soket_handshake_failures_total from the daemon's /metrics.
+async function handshakeFailures(daemon) {
+  const text = await (await fetch(`http://${daemon.host}:${daemon.port}/metrics`)).text();
+  const m = /^soket_handshake_failures_total (\d+)$/m.exec(text);
+  if (!m) fail('no soket_handshake_failures_total in /metrics');
+  return Number(m[1]);
+}
+
+async function stateIs(page, pattern, what, timeout = WAIT_MS) {
   try {
     await page.waitForFunction((re) => new RegExp(re).test(document.getElementById('state').textContent),
-      pattern.source, { timeout: WAIT_MS });
+      pattern.source, { timeout });
   } catch (_) {
     fail(`${what}: the state label says ${JSON.stringify(await page.textContent('#state'))}, ` +
       `the banner ${JSON.stringify(await page.textContent('#banner'))}`);
@@ -105,15 +113,16 @@ async function stateIs(page, pattern, what) {
     await stateIs(page, /^reconnecting in \d+ s$/, 'daemon stopped');
     await page.locator('#banner').getByText('Cannot reach the server').waitFor({ timeout: WAIT_MS });
     const seen = new Set();
-    for (let i = 0; i < 40 && seen.size < 2; i++) {
+    for (let i = 0; i < 100 && seen.size < 2; i++) {
       const m = /^reconnecting in (\d+) s$/.exec(await page.textContent('#state'));
       if (m) seen.add(m[1]);
       await page.waitForTimeout(100);
     }
     if (seen.size < 2) fail(`the countdown did not move: saw ${JSON.stringify([...seen])}`);
     daemon = await startDaemon(binary, extra, `${daemon.host}:${daemon.port}`);
-    await stateIs(page, /^connected$/, 'daemon back');
-    await page.getByText('Welcome, carol!').nth(1).waitFor({ timeout: 40000 });
+    // The backoff may have reached several seconds by now (at most 16 s after 5 failures).
+    await stateIs(page, /^connected$/, 'daemon back', 40000);
+    await page.getByText('Welcome, carol!').nth(1).waitFor({ timeout: WAIT_MS });
     if (!(await page.locator('#banner').isHidden())) fail('the banner stayed after reconnecting');
     console.log(`web e2e: ok (reconnecting label counted down ${[...seen].join(', ')} s; signed in again)`);
 
@@ -132,8 +141,21 @@ async function stateIs(page, pattern, what) {
       `its origin http://${strict.host}:${strict.port} is not in soket's --allow-origin list (HTTP 403)`,
     ).waitFor({ timeout: WAIT_MS });
     await stateIs(refused, /^not connected$/, '403');
+    // No retry loop: no further handshake reaches the daemon.
+    const tries = await handshakeFailures(strict);
     await refused.waitForTimeout(2500);
-    await stateIs(refused, /^not connected$/, '403, later (no retry loop)');
+    await stateIs(refused, /^not connected$/, '403, later');
+    if ((await handshakeFailures(strict)) !== tries) fail('403: the page kept retrying');
+    // Signing in tries again (one more refused handshake), and is told the same.
+    const before = await handshakeFailures(strict);
+    await refused.fill('#nameInput', 'erin');
+    await refused.press('#nameInput', 'Enter');
+    for (let i = 0; (await handshakeFailures(strict)) === before; i++) {
+      if (i > 50) fail('403: signing in did not try again');
+      await refused.waitForTimeout(100);
+    }
+    await stateIs(refused, /^not connected$/, '403, after signing in');
+    if (await refused.locator('#banner').isHidden()) fail('403: the banner went away after signing in');
     console.log('web e2e: ok (refused upgrades: 404 and 403 explained, not retried)');
 
     // A full daemon: soket closes connections past --max-connections without an answer.
