@@ -174,6 +174,12 @@ pub fn handle_head(head: &[u8], config: &HttpConfig) -> Outcome {
                 Err(e) => refuse(e.into(), head_only, true, false),
             };
         }
+        // `--allow-origin` guards a WebSocket path whatever the method: a
+        // browser's WebSocket cannot read why its upgrade failed, so the web
+        // page asks with a same-origin POST (which carries `Origin`): 403 or 405.
+        Some(Route::Ws(_)) if origin_refused(&req, config) => {
+            return refuse(HttpError::OriginNotAllowed, head_only, close, wants_ws);
+        }
         Some(_) if !matches!(req.method, "GET" | "HEAD") => {
             return refuse(HttpError::MethodNotAllowed, head_only, close, wants_ws);
         }
@@ -408,6 +414,13 @@ fn check_host(req: &Request<'_, '_>) -> Result<(), HttpError> {
         None if req.minor_version >= 1 => Err(HttpError::MissingHeader("Host")),
         _ => Ok(()),
     }
+}
+
+/// An `Origin` is given and `--allow-origin` does not list it.
+fn origin_refused(req: &Request<'_, '_>, config: &HttpConfig) -> bool {
+    matches!(req.single("Origin"), Ok(Some(origin))
+        if !config.allow_origins.is_empty()
+            && !config.allow_origins.iter().any(|o| o.as_bytes().eq_ignore_ascii_case(origin)))
 }
 
 /// An upgrade to `endpoint`, validated (`?name=` read from `query` when
@@ -762,6 +775,16 @@ mod tests {
         upgraded(&upgrade_head("/ws", "Origin: https://evil.example\r\n"), &config());
         let (s, close, hf, _) = respond(&upgrade_head("/ws", "Origin: https://evil.example\r\n"), &strict);
         assert_eq!((s, close, hf), (403, true, true));
+        // The web page's probe: a plain request tells a refused origin (403)
+        // from an allowed one (405, 426) without upgrading.
+        let post =
+            |origin: &str| format!("POST /ws HTTP/1.1\r\nHost: a\r\nOrigin: {origin}\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(respond(&post("https://evil.example"), &strict).0, 403);
+        assert_eq!(respond(&post("https://chat.example"), &strict).0, 405);
+        assert_eq!(respond(&post("https://evil.example"), &config()).0, 405);
+        assert_eq!(respond("GET /ws HTTP/1.1\r\nHost: a\r\nOrigin: https://evil.example\r\n\r\n", &strict).0, 403);
+        assert_eq!(respond("GET /ws HTTP/1.1\r\nHost: a\r\n\r\n", &strict).0, 426);
+        assert_eq!(respond(&post("https://evil.example").replace("/ws", "/ws/a..b"), &strict).0, 404);
     }
 
     #[test]

@@ -22,9 +22,10 @@ function failWith(prefix) {
   };
 }
 
-// Starts `binary --listen 127.0.0.1:0 ...args`; resolves once it prints its address.
-function startDaemon(binary, args = []) {
-  const child = spawn(binary, ['--listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+// Starts `binary --listen LISTEN ...args` (LISTEN 127.0.0.1:0 unless given, e.g.
+// to restart on a known port); resolves once it prints its address.
+function startDaemon(binary, args = [], listen = '127.0.0.1:0') {
+  const child = spawn(binary, ['--listen', listen, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   daemons.add(child);
   child.once('exit', () => daemons.delete(child));
   return new Promise((resolve, reject) => {
