@@ -13,6 +13,7 @@ use crate::app::static_files::StaticFiles;
 use crate::chat::ChatConfig;
 use crate::proto::http::HttpConfig;
 use crate::proto::ws::DecoderLimits;
+use crate::proto::ws::deflate::{DeflateConfig, DeflateMode};
 
 /// Command-line configuration. `soket --help` lists every flag with its default.
 #[derive(Clone, Debug, Parser)]
@@ -69,6 +70,24 @@ pub struct Config {
     /// Most frames in one fragmented WebSocket message, empty ones included; over it: close 1009.
     #[arg(long, default_value_t = 131_072)]
     pub max_fragments: usize,
+
+    /// permessage-deflate (RFC 7692): `off` declines it; `shared` (the
+    /// default) answers no context takeover wherever the client allows and
+    /// shares one zlib compressor and decompressor across all connections
+    /// (~0 B per connection); `dedicated` keeps context both ways with zlib
+    /// state per connection (~300-430 KB each). See docs/DEFLATE.md.
+    #[arg(long, value_enum, default_value_t = DeflateMode::Shared)]
+    pub deflate: DeflateMode,
+
+    /// Most connections holding zlib state of their own (a client that keeps
+    /// its compression context, ~50 KB each, or `--deflate dedicated`); past
+    /// it, such clients get no compression.
+    #[arg(long, default_value_t = 1000)]
+    pub deflate_max_dedicated: usize,
+
+    /// Messages shorter than this many bytes go out uncompressed under permessage-deflate.
+    #[arg(long, default_value_t = 64)]
+    pub deflate_min_bytes: usize,
 
     /// Largest legacy message in bytes (after dropping NULs and the terminator); over it: `!ERR too_large`.
     #[arg(long = "max-line", default_value = "64KiB", value_parser = parse_size)]
@@ -478,6 +497,15 @@ impl Config {
         match (&self.tls_cert, &self.tls_key) {
             (Some(cert), Some(key)) => crate::tls::load_server_config(cert, key).map(Some),
             _ => Ok(None),
+        }
+    }
+
+    /// The `--deflate*` flags.
+    pub fn deflate(&self) -> DeflateConfig {
+        DeflateConfig {
+            mode: self.deflate,
+            max_dedicated: self.deflate_max_dedicated,
+            min_bytes: self.deflate_min_bytes,
         }
     }
 

@@ -101,6 +101,8 @@ fn owned(message: Message<'_>) -> Owned {
             assert!(bytes.len() <= 125, "pong of {} bytes", bytes.len());
             Owned::Pong(bytes.to_vec())
         }
+        // This check never negotiates permessage-deflate.
+        Message::Compressed { payload, .. } => Owned::Binary(payload.to_vec()),
         Message::Close(frame) => Owned::Close(frame.map(|frame| {
             assert!(frame.code.is_allowed_on_wire(), "close code {}", frame.code.0);
             assert!(frame.reason.len() <= 123, "close reason of {} bytes", frame.reason.len());

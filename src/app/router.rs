@@ -87,6 +87,8 @@ pub struct Upgrade {
     pub name: Option<String>,
     /// The subprotocol the 101 selects.
     pub subprotocol: Option<String>,
+    /// The valid permessage-deflate offers (the connection answers them).
+    pub deflate_offers: Vec<crate::proto::ws::deflate::DeflateOffer>,
 }
 
 /// A request an app serves: the connection reads its body (under
@@ -438,6 +440,7 @@ fn upgrade_to(
             endpoint,
             name: accepted.name,
             subprotocol: accepted.subprotocol,
+            deflate_offers: accepted.deflate_offers,
         }),
         Err(e) => refuse(e, head_only, true, true),
     }

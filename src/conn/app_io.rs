@@ -8,8 +8,16 @@ use crate::app::render::Rendered;
 use crate::app::{App, AppCtx, CloseRequest, Input, Output, Part};
 use crate::chat::Event;
 use crate::proto::ws::OpCode;
+use crate::proto::ws::deflate::{Agreed, Dedicated, DeflateShared};
 use crate::proto::ws::encoder::{encode_frame, encode_header};
 use crate::write_queue::{BufPool, WriteQueue};
+
+/// A WebSocket's permessage-deflate agreement, for its app's answers.
+pub(super) struct WsDeflate<'a> {
+    pub agreed: Agreed,
+    /// Its own compressor, if it keeps context (`--deflate dedicated`).
+    pub own: Option<&'a mut Dedicated>,
+}
 
 /// How an app's messages are framed on its connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,12 +36,21 @@ pub(super) struct AppOutput<'a> {
     pool: &'a mut BufPool,
     carrier: Carrier,
     close: Option<CloseRequest>,
+    /// Compresses WebSocket messages (answers to input only: what an app
+    /// writes on start, wake or timeout goes out plain, which RFC 7692 allows
+    /// for any message).
+    deflate: Option<(&'a mut DeflateShared, WsDeflate<'a>)>,
 }
 
 impl AppOutput<'_> {
     fn send(&mut self, opcode: OpCode, payload: &[u8]) {
         match self.carrier {
-            Carrier::WebSocket => self.out.append_with(self.pool, |v| encode_frame(v, opcode, payload)),
+            Carrier::WebSocket => match &mut self.deflate {
+                Some((shared, ws)) => self
+                    .out
+                    .append_with(self.pool, |v| shared.frame(&ws.agreed, ws.own.as_deref_mut(), opcode, payload, v)),
+                None => self.out.append_with(self.pool, |v| encode_frame(v, opcode, payload)),
+            },
             Carrier::Lines => self.out.append_with(self.pool, |v| {
                 v.extend_from_slice(payload);
                 v.push(b'\n');
@@ -103,10 +120,11 @@ pub(super) fn run_app(
     out: &mut WriteQueue,
     carrier: Carrier,
     input: Input<'_>,
+    deflate: Option<WsDeflate<'_>>,
     ctx: &mut Ctx<'_>,
 ) -> Option<CloseRequest> {
     ctx.metrics.messages_in_total += 1;
-    with_app(app, out, carrier, ctx, |app, cx, output| app.handle_input(input, cx, output))
+    with_app(app, out, carrier, deflate, ctx, |app, cx, output| app.handle_input(input, cx, output))
 }
 
 /// Runs the app's own deadline; returns how it wants the connection to end,
@@ -117,7 +135,7 @@ pub(super) fn run_app_timeout(
     carrier: Carrier,
     ctx: &mut Ctx<'_>,
 ) -> Option<CloseRequest> {
-    with_app(app, out, carrier, ctx, |app, cx, output| app.handle_timeout(cx, output))
+    with_app(app, out, carrier, None, ctx, |app, cx, output| app.handle_timeout(cx, output))
 }
 
 /// Lets the app write what it was woken for; returns how it wants the
@@ -128,7 +146,7 @@ pub(super) fn run_app_wake(
     carrier: Carrier,
     ctx: &mut Ctx<'_>,
 ) -> Option<CloseRequest> {
-    with_app(app, out, carrier, ctx, |app, cx, output| app.on_wake(cx, output))
+    with_app(app, out, carrier, None, ctx, |app, cx, output| app.on_wake(cx, output))
 }
 
 /// Starts an app the router opened on a connection that is already open (a
@@ -139,7 +157,7 @@ pub(super) fn run_app_start(
     carrier: Carrier,
     ctx: &mut Ctx<'_>,
 ) -> Option<CloseRequest> {
-    with_app(app, out, carrier, ctx, |app, cx, output| app.on_start(cx, output))
+    with_app(app, out, carrier, None, ctx, |app, cx, output| app.on_start(cx, output))
 }
 
 /// Lets the app write one hub delivery its own way; returns how it wants
@@ -154,7 +172,10 @@ pub(super) fn run_app_delivery(
     omit: Option<u32>,
 ) -> Option<CloseRequest> {
     let app = app.as_mut()?;
-    let mut output = AppOutput { out, pool: ctx.pool, carrier, close: None };
+    // Per-receiver formats (STOMP's MESSAGE with its subscription header)
+    // go out plain: compressing each receiver's copy would cost a deflate
+    // per delivery, the cost shared fan-out avoids.
+    let mut output = AppOutput { out, pool: ctx.pool, carrier, close: None, deflate: None };
     app.deliver(event, rendered, omit, &mut output);
     output.close
 }
@@ -164,12 +185,14 @@ fn with_app(
     app: &mut Option<Box<dyn App>>,
     out: &mut WriteQueue,
     carrier: Carrier,
+    deflate: Option<WsDeflate<'_>>,
     ctx: &mut Ctx<'_>,
     act: impl FnOnce(&mut dyn App, &mut AppCtx<'_>, &mut AppOutput<'_>),
 ) -> Option<CloseRequest> {
     let app = app.as_mut()?;
-    let (pool, mut cx) = ctx.split();
-    let mut output = AppOutput { out, pool, carrier, close: None };
+    let (pool, shared, mut cx) = ctx.split();
+    let deflate = deflate.map(|ws| (shared, ws));
+    let mut output = AppOutput { out, pool, carrier, close: None, deflate };
     act(app.as_mut(), &mut cx, &mut output);
     output.close
 }

@@ -11,6 +11,7 @@ use crate::config::{Config, Limits, Timeouts};
 use crate::ids::ConnId;
 use crate::metrics::{Metrics, QueueGauges};
 use crate::proto::http::HttpConfig;
+use crate::proto::ws::deflate::DeflateShared;
 use crate::write_queue::BufPool;
 
 /// What a connection borrows from the reactor while it handles an event.
@@ -27,6 +28,8 @@ pub struct Ctx<'a> {
     pub sessions: &'a mut SessionTable,
     /// Connections whose held HTTP request may answer now.
     pub wakes: &'a mut Vec<ConnId>,
+    /// The zlib state shared by permessage-deflate connections.
+    pub deflate: &'a mut DeflateShared,
 }
 
 /// What the reactor lends every connection, owned in one place: the reactor
@@ -41,6 +44,7 @@ pub struct Shared {
     pub outbox: Outbox,
     pub sessions: SessionTable,
     pub wakes: Vec<ConnId>,
+    pub deflate: DeflateShared,
 }
 
 impl Shared {
@@ -56,23 +60,24 @@ impl Shared {
             outbox: Outbox::default(),
             sessions: SessionTable::default(),
             wakes: Vec::new(),
+            deflate: DeflateShared::new(config.deflate()),
         }
     }
 
     /// What a connection borrows to handle one event at `now`.
     pub fn ctx(&mut self, now: Instant) -> Ctx<'_> {
-        let Shared { limits, timeouts, http, metrics, pool, hub, outbox, sessions, wakes } = self;
-        Ctx { now, limits, timeouts, http, metrics, pool, hub, outbox, sessions, wakes }
+        let Shared { limits, timeouts, http, metrics, pool, hub, outbox, sessions, wakes, deflate } = self;
+        Ctx { now, limits, timeouts, http, metrics, pool, hub, outbox, sessions, wakes, deflate }
     }
 }
 
 impl Ctx<'_> {
     pub(crate) fn app(&mut self) -> AppCtx<'_> {
-        self.split().1
+        self.split().2
     }
 
     /// The buffer pool (for the app's output) and what the app may use.
-    pub(super) fn split(&mut self) -> (&mut BufPool, AppCtx<'_>) {
+    pub(super) fn split(&mut self) -> (&mut BufPool, &mut DeflateShared, AppCtx<'_>) {
         let cx = AppCtx {
             now: self.now,
             limits: self.limits,
@@ -86,6 +91,6 @@ impl Ctx<'_> {
                 high_water_bytes: self.pool.high_water() as u64,
             },
         };
-        (self.pool, cx)
+        (self.pool, self.deflate, cx)
     }
 }

@@ -1,11 +1,16 @@
 //! Hub deliveries on their way to connections: each event rendered once per
 //! wire format and framed once per carrier, whatever the number of receivers.
 
+use std::rc::Rc;
+
+use super::app_io::WsDeflate;
 use super::websocket::{Framed, frame_rendered};
 use super::{Conn, Ctx, Transport, app_io};
 use crate::app::WireFormat;
 use crate::app::render::Rendered;
 use crate::chat::{Delivery, Event};
+use crate::proto::ws::OpCode;
+use crate::proto::ws::deflate::DeflateShared;
 
 /// One format's rendering of the event (`None`: its receivers never get
 /// it) and its framings for raw TCP and WebSocket, each made on first use.
@@ -13,6 +18,9 @@ struct Rendering {
     format: WireFormat,
     rendered: Option<Rendered>,
     framed: [Option<Framed>; 2],
+    /// Compressed framings for permessage-deflate receivers without context
+    /// takeover, one per window size they agreed to (usually one).
+    deflated: Vec<(u8, Framed)>,
 }
 
 /// The renderings of one delivery's event, shared by all its receivers.
@@ -33,7 +41,7 @@ impl<'e> Renderings<'e> {
             Some(index) => index,
             None => {
                 let rendered = (format.render)(&self.delivery.event, &self.delivery.namespace);
-                self.made.push(Rendering { format, rendered, framed: [None, None] });
+                self.made.push(Rendering { format, rendered, framed: [None, None], deflated: Vec::new() });
                 self.made.len() - 1
             }
         }
@@ -72,6 +80,43 @@ impl<'e> Renderings<'e> {
         let framed = &mut rendering.framed[usize::from(websocket)];
         Some(push(framed.get_or_insert_with(|| frame_rendered(rendered, None, websocket))))
     }
+
+    /// The frames for a permessage-deflate receiver: compressed once per
+    /// window size and shared by every receiver that agreed to it, or, for a
+    /// receiver that keeps context, compressed with its own state. `None`:
+    /// such receivers never get it; `Some(None)`: it goes out plain (a list
+    /// cut per receiver is never compressed: its bytes differ per receiver).
+    fn deflated(
+        &mut self,
+        format: WireFormat,
+        ws: WsDeflate<'_>,
+        shared: &mut DeflateShared,
+    ) -> Option<Option<Framed>> {
+        let index = self.index(format);
+        let rendering = self.made.get_mut(index).expect("found or just pushed");
+        let rendered = rendering.rendered.as_ref()?;
+        if rendered.entries.is_some() {
+            return Some(None);
+        }
+        let bits = ws.agreed.server_window_bits;
+        let own = ws.own.filter(|own| own.has_compressor());
+        if own.is_none()
+            && let Some((_, framed)) = rendering.deflated.iter().find(|(b, _)| *b == bits)
+        {
+            return Some(Some(framed.clone()));
+        }
+        let mut own = own;
+        let mut bytes = Vec::new();
+        shared.frame(&ws.agreed, own.as_deref_mut(), OpCode::Text, &rendered.body, &mut bytes);
+        for attachment in rendered.attachments.iter().flat_map(|a| a.iter()) {
+            shared.frame(&ws.agreed, own.as_deref_mut(), OpCode::Binary, attachment, &mut bytes);
+        }
+        let framed = Framed::Whole(Rc::from(bytes));
+        if own.is_none() {
+            rendering.deflated.push((bits, framed.clone()));
+        }
+        Some(Some(framed))
+    }
 }
 
 impl<S: Transport> Conn<S> {
@@ -85,6 +130,16 @@ impl<S: Transport> Conn<S> {
             return self.deliver_through_app(renderings, format, omit, ctx);
         }
         let websocket = self.is_websocket();
+        if let Some(ws) = self.ws_deflate() {
+            match renderings.deflated(format, ws, ctx.deflate) {
+                None => return false,
+                Some(Some(framed)) => {
+                    self.push_delivery(&framed, ctx);
+                    return true;
+                }
+                Some(None) => {}
+            }
+        }
         renderings.with_framed(format, websocket, omit, |framed| self.push_delivery(framed, ctx)).is_some()
     }
 }

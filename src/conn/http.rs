@@ -209,7 +209,14 @@ impl<S: Transport> Conn<S> {
                     }
                 }
             }
-            Outcome::Upgrade(upgrade) => {
+            Outcome::Upgrade(mut upgrade) => {
+                let agreed = ctx.deflate.negotiate(&upgrade.deflate_offers);
+                if let Some(agreed) = agreed {
+                    // The 101 ends with its blank line: the answer goes before it.
+                    let end = upgrade.response.len().saturating_sub(2);
+                    let header = format!("Sec-WebSocket-Extensions: {}\r\n", agreed.response_value());
+                    upgrade.response.splice(end..end, header.into_bytes());
+                }
                 self.out.push_bytes(ctx.pool, &upgrade.response);
                 self.switch_protocol(Protocol::WebSocket, ctx);
                 if let Some(request_line) = &request_line {
@@ -221,7 +228,10 @@ impl<S: Transport> Conn<S> {
                     );
                 }
                 self.app = Some(router::open(&upgrade, self.id, &mut ctx.app()));
-                let ws = WsFraming::new(router::decoder_limits(&upgrade, ctx.limits), ctx.now, ctx.timeouts);
+                let mut ws = WsFraming::new(router::decoder_limits(&upgrade, ctx.limits), ctx.now, ctx.timeouts);
+                if let Some(agreed) = agreed {
+                    ws.enable_deflate(agreed, ctx.deflate.dedicated(&agreed));
+                }
                 self.lifecycle = Lifecycle::Open(Framing::WebSocket(Box::new(ws)));
                 // An app that speaks first (or closes at once) does it now.
                 if let Some(request) = run_app_start(&mut self.app, &mut self.out, Carrier::WebSocket, ctx) {

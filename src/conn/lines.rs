@@ -33,7 +33,7 @@ impl<S: Transport> Conn<S> {
                 LineEvent::Message(line) => Input::Line(line),
                 LineEvent::TooLarge => Input::LineTooLarge,
             };
-            if let Some(request) = run_app(app, out, Carrier::Lines, input, ctx) {
+            if let Some(request) = run_app(app, out, Carrier::Lines, input, None, ctx) {
                 close.get_or_insert(request);
             }
         };

@@ -194,6 +194,14 @@ impl<S: Transport> Conn<S> {
         self.protocol == Protocol::WebSocket
     }
 
+    /// The permessage-deflate agreement of an open WebSocket, if any.
+    fn ws_deflate(&mut self) -> Option<app_io::WsDeflate<'_>> {
+        match &mut self.lifecycle {
+            Lifecycle::Open(Framing::WebSocket(ws)) => ws.deflate_out(),
+            _ => None,
+        }
+    }
+
     /// How the app's messages are framed.
     fn carrier(&self) -> Carrier {
         match &self.lifecycle {
@@ -288,12 +296,16 @@ impl<S: Transport> Conn<S> {
     /// the peer's FIN may be pending with no edge of its own to come.
     pub fn on_readable(&mut self, scratch: &mut [u8], until_would_block: bool, ctx: &mut Ctx<'_>) {
         self.wants_read = false;
+        if let Lifecycle::Open(Framing::WebSocket(ws)) = &mut self.lifecycle {
+            ws.new_turn();
+        }
         if self.pending_input && !self.read_paused {
             self.pending_input = false;
             self.feed(&mut [], ctx);
         }
         for _ in 0..MAX_READS_PER_TURN {
-            if self.is_dead() || self.read_paused {
+            // Undecoded input (a spent inflate budget) waits for the next turn.
+            if self.is_dead() || self.read_paused || self.pending_input {
                 return;
             }
             match self.transport.read(scratch) {

@@ -21,7 +21,7 @@ impl<S: Transport> Conn<S> {
     /// the app's decoder keeps what it needs).
     pub(super) fn process_stream(&mut self, input: &[u8], ctx: &mut Ctx<'_>) -> usize {
         let Conn { app, out, .. } = self;
-        if let Some(request) = run_app(app, out, Carrier::Stream, Input::Bytes(input), ctx) {
+        if let Some(request) = run_app(app, out, Carrier::Stream, Input::Bytes(input), None, ctx) {
             self.close(request, ctx);
         }
         input.len()

@@ -8,14 +8,15 @@ use std::time::Instant;
 
 use log::debug;
 
-use super::app_io::Carrier;
+use super::app_io::{Carrier, WsDeflate};
 use super::{AfterClose, Conn, Ctx, Framing, Lifecycle, Transport, run_app};
 use crate::app::Input;
 use crate::app::render::Rendered;
 use crate::config::Timeouts;
 use crate::proto::ws::decoder::DecoderLimits;
+use crate::proto::ws::deflate::{Agreed, Dedicated, InflateError};
 use crate::proto::ws::encoder::{encode_frame, encode_header};
-use crate::proto::ws::{CloseCode, Decoder, Message, OpCode};
+use crate::proto::ws::{CloseCode, Decoder, Message, OpCode, WsError};
 use crate::write_queue::{BufPool, WriteQueue};
 
 /// Reassembly space a WebSocket keeps between messages, so a peer that sends
@@ -25,10 +26,22 @@ use crate::write_queue::{BufPool, WriteQueue};
 /// keepalive ping).
 const KEEP_REASSEMBLY_BYTES: usize = 128 * 1024;
 
+/// Bytes a connection may inflate in one read turn before it yields to the
+/// others (it resumes on the next turn of the loop). Checked between
+/// messages: one message inflates at most `--max-message` bytes.
+const INFLATE_BUDGET_PER_TURN: usize = 1024 * 1024;
+
 /// A WebSocket's decoder and keepalive clock (kept small: every idle
 /// WebSocket holds one).
 pub(super) struct WsFraming {
     decoder: Decoder,
+    /// permessage-deflate as the 101 agreed it.
+    deflate: Option<Agreed>,
+    /// zlib state of its own, for a connection that keeps context (counted
+    /// and capped by `--deflate-max-dedicated`); the others share the reactor's.
+    own_zlib: Option<Box<Dedicated>>,
+    /// Bytes inflated in the current read turn.
+    inflated_this_turn: usize,
     /// When the keepalive acts next: a ping `--ping-interval` after the
     /// last bytes arrived, or, with `ping_outstanding`, the cut
     /// `--ping-timeout` after that ping.
@@ -45,7 +58,31 @@ pub(super) enum Keepalive {
 
 impl WsFraming {
     pub(super) fn new(limits: DecoderLimits, now: Instant, timeouts: &Timeouts) -> WsFraming {
-        WsFraming { decoder: Decoder::new(limits), keepalive_at: now + timeouts.ping_interval, ping_outstanding: false }
+        WsFraming {
+            decoder: Decoder::new(limits),
+            deflate: None,
+            own_zlib: None,
+            inflated_this_turn: 0,
+            keepalive_at: now + timeouts.ping_interval,
+            ping_outstanding: false,
+        }
+    }
+
+    /// Speaks permessage-deflate as agreed, with `own` zlib state if it keeps context.
+    pub(super) fn enable_deflate(&mut self, agreed: Agreed, own: Option<Box<Dedicated>>) {
+        self.decoder.set_permessage_deflate();
+        self.deflate = Some(agreed);
+        self.own_zlib = own;
+    }
+
+    /// A new read turn: the inflate budget is whole again.
+    pub(super) fn new_turn(&mut self) {
+        self.inflated_this_turn = 0;
+    }
+
+    /// The agreement and own zlib state, for compressing deliveries.
+    pub(super) fn deflate_out(&mut self) -> Option<WsDeflate<'_>> {
+        Some(WsDeflate { agreed: self.deflate?, own: self.own_zlib.as_deref_mut() })
     }
 
     pub(super) fn keepalive_deadline(&self) -> Instant {
@@ -80,6 +117,8 @@ enum Step {
     Open,
     /// Output piles up unsent: stop decoding until the peer reads.
     Paused,
+    /// The turn's inflate budget is spent: go on next turn.
+    Yield,
     /// A frame broke the protocol: our close frame says why; finish.
     Violation(CloseCode, String),
     /// The peer's close frame came, with its code if it had one.
@@ -106,6 +145,7 @@ impl<S: Transport> Conn<S> {
             let Some(rest) = buf.get_mut(pos..) else {
                 break Step::Open;
             };
+            let limit = ws.decoder.limits().max_message_bytes;
             let message = match ws.decoder.decode(rest) {
                 Ok((0, None)) => break Step::Open,
                 Ok((consumed, message)) => {
@@ -129,9 +169,42 @@ impl<S: Transport> Conn<S> {
                     None
                 }
                 Message::Pong(_) => None,
-                Message::Text(text) => run_app(app, out, Carrier::WebSocket, Input::Text(text), ctx),
-                Message::Binary(data) => run_app(app, out, Carrier::WebSocket, Input::Binary(data), ctx),
+                Message::Text(text) => {
+                    let deflate = ws.deflate.map(|agreed| WsDeflate { agreed, own: ws.own_zlib.as_deref_mut() });
+                    run_app(app, out, Carrier::WebSocket, Input::Text(text), deflate, ctx)
+                }
+                Message::Binary(data) => {
+                    let deflate = ws.deflate.map(|agreed| WsDeflate { agreed, own: ws.own_zlib.as_deref_mut() });
+                    run_app(app, out, Carrier::WebSocket, Input::Binary(data), deflate, ctx)
+                }
+                Message::Compressed { text, payload } => {
+                    // RFC 7692 §6.2: inflate (the size checked as it grows),
+                    // then treat it as the message it was.
+                    let mut inflated = ctx.deflate.take_buffer();
+                    let result = ctx.deflate.inflate(ws.own_zlib.as_deref_mut(), payload, &mut inflated, limit);
+                    let error = match result {
+                        Err(InflateError::TooBig) => Some(WsError::InflatedTooBig),
+                        Err(InflateError::Corrupt) => Some(WsError::BadDeflate),
+                        Ok(()) if text && std::str::from_utf8(&inflated).is_err() => Some(WsError::InvalidUtf8),
+                        Ok(()) => None,
+                    };
+                    if let Some(error) = error {
+                        ctx.deflate.put_buffer(inflated);
+                        debug!("conn {:?}: websocket protocol error: {error}", self.id);
+                        break Step::Violation(error.close_code(), error.to_string());
+                    }
+                    ws.inflated_this_turn += inflated.len();
+                    let deflate = ws.deflate.map(|agreed| WsDeflate { agreed, own: ws.own_zlib.as_deref_mut() });
+                    let input = match std::str::from_utf8(&inflated) {
+                        Ok(text_in) if text => Input::Text(text_in),
+                        _ => Input::Binary(&inflated),
+                    };
+                    let request = run_app(app, out, Carrier::WebSocket, input, deflate, ctx);
+                    ctx.deflate.put_buffer(inflated);
+                    request
+                }
             };
+            let budget_spent = ws.inflated_this_turn >= INFLATE_BUDGET_PER_TURN;
             if let Some(request) = close_request {
                 self.close(request, ctx);
             }
@@ -153,6 +226,9 @@ impl<S: Transport> Conn<S> {
                     break Step::Paused;
                 }
             }
+            if budget_spent {
+                break Step::Yield;
+            }
         };
         if let Lifecycle::Open(Framing::WebSocket(ws)) | Lifecycle::Closing { ws, .. } = &mut self.lifecycle
             && ws.decoder.reassembly_capacity() > KEEP_REASSEMBLY_BYTES
@@ -167,6 +243,13 @@ impl<S: Transport> Conn<S> {
                 // What was read but not decoded waits in `rbuf`; the socket
                 // may have nothing more to wake us with.
                 self.pending_input = true;
+                pos
+            }
+            Step::Yield => {
+                // As when paused, but nothing stops reading except this
+                // turn's end: the reactor reads this connection next turn.
+                self.pending_input = true;
+                self.wants_read = true;
                 pos
             }
             Step::Violation(code, reason) => {

@@ -46,4 +46,8 @@ pub struct Accepted {
     pub name: Option<String>,
     /// The subprotocol the 101 selects (none until a protocol asks for one).
     pub subprotocol: Option<String>,
+    /// The valid permessage-deflate offers, in the client's order; the
+    /// connection chooses among them (its choice depends on the reactor's
+    /// zlib state) and adds its answer to the 101.
+    pub deflate_offers: Vec<crate::proto::ws::deflate::DeflateOffer>,
 }

@@ -1,14 +1,15 @@
 //! The RFC 6455 §4.2 opening handshake, server side: validating an upgrade
 //! request and the 101, with the subprotocol the endpoint prefers among
-//! those offered. Every extension is declined (RFC 6455 §4.2.2 lets a
-//! server do so) until soket speaks permessage-deflate. Routing is the
-//! caller's.
+//! those offered, and the permessage-deflate offers for the connection to
+//! choose from (every other extension is declined, as RFC 6455 §4.2.2 lets
+//! a server do). Routing is the caller's.
 
 use base64::prelude::{BASE64_STANDARD, Engine as _};
 
 use super::request::{HttpError, Request, list_items, percent_decode};
 use super::response::accept_key;
 use super::{Accepted, HttpConfig};
+use crate::proto::ws::deflate::{self, DeflateOffer};
 
 /// Validates an upgrade request and builds the 101.
 ///
@@ -81,7 +82,12 @@ pub fn accept_upgrade(
     }
     response.push_str("\r\n");
     let subprotocol = subprotocol.map(str::to_owned);
-    Ok(Accepted { response: response.into_bytes(), name: query.and_then(name_param), subprotocol })
+    Ok(Accepted {
+        response: response.into_bytes(),
+        name: query.and_then(name_param),
+        subprotocol,
+        deflate_offers: deflate_offers(req),
+    })
 }
 
 /// The first of `supported` that any `Sec-WebSocket-Protocol` line offers
@@ -90,6 +96,21 @@ fn select_subprotocol(req: &Request<'_, '_>, supported: &[&'static str]) -> Opti
     supported.iter().copied().find(|wanted| {
         req.values("Sec-WebSocket-Protocol").flat_map(list_items).any(|offered| offered == wanted.as_bytes())
     })
+}
+
+/// The valid permessage-deflate offers of `Sec-WebSocket-Extensions`. A
+/// header that does not parse, or an offer with bad parameters, is
+/// declined rather than refused: RFC 7692 §5 has the server decline what it
+/// cannot accept, and the upgrade stands without the extension.
+fn deflate_offers(req: &Request<'_, '_>) -> Vec<DeflateOffer> {
+    let Some(offers) = parse_extensions(req.values("Sec-WebSocket-Extensions")) else {
+        return Vec::new();
+    };
+    offers
+        .iter()
+        .filter(|offer| offer.name.eq_ignore_ascii_case(deflate::NAME))
+        .filter_map(|offer| DeflateOffer::from_params(&offer.params))
+        .collect()
 }
 
 /// One offer from `Sec-WebSocket-Extensions`: a name and its parameters,
@@ -103,8 +124,7 @@ pub struct ExtensionOffer<'a> {
 /// Parses every `Sec-WebSocket-Extensions` value in one pass (RFC 6455 §9.1:
 /// `extension = token *( ";" param )`, `param = token [ "=" (token |
 /// quoted-string) ]`, comma lists). None when malformed, e.g. an unclosed
-/// quote. Not called yet: the handshake declines every extension; it is
-/// the parser permessage-deflate negotiation will read offers with.
+/// quote.
 pub fn parse_extensions<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Option<Vec<ExtensionOffer<'a>>> {
     let mut offers = Vec::new();
     for value in values {

@@ -37,6 +37,9 @@ pub enum Message<'a> {
     Pong(&'a [u8]),
     /// `None` when the close frame had no payload.
     Close(Option<CloseFrame<'a>>),
+    /// A whole data message with RSV1 under permessage-deflate (RFC 7692
+    /// §6): still compressed, so text is not validated yet.
+    Compressed { text: bool, payload: &'a [u8] },
 }
 
 /// The payload of a close frame that carried one.
@@ -73,6 +76,8 @@ pub struct Decoder {
     allowed_rsv: u8,
     /// RSV bits of the first frame of the message in progress.
     message_rsv: u8,
+    /// permessage-deflate was negotiated: RSV1 marks a compressed message.
+    deflate: bool,
     /// RSV bits of what the last call returned (see `last_rsv()`).
     last_rsv: u8,
     /// Payload of the message being reassembled; grows only as bytes arrive.
@@ -113,6 +118,7 @@ impl Decoder {
             limits,
             allowed_rsv: 0,
             message_rsv: 0,
+            deflate: false,
             last_rsv: 0,
             assembled: Vec::new(),
             message: None,
@@ -124,10 +130,24 @@ impl Decoder {
         }
     }
 
+    /// The caps this decoder enforces.
+    pub fn limits(&self) -> DecoderLimits {
+        self.limits
+    }
+
     /// Extension hook: RSV bits (0x40 rsv1, 0x20 rsv2, 0x10 rsv3 as in byte 0)
     /// an extension negotiated; default 0 = all RSV bits refused with 1002.
     pub fn set_allowed_rsv(&mut self, bits: u8) {
         self.allowed_rsv = bits;
+    }
+
+    /// permessage-deflate was negotiated (RFC 7692): RSV1 is allowed on the
+    /// first frame of a data message, which then comes out as
+    /// [`Message::Compressed`]; on a control or continuation frame it is
+    /// still a protocol error (1002).
+    pub fn set_permessage_deflate(&mut self) {
+        self.deflate = true;
+        self.allowed_rsv |= super::deflate::RSV1;
     }
 
     /// RSV bits (as in byte 0) of the first frame of the message or control
@@ -170,10 +190,19 @@ impl Decoder {
                 Ok(None) => return Ok((0, None)),
                 Err(err) => return Err(self.fail(err)),
             };
+            // RFC 7692 §6.1: RSV1 marks a message, so only its first frame
+            // carries it; control frames are never compressed.
+            if self.deflate
+                && header.rsv & super::deflate::RSV1 != 0
+                && (header.opcode.is_control() || header.opcode == OpCode::Continuation)
+            {
+                return Err(self.fail(WsError::MisplacedRsv1));
+            }
             if header.opcode.is_control() {
                 return self.decode_control(&header, buf);
             }
             let kind = self.check_data_header(&header)?;
+            let compressed = self.deflate && header.rsv & super::deflate::RSV1 != 0;
 
             if self.message.is_none() && header.fin {
                 // Fast path: a whole unfragmented frame borrows `buf`.
@@ -187,6 +216,7 @@ impl Decoder {
                     let payload = buf.get_mut(header.header_len..total).unwrap_or_default();
                     apply_mask(payload, header.mask_key, 0);
                     let message = match kind {
+                        _ if compressed => Message::Compressed { text: kind == DataKind::Text, payload },
                         DataKind::Binary => Message::Binary(payload),
                         DataKind::Text => match std::str::from_utf8(payload) {
                             Ok(text) => Message::Text(text),
@@ -229,6 +259,9 @@ impl Decoder {
         self.delivered = true;
         self.last_rsv = self.message_rsv;
         let message = match self.message.take() {
+            Some(kind) if self.deflate && self.message_rsv & super::deflate::RSV1 != 0 => {
+                Message::Compressed { text: kind == DataKind::Text, payload: &self.assembled }
+            }
             Some(DataKind::Text) => match std::str::from_utf8(&self.assembled) {
                 Ok(text) => Message::Text(text),
                 // Already validated as it arrived; kept as an error, not a panic.
@@ -259,6 +292,12 @@ impl Decoder {
             self.assembled = Vec::new();
             self.delivered = false;
         }
+    }
+
+    /// The message in progress is text to validate as it arrives (a
+    /// compressed one is validated once inflated).
+    fn validates_text(&self) -> bool {
+        self.message == Some(DataKind::Text) && !(self.deflate && self.message_rsv & super::deflate::RSV1 != 0)
     }
 
     /// Records `err` so later calls repeat it, and hands it back.
@@ -311,7 +350,7 @@ impl Decoder {
         let take = usize::try_from(take_u64).unwrap_or(buf.len());
         let chunk = buf.get_mut(..take).unwrap_or_default();
         apply_mask(chunk, frame.mask_key, frame.mask_offset);
-        if self.message == Some(DataKind::Text) && self.utf8.feed(chunk).is_err() {
+        if self.validates_text() && self.utf8.feed(chunk).is_err() {
             // RFC 6455 §8.1: fail at once, not when the frame ends (Autobahn 6.4.x).
             return Err(self.fail(WsError::InvalidUtf8));
         }
@@ -328,7 +367,7 @@ impl Decoder {
             return Ok((take, false));
         }
         // A code point cut off by the end of the final fragment is invalid.
-        if self.message == Some(DataKind::Text) && self.utf8.finish().is_err() {
+        if self.validates_text() && self.utf8.finish().is_err() {
             return Err(self.fail(WsError::InvalidUtf8));
         }
         self.fragments = 0;
@@ -411,6 +450,7 @@ mod tests {
         Ping(Vec<u8>),
         Pong(Vec<u8>),
         Close(Option<(u16, String)>),
+        Compressed(bool, Vec<u8>),
     }
 
     fn to_owned(message: Message<'_>) -> Owned {
@@ -420,7 +460,44 @@ mod tests {
             Message::Ping(bytes) => Owned::Ping(bytes.to_vec()),
             Message::Pong(bytes) => Owned::Pong(bytes.to_vec()),
             Message::Close(close) => Owned::Close(close.map(|c| (c.code.0, c.reason.to_owned()))),
+            Message::Compressed { text, payload } => Owned::Compressed(text, payload.to_vec()),
         }
+    }
+
+    #[test]
+    fn permessage_deflate_rsv1() {
+        let masked = |b0: u8, payload: &[u8]| {
+            let mut out = vec![b0, 0x80 | payload.len() as u8, 1, 2, 3, 4];
+            let mut p = payload.to_vec();
+            apply_mask(&mut p, [1, 2, 3, 4], 0);
+            out.extend(p);
+            out
+        };
+        // Whole and fragmented compressed text: not UTF-8-checked, RSV1 of the first frame only.
+        let mut d = Decoder::new(limits());
+        d.set_permessage_deflate();
+        let mut whole = masked(0xC1, &[0xff, 0xfe]);
+        let (_, m) = d.decode(&mut whole).unwrap();
+        assert_eq!(m.map(to_owned), Some(Owned::Compressed(true, vec![0xff, 0xfe])));
+        let mut parts = masked(0x41, &[0xff]);
+        parts.extend(masked(0x80, &[0xfe]));
+        let (n, m) = d.decode(&mut parts).unwrap();
+        assert_eq!(m, None);
+        let (_, m) = d.decode(&mut parts[n..]).unwrap();
+        assert_eq!(m.map(to_owned), Some(Owned::Compressed(true, vec![0xff, 0xfe])));
+        // Plain messages stay plain and checked.
+        let mut plain = masked(0x81, b"ok");
+        assert_eq!(d.decode(&mut plain).unwrap().1.map(to_owned), Some(Owned::Text("ok".into())));
+        // RSV1 on a continuation or a control frame: 1002.
+        let mut bad = masked(0x41, b"a");
+        bad.extend(masked(0xC0, b"b"));
+        let n = d.decode(&mut bad).unwrap().0;
+        assert_eq!(d.decode(&mut bad[n..]), Err(WsError::MisplacedRsv1));
+        let mut d = Decoder::new(limits());
+        d.set_permessage_deflate();
+        assert_eq!(d.decode(&mut masked(0xC9, b"")), Err(WsError::MisplacedRsv1));
+        // Without the extension RSV1 is refused as before.
+        assert_eq!(Decoder::new(limits()).decode(&mut masked(0xC1, b"x")), Err(WsError::ReservedBits));
     }
 
     /// What a decode run produced: messages, then the error that ended it, if any.

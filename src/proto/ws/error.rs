@@ -37,14 +37,21 @@ pub enum WsError {
     InvalidCloseCode(u16),
     /// A close frame whose reason is not valid UTF-8 (1007).
     InvalidCloseReason,
+    /// RSV1 on a control or continuation frame under permessage-deflate (1002).
+    MisplacedRsv1,
+    /// A compressed message that is not valid deflate data (1007).
+    BadDeflate,
+    /// A compressed message that inflates past `max_message_bytes` (1009).
+    InflatedTooBig,
 }
 
 impl WsError {
     /// The close code to send before closing the connection.
     pub fn close_code(self) -> CloseCode {
         match self {
-            WsError::InvalidUtf8 | WsError::InvalidCloseReason => CloseCode::INVALID_PAYLOAD,
-            WsError::MessageTooBig | WsError::TooManyFragments => CloseCode::TOO_BIG,
+            WsError::InvalidUtf8 | WsError::InvalidCloseReason | WsError::BadDeflate => CloseCode::INVALID_PAYLOAD,
+            WsError::MessageTooBig | WsError::TooManyFragments | WsError::InflatedTooBig => CloseCode::TOO_BIG,
+            WsError::MisplacedRsv1 => CloseCode::PROTOCOL_ERROR,
             WsError::ReservedBits
             | WsError::ReservedOpcode(_)
             | WsError::UnmaskedFrame
@@ -78,6 +85,9 @@ impl fmt::Display for WsError {
                 write!(f, "close code {code} not allowed on the wire")
             }
             WsError::InvalidCloseReason => f.write_str("close reason is not valid UTF-8"),
+            WsError::MisplacedRsv1 => f.write_str("RSV1 on a control or continuation frame"),
+            WsError::BadDeflate => f.write_str("compressed message is not valid deflate data"),
+            WsError::InflatedTooBig => f.write_str("message inflates over the size limit"),
         }
     }
 }
