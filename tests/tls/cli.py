@@ -113,6 +113,9 @@ def curl_healthz(host, port, cert, extra, what):
 
 def legacy_over_s_client(host, port, cert):
     plain = socket.create_connection((host, port), timeout=WAIT_S)
+    # Blocking from here: the reader thread waits as long as it must; the
+    # waits on its queue are what is bounded.
+    plain.settimeout(None)
     plain_file = plain.makefile("r", encoding="utf-8", newline="\n")
     plain.sendall(b"plainpat\n")
     pat = Lines("plaintext legacy plainpat", plain_file.readline)
