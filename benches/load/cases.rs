@@ -10,7 +10,7 @@ use crate::engine::{Engine, Ev, Out, Proto};
 use crate::server::{self, Flavor, Running};
 use crate::sio;
 use crate::stomp;
-use crate::ws::{self, Rng};
+use crate::ws::{self, DeflateOffer, Rng};
 
 /// Poll timeout of the loops: short, so that the clock is looked at often.
 const TICK: Duration = Duration::from_millis(5);
@@ -432,7 +432,7 @@ pub fn handshakes(
     let mut eng = Engine::new(addr).map_err(io_err)?;
     let raw_request: Rc<[u8]> = match proto {
         // Same bytes as a real upgrade request, echoed by the raw server.
-        Proto::Raw => Rc::from(ws::upgrade_request(&addr.to_string(), "/echo", "dGhlIHNhbXBsZSBub25jZQ==", None)),
+        Proto::Raw => Rc::from(ws::upgrade_request(&addr.to_string(), "/echo", "dGhlIHNhbXBsZSBub25jZQ==", None, None)),
         Proto::Ws(_) | Proto::Stomp(_) => Rc::from(Vec::new()),
     };
     let mut st = Handshakes {
@@ -567,9 +567,16 @@ impl Case for SioIdle {
     }
 }
 
-/// `n` upgraded, silent connections: server RSS per connection.
-pub fn idle(addr: SocketAddr, proto: Proto, n: usize, srv: &mut Running) -> Result<Measure, String> {
-    idle_with(addr, proto, n, srv, &mut Idle { opened: 0, raw: proto == Proto::Raw })
+/// `n` upgraded, silent connections: server RSS per connection. With `deflate`, every upgrade
+/// offers permessage-deflate and the 101 must accept it.
+pub fn idle(
+    addr: SocketAddr,
+    proto: Proto,
+    n: usize,
+    deflate: Option<DeflateOffer>,
+    srv: &mut Running,
+) -> Result<Measure, String> {
+    idle_with(addr, proto, n, deflate, srv, &mut Idle { opened: 0, raw: proto == Proto::Raw })
 }
 
 /// `n` Socket.IO sessions over WebSocket, joined to the namespace `/`, then idle: server RSS per
@@ -577,17 +584,21 @@ pub fn idle(addr: SocketAddr, proto: Proto, n: usize, srv: &mut Running) -> Resu
 /// interval (25 s by default) however long the setup takes.
 pub fn sio_idle(addr: SocketAddr, n: usize, srv: &mut Running) -> Result<Measure, String> {
     let mut st = SioIdle { phases: vec![sio::Phase::default(); n], rng: Rng::from_time(), connected: 0 };
-    idle_with(addr, Proto::Ws(sio::PATH), n, srv, &mut st)
+    idle_with(addr, Proto::Ws(sio::PATH), n, None, srv, &mut st)
 }
 
 fn idle_with(
     addr: SocketAddr,
     proto: Proto,
     n: usize,
+    deflate: Option<DeflateOffer>,
     srv: &mut Running,
     st: &mut impl Case,
 ) -> Result<Measure, String> {
     let mut eng = Engine::new(addr).map_err(io_err)?;
+    if let Some(offer) = deflate {
+        eng.offer_deflate(offer);
+    }
     std::thread::sleep(Duration::from_millis(200));
     let rss0 = srv.rss_bytes().ok_or("no VmRSS")?;
     let a = snap(srv, 0);
@@ -600,6 +611,9 @@ fn idle_with(
     let mut m = window(&a, &b, 0);
     m.rss_per_conn = Some((rss1 as f64 - rss0 as f64) / n as f64);
     m.note = format!("RSS {} KiB -> {} KiB", rss0 / 1024, rss1 / 1024);
+    if let Some(offer) = deflate {
+        m.note += &format!(", every 101 accepted `{}`", offer.header());
+    }
     Ok(m)
 }
 
@@ -621,6 +635,8 @@ struct FanConn {
 struct Round {
     expect: Vec<u8>,
     count: u32,
+    /// permessage-deflate: the first receiver's compressed message (length, hash).
+    wire: Option<(usize, u64)>,
 }
 
 struct Fanout {
@@ -633,6 +649,12 @@ struct Fanout {
     first_round: u64,
     delivered: u64,
     rng: Rng,
+    /// permessage-deflate agreed: every delivery must come compressed.
+    deflate: bool,
+    /// Compressed deliveries whose bytes differ from the round's first receiver's.
+    wire_differs: u64,
+    /// Compressed length of the last round's message.
+    wire_len: usize,
 }
 
 /// Length of every delivered fan-out payload (so that the raw reference can
@@ -659,6 +681,23 @@ fn fan_payload(round: u64) -> String {
 }
 
 impl Fanout {
+    /// permessage-deflate: a delivery must come compressed, in the very bytes every other
+    /// receiver of its round got (the server compressed it once, or at least identically).
+    fn check_wire(&mut self, slot: usize, deflated: Option<(usize, u64)>) -> Result<(), String> {
+        let Some(wire) = deflated else {
+            return Err(format!("conn {slot}: delivery #{} came uncompressed", self.conns[slot].got));
+        };
+        let idx = self.conns[slot].got.checked_sub(self.first_round).map(|i| i as usize);
+        let Some(round) = idx.and_then(|i| self.rounds.get_mut(i)) else { return Ok(()) };
+        match round.wire {
+            None => round.wire = Some(wire),
+            Some(first) if first != wire => self.wire_differs += 1,
+            Some(_) => {}
+        }
+        self.wire_len = wire.0;
+        Ok(())
+    }
+
     fn delivery(&mut self, slot: usize, payload: &[u8]) -> Result<(), String> {
         // Socket.IO's `io.emit` and STOMP topics go to the sender too; the others' broadcasts skip it.
         if slot == 0 && !self.flavor.sender_receives() {
@@ -848,6 +887,9 @@ impl Case for Fanout {
                         return Ok(0);
                     }
                 }
+                if self.deflate {
+                    self.check_wire(slot, head.deflated)?;
+                }
                 self.delivery(slot, payload).map(|_| 0)
             }
             Ev::Bytes(data) => {
@@ -869,12 +911,15 @@ impl Case for Fanout {
 
 /// One room message from connection 0 fanned out to the `n - 1` others, `window` rounds in flight;
 /// Socket.IO (`Flavor::Sio`): one `bench` event to all `n`, connection 0 included; STOMP
-/// (`Flavor::Stomp`): one SEND to `/topic/lobby`, a MESSAGE to all `n` subscribers.
+/// (`Flavor::Stomp`): one SEND to `/topic/lobby`, a MESSAGE to all `n` subscribers. With
+/// `deflate` (soket's `/ws`), every upgrade offers permessage-deflate, and every delivery must
+/// come compressed, inflate to the round's text, and be the same bytes for every receiver.
 pub fn fanout(
     addr: SocketAddr,
     flavor: Flavor,
     n: usize,
     window_rounds: usize,
+    deflate: Option<DeflateOffer>,
     timing: &Timing,
     srv: &mut Running,
 ) -> Result<Measure, String> {
@@ -886,6 +931,9 @@ pub fn fanout(
         Flavor::Stomp { path, .. } => Proto::Stomp(path),
     };
     let mut eng = Engine::new(addr).map_err(io_err)?;
+    if let Some(offer) = deflate {
+        eng.offer_deflate(offer);
+    }
     let conns = (0..n)
         .map(|_| FanConn {
             joined: false,
@@ -906,6 +954,9 @@ pub fn fanout(
         first_round: 0,
         delivered: 0,
         rng: Rng::from_time(),
+        deflate: deflate.is_some(),
+        wire_differs: 0,
+        wire_len: 0,
     };
     let setup = Instant::now();
     open_all(&mut eng, srv, proto, n, 64, Duration::from_secs(120), &mut st)?;
@@ -938,7 +989,7 @@ pub fn fanout(
         let mut sent = false;
         while b.is_none() && st.rounds.len() < in_flight_limit {
             let (frame, expect) = st.make_round(next_round);
-            st.rounds.push_back(Round { expect, count: 0 });
+            st.rounds.push_back(Round { expect, count: 0, wire: None });
             eng.out(0).ok_or("the sender's connection is gone")?.push_vec(frame);
             next_round += 1;
             sent = true;
@@ -978,5 +1029,31 @@ pub fn fanout(
     let (a, b) = (a.expect("warm-up snapshot"), b.expect("end snapshot"));
     let mut m = window(&a, &b, FAN_PAYLOAD as u64);
     m.note = format!("{n} conns, {window_rounds} rounds in flight, setup {setup_secs:.1} s");
+    if deflate.is_some() {
+        if st.wire_differs > 0 {
+            return Err(format!("{} compressed deliveries differ from their round's first", st.wire_differs));
+        }
+        m.note += &format!(
+            "; every delivery compressed, {} B on the wire for {FAN_PAYLOAD} B, the same bytes to all \
+             receivers of a round; one deflate of it costs {:.2} us (client, zlib-rs)",
+            st.wire_len,
+            deflate_cost_us(fan_payload(0).as_bytes()),
+        );
+    }
     Ok(m)
+}
+
+/// What compressing `payload` once costs, as a shared-mode server does it (a reset raw-deflate
+/// state, level 6, 15-bit window), timed here: what soket would spend per delivery if it
+/// compressed per receiver instead of once per message.
+fn deflate_cost_us(payload: &[u8]) -> f64 {
+    let mut c = flate2::Compress::new_with_window_bits(flate2::Compression::default(), false, 15);
+    const N: u32 = 20_000;
+    let t = Instant::now();
+    let mut bytes = 0;
+    for _ in 0..N {
+        bytes += std::hint::black_box(ws::deflate(&mut c, payload)).len();
+    }
+    std::hint::black_box(bytes);
+    t.elapsed().as_secs_f64() * 1e6 / f64::from(N)
 }

@@ -13,7 +13,7 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::stomp;
-use crate::ws::{self, Head, Rng};
+use crate::ws::{self, DeflateOffer, Head, Inflater, Rng};
 
 /// Largest server frame the client accepts (the fan-out presence lists of 1 000 names fit easily).
 const MAX_FRAME: usize = 64 << 20;
@@ -34,7 +34,7 @@ pub enum Proto {
 #[derive(Debug, PartialEq, Eq)]
 enum Phase {
     Connecting,
-    Upgrading { accept: String, protocol: Option<&'static str> },
+    Upgrading { accept: String, protocol: Option<&'static str>, deflate: Option<DeflateOffer> },
     Open,
 }
 
@@ -42,7 +42,8 @@ enum Phase {
 pub enum Ev<'a> {
     /// Connected (raw) or upgraded (WebSocket).
     Open,
-    /// One whole server data frame (ping/pong are handled here; a close frame is `Close`).
+    /// One whole server data frame (ping/pong are handled here; a close frame is `Close`). A
+    /// compressed one (`head.deflated`) comes inflated.
     Frame { head: Head, payload: &'a [u8] },
     /// Stream bytes of a raw connection; the handler returns how many it consumed.
     Bytes(&'a [u8]),
@@ -200,6 +201,8 @@ pub struct Conn {
     end: usize,
     pub out: Out,
     gone: bool,
+    /// permessage-deflate agreed: compressed frames may come, and are inflated.
+    deflate: bool,
 }
 
 pub struct Engine {
@@ -213,6 +216,9 @@ pub struct Engine {
     pub rng: Rng,
     live: usize,
     tls: Option<Arc<rustls::ClientConfig>>,
+    /// What every WebSocket upgrade offers in `Sec-WebSocket-Extensions` (and the 101 must accept).
+    deflate: Option<DeflateOffer>,
+    inflater: Inflater,
 }
 
 impl Engine {
@@ -228,7 +234,14 @@ impl Engine {
             rng: Rng::from_time(),
             live: 0,
             tls: crate::tls::active(),
+            deflate: None,
+            inflater: Inflater::default(),
         })
+    }
+
+    /// Makes every later upgrade offer permessage-deflate.
+    pub fn offer_deflate(&mut self, offer: DeflateOffer) {
+        self.deflate = Some(offer);
     }
 
     /// Starts a non-blocking connect; the slot gets `Ev::Open` once connected (and upgraded).
@@ -256,6 +269,7 @@ impl Engine {
             end: 0,
             out: Out::default(),
             gone: false,
+            deflate: false,
         });
         self.live += 1;
         Ok(slot)
@@ -320,7 +334,8 @@ impl Engine {
         F: FnMut(usize, Ev<'_>, &mut Out) -> Result<usize, String>,
     {
         let Some(conn) = self.conns.get_mut(slot).and_then(Option::as_mut) else { return Ok(()) };
-        let result = conn.service(slot, handler, &self.host, &mut self.rng);
+        let io = Io { host: &self.host, rng: &mut self.rng, deflate: self.deflate, inflater: &mut self.inflater };
+        let result = conn.service(slot, handler, io);
         let gone = conn.gone;
         if gone {
             self.drop_conn(slot);
@@ -329,8 +344,16 @@ impl Engine {
     }
 }
 
+/// What a connection's I/O borrows from its engine.
+struct Io<'a> {
+    host: &'a str,
+    rng: &'a mut Rng,
+    deflate: Option<DeflateOffer>,
+    inflater: &'a mut Inflater,
+}
+
 impl Conn {
-    fn service<F>(&mut self, slot: usize, handler: &mut F, host: &str, rng: &mut Rng) -> Result<(), String>
+    fn service<F>(&mut self, slot: usize, handler: &mut F, io: Io<'_>) -> Result<(), String>
     where
         F: FnMut(usize, Ev<'_>, &mut Out) -> Result<usize, String>,
     {
@@ -354,12 +377,14 @@ impl Conn {
                     handler(slot, Ev::Open, &mut self.out)?;
                 }
                 Proto::Ws(path) | Proto::Stomp(path) => {
-                    let key = ws::new_key(rng);
+                    let key = ws::new_key(io.rng);
                     let protocol = matches!(self.proto, Proto::Stomp(_)).then_some(stomp::SUBPROTOCOL);
-                    self.phase = Phase::Upgrading { accept: ws::accept_for(&key), protocol };
+                    let deflate = io.deflate;
+                    self.phase = Phase::Upgrading { accept: ws::accept_for(&key), protocol, deflate };
                     // The request goes in front of anything the case queued already.
                     let mut out = Out::default();
-                    out.push_vec(ws::upgrade_request(host, path, &key, protocol));
+                    let extensions = deflate.map(DeflateOffer::header);
+                    out.push_vec(ws::upgrade_request(io.host, path, &key, protocol, extensions));
                     out.chunks.extend(self.out.chunks.drain(..));
                     self.out = out;
                 }
@@ -391,7 +416,7 @@ impl Conn {
             };
             let filled = self.end + n == self.inb.len();
             self.end += n;
-            self.parse(slot, handler, rng)?;
+            self.parse(slot, handler, io.rng, io.inflater)?;
             if self.gone {
                 return Ok(());
             }
@@ -415,15 +440,16 @@ impl Conn {
         handler(slot, Ev::Gone(why), &mut self.out).map(|_| ())
     }
 
-    fn parse<F>(&mut self, slot: usize, handler: &mut F, rng: &mut Rng) -> Result<(), String>
+    fn parse<F>(&mut self, slot: usize, handler: &mut F, rng: &mut Rng, inflater: &mut Inflater) -> Result<(), String>
     where
         F: FnMut(usize, Ev<'_>, &mut Out) -> Result<usize, String>,
     {
-        if let Phase::Upgrading { accept, protocol } = &self.phase {
-            match ws::check_upgrade_response(&self.inb[self.start..self.end], accept, *protocol) {
+        if let Phase::Upgrading { accept, protocol, deflate } = &self.phase {
+            match ws::check_upgrade_response(&self.inb[self.start..self.end], accept, *protocol, *deflate) {
                 Ok(None) => return Ok(()),
                 Ok(Some(n)) => {
                     self.start += n;
+                    self.deflate = deflate.is_some();
                     self.phase = Phase::Open;
                     handler(slot, Ev::Open, &mut self.out)?;
                 }
@@ -441,7 +467,7 @@ impl Conn {
         } else {
             loop {
                 let buf = &self.inb[self.start..self.end];
-                let head = match ws::server_head(buf) {
+                let mut head = match ws::server_head(buf, self.deflate) {
                     Ok(Some(head)) => head,
                     Ok(None) => break,
                     Err(e) => {
@@ -472,6 +498,23 @@ impl Conn {
                         self.start += total;
                         handler(slot, Ev::Close, &mut self.out)?;
                         continue;
+                    }
+                    _ if head.rsv1 => {
+                        // soket sends each message in one frame; a compressed message split over
+                        // frames would need its fragments joined first.
+                        if !head.fin {
+                            self.gone = true;
+                            return Err(format!("conn {slot}: a compressed message in fragments"));
+                        }
+                        head.deflated = Some((payload.len(), ws::fnv1a(payload)));
+                        let inflated = match inflater.inflate(payload, MAX_FRAME) {
+                            Ok(inflated) => inflated,
+                            Err(e) => {
+                                self.gone = true;
+                                return Err(format!("conn {slot}: {e}"));
+                            }
+                        };
+                        handler(slot, Ev::Frame { head, payload: inflated }, &mut self.out)?;
                     }
                     _ => {
                         handler(slot, Ev::Frame { head, payload }, &mut self.out)?;

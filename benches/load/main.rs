@@ -35,10 +35,15 @@ use crate::cases::{EchoSpec, Measure, Timing};
 use crate::engine::Proto;
 use crate::server::Flavor;
 use crate::server::{BASELINE, BASELINE_ENV, Launch, RABBITMQ, SERVERS, SOCKETIO, SOCKETIOXIDE, SOKET_TLS, UWS};
+use crate::ws::DeflateOffer;
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
-    Echo { conns: usize, size: usize, depth: usize },
+    Echo {
+        conns: usize,
+        size: usize,
+        depth: usize,
+    },
     Handshake,
     Idle,
     Fanout,
@@ -46,6 +51,13 @@ enum Kind {
     SioIdle,
     SioFanout,
     StompFanout,
+    /// `fanout` with every connection offering permessage-deflate (soket only).
+    DeflateFanout,
+    /// `idle` with every connection agreeing to permessage-deflate (soket only);
+    /// `client_no_context_takeover` offered or not (then soket keeps a decompressor per connection).
+    DeflateIdle {
+        client_no_context_takeover: bool,
+    },
 }
 
 impl Kind {
@@ -62,7 +74,7 @@ struct CaseDef {
     unit: &'static str,
 }
 
-const CASES: [CaseDef; 11] = [
+const CASES: [CaseDef; 14] = [
     CaseDef { name: "echo-16B", kind: Kind::Echo { conns: 100, size: 16, depth: 1 }, unit: "msg" },
     CaseDef { name: "echo-16B-pipe8", kind: Kind::Echo { conns: 100, size: 16, depth: 8 }, unit: "msg" },
     CaseDef { name: "echo-4KiB", kind: Kind::Echo { conns: 100, size: 4096, depth: 1 }, unit: "msg" },
@@ -74,14 +86,18 @@ const CASES: [CaseDef; 11] = [
     CaseDef { name: "sio-idle", kind: Kind::SioIdle, unit: "sess" },
     CaseDef { name: "sio-fanout", kind: Kind::SioFanout, unit: "deliv" },
     CaseDef { name: "stomp-fanout", kind: Kind::StompFanout, unit: "deliv" },
+    CaseDef { name: "deflate-fanout", kind: Kind::DeflateFanout, unit: "deliv" },
+    CaseDef { name: "deflate-idle", kind: Kind::DeflateIdle { client_no_context_takeover: true }, unit: "conn" },
+    CaseDef { name: "deflate-idle-ctx", kind: Kind::DeflateIdle { client_no_context_takeover: false }, unit: "conn" },
 ];
 
 /// Whether `server` takes part in `case`: the WebSocket cases skip the Socket.IO-only peers, the
-/// Socket.IO cases the plain WebSocket ones, the STOMP case all but the STOMP broker; soket does
-/// them all.
+/// Socket.IO cases the plain WebSocket ones, the STOMP case all but the STOMP broker, the
+/// permessage-deflate cases all but soket; soket does them all.
 fn takes_part(case: &CaseDef, server: &str) -> bool {
     match case.kind {
         Kind::StompFanout => server::speaks_stomp(server),
+        Kind::DeflateFanout | Kind::DeflateIdle { .. } => server::is_soket(server),
         kind if kind.is_sio() => server::speaks_sio(server),
         _ => server::speaks_ws(server),
     }
@@ -96,11 +112,12 @@ or rmq; soket-baseline,
 another soket binary named by SOKET_BASELINE_BIN, which the default selection includes when
 that variable is set)
 and cases (echo-16B echo-16B-pipe8 echo-4KiB echo-64KiB handshake idle fanout, the
-Socket.IO cases sio-connect sio-idle sio-fanout, and stomp-fanout; a prefix such as `echo`
-selects several; `sio` selects the socket.io server and the sio-* cases). Default:
-everything. A server runs only the cases it speaks: socket.io and socketioxide the sio-*
-cases, RabbitMQ (Debian's rabbitmq-server with its web_stomp plugin) stomp-fanout, the
-WebSocket peers the others, soket all of them.
+Socket.IO cases sio-connect sio-idle sio-fanout, stomp-fanout, and the permessage-deflate
+cases deflate-fanout deflate-idle deflate-idle-ctx; a prefix such as `echo` selects several;
+`sio` selects the socket.io server and the sio-* cases). Default: everything. A server runs
+only the cases it speaks: socket.io and socketioxide the sio-* cases, RabbitMQ (Debian's
+rabbitmq-server with its web_stomp plugin) stomp-fanout, soket alone the deflate-* cases,
+the WebSocket peers the others, soket all of them.
 
   --runs N                 runs per case and server; the table shows medians (default 3)
   --quick                  one short run with smaller counts: a smoke test
@@ -340,6 +357,13 @@ fn run_one(args: &Args, case: &CaseDef, server: &str, peers_bin: &Path, logs: &P
         pin_cpu: args.pin.then_some(0),
         nofile: 20_000,
         broadcast: matches!(case.kind, Kind::Fanout),
+        // Room for a dedicated decompressor for every idle connection that keeps its context.
+        soket_args: match case.kind {
+            Kind::DeflateIdle { client_no_context_takeover: false } => {
+                vec!["--deflate-max-dedicated".into(), (args.idle_conns + 100).to_string()]
+            }
+            _ => Vec::new(),
+        },
         log: &logs.join(format!("{server}.log")),
     };
     let mut srv = server::start(&launch)?;
@@ -353,20 +377,30 @@ fn run_one(args: &Args, case: &CaseDef, server: &str, peers_bin: &Path, logs: &P
             cases::echo(addr, proto, &EchoSpec { conns, size, depth }, &args.timing, &mut srv)
         }
         Kind::Handshake => cases::handshakes(addr, proto, false, args.hs_parallel, args.hs_cap, &args.timing, &mut srv),
-        Kind::Idle => cases::idle(addr, proto, args.idle_conns, &mut srv),
+        Kind::Idle => cases::idle(addr, proto, args.idle_conns, None, &mut srv),
         Kind::Fanout => {
-            cases::fanout(addr, server::flavor(server), args.fanout_conns, args.fanout_window, &args.timing, &mut srv)
+            let flavor = server::flavor(server);
+            cases::fanout(addr, flavor, args.fanout_conns, args.fanout_window, None, &args.timing, &mut srv)
+        }
+        Kind::DeflateFanout => {
+            let offer = Some(DeflateOffer { client_no_context_takeover: true });
+            let flavor = server::flavor(server);
+            cases::fanout(addr, flavor, args.fanout_conns, args.fanout_window, offer, &args.timing, &mut srv)
+        }
+        Kind::DeflateIdle { client_no_context_takeover } => {
+            let offer = Some(DeflateOffer { client_no_context_takeover });
+            cases::idle(addr, proto, args.idle_conns, offer, &mut srv)
         }
         Kind::SioConnect => {
             cases::handshakes(addr, sio_proto, true, args.hs_parallel, args.hs_cap, &args.timing, &mut srv)
         }
         Kind::SioIdle => cases::sio_idle(addr, args.idle_conns, &mut srv),
         Kind::SioFanout => {
-            cases::fanout(addr, Flavor::Sio, args.fanout_conns, args.fanout_window, &args.timing, &mut srv)
+            cases::fanout(addr, Flavor::Sio, args.fanout_conns, args.fanout_window, None, &args.timing, &mut srv)
         }
         Kind::StompFanout => {
             let flavor = server::stomp_flavor(server);
-            cases::fanout(addr, flavor, args.fanout_conns, args.fanout_window, &args.timing, &mut srv)
+            cases::fanout(addr, flavor, args.fanout_conns, args.fanout_window, None, &args.timing, &mut srv)
         }
     };
     srv.stop();
@@ -769,6 +803,15 @@ fn targets(m: &BTreeMap<(&str, &str), Row>) -> Vec<Value> {
         if let Some(r) = m.get(&("stomp-fanout", RABBITMQ)) {
             check_cmp("stomp-fanout srv us/delivery < RabbitMQ".into(), s.srv_us, r.srv_us, true, true);
         }
+    }
+    // permessage-deflate (issue 10): a fan-out message is compressed once, not per receiver, and
+    // a connection in shared mode holds no zlib state.
+    if let (Some(d), Some(p)) = (m.get(&("deflate-fanout", "soket")), m.get(&("fanout", "soket"))) {
+        let target = "deflate-fanout srv us/delivery <= 1.5x soket fanout".into();
+        check_cmp(target, d.srv_us, 1.5 * p.srv_us, true, false);
+    }
+    if let (Some(d), Some(p)) = (m.get(&("deflate-idle", "soket")), m.get(&("idle", "soket"))) {
+        check_cmp("deflate-idle RSS B/conn <= soket idle + 64".into(), d.rss, p.rss + 64.0, true, false);
     }
     out
 }

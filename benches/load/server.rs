@@ -66,6 +66,11 @@ pub fn speaks_ws(server: &str) -> bool {
     !matches!(server, SOCKETIO | SOCKETIOXIDE | RABBITMQ)
 }
 
+/// Whether `server` is a soket binary (the cases of soket's own features: permessage-deflate).
+pub fn is_soket(server: &str) -> bool {
+    matches!(server, "soket" | SOKET_TLS | BASELINE)
+}
+
 /// Whether `server` speaks STOMP over WebSocket: the `stomp-fanout` case.
 pub fn speaks_stomp(server: &str) -> bool {
     matches!(server, "soket" | BASELINE | RABBITMQ)
@@ -132,7 +137,9 @@ fn command(launch: &Launch<'_>) -> Result<(PathBuf, Vec<String>), String> {
             } else {
                 PathBuf::from(env!("CARGO_BIN_EXE_soket"))
             };
-            Ok((bin, args.to_vec()))
+            let mut args = args.to_vec();
+            args.extend(launch.soket_args.iter().cloned());
+            Ok((bin, args))
         }
         SOKET_TLS => {
             let mut args = ["--listen", "127.0.0.1:0", "--max-connections", "20000"].map(String::from).to_vec();
@@ -143,6 +150,7 @@ fn command(launch: &Launch<'_>) -> Result<(PathBuf, Vec<String>), String> {
                 "--tls-key".into(),
                 key.display().to_string(),
             ]);
+            args.extend(launch.soket_args.iter().cloned());
             Ok((PathBuf::from(env!("CARGO_BIN_EXE_soket")), args))
         }
         UWS | SOCKETIO => {
@@ -185,6 +193,8 @@ pub struct Launch<'a> {
     pub pin_cpu: Option<usize>,
     pub nofile: u64,
     pub broadcast: bool,
+    /// More flags for a soket binary (the case's needs).
+    pub soket_args: Vec<String>,
     pub log: &'a Path,
 }
 

@@ -96,7 +96,8 @@ pub fn self_check() {
     let mut out = Out::default();
     let mut phase = Phase::default();
     let mut step = |phase: &mut Phase, p: &'static [u8]| {
-        let head = Head { fin: true, opcode: ws::OP_TEXT, head_len: 2, payload_len: p.len() };
+        let head =
+            Head { fin: true, rsv1: false, deflated: None, opcode: ws::OP_TEXT, head_len: 2, payload_len: p.len() };
         on_frame(phase, head, p, &mut out, &mut rng)
     };
     let open = br#"0{"sid":"lv_VI97HAXpY6yYWAAAC","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}"#;

@@ -60,22 +60,121 @@ pub fn accept_for(key: &str) -> String {
     BASE64_STANDARD.encode(sha.finalize())
 }
 
-/// The upgrade request; `protocol` is offered in `Sec-WebSocket-Protocol` (STOMP's `v12.stomp`).
-pub fn upgrade_request(host: &str, path: &str, key: &str, protocol: Option<&str>) -> Vec<u8> {
+/// The upgrade request; `protocol` is offered in `Sec-WebSocket-Protocol` (STOMP's `v12.stomp`),
+/// `extensions` in `Sec-WebSocket-Extensions` (a permessage-deflate offer).
+pub fn upgrade_request(host: &str, path: &str, key: &str, protocol: Option<&str>, extensions: Option<&str>) -> Vec<u8> {
     let offer = protocol.map_or(String::new(), |p| format!("Sec-WebSocket-Protocol: {p}\r\n"));
+    let ext = extensions.map_or(String::new(), |e| format!("Sec-WebSocket-Extensions: {e}\r\n"));
     format!(
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n"
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{offer}{ext}\r\n"
     )
     .into_bytes()
 }
 
+/// A permessage-deflate offer (RFC 7692) of the load client. The server must accept it with
+/// `server_no_context_takeover`: the client then inflates every message with a reset state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeflateOffer {
+    /// Offer `client_no_context_takeover` too (then the server needs no zlib state of its own
+    /// for this connection); without it a shared-mode server keeps a dedicated decompressor.
+    pub client_no_context_takeover: bool,
+}
+
+impl DeflateOffer {
+    pub fn header(self) -> &'static str {
+        if self.client_no_context_takeover {
+            "permessage-deflate; client_no_context_takeover; server_no_context_takeover"
+        } else {
+            "permessage-deflate; server_no_context_takeover"
+        }
+    }
+
+    /// Checks the server's `Sec-WebSocket-Extensions` answer: permessage-deflate accepted, with
+    /// `server_no_context_takeover` (asked for) and, when offered, `client_no_context_takeover`.
+    pub fn check_answer(self, answer: Option<&[u8]>) -> Result<(), String> {
+        let Some(answer) = answer else { return Err("the 101 declined permessage-deflate".into()) };
+        let text = String::from_utf8_lossy(answer);
+        let mut parts = text.split(';').map(str::trim);
+        if parts.next() != Some("permessage-deflate") {
+            return Err(format!("the 101 answered extensions {text:?}"));
+        }
+        let params: Vec<&str> = parts.collect();
+        if !params.contains(&"server_no_context_takeover") {
+            return Err(format!("permessage-deflate accepted without server_no_context_takeover: {text:?}"));
+        }
+        if self.client_no_context_takeover != params.contains(&"client_no_context_takeover") {
+            return Err(format!("client_no_context_takeover not answered as offered: {text:?}"));
+        }
+        Ok(())
+    }
+}
+
+/// The client's inflater: one raw-deflate state reset per message (the server keeps no context,
+/// so one state serves every connection), and its buffers.
+pub struct Inflater {
+    d: flate2::Decompress,
+    input: Vec<u8>,
+    pub out: Vec<u8>,
+}
+
+impl Default for Inflater {
+    fn default() -> Inflater {
+        Inflater { d: flate2::Decompress::new_with_window_bits(false, 15), input: Vec::new(), out: Vec::new() }
+    }
+}
+
+impl Inflater {
+    /// Inflates one permessage-deflate message (RFC 7692 §7.2.2: raw deflate, with the
+    /// `00 00 ff ff` tail the sender cut off put back) into `self.out`, at most `limit` bytes.
+    pub fn inflate(&mut self, payload: &[u8], limit: usize) -> Result<&[u8], String> {
+        self.d.reset(false);
+        self.input.clear();
+        self.input.extend_from_slice(payload);
+        self.input.extend_from_slice(&[0x00, 0x00, 0xff, 0xff]);
+        self.out.clear();
+        loop {
+            if self.out.len() == self.out.capacity() {
+                if self.out.len() >= limit {
+                    return Err(format!("compressed message inflates past {limit} bytes"));
+                }
+                let more = (self.out.len() + 256).min(limit - self.out.len());
+                self.out.reserve(more);
+            }
+            let before = (self.d.total_in(), self.out.len());
+            let used = before.0 as usize;
+            self.d
+                .decompress_vec(&self.input[used..], &mut self.out, flate2::FlushDecompress::Sync)
+                .map_err(|e| format!("invalid deflate data: {e}"))?;
+            // `reserve` may give more room than asked for: the limit is checked on what came out.
+            if self.out.len() > limit {
+                return Err(format!("compressed message inflates past {limit} bytes"));
+            }
+            let done = self.d.total_in() as usize == self.input.len() && self.out.len() < self.out.capacity();
+            if done || (self.d.total_in(), self.out.len()) == before {
+                break;
+            }
+        }
+        if (self.d.total_in() as usize) < self.input.len() {
+            return Err("deflate data ends early or has bytes after its end".into());
+        }
+        Ok(&self.out)
+    }
+}
+
+/// A 64-bit FNV-1a hash: a fingerprint of a compressed payload, to compare it across receivers.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+}
+
 /// Checks a `101` answer. `Ok(None)`: the head is not complete yet; `Ok(Some(n))`: the head is
-/// `n` bytes long (frames may follow it). With `protocol` offered, the answer must select it.
+/// `n` bytes long (frames may follow it). With `protocol` offered, the answer must select it;
+/// with `deflate` offered, it must accept it.
 pub fn check_upgrade_response(
     buf: &[u8],
     expected_accept: &str,
     protocol: Option<&str>,
+    deflate: Option<DeflateOffer>,
 ) -> Result<Option<usize>, String> {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut response = httparse::Response::new(&mut headers);
@@ -95,6 +194,11 @@ pub fn check_upgrade_response(
             Some(h) => return Err(format!("upgrade selected subprotocol {:?}", String::from_utf8_lossy(h.value))),
             None => return Err(format!("upgrade did not select the subprotocol {wanted}")),
         }
+    }
+    if let Some(offer) = deflate {
+        offer.check_answer(header("sec-websocket-extensions").map(|h| h.value))?;
+    } else if let Some(h) = header("sec-websocket-extensions") {
+        return Err(format!("extensions {:?} answered, none offered", String::from_utf8_lossy(h.value)));
     }
     match header("sec-websocket-accept") {
         Some(h) if h.value == expected_accept.as_bytes() => Ok(Some(n)),
@@ -131,19 +235,29 @@ pub fn client_close(mask: [u8; 4]) -> Vec<u8> {
 #[derive(Clone, Copy, Debug)]
 pub struct Head {
     pub fin: bool,
+    /// RSV1: a compressed message (only with permessage-deflate agreed).
+    pub rsv1: bool,
+    /// A compressed message: its length on the wire and [`fnv1a`] of those bytes (the engine
+    /// hands the case the inflated payload).
+    pub deflated: Option<(usize, u64)>,
     pub opcode: u8,
     pub head_len: usize,
     pub payload_len: usize,
 }
 
-/// Parses a server frame head from the front of `buf`. `Ok(None)`: need more bytes.
-pub fn server_head(buf: &[u8]) -> Result<Option<Head>, String> {
+/// Parses a server frame head from the front of `buf`. `Ok(None)`: need more bytes. `deflate`:
+/// permessage-deflate was agreed, so RSV1 may be set on the first frame of a data message.
+pub fn server_head(buf: &[u8], deflate: bool) -> Result<Option<Head>, String> {
     if buf.len() < 2 {
         return Ok(None);
     }
     let (b0, b1) = (buf[0], buf[1]);
-    if b0 & 0x70 != 0 {
+    let rsv1 = b0 & 0x40 != 0;
+    if b0 & 0x30 != 0 || (rsv1 && !deflate) {
         return Err(format!("server frame with RSV bits {b0:#04x}"));
+    }
+    if rsv1 && !matches!(b0 & 0x0F, OP_TEXT | OP_BINARY) {
+        return Err(format!("RSV1 on a frame with opcode {}", b0 & 0x0F));
     }
     if b1 & 0x80 != 0 {
         return Err("server frame is masked".into());
@@ -159,7 +273,7 @@ pub fn server_head(buf: &[u8]) -> Result<Option<Head>, String> {
         }
         n => (2, n as usize),
     };
-    Ok(Some(Head { fin: b0 & 0x80 != 0, opcode: b0 & 0x0F, head_len, payload_len }))
+    Ok(Some(Head { fin: b0 & 0x80 != 0, rsv1, deflated: None, opcode: b0 & 0x0F, head_len, payload_len }))
 }
 
 /// Checks of the codec above against the RFC, run once before any load (the bench has no test harness).
@@ -170,9 +284,47 @@ pub fn self_check() {
         let mask = [1, 2, 3, 4];
         let mut frame = client_frame(OP_BINARY, &payload[..len], mask);
         frame[1] &= 0x7F; // read it back as if unmasked: the head is the same apart from the bit
-        let head = server_head(&frame).expect("valid head").expect("complete head");
+        let head = server_head(&frame, false).expect("valid head").expect("complete head");
         assert_eq!(head.payload_len, len);
         let body = &frame[head.head_len + 4..];
         assert!(body.iter().enumerate().all(|(i, b)| b ^ mask[i & 3] == payload[i]));
     }
+    // permessage-deflate: RFC 7692 §7.2.3.1's "Hello" without context, then a message that
+    // needs the output buffer to grow.
+    let mut inf = Inflater::default();
+    let hello = inf.inflate(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], 1 << 20).expect("RFC example");
+    assert_eq!(hello, b"Hello");
+    let text: Vec<u8> = (0..20_000u32).flat_map(|i| format!("{i} ").into_bytes()).collect();
+    let mut c = flate2::Compress::new_with_window_bits(flate2::Compression::default(), false, 15);
+    let deflated = deflate(&mut c, &text);
+    assert_eq!(inf.inflate(&deflated, 1 << 20).expect("valid deflate"), text);
+    assert!(inf.inflate(&deflated, 1000).is_err(), "limit checked");
+    assert_eq!(inf.inflate(&deflate(&mut c, b"Hello"), 100).expect("reset state"), b"Hello");
+    let offer = DeflateOffer { client_no_context_takeover: true };
+    let both = b"permessage-deflate; server_no_context_takeover; client_no_context_takeover";
+    assert!(offer.check_answer(Some(both)).is_ok());
+    assert!(offer.check_answer(Some(b"permessage-deflate; server_no_context_takeover")).is_err());
+    assert!(offer.check_answer(None).is_err());
+}
+
+/// `payload` compressed as one permessage-deflate message (reset first, the tail cut off), as a
+/// shared-mode server sends it: what one compression per message costs is timed with this.
+pub fn deflate(c: &mut flate2::Compress, payload: &[u8]) -> Vec<u8> {
+    c.reset();
+    let mut out = Vec::with_capacity(payload.len() + 64);
+    loop {
+        let used = c.total_in() as usize;
+        if out.len() == out.capacity() {
+            out.reserve(out.capacity().max(64));
+        }
+        c.compress_vec(&payload[used.min(payload.len())..], &mut out, flate2::FlushCompress::Sync)
+            .expect("compressing into a growing buffer");
+        if c.total_in() as usize == payload.len() && out.len() < out.capacity() {
+            break;
+        }
+    }
+    if out.ends_with(&[0x00, 0x00, 0xff, 0xff]) {
+        out.truncate(out.len() - 4);
+    }
+    out
 }
