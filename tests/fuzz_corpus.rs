@@ -110,6 +110,11 @@ fn sockjs_bodies() {
 }
 
 #[test]
+fn deflate() {
+    replay("deflate");
+}
+
+#[test]
 fn every_target_has_a_test() {
     let names: Vec<&str> = checks::TARGETS.iter().map(|(name, _)| *name).collect();
     assert_eq!(
@@ -123,7 +128,8 @@ fn every_target_has_a_test() {
             "connection",
             "socketio_packets",
             "stomp_frames",
-            "sockjs_bodies"
+            "sockjs_bodies",
+            "deflate"
         ]
     );
     for name in names {
@@ -368,6 +374,26 @@ mod seeds {
         inputs.iter().map(|(name, bytes)| (*name, bytes.to_vec())).collect()
     }
 
+    pub fn deflate() -> Vec<(&'static str, Vec<u8>)> {
+        use flate2::{Compress, Compression};
+        let compressed = |text: &[u8]| {
+            let mut out = Vec::new();
+            let mut c = Compress::new_with_window_bits(Compression::default(), false, 15);
+            soket::proto::ws::deflate::deflate(&mut c, text, &mut out);
+            out
+        };
+        let with_limit = |limit: u8, bytes: &[u8]| [&[limit][..], bytes].concat();
+        vec![
+            ("seed-offer", with_limit(0, b"permessage-deflate; client_no_context_takeover; server_max_window_bits=10")),
+            ("seed-offers", with_limit(3, b"x-webkit-deflate-frame, permessage-deflate; server_max_window_bits=8, permessage-deflate; client_max_window_bits")),
+            ("seed-offer-bad", with_limit(1, b"permessage-deflate; server_max_window_bits=09; foo=\"a\\\"b\"")),
+            ("seed-hello", with_limit(0, &compressed(b"Hello, Hello, Hello, Hello"))),
+            ("seed-bomb", with_limit(0, &compressed(&[0u8; 60_000]))),
+            ("seed-rfc-hello", with_limit(0, &[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00])),
+            ("seed-final-block", with_limit(2, &[0x03, 0x00])),
+        ]
+    }
+
     pub fn stomp_frames() -> Vec<(&'static str, Vec<u8>)> {
         use soket::proto::stomp::{self, Command, HeartBeat, MessageHeaders, Version};
         // Byte 0: how the stream is cut; byte 1: version and limits (0xFE: 1.2, roomy).
@@ -594,6 +620,7 @@ fn write_seed_corpora() {
         ("socketio_packets", seeds::socketio_packets()),
         ("stomp_frames", seeds::stomp_frames()),
         ("sockjs_bodies", seeds::sockjs_bodies()),
+        ("deflate", seeds::deflate()),
     ];
     for (target, seeds) in all {
         let dir = fuzz_dir().join("corpus").join(target);

@@ -6,6 +6,7 @@
 //! invariant breaks; that panic is the finding.
 
 pub mod connection;
+pub mod deflate;
 pub mod frame_decoder;
 pub mod handshake;
 pub mod json_events;
@@ -30,6 +31,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("socketio_packets", socketio_packets::run),
     ("stomp_frames", stomp_frames::run),
     ("sockjs_bodies", sockjs_bodies::run),
+    ("deflate", deflate::run),
 ];
 
 /// Cuts `data` into consecutive non-empty pieces as `schedule` says, so one

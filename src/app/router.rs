@@ -63,6 +63,15 @@ pub enum WsEndpoint {
 }
 
 impl WsEndpoint {
+    /// Whether the endpoint answers a permessage-deflate offer. Engine.IO's
+    /// declines, as the reference server does (`perMessageDeflate: false`):
+    /// clients such as Node's `ws` then queue even short messages behind
+    /// their compressor, which reorders the upgrade's `5` packet against the
+    /// polling requests the protocol expects it to precede.
+    pub fn compresses(&self) -> bool {
+        !matches!(self, WsEndpoint::Engine { .. })
+    }
+
     /// The subprotocols this endpoint speaks, most preferred first.
     pub fn subprotocols(&self) -> &'static [&'static str] {
         match self {
@@ -437,10 +446,10 @@ fn upgrade_to(
     match accept_upgrade(req, query, config, endpoint.subprotocols()) {
         Ok(accepted) => Outcome::Upgrade(Upgrade {
             response: accepted.response,
-            endpoint,
             name: accepted.name,
             subprotocol: accepted.subprotocol,
-            deflate_offers: accepted.deflate_offers,
+            deflate_offers: if endpoint.compresses() { accepted.deflate_offers } else { Vec::new() },
+            endpoint,
         }),
         Err(e) => refuse(e, head_only, true, true),
     }
@@ -599,6 +608,16 @@ mod tests {
         let (s, _, _, text) = respond("HEAD /nope HTTP/1.1\r\nHost: a\r\n\r\n", &config());
         assert_eq!(s, 404);
         assert!(text.ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn engine_io_websockets_decline_permessage_deflate_as_the_reference_server_does() {
+        let offer = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
+        let echo = upgraded(&upgrade_head("/echo", offer), &config());
+        assert_eq!(echo.deflate_offers.len(), 1, "other endpoints take the offer");
+        let engine = upgraded(&upgrade_head("/socket.io/?EIO=4&transport=websocket", offer), &config());
+        assert!(matches!(engine.endpoint, WsEndpoint::Engine { .. }));
+        assert!(engine.deflate_offers.is_empty(), "declined");
     }
 
     #[test]
