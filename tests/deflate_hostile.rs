@@ -18,18 +18,6 @@ const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 const RSV1: u8 = 0x40;
 const OFFER: &str = "Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover\r\n";
 
-fn server_with(args: &[&str]) -> TestServer {
-    let mut all = vec!["--shutdown-timeout", "300ms"];
-    all.extend_from_slice(args);
-    TestServer::with_args(&all)
-}
-
-fn neighbour(server: &TestServer) -> Client {
-    let mut ws = server.ws("/echo");
-    assert_echoes(&mut ws, "before the attack");
-    ws
-}
-
 /// A masked client frame, with RSV1 when `rsv1`.
 fn frame(opcode: OpCode, fin: bool, rsv1: bool, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -96,7 +84,7 @@ fn close_code(stream: TcpStream) -> Option<u16> {
 
 #[test]
 fn a_compressed_echo_round_trip_and_the_negotiated_answer() {
-    let server = server_with(&[]);
+    let server = hostile_server(&[]);
     let (mut stream, answer) = deflate_stream(&server, OFFER);
     assert_eq!(answer.as_deref(), Some("permessage-deflate; server_no_context_takeover; client_no_context_takeover"));
     let text = "{\"type\":\"message\",\"text\":\"compress me, compress me, compress me\"}".repeat(10);
@@ -124,8 +112,8 @@ fn a_compressed_echo_round_trip_and_the_negotiated_answer() {
 fn a_zip_bomb_closes_1009_while_inflating() {
     // 2 MiB messages: the ~1 MB bomb itself passes the frame check, its
     // inflated size (~1 GB) must be caught while it inflates.
-    let server = server_with(&["--max-message", "2097152"]);
-    let mut neighbour = neighbour(&server);
+    let server = hostile_server(&["--max-message", "2097152"]);
+    let mut neighbour = echo_neighbour(&server);
     // A stream of zeros: each segment inflates to 1 MiB and only refers to
     // zeros, so repeating it stays valid; ~1000 of them make ~1 MB.
     // Each keeps its sync-flush tail, so the next starts on a byte boundary.
@@ -144,8 +132,8 @@ fn a_zip_bomb_closes_1009_while_inflating() {
 
 #[test]
 fn rsv1_where_it_may_not_be_closes_1002() {
-    let server = server_with(&[]);
-    let mut neighbour = neighbour(&server);
+    let server = hostile_server(&[]);
+    let mut neighbour = echo_neighbour(&server);
     // A compressed control frame.
     let (mut stream, _) = deflate_stream(&server, OFFER);
     stream.write_all(&frame(OpCode::Ping, true, true, b"x")).unwrap();
@@ -166,8 +154,8 @@ fn rsv1_where_it_may_not_be_closes_1002() {
 
 #[test]
 fn garbage_deflate_data_closes_1007() {
-    let server = server_with(&[]);
-    let mut neighbour = neighbour(&server);
+    let server = hostile_server(&[]);
+    let mut neighbour = echo_neighbour(&server);
     let (mut stream, _) = deflate_stream(&server, OFFER);
     stream.write_all(&frame(OpCode::Binary, true, true, &[0xff; 32])).unwrap();
     assert_eq!(close_code(stream), Some(1007));

@@ -17,21 +17,6 @@ use tungstenite::protocol::Role;
 
 const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
-/// A server with `args`, and a short shutdown so a test never waits on a
-/// peer it stopped reading from.
-fn server_with(args: &[&str]) -> TestServer {
-    let mut all = vec!["--shutdown-timeout", "300ms"];
-    all.extend_from_slice(args);
-    TestServer::with_args(&all)
-}
-
-/// The `/echo` client opened before an attack, proven to work.
-fn neighbour(server: &TestServer) -> Client {
-    let mut ws = server.ws("/echo");
-    assert_echoes(&mut ws, "before the attack");
-    ws
-}
-
 fn frame(opcode: OpCode, fin: bool, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     encode_client_frame(&mut out, opcode, fin, payload, MASK);
@@ -83,8 +68,8 @@ fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
 
 #[test]
 fn a_head_dribbled_one_byte_per_write_gets_431_at_the_limit() {
-    let server = server_with(&[]);
-    let mut neighbour = neighbour(&server);
+    let server = hostile_server(&[]);
+    let mut neighbour = echo_neighbour(&server);
     let mut stream = server.tcp();
     let limit = 8 * 1024;
     let mut head = b"GET /echo HTTP/1.1\r\nHost: x\r\nX-Pad: ".to_vec();
@@ -111,8 +96,8 @@ fn a_head_dribbled_one_byte_per_write_gets_431_at_the_limit() {
 
 #[test]
 fn a_one_megabyte_header_in_one_write_gets_431() {
-    let server = server_with(&[]);
-    let mut neighbour = neighbour(&server);
+    let server = hostile_server(&[]);
+    let mut neighbour = echo_neighbour(&server);
     let mut stream = server.tcp();
     let mut request = b"GET /echo HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
     request.resize(1 << 20, b'b');
@@ -136,8 +121,8 @@ fn a_one_megabyte_header_in_one_write_gets_431() {
 
 #[test]
 fn too_many_headers_or_a_bad_required_header_is_400() {
-    let server = server_with(&[]);
-    let mut neighbour = neighbour(&server);
+    let server = hostile_server(&[]);
+    let mut neighbour = echo_neighbour(&server);
     // upgrade_request has 5 fields; 59 more is the 64 allowed, 60 more is one too many.
     let fields = |n: usize| (0..n).map(|i| format!("X-Field-{i}: {i}\r\n")).collect::<String>();
     let (response, stream) = raw_upgrade(&server, &upgrade_request("/echo", &fields(59)));
@@ -176,7 +161,7 @@ fn too_many_headers_or_a_bad_required_header_is_400() {
 fn a_plain_http_1_1_request_without_exactly_one_host_is_400() {
     // RFC 7230 §5.4: "A server MUST respond with a 400 (Bad Request) ... to any HTTP/1.1 request message
     // that lacks a Host header field and to any request message that contains more than one".
-    let server = server_with(&[]);
+    let server = hostile_server(&[]);
     for request in [
         &b"GET /healthz HTTP/1.1\r\n\r\n"[..],
         b"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
@@ -198,8 +183,8 @@ fn a_plain_http_1_1_request_without_exactly_one_host_is_400() {
 
 #[test]
 fn pathological_token_lists_still_upgrade() {
-    let server = server_with(&["--max-head", "200000"]);
-    let mut neighbour = neighbour(&server);
+    let server = hostile_server(&["--max-head", "200000"]);
+    let mut neighbour = echo_neighbour(&server);
 
     let request = String::from_utf8(upgrade_request("/echo", ""))
         .unwrap()
@@ -228,8 +213,8 @@ fn pathological_token_lists_still_upgrade() {
 
 #[test]
 fn a_huge_declared_length_closes_1009_before_any_payload() {
-    let server = server_with(&[]);
-    let mut neighbour = neighbour(&server);
+    let server = hostile_server(&[]);
+    let mut neighbour = echo_neighbour(&server);
     let cases: Vec<(Vec<u8>, u16)> = vec![
         // 2^62 bytes declared, none sent.
         (bare_header(0x82, 127, &(1u64 << 62).to_be_bytes()), 1009),
@@ -253,8 +238,8 @@ fn a_huge_declared_length_closes_1009_before_any_payload() {
 
 #[test]
 fn a_storm_of_continuation_frames_closes_1009() {
-    let server = server_with(&["--max-fragments", "1000"]);
-    let mut neighbour = neighbour(&server);
+    let server = hostile_server(&["--max-fragments", "1000"]);
+    let mut neighbour = echo_neighbour(&server);
 
     // Exactly 1000 frames is allowed and echoes whole.
     let mut bytes = frame(OpCode::Text, false, b"a");
@@ -282,8 +267,8 @@ fn a_storm_of_continuation_frames_closes_1009() {
 
 #[test]
 fn an_h2c_upgrade_gets_a_plain_answer() {
-    let server = server_with(&[]);
-    let mut neighbour = neighbour(&server);
+    let server = hostile_server(&[]);
+    let mut neighbour = echo_neighbour(&server);
     let h2c = |path: &str| {
         format!(
             "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: h2c\r\n\
@@ -305,8 +290,8 @@ fn an_h2c_upgrade_gets_a_plain_answer() {
 
 #[test]
 fn slowloris_is_cut_at_the_handshake_deadline() {
-    let server = server_with(&["--handshake-timeout", "500ms"]);
-    let mut neighbour = neighbour(&server);
+    let server = hostile_server(&["--handshake-timeout", "500ms"]);
+    let mut neighbour = echo_neighbour(&server);
     let mut stream = server.tcp();
     stream.write_all(b"GET /echo HTTP/1.1\r\nHost: x\r\nX-Slow: ").unwrap();
     let started = Instant::now();
@@ -356,7 +341,7 @@ fn slowloris_is_cut_at_the_handshake_deadline() {
 
 #[test]
 fn the_timeout_answer_names_its_status() {
-    let server = server_with(&["--handshake-timeout", "300ms"]);
+    let server = hostile_server(&["--handshake-timeout", "300ms"]);
     let mut stream = server.tcp();
     stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
     let answer = read_to_end_or_timeout(&mut stream);
@@ -370,8 +355,8 @@ fn the_timeout_answer_names_its_status() {
 
 #[test]
 fn junk_that_is_not_http_goes_to_the_legacy_protocol() {
-    let server = server_with(&[]);
-    let mut neighbour = neighbour(&server);
+    let server = hostile_server(&[]);
+    let mut neighbour = echo_neighbour(&server);
     for seed in [1u64, 2, 3] {
         let mut junk = pseudo_random(seed, 512);
         // Not the start of any method token, and with NULs and a line end.
@@ -394,8 +379,8 @@ fn junk_that_is_not_http_goes_to_the_legacy_protocol() {
 fn random_bytes_after_a_handshake_get_a_protocol_close() {
     // A small message limit: a random header that declares more than is
     // sent is refused at once instead of waiting for its payload.
-    let server = server_with(&["--max-message", "4096"]);
-    let mut neighbour = neighbour(&server);
+    let server = hostile_server(&["--max-message", "4096"]);
+    let mut neighbour = echo_neighbour(&server);
     for seed in 1..=24u64 {
         let mut junk = pseudo_random(seed, 8192);
         // Most random first bytes are refused at once (RSV bits, reserved
@@ -417,8 +402,8 @@ fn random_bytes_after_a_handshake_get_a_protocol_close() {
 
 #[test]
 fn a_flood_from_a_peer_that_never_reads_is_paused_or_cut() {
-    let server = server_with(&["--max-queued", "1048576"]);
-    let mut neighbour = neighbour(&server);
+    let server = hostile_server(&["--max-queued", "1048576"]);
+    let mut neighbour = echo_neighbour(&server);
     let flood = server.ws("/echo");
     let mut writer = flood.get_ref().try_clone().unwrap();
     // A write that makes no progress for this long means the server stopped reading.

@@ -26,12 +26,6 @@ const UNSUPPORTED_PROTOCOL: (u16, &str) = (400, r#"{"code":5,"message":"Unsuppor
 /// The most messages a client skips while waiting for the one it expects.
 const MAX_SKIPPED: usize = 10_000;
 
-fn server_with(args: &[&str]) -> TestServer {
-    let mut all = vec!["--shutdown-timeout", "300ms"];
-    all.extend_from_slice(args);
-    TestServer::with_args(&all)
-}
-
 fn status_body(response: &HttpResponse) -> (u16, String) {
     (response.status, response.body_text())
 }
@@ -227,7 +221,7 @@ const BAD_PACKETS: &[&str] = &[
 
 #[test]
 fn bad_packets_close_a_polling_session_only() {
-    let server = server_with(&[]);
+    let server = hostile_server(&[]);
     let mut neighbour = Sio::connect(&server);
     neighbour.assert_relays("before the attacks");
     for bad in BAD_PACKETS {
@@ -237,7 +231,7 @@ fn bad_packets_close_a_polling_session_only() {
 
 #[test]
 fn bad_packets_close_a_websocket_session_only() {
-    let server = server_with(&[]);
+    let server = hostile_server(&[]);
     let mut neighbour = Sio::connect(&server);
     for bad in BAD_PACKETS {
         assert_packet_closes_websocket(&server, &mut neighbour, bad);
@@ -246,7 +240,7 @@ fn bad_packets_close_a_websocket_session_only() {
 
 #[test]
 fn bad_engineio_packets_close_the_session() {
-    let server = server_with(&[]);
+    let server = hostile_server(&[]);
     let mut neighbour = Sio::connect(&server);
     // Unknown Engine.IO types, an empty record, bad base64, bad UTF-8.
     for body in [&b"9"[..], b"3\x1e", b"\x1e3", b"bnot base64!", b"4\xff", b"", b"7abc"] {
@@ -266,7 +260,7 @@ fn bad_engineio_packets_close_the_session() {
 
 #[test]
 fn binary_out_of_order_closes_the_session() {
-    let server = server_with(&[]);
+    let server = hostile_server(&[]);
     let mut neighbour = Sio::connect(&server);
     // An attachment with no binary packet announcing it.
     let mut hostile = Poller::connected(&server);
@@ -294,7 +288,7 @@ fn binary_out_of_order_closes_the_session() {
 
 #[test]
 fn too_many_or_oversized_attachments_close_the_session() {
-    let server = server_with(&["--engineio-max-payload", "1000"]);
+    let server = hostile_server(&["--engineio-max-payload", "1000"]);
     let mut neighbour = Sio::connect(&server);
     // Ten attachments are allowed, each under maxPayload but together over it.
     let placeholders: Vec<String> = (0..10).map(|n| format!(r#"{{"_placeholder":true,"num":{n}}}"#)).collect();
@@ -310,7 +304,7 @@ fn too_many_or_oversized_attachments_close_the_session() {
 
 #[test]
 fn unknown_namespaces_get_connect_error_and_the_session_lives() {
-    let server = server_with(&[]);
+    let server = hostile_server(&[]);
     let mut neighbour = Sio::connect(&server);
     let mut hostile = Poller::open(&server);
     // A namespace without its comma: its name runs to the end.
@@ -339,7 +333,7 @@ fn unknown_namespaces_get_connect_error_and_the_session_lives() {
 
 #[test]
 fn bad_requests_get_the_reference_json_errors() {
-    let server = server_with(&[]);
+    let server = hostile_server(&[]);
     let mut neighbour = Sio::connect(&server);
     let cases: &[(&str, &str, (u16, &str))] = &[
         ("GET", "/socket.io/?EIO=4&transport=carrier-pigeon", UNKNOWN_TRANSPORT),
@@ -380,7 +374,7 @@ fn bad_requests_get_the_reference_json_errors() {
 
 #[test]
 fn overlapping_polls_close_the_session() {
-    let server = server_with(&[]);
+    let server = hostile_server(&[]);
     let mut neighbour = Sio::connect(&server);
     let mut hostile = Poller::connected(&server);
     // Two GETs at once on two connections. Whichever the server reads
@@ -402,7 +396,7 @@ fn overlapping_polls_close_the_session() {
 
 #[test]
 fn post_over_max_payload_closes_the_session() {
-    let server = server_with(&["--engineio-max-payload", "1000"]);
+    let server = hostile_server(&["--engineio-max-payload", "1000"]);
     let mut neighbour = Sio::connect(&server);
     let mut hostile = Poller::connected(&server);
     hostile.post_ok(br#"42["x","accepted first"]"#);
@@ -432,7 +426,7 @@ fn post_over_max_payload_closes_the_session() {
 
 #[test]
 fn a_second_upgrade_is_refused_and_the_first_goes_on() {
-    let server = server_with(&[]);
+    let server = hostile_server(&[]);
     let mut neighbour = Sio::connect(&server);
     let mut session = Poller::connected(&server);
     let upgrade = format!("{WEBSOCKET}&sid={}", session.sid);
@@ -466,7 +460,7 @@ fn a_second_upgrade_is_refused_and_the_first_goes_on() {
 
 #[test]
 fn a_session_that_never_connects_a_namespace_is_closed() {
-    let server = server_with(&["--socketio-connect-timeout", "300ms"]);
+    let server = hostile_server(&["--socketio-connect-timeout", "300ms"]);
     let mut neighbour = Sio::connect(&server);
     let started = Instant::now();
     let mut idle = Poller::open(&server);
@@ -487,7 +481,7 @@ fn a_session_that_never_connects_a_namespace_is_closed() {
 
 #[test]
 fn a_missed_pong_closes_only_that_session() {
-    let server = server_with(&["--engineio-ping-interval", "500ms", "--engineio-ping-timeout", "1s"]);
+    let server = hostile_server(&["--engineio-ping-interval", "500ms", "--engineio-ping-timeout", "1s"]);
     let mut neighbour = Sio::connect(&server);
     let mut silent = Poller::connected(&server);
     assert_eq!(silent.get_text(), "2");
@@ -506,7 +500,7 @@ fn a_missed_pong_closes_only_that_session() {
 /// queue passes --max-queued instead of growing.
 #[test]
 fn a_flood_of_tiny_polling_requests_stays_bounded() {
-    let server = server_with(&["--max-queued", "65536"]);
+    let server = hostile_server(&["--max-queued", "65536"]);
     let mut neighbour = Sio::connect(&server);
     let started = Instant::now();
     let mut flooder = Poller::connected(&server);
@@ -547,7 +541,7 @@ fn a_flood_of_tiny_polling_requests_stays_bounded() {
 
 #[test]
 fn open_sessions_are_counted_in_metrics() {
-    let server = server_with(&[]);
+    let server = hostile_server(&[]);
     let _websocket = Sio::connect(&server);
     let mut polling = Poller::connected(&server);
     assert_eq!(metric(&server, "soket_engineio_sessions"), 2.0);

@@ -16,9 +16,9 @@ use tungstenite::Message;
 const ECHO: &str = "/sockjs-test/echo";
 
 fn server_with(args: &[&str]) -> TestServer {
-    let mut all = vec!["--shutdown-timeout", "300ms", "--sockjs-test-suite"];
+    let mut all = vec!["--sockjs-test-suite"];
     all.extend_from_slice(args);
-    TestServer::with_args(&all)
+    hostile_server(&all)
 }
 
 fn post(server: &TestServer, target: &str, body: &[u8]) -> (u16, String) {

@@ -20,12 +20,6 @@ const MAX_SKIPPED: usize = 10_000;
 /// A frame's headers as a test writes them.
 type Headers<'a> = &'a [(&'a str, &'a str)];
 
-fn server_with(args: &[&str]) -> TestServer {
-    let mut all = vec!["--shutdown-timeout", "300ms"];
-    all.extend_from_slice(args);
-    TestServer::with_args(&all)
-}
-
 /// One frame as the server sent it. Header values are kept as on the wire
 /// (still escaped), so tests see the escaping itself.
 #[derive(Debug)]
@@ -337,7 +331,7 @@ struct World {
 
 impl World {
     fn new(args: &[&str]) -> World {
-        let server = server_with(args);
+        let server = hostile_server(args);
         let (lee, _) = Legacy::join(&server, "lee");
         let mut sam = Stomp::login(&server, "sam");
         sam.subscribe("lobby", "/topic/lobby");
@@ -618,7 +612,7 @@ fn a_bad_heart_beat_header_is_an_error_and_closes() {
 
 #[test]
 fn connected_says_the_version_heart_beat_and_user() {
-    let server = server_with(&["--stomp-heartbeat", "0,0"]);
+    let server = hostile_server(&["--stomp-heartbeat", "0,0"]);
     let mut alice = Stomp::tcp(&server);
     alice.send("STOMP", &[("accept-version", "1.0,1.1"), ("host", "soket"), ("login", "alice")], "");
     let connected = alice.expect("CONNECTED");
@@ -971,7 +965,7 @@ fn a_client_that_sends_its_heart_beats_stays_connected() {
 
 #[test]
 fn heart_beats_are_off_at_1_0_and_when_the_client_sends_none() {
-    let server = server_with(&["--stomp-heartbeat", "100ms,100ms"]);
+    let server = hostile_server(&["--stomp-heartbeat", "100ms,100ms"]);
     let mut old = Stomp::tcp(&server);
     old.send("CONNECT", &[("heart-beat", "100,100"), ("login", "old")], "");
     assert_eq!(old.expect("CONNECTED").header("heart-beat"), None);
@@ -1142,7 +1136,7 @@ fn header_escaping_follows_a_version_agreed_in_the_same_write() {
 
 #[test]
 fn the_websocket_endpoint_chooses_the_highest_stomp_subprotocol_offered() {
-    let server = server_with(&[]);
+    let server = hostile_server(&[]);
     for (offer, chosen) in [
         ("v10.stomp, v11.stomp, v12.stomp", "v12.stomp"),
         ("v10.stomp, v11.stomp", "v11.stomp"),

@@ -147,6 +147,22 @@ pub fn request(stream: &mut TcpStream, method: &str, target: &str, body: &[u8]) 
     read_response(stream).unwrap_or_else(|| panic!("no response to {method} {target}"))
 }
 
+/// A server with `args` and a short shutdown, so a hostile-input test never
+/// waits on a peer it stopped reading from.
+pub fn hostile_server(args: &[&str]) -> TestServer {
+    let mut all = vec!["--shutdown-timeout", "300ms"];
+    all.extend_from_slice(args);
+    TestServer::with_args(&all)
+}
+
+/// The `/echo` client opened before an attack, proven to work; the test
+/// proves it still works after.
+pub fn echo_neighbour(server: &TestServer) -> Client {
+    let mut ws = server.ws("/echo");
+    assert_echoes(&mut ws, "before the attack");
+    ws
+}
+
 pub fn upgrade_request(path: &str, extra: &str) -> Vec<u8> {
     format!(
         "GET {path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\

@@ -16,36 +16,7 @@ import sys
 import threading
 import time
 
-WAIT_S = 10.0
-
-children = []
-
-
-class Failure(Exception):
-    pass
-
-
-def fail(message):
-    raise Failure(message)
-
-
-def start_daemon(binary, cert, key):
-    child = subprocess.Popen(
-        [binary, "--listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    children.append(child)
-    found = {}
-    # readline blocks: a thread reads it so the wait stays bounded.
-    reader = threading.Thread(target=lambda: found.update(line=child.stdout.readline()), daemon=True)
-    reader.start()
-    reader.join(WAIT_S)
-    line = found.get("line", "")
-    if not line.startswith("soket listening on "):
-        fail(f"soket did not start (said {line!r})")
-    host, port = line.strip().rsplit(" ", 1)[1].rsplit(":", 1)
-    return child, host, int(port)
+from tlscommon import WAIT_S, Failure, children, fail, start_daemon
 
 
 class Lines:

@@ -11,42 +11,12 @@ Usage: python tests/tls/clients.py path/to/soket CERT.pem KEY.pem
 import json
 import os
 import ssl
-import subprocess
 import sys
-import threading
 
 import websockets
 from websockets.sync.client import connect
 
-WAIT_S = 10.0
-
-children = []
-
-
-class Failure(Exception):
-    pass
-
-
-def fail(message):
-    raise Failure(message)
-
-
-def start_daemon(binary, cert, key):
-    child = subprocess.Popen(
-        [binary, "--listen", "127.0.0.1:0", "--tls-cert", cert, "--tls-key", key],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    children.append(child)
-    found = {}
-    reader = threading.Thread(target=lambda: found.update(line=child.stdout.readline()), daemon=True)
-    reader.start()
-    reader.join(WAIT_S)
-    line = found.get("line", "")
-    if not line.startswith("soket listening on "):
-        fail(f"soket did not start (said {line!r})")
-    host, port = line.strip().rsplit(" ", 1)[1].rsplit(":", 1)
-    return child, host, int(port)
+from tlscommon import WAIT_S, Failure, children, fail, start_daemon
 
 
 def recv(ws, who, what):
