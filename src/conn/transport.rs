@@ -65,10 +65,9 @@ enum Mode {
     Plain,
     /// Boxed: a plain connection should not pay for the acceptor.
     Undecided(Box<(TlsAcceptor, Instant)>),
-    Tls {
-        tls: Box<TlsStream>,
-        handshake_deadline: Instant,
-    },
+    /// The stream and its handshake's deadline, boxed together so that a
+    /// plain connection's transport stays two words.
+    Tls(Box<(TlsStream, Instant)>),
 }
 
 impl NetStream {
@@ -92,8 +91,7 @@ impl NetStream {
         let mut first = [0u8; 1];
         let peeked = self.tcp.peek(&mut first)?;
         if peeked == 1 && first[0] == TLS_HANDSHAKE_RECORD {
-            let tls = Box::new(TlsStream::new(acceptor.config.clone())?);
-            self.mode = Mode::Tls { tls, handshake_deadline: *handshake_deadline };
+            self.mode = Mode::Tls(Box::new((TlsStream::new(acceptor.config.clone())?, *handshake_deadline)));
         } else if peeked == 1 && acceptor.tls_only {
             return Err(io::Error::new(io::ErrorKind::ConnectionRefused, "plaintext refused (--tls-only)"));
         } else {
@@ -107,7 +105,7 @@ impl Read for NetStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.decide()?;
         match &mut self.mode {
-            Mode::Tls { tls, .. } => tls.read(&self.tcp, buf),
+            Mode::Tls(tls) => tls.0.read(&self.tcp, buf),
             _ => (&*SockRef::from(&self.tcp)).read(buf),
         }
     }
@@ -116,21 +114,21 @@ impl Read for NetStream {
 impl Write for NetStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match &mut self.mode {
-            Mode::Tls { tls, .. } => tls.write_vectored(&self.tcp, &[IoSlice::new(buf)]),
+            Mode::Tls(tls) => tls.0.write_vectored(&self.tcp, &[IoSlice::new(buf)]),
             _ => SockRef::from(&self.tcp).send(buf),
         }
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match &mut self.mode {
-            Mode::Tls { tls, .. } => tls.write_vectored(&self.tcp, bufs),
+            Mode::Tls(tls) => tls.0.write_vectored(&self.tcp, bufs),
             _ => SockRef::from(&self.tcp).send_vectored(bufs),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match &mut self.mode {
-            Mode::Tls { tls, .. } => tls.flush(&self.tcp),
+            Mode::Tls(tls) => tls.0.flush(&self.tcp),
             _ => Ok(()),
         }
     }
@@ -139,21 +137,21 @@ impl Write for NetStream {
 impl Transport for NetStream {
     fn shutdown_write(&mut self) -> io::Result<()> {
         match &mut self.mode {
-            Mode::Tls { tls, .. } => tls.shutdown_write(&self.tcp),
+            Mode::Tls(tls) => tls.0.shutdown_write(&self.tcp),
             _ => self.tcp.shutdown(Shutdown::Write),
         }
     }
 
     fn pending_write_bytes(&self) -> usize {
         match &self.mode {
-            Mode::Tls { tls, .. } => tls.pending_write_bytes(),
+            Mode::Tls(tls) => tls.0.pending_write_bytes(),
             _ => 0,
         }
     }
 
     fn handshake_deadline(&self) -> Option<Instant> {
         match &self.mode {
-            Mode::Tls { tls, handshake_deadline } if tls.is_handshaking() => Some(*handshake_deadline),
+            Mode::Tls(tls) if tls.0.is_handshaking() => Some(tls.1),
             _ => None,
         }
     }

@@ -35,18 +35,30 @@ const INFLATE_BUDGET_PER_TURN: usize = 1024 * 1024;
 /// WebSocket holds one).
 pub(super) struct WsFraming {
     decoder: Decoder,
-    /// permessage-deflate as the 101 agreed it.
-    deflate: Option<Agreed>,
-    /// zlib state of its own, for a connection that keeps context (counted
-    /// and capped by `--deflate-max-dedicated`); the others share the reactor's.
-    own_zlib: Option<Box<Dedicated>>,
-    /// Bytes inflated in the current read turn.
-    inflated_this_turn: usize,
+    /// permessage-deflate, when the 101 agreed to it (boxed: a WebSocket
+    /// without it, the idle majority, pays one word).
+    deflate: Option<Box<WsDeflateState>>,
     /// When the keepalive acts next: a ping `--ping-interval` after the
     /// last bytes arrived, or, with `ping_outstanding`, the cut
     /// `--ping-timeout` after that ping.
     keepalive_at: Instant,
     ping_outstanding: bool,
+}
+
+/// A WebSocket's permessage-deflate.
+struct WsDeflateState {
+    agreed: Agreed,
+    /// zlib state of its own, for a connection that keeps context (counted
+    /// and capped by `--deflate-max-dedicated`); the others share the reactor's.
+    own_zlib: Option<Box<Dedicated>>,
+    /// Bytes inflated in the current read turn.
+    inflated_this_turn: usize,
+}
+
+impl WsDeflateState {
+    fn output(&mut self) -> WsDeflate<'_> {
+        WsDeflate { agreed: self.agreed, own: self.own_zlib.as_deref_mut() }
+    }
 }
 
 /// What the keepalive clock asks for.
@@ -61,8 +73,6 @@ impl WsFraming {
         WsFraming {
             decoder: Decoder::new(limits),
             deflate: None,
-            own_zlib: None,
-            inflated_this_turn: 0,
             keepalive_at: now + timeouts.ping_interval,
             ping_outstanding: false,
         }
@@ -71,18 +81,19 @@ impl WsFraming {
     /// Speaks permessage-deflate as agreed, with `own` zlib state if it keeps context.
     pub(super) fn enable_deflate(&mut self, agreed: Agreed, own: Option<Box<Dedicated>>) {
         self.decoder.set_permessage_deflate();
-        self.deflate = Some(agreed);
-        self.own_zlib = own;
+        self.deflate = Some(Box::new(WsDeflateState { agreed, own_zlib: own, inflated_this_turn: 0 }));
     }
 
     /// A new read turn: the inflate budget is whole again.
     pub(super) fn new_turn(&mut self) {
-        self.inflated_this_turn = 0;
+        if let Some(deflate) = self.deflate.as_deref_mut() {
+            deflate.inflated_this_turn = 0;
+        }
     }
 
     /// The agreement and own zlib state, for compressing deliveries.
     pub(super) fn deflate_out(&mut self) -> Option<WsDeflate<'_>> {
-        Some(WsDeflate { agreed: self.deflate?, own: self.own_zlib.as_deref_mut() })
+        self.deflate.as_deref_mut().map(WsDeflateState::output)
     }
 
     pub(super) fn keepalive_deadline(&self) -> Instant {
@@ -170,18 +181,23 @@ impl<S: Transport> Conn<S> {
                 }
                 Message::Pong(_) => None,
                 Message::Text(text) => {
-                    let deflate = ws.deflate.map(|agreed| WsDeflate { agreed, own: ws.own_zlib.as_deref_mut() });
+                    let deflate = ws.deflate.as_deref_mut().map(WsDeflateState::output);
                     run_app(app, out, Carrier::WebSocket, Input::Text(text), deflate, ctx)
                 }
                 Message::Binary(data) => {
-                    let deflate = ws.deflate.map(|agreed| WsDeflate { agreed, own: ws.own_zlib.as_deref_mut() });
+                    let deflate = ws.deflate.as_deref_mut().map(WsDeflateState::output);
                     run_app(app, out, Carrier::WebSocket, Input::Binary(data), deflate, ctx)
                 }
                 Message::Compressed { text, payload } => {
                     // RFC 7692 §6.2: inflate (the size checked as it grows),
                     // then treat it as the message it was.
                     let mut inflated = ctx.deflate.take_buffer();
-                    let result = ctx.deflate.inflate(ws.own_zlib.as_deref_mut(), payload, &mut inflated, limit);
+                    let result = ctx.deflate.inflate(
+                        ws.deflate.as_deref_mut().and_then(|d| d.own_zlib.as_deref_mut()),
+                        payload,
+                        &mut inflated,
+                        limit,
+                    );
                     let error = match result {
                         Err(InflateError::TooBig) => Some(WsError::InflatedTooBig),
                         Err(InflateError::Corrupt) => Some(WsError::BadDeflate),
@@ -193,8 +209,10 @@ impl<S: Transport> Conn<S> {
                         debug!("conn {:?}: websocket protocol error: {error}", self.id);
                         break Step::Violation(error.close_code(), error.to_string());
                     }
-                    ws.inflated_this_turn += inflated.len();
-                    let deflate = ws.deflate.map(|agreed| WsDeflate { agreed, own: ws.own_zlib.as_deref_mut() });
+                    if let Some(deflate) = ws.deflate.as_deref_mut() {
+                        deflate.inflated_this_turn += inflated.len();
+                    }
+                    let deflate = ws.deflate.as_deref_mut().map(WsDeflateState::output);
                     let input = match std::str::from_utf8(&inflated) {
                         Ok(text_in) if text => Input::Text(text_in),
                         _ => Input::Binary(&inflated),
@@ -204,7 +222,7 @@ impl<S: Transport> Conn<S> {
                     request
                 }
             };
-            let budget_spent = ws.inflated_this_turn >= INFLATE_BUDGET_PER_TURN;
+            let budget_spent = ws.deflate.as_ref().is_some_and(|d| d.inflated_this_turn >= INFLATE_BUDGET_PER_TURN);
             if let Some(request) = close_request {
                 self.close(request, ctx);
             }
