@@ -158,15 +158,8 @@ impl<S: Transport> Conn<S> {
         let Some(rendered) = renderings.rendered(format) else {
             return true;
         };
-        if self.is_backlogged(rendered.body.len(), ctx.limits) {
-            if !self.write_now(ctx) {
-                self.close_now(ctx);
-                return true;
-            }
-            if self.is_backlogged(rendered.body.len(), ctx.limits) {
-                self.slow_reader(ctx);
-                return true;
-            }
+        if !self.room_for_delivery(rendered.body.len(), ctx) {
+            return true;
         }
         let queued = self.out.queued();
         let carrier = self.carrier();

@@ -67,22 +67,24 @@ fn request_fields(head: &[u8]) -> Box<str> {
 fn answer_fields(response: &[u8]) -> String {
     let status = response.get(9..12).and_then(|s| std::str::from_utf8(s).ok()).unwrap_or("?");
     let body = response.windows(4).position(|w| w == b"\r\n\r\n").and_then(|at| response.get(at + 4..));
-    match body.filter(|_| !status.starts_with(['1', '2', '3'])) {
-        Some(body) if !body.is_empty() => {
-            let text = String::from_utf8_lossy(body.get(..body.len().min(160)).unwrap_or_default());
-            format!("status={status} reason={}", quote(text.trim()))
-        }
-        _ => format!("status={status}"),
-    }
+    let refused = !status.starts_with(['1', '2', '3']);
+    status_fields(status, body.filter(|_| refused))
 }
 
 /// `status=... reason=...` for an app's answer.
 fn response_fields(response: &HttpResponse) -> String {
-    if response.status < 400 || response.body.is_empty() {
-        return format!("status={}", response.status);
+    status_fields(response.status, Some(response.body.as_slice()).filter(|_| response.status >= 400))
+}
+
+/// `status=S`, and `reason=` the start of a refusal's non-empty body.
+fn status_fields(status: impl std::fmt::Display, refusal_body: Option<&[u8]>) -> String {
+    match refusal_body.filter(|body| !body.is_empty()) {
+        Some(body) => {
+            let text = String::from_utf8_lossy(body.get(..body.len().min(160)).unwrap_or_default());
+            format!("status={status} reason={}", quote(text.trim()))
+        }
+        None => format!("status={status}"),
     }
-    let text = String::from_utf8_lossy(response.body.get(..response.body.len().min(160)).unwrap_or_default());
-    format!("status={} reason={}", response.status, quote(text.trim()))
 }
 
 impl HttpState {

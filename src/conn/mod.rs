@@ -259,17 +259,8 @@ impl<S: Transport> Conn<S> {
     /// Queues bytes shared with other receivers of one hub delivery; cuts the
     /// connection off as a slow reader if its queue passes `--max-queued`.
     fn push_delivery(&mut self, framed: &Framed, ctx: &mut Ctx<'_>) {
-        if self.is_backlogged(framed.len(), ctx.limits) {
-            // Not slow yet if the socket takes the backlog now: a fast reader
-            // can fall behind within one batch, before its end-of-batch flush.
-            if !self.write_now(ctx) {
-                self.close_now(ctx);
-                return;
-            }
-            if self.is_backlogged(framed.len(), ctx.limits) {
-                self.slow_reader(ctx);
-                return;
-            }
+        if !self.room_for_delivery(framed.len(), ctx) {
+            return;
         }
         framed.push_to(&mut self.out, ctx.pool);
         ctx.metrics.messages_out_total += 1;
@@ -279,6 +270,25 @@ impl<S: Transport> Conn<S> {
     /// its queue and its transport's backlog.
     fn is_backlogged(&self, adding: usize, limits: &Limits) -> bool {
         queue_is_backlogged(&self.out, self.transport.pending_write_bytes(), adding, limits)
+    }
+
+    /// Whether a delivery of `adding` bytes may be queued under the
+    /// slow-reader rule; if not, the connection has been cut off.
+    fn room_for_delivery(&mut self, adding: usize, ctx: &mut Ctx<'_>) -> bool {
+        if !self.is_backlogged(adding, ctx.limits) {
+            return true;
+        }
+        // Not slow yet if the socket takes the backlog now: a fast reader
+        // can fall behind within one batch, before its end-of-batch flush.
+        if !self.write_now(ctx) {
+            self.close_now(ctx);
+            return false;
+        }
+        if self.is_backlogged(adding, ctx.limits) {
+            self.slow_reader(ctx);
+            return false;
+        }
+        true
     }
 
     /// Ends the connection normally (`/quit`): a WebSocket closes with 1000,

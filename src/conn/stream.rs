@@ -5,7 +5,7 @@
 use super::app_io::Carrier;
 use super::{Conn, Ctx, Framing, Lifecycle, Transport, run_app};
 use crate::app::Input;
-use crate::app::stomp::Stomp;
+use crate::app::stomp::{Carried, Stomp};
 use crate::ids::Endpoint;
 use crate::metrics::Protocol;
 
@@ -14,7 +14,7 @@ impl<S: Transport> Conn<S> {
     pub(super) fn open_stream(&mut self, ctx: &mut Ctx<'_>) {
         self.switch_protocol(Protocol::Stomp, ctx);
         self.lifecycle = Lifecycle::Open(Framing::Stream);
-        self.app = Some(Box::new(Stomp::open(Endpoint::Conn(self.id), Stomp::RAW_TCP, &mut ctx.app())));
+        self.app = Some(Box::new(Stomp::open(Endpoint::Conn(self.id), Carried::RawTcp, &mut ctx.app())));
     }
 
     /// Hands `input` to the app; returns the bytes consumed (all of them:

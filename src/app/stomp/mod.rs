@@ -115,8 +115,6 @@ struct Broker {
 }
 
 impl Stomp {
-    pub const RAW_TCP: Carried = Carried::RawTcp;
-
     /// A STOMP client on `endpoint`; it has until the handshake timeout to CONNECT.
     pub fn open(endpoint: Endpoint, carried: Carried, cx: &mut AppCtx<'_>) -> Stomp {
         let config = cx.limits.stomp;
@@ -238,11 +236,11 @@ impl Broker {
         let done = match command {
             Command::Send => self.send(frame, cx, out),
             Command::Subscribe => self.subscribe(frame, cx, out),
-            Command::Unsubscribe => self.unsubscribe(frame, cx, out),
-            Command::Ack | Command::Nack => self.acknowledge(command, frame, out),
-            Command::Begin => self.begin(frame, cx.now, out),
+            Command::Unsubscribe => self.unsubscribe(frame, cx),
+            Command::Ack | Command::Nack => self.acknowledge(command, frame),
+            Command::Begin => self.begin(frame, cx.now),
             Command::Commit => self.commit(frame, cx, out),
-            Command::Abort => self.abort(frame, out),
+            Command::Abort => self.abort(frame),
             Command::Disconnect => {
                 if let Some(receipt) = receipt {
                     self.receipt(receipt, out);
@@ -442,7 +440,7 @@ impl Broker {
         Ok(Outcome::Done)
     }
 
-    fn unsubscribe(&mut self, frame: &Frame<'_>, cx: &mut AppCtx<'_>, _out: &mut dyn Output) -> Result<Outcome, Fatal> {
+    fn unsubscribe(&mut self, frame: &Frame<'_>, cx: &mut AppCtx<'_>) -> Result<Outcome, Fatal> {
         let id = match frame.header("id") {
             Some(id) => id,
             None if self.version == Version::V1_0 => {
@@ -464,7 +462,7 @@ impl Broker {
         Ok(Outcome::Done)
     }
 
-    fn acknowledge(&mut self, command: Command, frame: &Frame<'_>, out: &mut dyn Output) -> Result<Outcome, Fatal> {
+    fn acknowledge(&mut self, command: Command, frame: &Frame<'_>) -> Result<Outcome, Fatal> {
         let header = if self.version == Version::V1_2 { "id" } else { "message-id" };
         let id = frame.header(header).ok_or(Fatal(if self.version == Version::V1_2 {
             "an ACK or NACK needs an id header"
@@ -479,7 +477,6 @@ impl Broker {
         if let Some(id) = id {
             self.settle(id);
         }
-        let _ = out;
         Ok(Outcome::Done)
     }
 
@@ -493,7 +490,7 @@ impl Broker {
         }
     }
 
-    fn begin(&mut self, frame: &Frame<'_>, now: Instant, _out: &mut dyn Output) -> Result<Outcome, Fatal> {
+    fn begin(&mut self, frame: &Frame<'_>, now: Instant) -> Result<Outcome, Fatal> {
         let id = frame.header("transaction").ok_or(Fatal("a BEGIN needs a transaction header"))?;
         if self.transactions.iter().any(|t| *t.id == *id) {
             return Err(Fatal("that transaction is already open"));
@@ -533,7 +530,7 @@ impl Broker {
         Ok(refusals.into_iter().next().map_or(Outcome::Done, Outcome::Refused))
     }
 
-    fn abort(&mut self, frame: &Frame<'_>, _out: &mut dyn Output) -> Result<Outcome, Fatal> {
+    fn abort(&mut self, frame: &Frame<'_>) -> Result<Outcome, Fatal> {
         self.take_transaction(frame)?;
         Ok(Outcome::Done)
     }
