@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 
-from tlscommon import WAIT_S, Failure, children, fail, start_daemon
+from tlscommon import WAIT_S, children, fail, run, start_daemon
 
 
 class Lines:
@@ -36,29 +36,13 @@ class Lines:
 
         threading.Thread(target=pump, daemon=True).start()
 
-    def where(self, test, what):
-        deadline = time.monotonic() + WAIT_S
+    def _next(self, deadline, missing):
+        """The next line, or None at the end of the stream; fails with
+        `missing()` once `deadline` passes."""
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                fail(f"{self.who} never got {what}; had {self.had!r}")
-            try:
-                line = self.queue.get(timeout=left)
-            except queue.Empty:
-                continue
-            if line is None:
-                self.closed = True
-                fail(f"{self.who} was disconnected while waiting for {what}; had {self.had!r}")
-            self.had.append(line)
-            if test(line):
-                return line
-
-    def wait_closed(self):
-        deadline = time.monotonic() + WAIT_S
-        while not self.closed:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                fail(f"{self.who}: the connection did not end; had {self.had!r}")
+                fail(missing())
             try:
                 line = self.queue.get(timeout=left)
             except queue.Empty:
@@ -67,6 +51,21 @@ class Lines:
                 self.closed = True
             else:
                 self.had.append(line)
+            return line
+
+    def where(self, test, what):
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            line = self._next(deadline, lambda: f"{self.who} never got {what}; had {self.had!r}")
+            if line is None:
+                fail(f"{self.who} was disconnected while waiting for {what}; had {self.had!r}")
+            if test(line):
+                return line
+
+    def wait_closed(self):
+        deadline = time.monotonic() + WAIT_S
+        while not self.closed:
+            self._next(deadline, lambda: f"{self.who}: the connection did not end; had {self.had!r}")
 
 
 def curl_healthz(host, port, cert, extra, what):
@@ -151,12 +150,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Failure as e:
-        print(f"tls cli: FAIL: {e}", file=sys.stderr)
-        sys.exit(1)
-    finally:
-        for c in children:
-            if c.poll() is None:
-                c.kill()
+    run("tls cli", main)

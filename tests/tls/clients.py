@@ -16,7 +16,7 @@ import sys
 import websockets
 from websockets.sync.client import connect
 
-from tlscommon import WAIT_S, Failure, children, fail, start_daemon
+from tlscommon import WAIT_S, fail, run, start_daemon
 
 
 def recv(ws, who, what):
@@ -105,12 +105,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Failure as e:
-        print(f"tls websockets: FAIL: {e}", file=sys.stderr)
-        sys.exit(1)
-    finally:
-        for c in children:
-            if c.poll() is None:
-                c.kill()
+    run("tls websockets", main)

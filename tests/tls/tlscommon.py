@@ -5,6 +5,7 @@ missing. Python's own directory of the running script is on `sys.path`, so
 """
 
 import subprocess
+import sys
 import threading
 
 WAIT_S = 10.0
@@ -38,3 +39,17 @@ def start_daemon(binary, cert, key):
         fail(f"soket did not start (said {line!r})")
     host, port = line.strip().rsplit(" ", 1)[1].rsplit(":", 1)
     return child, host, int(port)
+
+
+def run(name, main):
+    """Runs `main`; a failure prints `name: FAIL: why` and exits 1. Every
+    soket started is killed on the way out."""
+    try:
+        main()
+    except Failure as e:
+        print(f"{name}: FAIL: {e}", file=sys.stderr)
+        sys.exit(1)
+    finally:
+        for c in children:
+            if c.poll() is None:
+                c.kill()

@@ -102,4 +102,19 @@ function launchBrowser() {
   });
 }
 
-module.exports = { WAIT_MS, failWith, startDaemon, stopDaemon, legacyUser, launchBrowser };
+// Waits until the page of `user` ({ page, who }) lists exactly `want` in
+// `#messages > li` (the Socket.IO chat example's list); `fail`s otherwise.
+async function expectMessages(user, want, fail) {
+  try {
+    await user.page.waitForFunction(
+      (expected) => JSON.stringify([...document.querySelectorAll('#messages > li')].map((li) => li.textContent)) === expected,
+      JSON.stringify(want),
+      { timeout: WAIT_MS },
+    );
+  } catch (e) {
+    const have = await user.page.locator('#messages > li').allTextContents();
+    fail(`${user.who} shows ${JSON.stringify(have)}, expected ${JSON.stringify(want)}`);
+  }
+}
+
+module.exports = { WAIT_MS, failWith, startDaemon, stopDaemon, legacyUser, launchBrowser, expectMessages };

@@ -7,7 +7,7 @@
 // Usage: node tests/web/socketio-chat.js path/to/soket
 'use strict';
 const path = require('path');
-const { WAIT_MS, failWith, startDaemon, stopDaemon, legacyUser, launchBrowser } = require('./helpers');
+const { WAIT_MS, failWith, startDaemon, stopDaemon, legacyUser, launchBrowser, expectMessages } = require('./helpers');
 
 const fail = failWith('socket.io chat e2e');
 const SITE = path.join(__dirname, 'socketio-chat');
@@ -50,23 +50,6 @@ async function say(user, text) {
   await user.page.press('#input', 'Enter');
 }
 
-async function messages(user) {
-  return user.page.locator('#messages > li').allTextContents();
-}
-
-// Waits until `user`'s list is exactly `want`.
-async function expectMessages(user, want) {
-  try {
-    await user.page.waitForFunction(
-      (expected) => JSON.stringify([...document.querySelectorAll('#messages > li')].map((li) => li.textContent)) === expected,
-      JSON.stringify(want),
-      { timeout: WAIT_MS },
-    );
-  } catch (e) {
-    fail(`${user.who} shows ${JSON.stringify(await messages(user))}, expected ${JSON.stringify(want)}`);
-  }
-}
-
 (async () => {
   const binary = process.argv[2];
   if (!binary) fail('usage: node socketio-chat.js path/to/soket');
@@ -84,11 +67,11 @@ async function expectMessages(user, want) {
     const first = 'hello from alice';
     const second = 'hi alice, bob here \u2013 \u00e7a va?';
     await say(alice, first);
-    await expectMessages(alice, [first]);
-    await expectMessages(bob, [first]);
+    await expectMessages(alice, [first], fail);
+    await expectMessages(bob, [first], fail);
     await say(bob, second);
-    await expectMessages(bob, [first, second]);
-    await expectMessages(alice, [first, second]);
+    await expectMessages(bob, [first, second], fail);
+    await expectMessages(alice, [first, second], fail);
 
     // The legacy user's own lines, a lobby message and a command, reach the
     // server in order: the command's reply proves the events before it were
@@ -99,8 +82,8 @@ async function expectMessages(user, want) {
 
     const third = 'still talking after carol';
     await say(alice, third);
-    await expectMessages(bob, [first, second, third]);
-    await expectMessages(alice, [first, second, third]);
+    await expectMessages(bob, [first, second, third], fail);
+    await expectMessages(alice, [first, second, third], fail);
 
     carol.send('/rooms');
     await carol.lineWhere((l) => l.startsWith('!ROOMS'), 'the second reply to /rooms');

@@ -8,7 +8,7 @@
 // Usage: node tests/web/tls.js path/to/soket CERT.pem KEY.pem
 'use strict';
 const path = require('path');
-const { WAIT_MS, failWith, startDaemon, stopDaemon, legacyUser, launchBrowser } = require('./helpers');
+const { WAIT_MS, failWith, startDaemon, stopDaemon, legacyUser, launchBrowser, expectMessages } = require('./helpers');
 
 const fail = failWith('tls browser e2e');
 const SITE = path.join(__dirname, 'socketio-chat');
@@ -74,19 +74,6 @@ async function socketIoUser(browser, url, who, errors) {
   return { page, who };
 }
 
-async function expectMessages(user, want) {
-  try {
-    await user.page.waitForFunction(
-      (expected) => JSON.stringify([...document.querySelectorAll('#messages > li')].map((li) => li.textContent)) === expected,
-      JSON.stringify(want),
-      { timeout: WAIT_MS },
-    );
-  } catch (e) {
-    const have = await user.page.locator('#messages > li').allTextContents();
-    fail(`${user.who} shows ${JSON.stringify(have)}, expected ${JSON.stringify(want)}`);
-  }
-}
-
 async function socketIoPage(browser, binary, tlsArgs) {
   const daemon = await startDaemon(binary, [...tlsArgs, '--static-dir', SITE, '--socketio-client', CLIENT_DIST]);
   try {
@@ -100,12 +87,12 @@ async function socketIoPage(browser, binary, tlsArgs) {
     const second = 'hi alice \u2013 bob, also over wss';
     await alice.page.fill('#input', first);
     await alice.page.press('#input', 'Enter');
-    await expectMessages(bob, [first]);
-    await expectMessages(alice, [first]);
+    await expectMessages(bob, [first], fail);
+    await expectMessages(alice, [first], fail);
     await bob.page.fill('#input', second);
     await bob.page.press('#input', 'Enter');
-    await expectMessages(alice, [first, second]);
-    await expectMessages(bob, [first, second]);
+    await expectMessages(alice, [first, second], fail);
+    await expectMessages(bob, [first, second], fail);
     carol.send('/rooms');
     await carol.lineWhere((l) => l.startsWith('!ROOMS'), 'the reply to /rooms');
     if (errors.length) fail(`page errors: ${JSON.stringify(errors)}`);
