@@ -18,6 +18,7 @@ pub mod logging;
 pub mod metrics;
 pub mod proto;
 pub mod reactor;
+pub mod redis;
 pub mod timers;
 pub mod tls;
 pub mod write_queue;
