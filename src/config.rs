@@ -243,6 +243,39 @@ pub struct Config {
     #[arg(long, requires = "tls_cert")]
     pub tls_only: bool,
 
+    /// Join a cluster through this Redis server: `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]`. Nodes
+    /// sharing a Redis (and --redis-prefix) are one world: names, rooms, presence, messages. Without
+    /// it the node is alone.
+    #[arg(long, value_name = "URL", value_parser = parse_redis_url)]
+    pub redis: Option<crate::redis::RedisUrl>,
+
+    /// This node's name in the cluster (letters, digits, `-`, `_`, `.`; at most 64). Default: the
+    /// host name and 6 random hex digits, new at every start.
+    #[arg(long, value_name = "ID", requires = "redis")]
+    pub node_id: Option<String>,
+
+    /// The prefix of every Redis key and channel soket uses, so clusters can share one Redis.
+    #[arg(long, default_value = "soket", value_name = "PREFIX")]
+    pub redis_prefix: String,
+
+    /// How often a node tells the cluster it is alive.
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    pub redis_heartbeat: Duration,
+
+    /// A node not heard from for this long is dead: its users leave everywhere and its names are
+    /// free. Also how long a Redis command may wait for its reply before the link is dropped.
+    #[arg(long, default_value = "7s", value_parser = parse_duration)]
+    pub redis_node_timeout: Duration,
+
+    /// Bytes of messages held while Redis is unreachable, sent once it is back; past it
+    /// messages are dropped (and counted in /metrics).
+    #[arg(long, default_value = "1MiB", value_parser = parse_size)]
+    pub redis_backlog: usize,
+
+    /// The longest wait between two attempts to reach Redis (the wait starts at 100ms and doubles).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub redis_reconnect_max: Duration,
+
     /// The TLS configuration of --tls-cert and --tls-key, read by [`Config::load_files`].
     #[arg(skip)]
     pub tls: Option<Arc<rustls::ServerConfig>>,
@@ -250,6 +283,29 @@ pub struct Config {
     /// The files of --static-dir and --socketio-client, read by [`Config::load_files`].
     #[arg(skip)]
     pub files: Arc<StaticFiles>,
+}
+
+/// The host name (up to 32 of its valid characters) and 6 random hex
+/// digits: unique per start, recognisable in logs.
+fn default_node_id() -> String {
+    let host: String = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
+        .take(32)
+        .collect();
+    let mut random = [0u8; 3];
+    // Without entropy the id is still unique enough with the process id.
+    if getrandom::fill(&mut random).is_err() {
+        random = std::process::id().to_be_bytes()[1..].try_into().unwrap_or_default();
+    }
+    let host = if host.is_empty() { "soket".to_owned() } else { host };
+    format!("{host}-{:02x}{:02x}{:02x}", random[0], random[1], random[2])
+}
+
+fn parse_redis_url(text: &str) -> Result<crate::redis::RedisUrl, String> {
+    text.parse().map_err(|e: crate::redis::UrlError| e.to_string())
 }
 
 /// Parses `250ms`, `10s`, `2m` (any humantime duration) or a bare number of
@@ -464,6 +520,17 @@ impl Config {
                 return Err(format!("{flag} must be longer than zero"));
             }
         }
+        if let Some(node) = &self.node_id
+            && !crate::cluster::valid_node_id(node)
+        {
+            return Err(format!("--node-id {node}: 1 to 64 letters, digits, `-`, `_` or `.`"));
+        }
+        if self.redis_prefix.is_empty() || self.redis_prefix.len() > 64 {
+            return Err("--redis-prefix must be 1 to 64 bytes".into());
+        }
+        if self.redis_heartbeat.is_zero() || self.redis_node_timeout <= self.redis_heartbeat {
+            return Err("--redis-node-timeout must be longer than --redis-heartbeat, which must be above zero".into());
+        }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err("--tls-cert and --tls-key go together".into());
         }
@@ -498,6 +565,22 @@ impl Config {
             (Some(cert), Some(key)) => crate::tls::load_server_config(cert, key).map(Some),
             _ => Ok(None),
         }
+    }
+
+    /// The `--redis*` flags, when the node joins a cluster. A node id is
+    /// made up when none is given.
+    pub fn cluster(&self) -> Option<crate::cluster::ClusterConfig> {
+        let redis = self.redis.clone()?;
+        let node_id = self.node_id.clone().unwrap_or_else(default_node_id);
+        Some(crate::cluster::ClusterConfig {
+            redis,
+            node_id,
+            prefix: self.redis_prefix.clone(),
+            heartbeat: self.redis_heartbeat,
+            node_timeout: self.redis_node_timeout,
+            backlog_bytes: self.redis_backlog,
+            reconnect_max: self.redis_reconnect_max,
+        })
     }
 
     /// The `--deflate*` flags.

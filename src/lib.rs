@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod chat;
+pub mod cluster;
 pub mod config;
 pub mod conn;
 #[cfg(any(test, feature = "harness"))]

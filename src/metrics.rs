@@ -39,6 +39,21 @@ pub struct Metrics {
     pub sockjs_sessions_total: u64,
     /// SockJS sessions open now.
     pub sockjs_sessions: u64,
+    /// The Redis backplane's figures, when the node is part of a cluster
+    /// (copied in by the reactor, which owns the backplane).
+    pub cluster: Option<ClusterGauges>,
+}
+
+/// The backplane's link, traffic and view of the cluster.
+#[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClusterGauges {
+    pub link_up: bool,
+    pub reconnects_total: u64,
+    pub published_total: u64,
+    pub received_total: u64,
+    pub backlog_bytes: u64,
+    pub dropped_total: u64,
+    pub nodes: u64,
 }
 
 /// Gauges owned by the chat hub, passed in when rendering.
@@ -46,6 +61,8 @@ pub struct Metrics {
 pub struct ChatGauges {
     pub users: u64,
     pub rooms: u64,
+    /// Users connected to other nodes of the cluster.
+    pub remote_users: u64,
 }
 
 /// Gauges of the outgoing queues, passed in when rendering.
@@ -200,6 +217,45 @@ impl Metrics {
             "Failed accept calls (such as running out of file descriptors).",
             &[("", self.accept_errors_total)],
         );
+        if let Some(cluster) = &self.cluster {
+            family(
+                "soket_redis_link_up",
+                "gauge",
+                "1 when both Redis connections are up and this node has resynced with the cluster.",
+                &[("", u64::from(cluster.link_up))],
+            );
+            family(
+                "soket_redis_reconnects_total",
+                "counter",
+                "Attempts to connect to Redis, the first included.",
+                &[("", cluster.reconnects_total)],
+            );
+            family(
+                "soket_backplane_messages_total",
+                "counter",
+                "Messages published to the backplane (out) and taken from other nodes (in).",
+                &[("{direction=\"in\"}", cluster.received_total), ("{direction=\"out\"}", cluster.published_total)],
+            );
+            family(
+                "soket_backplane_backlog_bytes",
+                "gauge",
+                "Bytes of messages held while Redis is unreachable (bounded by --redis-backlog).",
+                &[("", cluster.backlog_bytes)],
+            );
+            family(
+                "soket_backplane_dropped_total",
+                "counter",
+                "Messages not published because the backlog was full.",
+                &[("", cluster.dropped_total)],
+            );
+            family("soket_cluster_nodes", "gauge", "Live nodes known, this one included.", &[("", cluster.nodes)]);
+            family(
+                "soket_cluster_users",
+                "gauge",
+                "Registered users on every node, as this node knows them.",
+                &[("", chat.users + chat.remote_users)],
+            );
+        }
         out
     }
 }
@@ -214,8 +270,10 @@ mod tests {
         metrics.connection_opened(Protocol::Http);
         metrics.connection_switched(Protocol::Http, Protocol::WebSocket);
         metrics.bytes_in_total = 42;
-        let text =
-            metrics.render(ChatGauges { users: 3, rooms: 1 }, QueueGauges { queued_bytes: 5, high_water_bytes: 9 });
+        let text = metrics.render(
+            ChatGauges { users: 3, rooms: 1, remote_users: 0 },
+            QueueGauges { queued_bytes: 5, high_water_bytes: 9 },
+        );
         for line in [
             "soket_connections{protocol=\"websocket\"} 1",
             "soket_connections{protocol=\"http\"} 0",

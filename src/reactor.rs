@@ -16,6 +16,7 @@ use slab::Slab;
 use std::collections::VecDeque;
 
 use crate::chat::Recipient;
+use crate::cluster::io::ClusterIo;
 use crate::config::Config;
 use crate::conn::{Conn, Ctx, NetStream, Renderings, Shared, TlsAcceptor};
 use crate::ids::{Endpoint, SessionId};
@@ -27,6 +28,9 @@ const WAKER: Token = Token(usize::MAX - 1);
 const FIRST_LISTENER: usize = usize::MAX - 2;
 /// The most `--listen` addresses; more is a start-up error.
 pub const MAX_LISTENERS: usize = 64;
+/// The backplane's two Redis connections, below the listeners' tokens.
+const REDIS_COMMANDS: Token = Token(usize::MAX - 2 - MAX_LISTENERS - 1);
+const REDIS_SUBSCRIBER: Token = Token(usize::MAX - 2 - MAX_LISTENERS - 2);
 /// How long accepting pauses after the process runs out of file
 /// descriptors (or kernel memory): long enough not to spin, short enough
 /// that clients queued in the backlog are served soon after fds free up.
@@ -105,6 +109,8 @@ pub struct Server {
     tls: Option<TlsAcceptor>,
     tls_updates: mpsc::Receiver<Arc<rustls::ServerConfig>>,
     tls_updates_sender: mpsc::Sender<Arc<rustls::ServerConfig>>,
+    /// The Redis backplane, with `--redis`.
+    cluster: Option<ClusterIo>,
 }
 
 impl Server {
@@ -125,11 +131,20 @@ impl Server {
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let tls = config.tls.clone().map(|config_tls| TlsAcceptor { config: config_tls, tls_only: config.tls_only });
         let (tls_updates_sender, tls_updates) = mpsc::channel();
+        let mut shared = Shared::new(config);
+        let cluster = match config.cluster() {
+            Some(cluster) => {
+                info!("event=cluster node={} redis={}", cluster.node_id, cluster.redis);
+                let now = Instant::now();
+                Some(ClusterIo::new(cluster, &mut shared.hub, REDIS_COMMANDS, REDIS_SUBSCRIBER, now)?)
+            }
+            None => None,
+        };
         Ok(Server {
             poll,
             listeners,
             local_addrs,
-            shared: Shared::new(config),
+            shared,
             conns: Slab::new(),
             timers: Timers::default(),
             scratch: vec![0; READ_CHUNK_BYTES],
@@ -145,6 +160,7 @@ impl Server {
             tls,
             tls_updates,
             tls_updates_sender,
+            cluster,
         })
     }
 
@@ -203,8 +219,19 @@ impl Server {
                 return Err(e);
             }
             let now = Instant::now();
+            if self.cluster.is_some() {
+                self.shared.hub.set_clock_ms(wall_clock_ms());
+            }
             for event in events.iter() {
                 match event.token() {
+                    token if self.cluster.as_ref().is_some_and(|c| c.owns(token)) => {
+                        self.on_cluster_event(
+                            token,
+                            event.is_readable() || event.is_read_closed() || event.is_error(),
+                            event.is_writable(),
+                            now,
+                        );
+                    }
                     WAKER => {
                         self.take_tls_updates();
                         if self.shutdown_requested.load(Ordering::SeqCst) {
@@ -223,6 +250,7 @@ impl Server {
             }
             self.continue_reads(now);
             self.fire_timers(now);
+            self.cluster_turn(now);
             self.settle_world(now);
             if self.accept_paused_until.is_some_and(|t| t <= now) {
                 self.accept_paused_until = None;
@@ -233,6 +261,9 @@ impl Server {
             if let Some(deadline) = self.shutdown_deadline
                 && (self.conns.is_empty() || now >= deadline)
             {
+                if let Some(cluster) = &mut self.cluster {
+                    cluster.shutdown(self.poll.registry(), &mut self.shared.hub, &mut self.scratch);
+                }
                 let m = &self.shared.metrics;
                 info!(
                     "event=stopped connections_left={} connections_accepted={} messages_in={} messages_out={} \
@@ -264,10 +295,15 @@ impl Server {
     fn poll_timeout(&self, now: Instant) -> Option<Duration> {
         // Work listed while flushing (a connection that left pushes new
         // presence to others) is done on the next turn, without waiting.
-        if !self.read_list.is_empty() || !self.flush_list.is_empty() || !self.shared.wakes.is_empty() {
+        if !self.read_list.is_empty()
+            || !self.flush_list.is_empty()
+            || !self.shared.wakes.is_empty()
+            || self.cluster.as_ref().is_some_and(ClusterIo::wants_read)
+        {
             return Some(Duration::ZERO);
         }
-        [self.timers.next_at(), self.accept_paused_until, self.shutdown_deadline]
+        let cluster = self.cluster.as_ref().and_then(ClusterIo::next_deadline);
+        [self.timers.next_at(), self.accept_paused_until, self.shutdown_deadline, cluster]
             .into_iter()
             .flatten()
             .min()
@@ -450,11 +486,35 @@ impl Server {
         for _ in 0..8 {
             self.settle_sessions(now);
             self.deliver(now);
+            self.cluster_after_hub(now);
             if self.shared.wakes.is_empty() {
                 break;
             }
             self.run_wakes(now);
         }
+    }
+
+    /// Readiness on a Redis connection of the backplane.
+    fn on_cluster_event(&mut self, token: Token, readable: bool, writable: bool, now: Instant) {
+        let Server { cluster, poll, shared, scratch, .. } = self;
+        let Some(cluster) = cluster else { return };
+        cluster.on_event(token, readable, writable, poll.registry(), &mut shared.hub, &mut shared.outbox, scratch, now);
+        self.settle_world(now);
+    }
+
+    /// The backplane's timers and connects, once per turn.
+    fn cluster_turn(&mut self, now: Instant) {
+        let Server { cluster, poll, shared, scratch, .. } = self;
+        let Some(cluster) = cluster else { return };
+        cluster.turn(poll.registry(), &mut shared.hub, &mut shared.outbox, scratch, now);
+        publish_cluster_gauges(cluster, shared);
+    }
+
+    /// Hands what the hub produced for other nodes to the backplane.
+    fn cluster_after_hub(&mut self, now: Instant) {
+        let Server { cluster, poll, shared, .. } = self;
+        let Some(cluster) = cluster else { return };
+        cluster.after_hub(poll.registry(), &mut shared.hub, &mut shared.outbox, now);
     }
 
     /// Lets held HTTP requests whose handlers were woken answer.
@@ -654,6 +714,27 @@ impl Server {
             self.settle(slot, true, now);
         }
     }
+}
+
+/// Milliseconds since the Unix epoch: the clock of a cluster's stamps.
+fn wall_clock_ms() -> u64 {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Copies the backplane's figures where `/metrics` reads them.
+fn publish_cluster_gauges(cluster: &ClusterIo, shared: &mut Shared) {
+    let backplane = &cluster.backplane;
+    let stats = backplane.stats();
+    shared.metrics.cluster = Some(crate::metrics::ClusterGauges {
+        link_up: backplane.is_up(),
+        reconnects_total: stats.reconnects,
+        published_total: stats.published,
+        received_total: stats.received,
+        backlog_bytes: backplane.backlog_bytes() as u64,
+        dropped_total: stats.dropped,
+        nodes: backplane.nodes() as u64,
+    });
 }
 
 /// What delivering to one receiver asks of the reactor.

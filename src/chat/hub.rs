@@ -6,19 +6,22 @@ use std::rc::Rc;
 
 use log::debug;
 
-use super::directory::{Claim, Directory, LocalDirectory};
+use super::directory::{Claim, ClaimQueue, Directory};
 use super::error::{ChatError, Failure};
 use super::names::{normalize_name, normalize_room};
-use super::room::{Member, Namespace, Roster};
+use super::room::{Member, Namespace, Place, Roster};
 use super::{
-    ChatConfig, Command, Dialect, EmitTarget, Endpoint, Event, LOBBY, MemberId, Outbox, RawArgs, Recipient, Request,
-    Tag,
+    Broadcast, ChatConfig, Command, Dialect, EmitTarget, Endpoint, Event, LOBBY, MemberId, Outbox, RawArgs, Recipient,
+    RemoteTarget, Request, Tag,
 };
+
+mod remote;
 
 /// Every chat member, registered or not, and every namespace's world.
 /// Generic over the [`Directory`] that settles name claims beyond this
-/// process; [`Hub::new`] uses the [`LocalDirectory`].
-pub struct Hub<D: Directory = LocalDirectory> {
+/// process; [`Hub::new`] uses a [`ClaimQueue`], which grants every claim
+/// until the hub joins a cluster.
+pub struct Hub<D: Directory = ClaimQueue> {
     config: ChatConfig,
     directory: D,
     members: HashMap<MemberId, Session>,
@@ -27,6 +30,8 @@ pub struct Hub<D: Directory = LocalDirectory> {
     next_member: u64,
     /// Arrival counter for presence and room order.
     next_seq: u64,
+    /// Users of other nodes, once this hub is part of a cluster.
+    cluster: Option<Box<remote::Cluster>>,
 }
 
 /// One attached member.
@@ -96,16 +101,25 @@ struct Me {
 }
 
 impl Hub {
-    /// An empty hub whose names are unique within this process.
+    /// An empty hub whose names are unique within this process, until it
+    /// joins a cluster.
     pub fn new(config: ChatConfig) -> Hub {
-        Hub::with_directory(config, LocalDirectory)
+        Hub::with_directory(config, ClaimQueue::default())
     }
 }
 
 impl<D: Directory> Hub<D> {
     /// An empty hub asking `directory` about every name claim.
     pub fn with_directory(config: ChatConfig, directory: D) -> Hub<D> {
-        Hub { config, directory, members: HashMap::new(), namespaces: HashMap::new(), next_member: 0, next_seq: 0 }
+        Hub {
+            config,
+            directory,
+            members: HashMap::new(),
+            namespaces: HashMap::new(),
+            next_member: 0,
+            next_seq: 0,
+            cluster: None,
+        }
     }
 
     /// The directory, for its owner to feed answers or inspect it.
@@ -272,23 +286,18 @@ impl<D: Directory> Hub<D> {
             State::Registered(user) => user,
         };
         self.directory.release(&session.namespace, &user.name, member);
+        let clustered = self.cluster.is_some();
+        if clustered {
+            let offline = Broadcast::Offline { namespace: session.namespace.clone(), name: user.name.clone() };
+            out.cluster.push(offline);
+        }
         let Some(ns) = self.namespaces.get_mut(&session.namespace) else {
             return;
         };
         ns.by_name.remove(&user.name);
         ns.presence.remove(member);
         for room in &user.rooms {
-            let Some(roster) = ns.rooms.get_mut(room) else {
-                continue;
-            };
-            roster.remove(member);
-            if roster.is_empty() {
-                ns.rooms.remove(room);
-            } else if **room != *LOBBY {
-                // Lobby membership is implied by presence: the list push says it.
-                let recipients = roster.iter().map(Member::recipient).collect();
-                out.push(&session.namespace, Event::Left { room: room.clone(), name: user.name.clone() }, recipients);
-            }
+            leave_room(&session.namespace, ns, room, member, &user.name, clustered, out);
         }
         push_presence(&session.namespace, ns, None, out);
         self.drop_unused_namespace(&session.namespace);
@@ -308,9 +317,9 @@ impl<D: Directory> Hub<D> {
         self.namespaces.clear();
     }
 
-    /// Registered users, all namespaces.
+    /// Registered users connected to this node, all namespaces.
     pub fn users(&self) -> usize {
-        self.namespaces.values().map(|ns| ns.presence.len()).sum()
+        self.namespaces.values().map(|ns| ns.presence.local_len()).sum()
     }
 
     /// Rooms with members, all namespaces (each namespace with users has a `lobby`).
@@ -386,12 +395,17 @@ impl<D: Directory> Hub<D> {
     /// Registers the sender under `name` (NFC, granted): `welcome` to it,
     /// then the new online list to everyone else in its namespace.
     fn complete_registration(&mut self, sender: &Sender, name: Rc<str>, out: &mut Outbox) {
+        // The directory granted the name, so a user of another node still
+        // listed under it is gone (its node died and the news is late).
+        let stale = self.namespaces.get(&sender.namespace).and_then(|ns| ns.user(&name)).map(|m| m.id);
+        if let Some(stale) = stale {
+            self.drop_remote(stale, out);
+        }
+        let stamp = self.stamp();
         let Some(session) = self.members.get_mut(&sender.id) else {
             return;
         };
         let ns = self.namespaces.entry(session.namespace.clone()).or_default();
-        let seq = self.next_seq;
-        self.next_seq += 1;
         debug!(
             "event=registered {} member={} name={} namespace={}",
             session.endpoint,
@@ -399,21 +413,38 @@ impl<D: Directory> Hub<D> {
             crate::logging::quote(&name),
             crate::logging::quote(&session.namespace)
         );
-        let member = Member { id: sender.id, endpoint: session.endpoint, name: name.clone(), dialect: session.dialect };
+        let member = Member {
+            id: sender.id,
+            place: Place::Here(session.endpoint),
+            name: name.clone(),
+            dialect: session.dialect,
+        };
         ns.by_name.insert(name.clone(), sender.id);
         ns.audience.remove(&sender.id);
-        ns.presence.insert(seq, member.clone());
+        ns.presence.insert(stamp, member.clone());
         let lobby = match ns.rooms.get_key_value(LOBBY) {
             Some((key, _)) => key.clone(),
             None => Rc::from(LOBBY),
         };
-        ns.rooms.entry(lobby.clone()).or_default().insert(seq, member);
+        let lobby_roster = ns.rooms.entry(lobby.clone()).or_default();
+        lobby_roster.insert(stamp, member);
+        if self.cluster.is_some() {
+            let namespace = session.namespace.clone();
+            let dialect = session.dialect;
+            out.cluster.push(Broadcast::Online { namespace: namespace.clone(), name: name.clone(), stamp, dialect });
+            if lobby_roster.local_len() == 1 {
+                out.cluster.push(Broadcast::Subscribe { namespace, room: lobby.clone() });
+            }
+        }
         session.state =
             State::Registered(Box::new(User { name: name.clone(), rooms: BTreeSet::from([lobby.clone()]) }));
 
         let names: Rc<[Rc<str>]> = ns.presence.names().into();
-        // The joiner is the newest, so it is last in presence order.
-        let others: Rc<[Rc<str>]> = names.get(..names.len().saturating_sub(1)).unwrap_or_default().into();
+        // In a cluster a user of another node may be listed after the
+        // joiner (clocks differ), so its own entry is found, not assumed last.
+        let own = ns.presence.iter().position(|m| m.id == sender.id);
+        let others: Rc<[Rc<str>]> =
+            names.iter().enumerate().filter(|(i, _)| Some(*i) != own).map(|(_, n)| n.clone()).collect();
         let welcome = Event::Welcome {
             name,
             namespace: session.namespace.clone(),
@@ -439,13 +470,18 @@ impl<D: Directory> Hub<D> {
         let me = self.me(sender.id)?;
         let ns = self.namespace(&me)?;
         let (room, roster) = member_room(ns, sender.id, room)?;
-        let recipients: Vec<Recipient> = roster.iter().filter(|m| m.id != sender.id).map(Member::recipient).collect();
+        let recipients: Vec<Recipient> = roster.local_recipients().filter(|r| r.member != sender.id).collect();
+        let text: Rc<str> = text.into();
+        if self.cluster.is_some() && roster.has_remote() {
+            out.cluster.push(Broadcast::Message {
+                namespace: sender.namespace.clone(),
+                room: room.clone(),
+                from: me.name.clone(),
+                text: text.clone(),
+            });
+        }
         if !recipients.is_empty() {
-            out.push(
-                &sender.namespace,
-                Event::Message { room: room.clone(), from: me.name, text: text.into() },
-                recipients,
-            );
+            out.push(&sender.namespace, Event::Message { room: room.clone(), from: me.name, text }, recipients);
         }
         Ok(Done::Effects)
     }
@@ -455,15 +491,28 @@ impl<D: Directory> Hub<D> {
         let me = self.me(sender.id)?;
         let ns = self.namespace(&me)?;
         let target = find_user(ns, to)?;
-        // Section 2: a message to oneself is delivered like any other.
-        out.push(&sender.namespace, Event::Private { from: me.name, text: text.into() }, vec![target.recipient()]);
+        match &target.place {
+            // Section 2: a message to oneself is delivered like any other.
+            Place::Here(endpoint) => {
+                let recipient = Recipient { endpoint: *endpoint, member: target.id, omit: None };
+                out.push(&sender.namespace, Event::Private { from: me.name, text: text.into() }, vec![recipient]);
+            }
+            Place::Node(node) => out.cluster.push(Broadcast::Private {
+                namespace: sender.namespace.clone(),
+                node: node.clone(),
+                to: target.name.clone(),
+                from: me.name,
+                text: text.into(),
+            }),
+        }
         Ok(Done::Effects)
     }
 
     fn join(&mut self, sender: &Sender, room: &str, out: &mut Outbox) -> Result<Done, Failure> {
         let room = normalize_room(room).ok_or_else(|| Failure::with(ChatError::RoomInvalid, room))?;
         let me = self.me(sender.id)?;
-        let seq = self.next_seq;
+        let stamp = self.peek_stamp();
+        let clustered = self.cluster.is_some();
         let Some(ns) = self.namespaces.get_mut(&me.namespace) else {
             return Err(Failure::bare(ChatError::NotRegistered));
         };
@@ -481,14 +530,25 @@ impl<D: Directory> Hub<D> {
             return Err(Failure::with(ChatError::RoomInvalid, "room limit reached"));
         }
         let roster = ns.rooms.entry(key.clone()).or_default();
-        let member =
-            Member { id: sender.id, endpoint: sender.endpoint, name: me.name.clone(), dialect: sender.dialect };
-        if !roster.insert(seq, member) {
+        let member = Member {
+            id: sender.id,
+            place: Place::Here(sender.endpoint),
+            name: me.name.clone(),
+            dialect: sender.dialect,
+        };
+        if !roster.insert(stamp, member) {
             return Ok(Done::Effects);
         }
         self.next_seq += 1;
         user.rooms.insert(key.clone());
-        let recipients = roster.iter().map(Member::recipient).collect();
+        if clustered {
+            let namespace = sender.namespace.clone();
+            if roster.local_len() == 1 {
+                out.cluster.push(Broadcast::Subscribe { namespace: namespace.clone(), room: key.clone() });
+            }
+            out.cluster.push(Broadcast::Joined { namespace, room: key.clone(), name: me.name.clone(), stamp });
+        }
+        let recipients = roster.local_recipients().collect();
         out.push(&sender.namespace, Event::Joined { room: key, name: me.name }, recipients);
         Ok(Done::Effects)
     }
@@ -509,12 +569,20 @@ impl<D: Directory> Hub<D> {
         if !roster.contains(sender.id) {
             return Err(Failure::with(ChatError::NotInRoom, &room));
         }
-        let mut recipients = Vec::with_capacity(roster.len());
-        recipients.extend(roster.iter().filter(|m| m.id != sender.id).map(Member::recipient));
+        let mut recipients = Vec::with_capacity(roster.local_len());
+        recipients.extend(roster.local_recipients().filter(|r| r.member != sender.id));
         // The leaver hears of its own leaving, after the remaining members.
         recipients.push(sender.recipient());
         if let Some(roster) = ns.rooms.get_mut(&key) {
             roster.remove(sender.id);
+            if self.cluster.is_some() {
+                let namespace = sender.namespace.clone();
+                let left = Broadcast::Left { namespace: namespace.clone(), room: key.clone(), name: me.name.clone() };
+                out.cluster.push(left);
+                if roster.local_len() == 0 {
+                    out.cluster.push(Broadcast::Unsubscribe { namespace, room: key.clone() });
+                }
+            }
             if roster.is_empty() {
                 ns.rooms.remove(&key);
             }
@@ -536,13 +604,17 @@ impl<D: Directory> Hub<D> {
     ) -> Result<Done, Failure> {
         let me = self.me(sender.id)?;
         let ns = self.namespace(&me)?;
+        let clustered = self.cluster.is_some();
         // Section 3: receivers that speak events, never the sender.
         let wanted = |m: &&Member| m.dialect == Dialect::Events && m.id != sender.id;
-        let (recipients, room): (Vec<Recipient>, _) = match target {
-            EmitTarget::Namespace => (event_listeners(ns, sender.id), None),
+        let (recipients, room, elsewhere): (Vec<Recipient>, _, _) = match target {
+            EmitTarget::Namespace => {
+                (event_listeners(ns, sender.id), None, clustered.then_some(RemoteTarget::Namespace))
+            }
             EmitTarget::Room(room) => {
                 let (room, roster) = member_room(ns, sender.id, &room)?;
-                (roster.iter().filter(wanted).map(Member::recipient).collect(), Some(room.clone()))
+                let elsewhere = (clustered && roster.has_remote()).then(|| RemoteTarget::Room(room.clone()));
+                (roster.iter().filter(wanted).filter_map(Member::recipient).collect(), Some(room.clone()), elsewhere)
             }
             EmitTarget::User(to) => {
                 let target = find_user(ns, &to)?;
@@ -550,13 +622,28 @@ impl<D: Directory> Hub<D> {
                 if target.dialect == Dialect::Lines {
                     return Err(Failure::with(ChatError::NoSuchUser, &to));
                 }
+                let elsewhere = match &target.place {
+                    Place::Node(node) => Some(RemoteTarget::User { node: node.clone(), name: target.name.clone() }),
+                    Place::Here(_) => None,
+                };
                 // "never the sender": an emit to oneself reaches no one.
-                (std::iter::once(target).filter(wanted).map(Member::recipient).collect(), None)
+                (std::iter::once(target).filter(wanted).filter_map(Member::recipient).collect(), None, elsewhere)
             }
         };
+        let event: Rc<str> = event.into();
+        let data: Option<Rc<str>> = data.map(Rc::from);
+        if let Some(target) = elsewhere {
+            out.cluster.push(Broadcast::Custom {
+                namespace: sender.namespace.clone(),
+                target,
+                event: event.clone(),
+                data: data.clone(),
+                from: Some(me.name.clone()),
+                args: None,
+            });
+        }
         if !recipients.is_empty() {
-            let event =
-                Event::Custom { event: event.into(), data: data.map(Rc::from), from: Some(me.name), room, args: None };
+            let event = Event::Custom { event, data, from: Some(me.name), room, args: None };
             out.push(&sender.namespace, event, recipients);
         }
         Ok(Done::Effects)
@@ -576,13 +663,25 @@ impl<D: Directory> Hub<D> {
             Some(State::Registered(user)) => Some(user.name.clone()),
             _ => None,
         };
+        let event: Rc<str> = event.into();
+        let data: Option<Rc<str>> = data.map(Rc::from);
+        if self.cluster.is_some() {
+            out.cluster.push(Broadcast::Custom {
+                namespace: sender.namespace.clone(),
+                target: RemoteTarget::Namespace,
+                event: event.clone(),
+                data: data.clone(),
+                from: from.clone(),
+                args: Some(args.clone()),
+            });
+        }
         let Some(ns) = self.namespaces.get(&sender.namespace) else {
             return Ok(Done::Effects);
         };
         // The sender hears its own relay, as io.emit does.
         let mut recipients = event_listeners(ns, sender.id);
         recipients.push(sender.recipient());
-        let event = Event::Custom { event: event.into(), data: data.map(Rc::from), from, room: None, args: Some(args) };
+        let event = Event::Custom { event, data, from, room: None, args: Some(args) };
         out.push(&sender.namespace, event, recipients);
         Ok(Done::Effects)
     }
@@ -632,11 +731,42 @@ impl<D: Directory> Hub<D> {
     }
 }
 
+/// Takes `member` (called `name`) out of `room` as its user leaves the
+/// namespace: `left` to the remaining local members (but in `lobby`, where
+/// the presence push says it), and the room's channel let go once nobody
+/// here is in it. The caller pushes presence once for all its rooms.
+fn leave_room(
+    namespace: &Rc<str>,
+    ns: &mut Namespace,
+    room: &Rc<str>,
+    member: MemberId,
+    name: &Rc<str>,
+    clustered: bool,
+    out: &mut Outbox,
+) {
+    let Some(roster) = ns.rooms.get_mut(room) else {
+        return;
+    };
+    let was_local = roster.get(member).is_some_and(Member::is_local);
+    if !roster.remove(member) {
+        return;
+    }
+    if clustered && was_local && roster.local_len() == 0 {
+        out.cluster.push(Broadcast::Unsubscribe { namespace: namespace.clone(), room: room.clone() });
+    }
+    if roster.is_empty() {
+        ns.rooms.remove(room);
+    } else if **room != *LOBBY {
+        let recipients = roster.local_recipients().collect();
+        out.push(namespace, Event::Left { room: room.clone(), name: name.clone() }, recipients);
+    }
+}
+
 /// Whoever gets what is sent to the whole namespace, but `except`: its
 /// registered members that speak events, and its anonymous audience.
 fn event_listeners(ns: &Namespace, except: MemberId) -> Vec<Recipient> {
     let registered = ns.presence.iter().filter(|m| m.dialect == Dialect::Events && m.id != except);
-    let mut recipients: Vec<Recipient> = registered.map(Member::recipient).collect();
+    let mut recipients: Vec<Recipient> = registered.filter_map(Member::recipient).collect();
     let anonymous = ns.audience.iter().filter(|(id, _)| **id != except);
     recipients.extend(anonymous.map(|(&member, &endpoint)| Recipient { endpoint, member, omit: None }));
     recipients
@@ -655,7 +785,7 @@ fn reply_error(sender: &Sender, failure: &Failure, out: &mut Outbox) {
 /// event for all of them: each recipient's list is everyone without its own
 /// entry, which renderers cut from one rendering.
 fn push_presence(name: &Rc<str>, ns: &Namespace, except: Option<MemberId>, out: &mut Outbox) {
-    if ns.presence.iter().all(|m| Some(m.id) == except) {
+    if ns.presence.iter().all(|m| Some(m.id) == except || !m.is_local()) {
         return;
     }
     presence_delivery(name, ns, ns.presence.names().into(), except, out);
@@ -668,7 +798,7 @@ fn presence_delivery(name: &Rc<str>, ns: &Namespace, names: Rc<[Rc<str>]>, excep
         .iter()
         .zip(0u32..)
         .filter(|(m, _)| Some(m.id) != except)
-        .map(|(m, i)| Recipient { endpoint: m.endpoint, member: m.id, omit: Some(i) })
+        .filter_map(|(m, i)| Some(Recipient { omit: Some(i), ..m.recipient()? }))
         .collect();
     out.push(name, Event::Presence { names }, recipients);
 }

@@ -17,10 +17,109 @@ use std::borrow::Cow;
 use std::rc::Rc;
 
 pub use crate::ids::Endpoint;
-pub use directory::{Claim, Directory, LocalDirectory};
+pub use directory::{Claim, ClaimQueue, ClaimRequest, Directory, LocalDirectory};
 pub use error::ChatError;
 pub use hub::Hub;
 pub use names::{normalize_name, normalize_namespace, normalize_room};
+
+/// When a user registered or joined a room: the order of presence lists and
+/// rosters. In a cluster a stamp is made on the user's node from its wall
+/// clock (milliseconds), that node's id hash and its counter, and travels
+/// with the event, so every node sorts every list the same way; alone, `ms`
+/// and `node` stay 0 and the counter is the order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Stamp {
+    pub ms: u64,
+    pub node: u64,
+    pub seq: u64,
+}
+
+/// What other nodes of a cluster must hear of this node's hub, in effect
+/// order ([`Outbox::cluster`], filled only once [`Hub::join_cluster`] was
+/// called). The backplane sends each once, whatever the number of receivers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Broadcast {
+    /// A user registered here (it is in `lobby` from `stamp` too).
+    Online {
+        namespace: Rc<str>,
+        name: Rc<str>,
+        stamp: Stamp,
+        dialect: Dialect,
+    },
+    /// A user here left: it leaves every room at once.
+    Offline {
+        namespace: Rc<str>,
+        name: Rc<str>,
+    },
+    Joined {
+        namespace: Rc<str>,
+        room: Rc<str>,
+        name: Rc<str>,
+        stamp: Stamp,
+    },
+    Left {
+        namespace: Rc<str>,
+        room: Rc<str>,
+        name: Rc<str>,
+    },
+    /// A room message that members on other nodes should get.
+    Message {
+        namespace: Rc<str>,
+        room: Rc<str>,
+        from: Rc<str>,
+        text: Rc<str>,
+    },
+    /// A private message for `to`, connected to `node`.
+    Private {
+        namespace: Rc<str>,
+        node: Rc<str>,
+        to: Rc<str>,
+        from: Rc<str>,
+        text: Rc<str>,
+    },
+    /// A custom event for members elsewhere (`event_listeners`' rule there).
+    Custom {
+        namespace: Rc<str>,
+        target: RemoteTarget,
+        event: Rc<str>,
+        data: Option<Rc<str>>,
+        from: Option<Rc<str>>,
+        args: Option<Rc<RawArgs>>,
+    },
+    /// The first member here joined `room`: its traffic should reach this node.
+    Subscribe {
+        namespace: Rc<str>,
+        room: Rc<str>,
+    },
+    /// The last member here left `room`.
+    Unsubscribe {
+        namespace: Rc<str>,
+        room: Rc<str>,
+    },
+}
+
+/// Where a custom event from another node goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RemoteTarget {
+    /// Every events member and listener of the namespace.
+    Namespace,
+    /// Every events member of the room.
+    Room(Rc<str>),
+    /// One user, connected to `node`.
+    User { node: Rc<str>, name: Rc<str> },
+}
+
+/// One user of a node as a state snapshot lists it: how a node tells the
+/// others everything it has after it (re)connects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserState {
+    pub namespace: Rc<str>,
+    pub name: Rc<str>,
+    pub stamp: Stamp,
+    pub dialect: Dialect,
+    /// Rooms besides `lobby`, with when the user joined each.
+    pub rooms: Vec<(Rc<str>, Stamp)>,
+}
 
 /// The room every user is in and plain legacy lines go to.
 pub const LOBBY: &str = "lobby";
@@ -294,6 +393,8 @@ pub struct Outbox {
     /// Members that asked to leave (`/quit`): close after flushing what is
     /// queued for them, then call [`Hub::detach`].
     pub closes: Vec<Recipient>,
+    /// What other nodes must hear, when this hub is part of a cluster.
+    pub cluster: Vec<Broadcast>,
 }
 
 impl Outbox {
@@ -301,9 +402,11 @@ impl Outbox {
     pub fn clear(&mut self) {
         self.deliveries.clear();
         self.closes.clear();
+        self.cluster.clear();
     }
 
-    /// Whether nothing is pending.
+    /// Whether nothing is pending for this node's members ([`Outbox::cluster`]
+    /// is the backplane's to drain).
     pub fn is_empty(&self) -> bool {
         self.deliveries.is_empty() && self.closes.is_empty()
     }

@@ -4,59 +4,108 @@
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
-use super::{Dialect, Endpoint, MemberId, Recipient};
+use super::{Dialect, Endpoint, MemberId, Recipient, Stamp};
+
+/// Where a registered user is connected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// On this node: deliveries go to the endpoint.
+    Here(Endpoint),
+    /// On another node of the cluster (its id): what it should get crosses
+    /// the backplane once per node, never per receiver, so it is never a
+    /// [`Recipient`] here.
+    Node(Rc<str>),
+}
 
 /// One registered user as a roster lists it: enough to route and render
 /// without looking the connection up again.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Member {
     pub id: MemberId,
-    pub endpoint: Endpoint,
+    pub place: Place,
     pub name: Rc<str>,
     pub dialect: Dialect,
 }
 
 impl Member {
-    /// This member as the receiver of an ordinary (not presence) event.
-    pub fn recipient(&self) -> Recipient {
-        Recipient { endpoint: self.endpoint, member: self.id, omit: None }
+    /// This member as the receiver of an ordinary (not presence) event,
+    /// if it is connected to this node.
+    pub fn recipient(&self) -> Option<Recipient> {
+        match self.place {
+            Place::Here(endpoint) => Some(Recipient { endpoint, member: self.id, omit: None }),
+            Place::Node(_) => None,
+        }
+    }
+
+    pub fn is_local(&self) -> bool {
+        matches!(self.place, Place::Here(_))
     }
 }
 
 /// Members in arrival order, with O(log n) insert/remove and O(1) lookup.
-/// `seq` is a hub-wide counter, so arrival order is comparable across rosters.
+/// Stamps are comparable across rosters and, in a cluster, across nodes, so
+/// every node lists a room or a namespace in the same order. The member id
+/// in the key keeps two equal stamps (a buggy peer's) from overwriting each
+/// other.
 #[derive(Default, Debug)]
 pub(crate) struct Roster {
-    order: BTreeMap<u64, Member>,
-    seq_of: HashMap<MemberId, u64>,
+    order: BTreeMap<(Stamp, MemberId), Member>,
+    stamp_of: HashMap<MemberId, Stamp>,
+    /// Members connected to this node: a room's channel is subscribed while
+    /// this is above zero, and a message is published only while the roster
+    /// has others.
+    local: usize,
 }
 
 impl Roster {
-    /// Adds `member` as the newest; `false` (and no change) if already in.
-    pub fn insert(&mut self, seq: u64, member: Member) -> bool {
-        if self.seq_of.contains_key(&member.id) {
+    /// Adds `member` at `stamp`; `false` (and no change) if already in.
+    pub fn insert(&mut self, stamp: Stamp, member: Member) -> bool {
+        if self.stamp_of.contains_key(&member.id) {
             return false;
         }
-        self.seq_of.insert(member.id, seq);
-        self.order.insert(seq, member);
+        self.stamp_of.insert(member.id, stamp);
+        self.local += usize::from(member.is_local());
+        self.order.insert((stamp, member.id), member);
         true
     }
 
     /// Removes `member`; `false` if it was not in.
     pub fn remove(&mut self, member: MemberId) -> bool {
-        match self.seq_of.remove(&member) {
-            Some(seq) => self.order.remove(&seq).is_some(),
+        let Some(stamp) = self.stamp_of.remove(&member) else {
+            return false;
+        };
+        match self.order.remove(&(stamp, member)) {
+            Some(removed) => {
+                self.local -= usize::from(removed.is_local());
+                true
+            }
             None => false,
         }
     }
 
     pub fn contains(&self, member: MemberId) -> bool {
-        self.seq_of.contains_key(&member)
+        self.stamp_of.contains_key(&member)
     }
 
     /// The entry of `member`, if it is in.
     pub fn get(&self, member: MemberId) -> Option<&Member> {
-        self.order.get(self.seq_of.get(&member)?)
+        let stamp = self.stamp_of.get(&member)?;
+        self.order.get(&(*stamp, member))
+    }
+
+    /// When `member` arrived, if it is in.
+    pub fn stamp(&self, member: MemberId) -> Option<Stamp> {
+        self.stamp_of.get(&member).copied()
+    }
+
+    /// Members connected to this node.
+    pub fn local_len(&self) -> usize {
+        self.local
+    }
+
+    /// Whether anyone on another node is in.
+    pub fn has_remote(&self) -> bool {
+        self.order.len() > self.local
     }
 
     pub fn len(&self) -> usize {
@@ -70,6 +119,11 @@ impl Roster {
     /// Members, oldest first.
     pub fn iter(&self) -> impl Iterator<Item = &Member> {
         self.order.values()
+    }
+
+    /// Members connected to this node as receivers, oldest first.
+    pub fn local_recipients(&self) -> impl Iterator<Item = Recipient> + '_ {
+        self.order.values().filter_map(Member::recipient)
     }
 
     /// Names, oldest first.
@@ -121,16 +175,20 @@ mod tests {
 
     fn member(id: u64, name: &str) -> Member {
         let endpoint = Endpoint::Conn(crate::ids::ConnId { slot: id as usize, generation: 0 });
-        Member { id: MemberId(id), endpoint, name: name.into(), dialect: Dialect::Events }
+        Member { id: MemberId(id), place: Place::Here(endpoint), name: name.into(), dialect: Dialect::Events }
+    }
+
+    fn at(seq: u64) -> Stamp {
+        Stamp { ms: 0, node: 0, seq }
     }
 
     #[test]
     fn roster_keeps_arrival_order() {
         let mut roster = Roster::default();
-        assert!(roster.insert(5, member(1, "a")));
-        assert!(roster.insert(7, member(2, "b")));
-        assert!(!roster.insert(9, member(1, "a")));
-        assert!(roster.insert(8, member(3, "c")));
+        assert!(roster.insert(at(5), member(1, "a")));
+        assert!(roster.insert(at(7), member(2, "b")));
+        assert!(!roster.insert(at(9), member(1, "a")));
+        assert!(roster.insert(at(8), member(3, "c")));
         assert_eq!(roster.names(), ["a", "b", "c"].map(Rc::from).to_vec());
         assert!(roster.remove(MemberId(2)));
         assert!(!roster.remove(MemberId(2)));
@@ -139,5 +197,32 @@ mod tests {
         assert!(roster.contains(MemberId(3)));
         assert!(!roster.contains(MemberId(4)));
         assert_eq!(roster.get(MemberId(3)).map(|m| &*m.name), Some("c"));
+    }
+
+    #[test]
+    fn remote_members_are_listed_but_never_receivers() {
+        let mut roster = Roster::default();
+        assert!(roster.insert(at(2), member(1, "here")));
+        let remote =
+            Member { id: MemberId(2), place: Place::Node("b".into()), name: "there".into(), dialect: Dialect::Events };
+        assert!(roster.insert(Stamp { ms: 0, node: 0, seq: 1 }, remote));
+        assert_eq!(roster.names(), ["there", "here"].map(Rc::from).to_vec());
+        assert_eq!(roster.local_len(), 1);
+        assert!(roster.has_remote());
+        assert_eq!(roster.local_recipients().map(|r| r.member).collect::<Vec<_>>(), [MemberId(1)]);
+        assert!(roster.remove(MemberId(2)));
+        assert!(!roster.has_remote());
+        assert!(roster.remove(MemberId(1)));
+        assert_eq!(roster.local_len(), 0);
+    }
+
+    #[test]
+    fn equal_stamps_do_not_overwrite_each_other() {
+        let mut roster = Roster::default();
+        assert!(roster.insert(at(1), member(1, "a")));
+        assert!(roster.insert(at(1), member(2, "b")));
+        assert_eq!(roster.len(), 2);
+        assert!(roster.remove(MemberId(1)));
+        assert_eq!(roster.names(), ["b"].map(Rc::from).to_vec());
     }
 }

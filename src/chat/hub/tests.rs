@@ -21,7 +21,7 @@ fn endpoint(slot: usize) -> Endpoint {
 /// A hub plus the messages each call produced, flattened per recipient.
 /// Slots stand for connections; each runs the app of its dialect, as the
 /// connection layer does.
-struct World<D: Directory = LocalDirectory> {
+struct World<D: Directory = ClaimQueue> {
     hub: Hub<D>,
     out: Outbox,
     slots: HashMap<usize, (MemberId, Dialect)>,
@@ -667,9 +667,8 @@ fn seat(w: &mut World, slot: usize, dialect: Dialect, name: &str, room: &str) {
     let id = w.attach(slot, dialect, SLASH);
     let hub = &mut w.hub;
     let name: Rc<str> = name.into();
-    let seq = hub.next_seq;
-    hub.next_seq += 1;
-    let member = Member { id, endpoint: endpoint(slot), name: name.clone(), dialect };
+    let seq = hub.stamp();
+    let member = Member { id, place: Place::Here(endpoint(slot)), name: name.clone(), dialect };
     let ns = hub.namespaces.entry(SLASH.into()).or_default();
     ns.by_name.insert(name.clone(), id);
     ns.presence.insert(seq, member.clone());

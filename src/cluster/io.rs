@@ -1,0 +1,300 @@
+//! The backplane's two TCP connections to Redis, on the reactor's poll: the
+//! only part of the cluster that touches sockets. Connects without
+//! blocking, reads what arrives into the [`Backplane`], writes what it
+//! queued, and closes both connections whenever it drops the links.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use log::{debug, warn};
+use mio::net::TcpStream;
+use mio::{Interest, Registry, Token};
+
+use super::{Backplane, ClusterConfig, LinkId};
+use crate::chat::{Hub, Outbox};
+
+/// Reads per readiness event before the rest waits for the next turn, so a
+/// flood from Redis cannot hold the reactor (edge-triggered: the link is
+/// listed to be read again).
+const READS_PER_TURN: usize = 16;
+/// The longest a graceful stop waits for Redis to confirm the goodbye.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(1);
+
+pub struct ClusterIo {
+    pub backplane: Backplane,
+    addrs: Vec<SocketAddr>,
+    cmd: Option<Socket>,
+    sub: Option<Socket>,
+    cmd_token: Token,
+    sub_token: Token,
+}
+
+struct Socket {
+    stream: TcpStream,
+    connected: bool,
+    /// Input left unread at the per-turn cap.
+    more_input: bool,
+}
+
+impl ClusterIo {
+    /// Resolves Redis's address once, at start-up, where blocking on DNS is
+    /// harmless (reconnects reuse it); an unknown host is a start-up error.
+    pub fn new(
+        config: ClusterConfig,
+        hub: &mut Hub,
+        cmd_token: Token,
+        sub_token: Token,
+        now: Instant,
+    ) -> io::Result<ClusterIo> {
+        let host = (config.redis.host.as_str(), config.redis.port);
+        let addrs: Vec<SocketAddr> = host
+            .to_socket_addrs()
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot resolve Redis host {}: {e}", config.redis.host)))?
+            .collect();
+        if addrs.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::NotFound, format!("no address for {}", config.redis.host)));
+        }
+        let backplane = Backplane::new(config, hub, now);
+        Ok(ClusterIo { backplane, addrs, cmd: None, sub: None, cmd_token, sub_token })
+    }
+
+    pub fn owns(&self, token: Token) -> bool {
+        token == self.cmd_token || token == self.sub_token
+    }
+
+    /// Whether a link has input left over from a capped read.
+    pub fn wants_read(&self) -> bool {
+        [&self.cmd, &self.sub].into_iter().flatten().any(|s| s.more_input)
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.backplane.next_deadline()
+    }
+
+    /// Once per reactor turn: timers, leftover input, connecting when due,
+    /// then writing whatever is queued.
+    pub fn turn(&mut self, registry: &Registry, hub: &mut Hub, out: &mut Outbox, scratch: &mut [u8], now: Instant) {
+        self.backplane.tick(hub, out, now);
+        for link in [LinkId::Commands, LinkId::Subscriber] {
+            if self.socket(link).is_some_and(|s| s.more_input) {
+                self.read(link, hub, out, scratch, now);
+            }
+        }
+        self.close_if_reset(registry);
+        if self.backplane.poll_connect(now) {
+            self.connect(registry, hub, now);
+        }
+        self.flush(registry, hub, out, now);
+    }
+
+    /// What the hub produced for the cluster this turn.
+    pub fn after_hub(&mut self, registry: &Registry, hub: &mut Hub, out: &mut Outbox, now: Instant) {
+        if out.cluster.is_empty() && hub.directory_mut().is_empty() {
+            return;
+        }
+        self.backplane.on_hub_output(hub, out, now);
+        self.flush(registry, hub, out, now);
+    }
+
+    /// A readiness event on one of the two sockets.
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_event(
+        &mut self,
+        token: Token,
+        readable: bool,
+        writable: bool,
+        registry: &Registry,
+        hub: &mut Hub,
+        out: &mut Outbox,
+        scratch: &mut [u8],
+        now: Instant,
+    ) {
+        let link = if token == self.cmd_token { LinkId::Commands } else { LinkId::Subscriber };
+        if writable {
+            self.check_connected(link, hub, out, now);
+        }
+        if readable {
+            self.read(link, hub, out, scratch, now);
+        }
+        self.close_if_reset(registry);
+        self.flush(registry, hub, out, now);
+    }
+
+    fn socket(&mut self, link: LinkId) -> Option<&mut Socket> {
+        match link {
+            LinkId::Commands => self.cmd.as_mut(),
+            LinkId::Subscriber => self.sub.as_mut(),
+        }
+    }
+
+    fn connect(&mut self, registry: &Registry, hub: &mut Hub, now: Instant) {
+        let addr = self.addrs[usize::try_from(self.backplane.stats().reconnects).unwrap_or(0) % self.addrs.len()];
+        for (link, token) in [(LinkId::Commands, self.cmd_token), (LinkId::Subscriber, self.sub_token)] {
+            let opened = TcpStream::connect(addr).and_then(|mut stream| {
+                registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
+                Ok(stream)
+            });
+            match opened {
+                Ok(stream) => {
+                    let _ = stream.set_nodelay(true);
+                    let socket = Socket { stream, connected: false, more_input: false };
+                    match link {
+                        LinkId::Commands => self.cmd = Some(socket),
+                        LinkId::Subscriber => self.sub = Some(socket),
+                    }
+                }
+                Err(e) => {
+                    debug!("event=redis_connect_failed addr={addr} error={e}");
+                    self.backplane.on_closed(link, hub, &mut Outbox::default(), now);
+                    self.close_if_reset(registry);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// A connecting socket became writable: established, or failed.
+    fn check_connected(&mut self, link: LinkId, hub: &mut Hub, out: &mut Outbox, now: Instant) {
+        let Some(socket) = self.socket(link) else { return };
+        if socket.connected {
+            return;
+        }
+        let failed = match socket.stream.take_error() {
+            Ok(Some(e)) | Err(e) => Some(e),
+            Ok(None) => None,
+        };
+        if let Some(e) = failed {
+            debug!("event=redis_connect_failed link={link:?} error={e}");
+            self.backplane.on_closed(link, hub, out, now);
+            return;
+        }
+        match socket.stream.peer_addr() {
+            Ok(_) => {
+                socket.connected = true;
+                self.backplane.on_connected(link, hub, now);
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => {}
+            Err(e) => {
+                debug!("event=redis_connect_failed link={link:?} error={e}");
+                self.backplane.on_closed(link, hub, out, now);
+            }
+        }
+    }
+
+    fn read(&mut self, link: LinkId, hub: &mut Hub, out: &mut Outbox, scratch: &mut [u8], now: Instant) {
+        for _ in 0..READS_PER_TURN {
+            let Some(socket) = self.socket(link) else { return };
+            if !socket.connected {
+                return;
+            }
+            socket.more_input = false;
+            match socket.stream.read(scratch) {
+                Ok(0) => {
+                    self.backplane.on_closed(link, hub, out, now);
+                    return;
+                }
+                Ok(n) => {
+                    let Some(bytes) = scratch.get(..n) else { return };
+                    self.backplane.on_bytes(link, bytes, hub, out, now);
+                    if self.backplane.reset_pending() {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    debug!("event=redis_read_failed link={link:?} error={e}");
+                    self.backplane.on_closed(link, hub, out, now);
+                    return;
+                }
+            }
+        }
+        if let Some(socket) = self.socket(link) {
+            socket.more_input = true;
+        }
+    }
+
+    fn close_if_reset(&mut self, registry: &Registry) {
+        if !self.backplane.take_reset() {
+            return;
+        }
+        for socket in [self.cmd.take(), self.sub.take()].into_iter().flatten() {
+            let mut stream = socket.stream;
+            let _ = registry.deregister(&mut stream);
+        }
+    }
+
+    /// Writes what the backplane queued, as far as the sockets take it.
+    fn flush(&mut self, registry: &Registry, hub: &mut Hub, out: &mut Outbox, now: Instant) {
+        for link in [LinkId::Commands, LinkId::Subscriber] {
+            let Some(socket) = (match link {
+                LinkId::Commands => self.cmd.as_mut(),
+                LinkId::Subscriber => self.sub.as_mut(),
+            }) else {
+                continue;
+            };
+            if !socket.connected {
+                continue;
+            }
+            let pending = self.backplane.output(link);
+            let mut written = 0;
+            let mut failed = None;
+            while written < pending.len() {
+                match socket.stream.write(pending.get(written..).unwrap_or_default()) {
+                    Ok(0) => {
+                        failed = Some(io::Error::from(io::ErrorKind::WriteZero));
+                        break;
+                    }
+                    Ok(n) => written += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            pending.drain(..written);
+            if pending.capacity() > 1 << 20 && pending.is_empty() {
+                *pending = Vec::new();
+            }
+            if let Some(e) = failed {
+                debug!("event=redis_write_failed link={link:?} error={e}");
+                self.backplane.on_closed(link, hub, out, now);
+            }
+        }
+        self.close_if_reset(registry);
+    }
+
+    /// The end of a graceful stop: says goodbye to the cluster and waits a
+    /// moment (blocking; the reactor has nothing else left to do) until
+    /// Redis has answered it, so the others drop this node's users now
+    /// rather than after the node timeout.
+    pub fn shutdown(&mut self, registry: &Registry, hub: &mut Hub, scratch: &mut [u8]) {
+        let started = Instant::now();
+        if !self.backplane.shutdown(started) {
+            return;
+        }
+        let mut out = Outbox::default();
+        while self.backplane.awaiting_replies() > 0 && started.elapsed() < SHUTDOWN_WAIT {
+            let now = Instant::now();
+            self.flush(registry, hub, &mut out, now);
+            let Some(socket) = self.cmd.as_mut() else { break };
+            let _ = socket.stream.set_nodelay(true);
+            match socket.stream.read(scratch) {
+                Ok(0) => break,
+                Ok(n) => {
+                    let Some(bytes) = scratch.get(..n) else { break };
+                    self.backplane.on_bytes(LinkId::Commands, bytes, hub, &mut out, now);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(5)),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    warn!("event=redis_goodbye_failed error={e}");
+                    break;
+                }
+            }
+        }
+    }
+}
