@@ -115,6 +115,11 @@ fn deflate() {
 }
 
 #[test]
+fn resp() {
+    replay("resp");
+}
+
+#[test]
 fn every_target_has_a_test() {
     let names: Vec<&str> = checks::TARGETS.iter().map(|(name, _)| *name).collect();
     assert_eq!(
@@ -129,7 +134,8 @@ fn every_target_has_a_test() {
             "socketio_packets",
             "stomp_frames",
             "sockjs_bodies",
-            "deflate"
+            "deflate",
+            "resp"
         ]
     );
     for name in names {
@@ -372,6 +378,42 @@ mod seeds {
             ("seed-session-lost", &[1, 255, 2, 0, 3, 3, 5, 0, 0, 0, 2, 0, 0, 0, 2, 0, 6, 0]),
         ];
         inputs.iter().map(|(name, bytes)| (*name, bytes.to_vec())).collect()
+    }
+
+    pub fn resp() -> Vec<(&'static str, Vec<u8>)> {
+        use soket::redis::resp::{Reply, encode_command};
+        // Byte 0: how the stream is cut; byte 1: max_bulk; byte 2: max_depth << 4 | max_elements.
+        let with = |schedule: u8, bulk: u8, shape: u8, stream: &[u8]| [&[schedule, bulk, shape][..], stream].concat();
+        let bulk = |data: &[u8]| Reply::Bulk(Some(data.to_vec()));
+        let mut replies = Vec::new();
+        for reply in [
+            Reply::Simple(b"OK".to_vec()),
+            Reply::Error(b"WRONGPASS invalid username-password pair".to_vec()),
+            Reply::Integer(-42),
+            Reply::Integer(i64::MIN),
+            bulk(b"a\r\nb"),
+            Reply::Bulk(None),
+            Reply::Array(None),
+            Reply::Array(Some(Vec::new())),
+            Reply::Array(Some(vec![bulk(b"message"), bulk(b"soket:c"), bulk(b"{\"t\":\"hb\"}")])),
+            Reply::Array(Some(vec![Reply::Array(Some(vec![Reply::Integer(1), Reply::Bulk(None)])), bulk(b"")])),
+        ] {
+            reply.encode(&mut replies);
+        }
+        let mut command = Vec::new();
+        encode_command(&mut command, &[b"PUBLISH", b"soket:r:/:lobby", b"hello"]);
+        let deep = [&b"*1\r\n"[..]].repeat(9).concat();
+        vec![
+            ("seed-replies-whole", with(0x80, 255, 0xFF, &replies)),
+            ("seed-replies-bytewise", with(0xC0, 255, 0xFF, &replies)),
+            ("seed-replies-random", with(0x47, 255, 0xFF, &replies)),
+            ("seed-tight-limits", with(0x03, 4, 0x22, &replies)),
+            ("seed-command", with(0x05, 16, 0x14, &command)),
+            ("seed-too-deep", with(0xC0, 8, 0x8F, &[&deep[..], b":1\r\n"].concat())),
+            ("seed-lying-length", with(0x01, 255, 0xFF, b"$99999999999999999999\r\n*-2\r\n")),
+            ("seed-garbage", with(0x02, 255, 0xFF, b"+OK\r\n+bare\nHTTP/1.1 400\r\n")),
+            ("seed-bulk-no-crlf", with(0x40, 255, 0xFF, b"$3\r\nabcd\r\n")),
+        ]
     }
 
     pub fn deflate() -> Vec<(&'static str, Vec<u8>)> {
@@ -621,6 +663,7 @@ fn write_seed_corpora() {
         ("stomp_frames", seeds::stomp_frames()),
         ("sockjs_bodies", seeds::sockjs_bodies()),
         ("deflate", seeds::deflate()),
+        ("resp", seeds::resp()),
     ];
     for (target, seeds) in all {
         let dir = fuzz_dir().join("corpus").join(target);

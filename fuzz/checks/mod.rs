@@ -11,6 +11,7 @@ pub mod frame_decoder;
 pub mod handshake;
 pub mod json_events;
 pub mod line_decoder;
+pub mod resp;
 pub mod socketio_packets;
 pub mod sockjs_bodies;
 pub mod stomp_frames;
@@ -32,6 +33,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("stomp_frames", stomp_frames::run),
     ("sockjs_bodies", sockjs_bodies::run),
     ("deflate", deflate::run),
+    ("resp", resp::run),
 ];
 
 /// Cuts `data` into consecutive non-empty pieces as `schedule` says, so one
