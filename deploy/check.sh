@@ -62,10 +62,28 @@ if command -v systemd-analyze >/dev/null 2>&1; then
     echo "systemd-analyze verify complained about deploy/soket.service" >&2
     exit 1
   fi
+  # The cluster template, as one instance.
+  sed "s|^ExecStart=/usr/local/bin/soket|ExecStart=$BINARY|" 'deploy/soket@.service' >"$UNIT_DIR/soket@8881.service"
+  OUT="$(systemd-analyze verify "$UNIT_DIR/soket@8881.service" 2>&1)" || { echo "$OUT" >&2; exit 1; }
+  if [ -n "$OUT" ]; then
+    echo "$OUT" >&2
+    echo "systemd-analyze verify complained about deploy/soket@.service" >&2
+    exit 1
+  fi
   rm -rf "$UNIT_DIR"
-  echo "systemd-analyze verify: deploy/soket.service is clean ($(systemd-analyze --version | head -n1))"
+  echo "systemd-analyze verify: deploy/soket.service and deploy/soket@.service are clean ($(systemd-analyze --version | head -n1))"
   ran=1
 else
   echo "SKIP unit: systemd-analyze is not installed and could not be installed"
 fi
+if ! command -v haproxy >/dev/null 2>&1; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null) || true
+fi
+if command -v haproxy >/dev/null 2>&1; then
+  haproxy -c -q -f deploy/cluster/haproxy.cfg
+  echo "haproxy -c: deploy/cluster/haproxy.cfg is valid ($(haproxy -v | head -n1))"
+else
+  echo "SKIP haproxy.cfg: haproxy is not installed and could not be installed"
+fi
+
 [ "$ran" = 1 ] || echo "SKIP packaging: neither a container engine nor systemd-analyze is available here"
