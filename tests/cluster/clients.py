@@ -16,8 +16,9 @@ What each receives is normalised to tuples in its inbox, so a test awaits
     ("error", code, detail)
     ("receipt", id) / ("ack", id) / ("rooms", ...) / ("closed",)
 
-A client made with `sink=callable` hands each item to it instead of keeping
-it (the soak's receivers count, they do not store).
+A client made with `sink=callable` hands each item to it first; what the
+sink takes (returns true for) is not kept (the soak's receivers count room
+messages, they do not store them).
 """
 
 import asyncio
@@ -42,9 +43,8 @@ class Inbox:
         self._wake = asyncio.Event()
 
     def push(self, item):
-        if self.sink is not None:
-            self.sink(item)
-        else:
+        # The sink keeps (counts) what it takes; the rest waits here for expect().
+        if self.sink is None or not self.sink(item):
             self.items.append(item)
         self._wake.set()
 
@@ -195,8 +195,10 @@ class Legacy(Client):
                 if line.startswith(b"3$*$*3"):
                     if self.presence:
                         self.push(("users", line[6:-1].decode().split("$")[:-1]))
-                    else:
-                        self.inbox.push(("users", None))
+                    elif self.users is None:
+                        # Without presence tracking only the first list (the welcome) counts.
+                        self.users = []
+                        self.inbox.push(("users", []))
                     continue
                 self.push(self.parse(line[:-1].decode()))
         except (OSError, asyncio.IncompleteReadError):
@@ -286,7 +288,6 @@ class Ws(Client):
         try:
             async for text in self.ws:
                 if not self.presence and text.startswith('{"type":"users"'):
-                    self.inbox.push(("users", None))
                     continue
                 self.push(parse_json_event(json.loads(text)))
         except Exception:  # the connection's end, however it ends
