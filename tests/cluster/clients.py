@@ -142,6 +142,9 @@ class Client:
     async def emit(self, event, data, room=None, to=None):
         fail(f"{self.kind} cannot emit custom events")
 
+    async def rooms(self):
+        return None
+
 
 def parse_json_event(obj):
     """A /ws event object (also what Socket.IO's reserved events carry)."""
@@ -254,6 +257,10 @@ class Legacy(Client):
         self.send(f"/who {room}")
         return (await self.expect(lambda i: i[0] == "members" and i[1] == room, f"!MEMBERS {room}"))[2]
 
+    async def rooms(self):
+        self.send("/rooms")
+        return (await self.expect(lambda i: i[0] == "rooms", "!ROOMS"))[1]
+
     async def close(self):
         if not self.closed:
             try:
@@ -331,6 +338,10 @@ class Ws(Client):
     async def who(self, room):
         await self.send({"type": "who", "room": room, "id": self.next_id()})
         return (await self.expect(lambda i: i[0] == "members" and i[1] == room, f"members of {room}"))[2]
+
+    async def rooms(self):
+        await self.send({"type": "rooms", "id": self.next_id()})
+        return (await self.expect(lambda i: i[0] == "rooms", "rooms"))[1]
 
     async def close(self):
         try:
@@ -416,6 +427,11 @@ class Sio(Client):
         reply = await self.sio.call("who", {"room": room}, timeout=WAIT_S)
         check(reply.get("type") == "members", f"{self.label}: who {room}: {reply}")
         return reply["names"]
+
+    async def rooms(self):
+        reply = await self.sio.call("rooms", {}, timeout=WAIT_S)
+        check(reply.get("type") == "rooms", f"{self.label}: rooms: {reply}")
+        return reply["rooms"]
 
     async def close(self):
         try:

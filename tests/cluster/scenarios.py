@@ -71,7 +71,18 @@ async def chat_across(cl, users):
         if got is not None:
             lobby[c.label] = got
             check(got == everyone, f"who lobby from {c.label}: {got}, expected {everyone}")
-    ok(f"who {ROOM} and who lobby identical from {len(whos)} clients on {len(set(c.node.id for c in users))} node(s)")
+    rooms = {}
+    for c in users:
+        got = await c.rooms()
+        if got is not None:
+            rooms[c.label] = got
+    want_rooms = [{"name": "lobby", "members": len(users)}, {"name": ROOM, "members": len(users)}]
+    for label, got in rooms.items():
+        if "legacy" in label:
+            check(got == ["lobby", ROOM], f"/rooms from {label}: {got}")
+        else:
+            check(sorted(got, key=lambda r: r["name"]) == want_rooms, f"rooms from {label}: {got}, want {want_rooms}")
+    ok(f"who {ROOM}, who lobby and rooms identical from {len(whos)} clients on {len(set(c.node.id for c in users))} node(s)")
 
     # A room message from each user reaches every other member, whatever it speaks and wherever it is.
     for sender in users:
@@ -181,10 +192,13 @@ async def restart_node(cl, alive):
         return alive
     await C.restart()
     await cl.wait_healthy()
-    back = await rejoin(specs, 0)
+    started = time.monotonic()
+    back = await rejoin(specs, NODE_TIMEOUT_S + 3)
+    took = time.monotonic() - started
     users = alive + back
     await presence_everywhere(users, names(users))
-    ok(f"{C.id} restarted with its node id after a kill -9: {names(back)} registered again, presence has each once")
+    ok(f"{C.id} restarted with its node id after a kill -9: {names(back)} registered again in {took:.2f} s, "
+       "presence has each once")  # fmt: skip
 
     # At once this time: the node comes back before the others declared it dead.
     C.kill9()
@@ -270,9 +284,8 @@ async def redis_outage(cl, users):
                 continue
             await c.expect_message(ROOM, s.name, f"end {s.name}", timeout=15)
             got_seq = [i[3] for i in c.messages if i[1] == ROOM and i[2] == s.name and i[3].startswith("seq ")]
-            first = 0 if c is not late else None
             want = [f"seq {s.name} {k}" for k in range(total)]
-            if first is None:
+            if c is late:
                 # late_b joined the room after the outage: a suffix, each once, in order.
                 want = want[len(want) - len(got_seq) :] if len(got_seq) <= len(want) else want
             check(got_seq == want, f"{c.label} from {s.name}: got {got_seq}, expected {want}")
