@@ -109,6 +109,16 @@ async def soak(cl):
     ok(f"{len(stayers)} stayers joined {ROOMS} rooms in {time.monotonic() - t0:.1f} s "
        f"(all {CLIENTS}: {dict(kinds)})")  # fmt: skip
 
+    # Every node lists every stayer of every room before anyone speaks: the
+    # joins have crossed the cluster, and the rooms agree from every node.
+    for room in sorted({m.room for m in stayers}):
+        want = sorted(m.name for m in stayers if m.room == room)
+        for node in cl.distinct:
+            asker = next(m for m in stayers if m.node is node and m.kind == "ws")
+            got = await asker.client.who(room)
+            check(sorted(got) == want, f"who {room} from {node.id}: {len(got)} names, want the {len(want)} stayers")
+    ok(f"who of each room lists its stayers from every node ({len(cl.distinct)} node(s))")
+
     t1 = time.monotonic()
     said = defaultdict(list)  # room -> senders that said all their messages
 
