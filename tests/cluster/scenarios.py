@@ -19,7 +19,7 @@ import asyncio
 import sys
 import time
 
-from clients import user, attempt
+from clients import Ws, attempt, user
 from harness import NODE_TIMEOUT_S, Cluster, Failure, check, fail, ok, parse_args, skip
 
 # kill -9 of a node: its users gone from every other node's presence within this.
@@ -244,8 +244,6 @@ async def redis_outage(cl, users):
         down_at = time.monotonic()
         await cl.wait_metrics({"soket_redis_link_up": 0}, what="soket_redis_link_up 0 everywhere after the kill")
         # A hello while Redis is away waits for it.
-        from clients import Ws
-
         late = await Ws(B, "late_b").open()
         await late.send({"type": "hello", "name": "late_b", "id": 1})
         # Chat through the outage, past the node timeout (remote users vanish meanwhile).

@@ -26,7 +26,7 @@ import time
 from collections import defaultdict
 
 from clients import Legacy, Ws
-from harness import Cluster, Failure, check, fail, ok, parse_args
+from harness import Cluster, Failure, check, ok, parse_args
 
 CLIENTS = int(os.environ.get("SOAK_CLIENTS", "600"))
 ROOMS = int(os.environ.get("SOAK_ROOMS", "6"))
