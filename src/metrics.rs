@@ -53,6 +53,7 @@ pub struct ClusterGauges {
     pub received_total: u64,
     pub backlog_bytes: u64,
     pub dropped_total: u64,
+    pub duplicates_total: u64,
     pub nodes: u64,
 }
 
@@ -247,6 +248,12 @@ impl Metrics {
                 "counter",
                 "Messages not published because the backlog was full.",
                 &[("", cluster.dropped_total)],
+            );
+            family(
+                "soket_backplane_duplicates_total",
+                "counter",
+                "Messages from other nodes taken twice (published again after a lost confirmation) and dropped.",
+                &[("", cluster.duplicates_total)],
             );
             family("soket_cluster_nodes", "gauge", "Live nodes known, this one included.", &[("", cluster.nodes)]);
             family(

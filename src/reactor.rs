@@ -220,7 +220,7 @@ impl Server {
             }
             let now = Instant::now();
             if self.cluster.is_some() {
-                self.shared.hub.set_clock_ms(wall_clock_ms());
+                self.shared.hub.set_clock_us(wall_clock_us());
             }
             for event in events.iter() {
                 match event.token() {
@@ -716,10 +716,10 @@ impl Server {
     }
 }
 
-/// Milliseconds since the Unix epoch: the clock of a cluster's stamps.
-fn wall_clock_ms() -> u64 {
+/// Microseconds since the Unix epoch: the clock of a cluster's stamps.
+fn wall_clock_us() -> u64 {
     let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
+    u64::try_from(since_epoch.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// Copies the backplane's figures where `/metrics` reads them.
@@ -733,6 +733,7 @@ fn publish_cluster_gauges(cluster: &ClusterIo, shared: &mut Shared) {
         received_total: stats.received,
         backlog_bytes: backplane.backlog_bytes() as u64,
         dropped_total: stats.dropped,
+        duplicates_total: stats.duplicates,
         nodes: backplane.nodes() as u64,
     });
 }

@@ -472,7 +472,11 @@ impl<D: Directory> Hub<D> {
         let (room, roster) = member_room(ns, sender.id, room)?;
         let recipients: Vec<Recipient> = roster.local_recipients().filter(|r| r.member != sender.id).collect();
         let text: Rc<str> = text.into();
-        if self.cluster.is_some() && roster.has_remote() {
+        // Published even when this node lists nobody elsewhere in the room:
+        // its list may be behind (Redis was unreachable, a join is in
+        // flight), and Redis hands the message only to nodes subscribed to
+        // the room, so a room that is all here costs one publish, no delivery.
+        if self.cluster.is_some() {
             out.cluster.push(Broadcast::Message {
                 namespace: sender.namespace.clone(),
                 room: room.clone(),
@@ -613,7 +617,7 @@ impl<D: Directory> Hub<D> {
             }
             EmitTarget::Room(room) => {
                 let (room, roster) = member_room(ns, sender.id, &room)?;
-                let elsewhere = (clustered && roster.has_remote()).then(|| RemoteTarget::Room(room.clone()));
+                let elsewhere = clustered.then(|| RemoteTarget::Room(room.clone()));
                 (roster.iter().filter(wanted).filter_map(Member::recipient).collect(), Some(room.clone()), elsewhere)
             }
             EmitTarget::User(to) => {

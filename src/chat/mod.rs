@@ -24,12 +24,12 @@ pub use names::{normalize_name, normalize_namespace, normalize_room};
 
 /// When a user registered or joined a room: the order of presence lists and
 /// rosters. In a cluster a stamp is made on the user's node from its wall
-/// clock (milliseconds), that node's id hash and its counter, and travels
+/// clock (microseconds), that node's id hash and its counter, and travels
 /// with the event, so every node sorts every list the same way; alone, `ms`
 /// and `node` stay 0 and the counter is the order.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Stamp {
-    pub ms: u64,
+    pub micros: u64,
     pub node: u64,
     pub seq: u64,
 }

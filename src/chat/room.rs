@@ -52,8 +52,7 @@ pub(crate) struct Roster {
     order: BTreeMap<(Stamp, MemberId), Member>,
     stamp_of: HashMap<MemberId, Stamp>,
     /// Members connected to this node: a room's channel is subscribed while
-    /// this is above zero, and a message is published only while the roster
-    /// has others.
+    /// this is above zero.
     local: usize,
 }
 
@@ -101,11 +100,6 @@ impl Roster {
     /// Members connected to this node.
     pub fn local_len(&self) -> usize {
         self.local
-    }
-
-    /// Whether anyone on another node is in.
-    pub fn has_remote(&self) -> bool {
-        self.order.len() > self.local
     }
 
     pub fn len(&self) -> usize {
@@ -179,7 +173,7 @@ mod tests {
     }
 
     fn at(seq: u64) -> Stamp {
-        Stamp { ms: 0, node: 0, seq }
+        Stamp { micros: 0, node: 0, seq }
     }
 
     #[test]
@@ -205,13 +199,11 @@ mod tests {
         assert!(roster.insert(at(2), member(1, "here")));
         let remote =
             Member { id: MemberId(2), place: Place::Node("b".into()), name: "there".into(), dialect: Dialect::Events };
-        assert!(roster.insert(Stamp { ms: 0, node: 0, seq: 1 }, remote));
+        assert!(roster.insert(Stamp { micros: 0, node: 0, seq: 1 }, remote));
         assert_eq!(roster.names(), ["there", "here"].map(Rc::from).to_vec());
         assert_eq!(roster.local_len(), 1);
-        assert!(roster.has_remote());
         assert_eq!(roster.local_recipients().map(|r| r.member).collect::<Vec<_>>(), [MemberId(1)]);
         assert!(roster.remove(MemberId(2)));
-        assert!(!roster.has_remote());
         assert!(roster.remove(MemberId(1)));
         assert_eq!(roster.local_len(), 0);
     }

@@ -191,7 +191,7 @@ impl ClusterIo {
             socket.more_input = false;
             match socket.stream.read(scratch) {
                 Ok(0) => {
-                    self.backplane.on_closed(link, hub, out, now);
+                    self.lost(link, hub, out, scratch, now);
                     return;
                 }
                 Ok(n) => {
@@ -205,7 +205,7 @@ impl ClusterIo {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     debug!("event=redis_read_failed link={link:?} error={e}");
-                    self.backplane.on_closed(link, hub, out, now);
+                    self.lost(link, hub, out, scratch, now);
                     return;
                 }
             }
@@ -213,6 +213,27 @@ impl ClusterIo {
         if let Some(socket) = self.socket(link) {
             socket.more_input = true;
         }
+    }
+
+    /// `link` closed or failed. Messages Redis wrote to the subscriber
+    /// before it went away are still in that socket: they are taken before
+    /// the links are dropped, or a message published just before a Redis
+    /// crash would reach no one here.
+    fn lost(&mut self, link: LinkId, hub: &mut Hub, out: &mut Outbox, scratch: &mut [u8], now: Instant) {
+        if link == LinkId::Commands {
+            for _ in 0..READS_PER_TURN {
+                let Some(socket) = self.sub.as_mut().filter(|s| s.connected) else { break };
+                match socket.stream.read(scratch) {
+                    Ok(n) if n > 0 => {
+                        let Some(bytes) = scratch.get(..n) else { break };
+                        self.backplane.on_bytes(LinkId::Subscriber, bytes, hub, out, now);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    _ => break,
+                }
+            }
+        }
+        self.backplane.on_closed(link, hub, out, now);
     }
 
     fn close_if_reset(&mut self, registry: &Registry) {

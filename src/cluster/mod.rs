@@ -20,8 +20,12 @@
 //!   `--redis-backlog` bytes, then drops and counts), and on the way back
 //!   drops and reclaims its names, resubscribes, says `hello` (everyone
 //!   answers with its state) and its own state, and sends what it held once
-//!   every peer it knew is back (or after one node timeout). Publishes are
-//!   never retried, so nobody sees a message twice.
+//!   every peer it knew is back (or after one node timeout). A chat message
+//!   whose PUBLISH was not confirmed when the link died is sent again, and so
+//!   is one confirmed within the last heartbeat (Redis answers the publisher
+//!   before it has written to every subscriber, and a crash in between loses
+//!   the message for some). Each carries its number in the node's sequence,
+//!   and a receiver drops a number it has had, so nobody sees one twice.
 
 pub mod io;
 pub mod scripts;
@@ -35,7 +39,7 @@ use log::{debug, info, warn};
 
 use crate::chat::{Broadcast, ClaimRequest, Hub, MemberId, Outbox};
 use crate::redis::{RedisUrl, Reply, ReplyDecoder, RespLimits, encode_command};
-use wire::{Body, Channel, Control};
+use wire::{Body, Channel, Control, Header};
 
 /// The first wait before reconnecting; it doubles up to `--redis-reconnect-max`.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
@@ -86,6 +90,8 @@ enum Pending {
     Login,
     /// A publish or housekeeping: errors are logged.
     Ignore,
+    /// A chat message's publish: confirmed, its copy for a resend goes.
+    Message,
     /// A member's claim: the hub learns the answer.
     Claim(MemberId),
     /// A registered member's name claimed again after a reconnect: lost, it is evicted.
@@ -99,6 +105,8 @@ pub struct BackplaneStats {
     pub received: u64,
     pub reconnects: u64,
     pub dropped: u64,
+    /// Messages received twice (published again after a lost confirmation) and dropped.
+    pub duplicates: u64,
 }
 
 /// One half of the pair: bytes to write and the reply decoder.
@@ -133,9 +141,24 @@ pub struct Backplane {
     awaited: HashSet<Rc<str>>,
     /// When held messages go out even if some awaited peer stays silent.
     release_at: Option<Instant>,
-    /// (channel, payload) held while the link is down or peers are awaited.
-    backlog: VecDeque<(Vec<u8>, Vec<u8>)>,
+    /// Publishes held while the link is down or peers are awaited.
+    backlog: VecDeque<Held>,
     backlog_bytes: usize,
+    /// Chat messages published but not yet confirmed, oldest first: sent
+    /// again after a reconnect if the link dies first.
+    unconfirmed: VecDeque<Held>,
+    /// Chat messages confirmed within the last heartbeat, oldest first, at
+    /// most `--redis-backlog` bytes: sent again too if the link dies now.
+    recent: VecDeque<(Instant, Held)>,
+    recent_bytes: usize,
+    /// Random per start, in every payload's header.
+    incarnation: u64,
+    /// The last chat message number given.
+    last_message: u64,
+    /// Per other node: the last chat message number taken from it, to drop
+    /// one published again. Kept past the node's death (a message may come
+    /// again after it is back), forgotten after [`FORGET_TAKEN_AFTER`].
+    taken: HashMap<Rc<str>, Taken>,
     /// Claims and releases made while the link was down, in order.
     held_claims: Vec<ClaimRequest>,
     next_heartbeat: Instant,
@@ -146,6 +169,46 @@ pub struct Backplane {
     /// Set when the links were dropped: the IO closes its sockets.
     reset: bool,
     keys: Keys,
+}
+
+/// How long a node's last message number is remembered after its last
+/// message: far longer than any outage after which it could resend.
+const FORGET_TAKEN_AFTER: Duration = Duration::from_secs(600);
+
+/// The newest chat message number taken from one node.
+struct Taken {
+    incarnation: u64,
+    last: u64,
+    at: Instant,
+}
+
+/// One publish waiting to go (or to be confirmed).
+struct Held {
+    channel: Vec<u8>,
+    payload: Vec<u8>,
+    /// A chat message, sent again if its confirmation is lost.
+    message: bool,
+}
+
+impl Held {
+    fn size(&self) -> usize {
+        self.channel.len() + self.payload.len()
+    }
+}
+
+/// A number no other start of this node is likely to have had.
+fn new_incarnation() -> u64 {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        return since_epoch.as_nanos() as u64 ^ u64::from(std::process::id());
+    }
+    u64::from_le_bytes(bytes)
+}
+
+/// A chat message, which is numbered, held and sent again when its fate is unknown.
+fn is_message(broadcast: &Broadcast) -> bool {
+    matches!(broadcast, Broadcast::Message { .. } | Broadcast::Private { .. } | Broadcast::Custom { .. })
 }
 
 /// Key and channel names, made once.
@@ -211,6 +274,12 @@ impl Backplane {
             release_at: None,
             backlog: VecDeque::new(),
             backlog_bytes: 0,
+            unconfirmed: VecDeque::new(),
+            recent: VecDeque::new(),
+            recent_bytes: 0,
+            incarnation: new_incarnation(),
+            last_message: 0,
+            taken: HashMap::new(),
             held_claims: Vec::new(),
             next_heartbeat: now,
             last_sub_input: now,
@@ -363,6 +432,13 @@ impl Backplane {
                     warn!("event=redis_error error={}", crate::logging::quote(&String::from_utf8_lossy(error)));
                 }
             }
+            Pending::Message => {
+                if let Some(held) = self.unconfirmed.pop_front() {
+                    self.recent_bytes += held.size();
+                    self.recent.push_back((now, held));
+                    self.forget_recent(now);
+                }
+            }
             Pending::Claim(member) => {
                 let granted = reply.as_int() == Some(1);
                 if reply.is_error() {
@@ -414,10 +490,11 @@ impl Backplane {
     }
 
     fn on_message(&mut self, payload: &[u8], hub: &mut Hub, out: &mut Outbox, now: Instant) {
-        let Some((node, json)) = wire::split(payload) else {
-            warn!("event=backplane_bad_message reason=no_node");
+        let Some((header, json)) = wire::split(payload) else {
+            warn!("event=backplane_bad_message reason=bad_header");
             return;
         };
+        let node = header.node;
         if node == &*self.node {
             return;
         }
@@ -425,6 +502,20 @@ impl Backplane {
         if !valid_node_id(node) {
             warn!("event=backplane_bad_message reason=bad_node");
             return;
+        }
+        if header.message > 0 {
+            let fresh = Taken { incarnation: header.incarnation, last: 0, at: now };
+            let taken = self.taken.entry(Rc::from(node)).or_insert(fresh);
+            if taken.incarnation != header.incarnation {
+                *taken = Taken { incarnation: header.incarnation, last: 0, at: now };
+            }
+            taken.at = now;
+            if header.message <= taken.last {
+                self.stats.duplicates += 1;
+                debug!("event=backplane_duplicate node={node} message={}", header.message);
+                return;
+            }
+            taken.last = header.message;
         }
         let body = match wire::decode(json) {
             Ok(body) => body,
@@ -447,8 +538,8 @@ impl Backplane {
             // A node we never heard of (its hello was missed): ask it what it has.
             debug!("event=backplane_newcomer node={node}");
             let channel = wire::channel_name(&self.config.prefix, Channel::Node(&node));
-            let payload = wire::encode(&self.node, &Body::Hello);
-            self.publish_now(&channel, &payload, now);
+            let payload = wire::encode(&self.header(0), &Body::Hello);
+            self.publish_now(Held { channel, payload, message: false }, now);
         }
         match wire::apply(hub, &node, body, out) {
             Control::None => {}
@@ -492,11 +583,19 @@ impl Backplane {
             }
             let Some((channel, body)) = wire::route(broadcast) else { continue };
             let channel = wire::channel_name(&self.config.prefix, channel);
-            let payload = wire::encode(&self.node, &body);
-            if self.is_up() && self.backlog.is_empty() {
-                self.publish_now(&channel, &payload, now);
+            let message = is_message(broadcast);
+            let number = if message {
+                self.last_message += 1;
+                self.last_message
             } else {
-                self.hold(channel, payload);
+                0
+            };
+            let payload = wire::encode(&self.header(number), &body);
+            let held = Held { channel, payload, message };
+            if self.is_up() && self.backlog.is_empty() {
+                self.publish_now(held, now);
+            } else {
+                self.hold(held);
             }
         }
         // Give the outbox its allocation back.
@@ -506,20 +605,36 @@ impl Backplane {
         self.check_unsent(hub, out, now);
     }
 
-    fn hold(&mut self, channel: Vec<u8>, payload: Vec<u8>) {
-        let size = channel.len() + payload.len();
+    fn header(&self, message: u64) -> Header<'_> {
+        Header { node: &self.node, incarnation: self.incarnation, message }
+    }
+
+    fn hold(&mut self, held: Held) {
+        let size = held.size();
         if self.backlog_bytes + size > self.config.backlog_bytes {
             self.stats.dropped += 1;
             return;
         }
         self.backlog_bytes += size;
-        self.backlog.push_back((channel, payload));
+        self.backlog.push_back(held);
     }
 
-    fn publish_now(&mut self, channel: &[u8], payload: &[u8], now: Instant) {
-        encode_command(&mut self.cmd.out, &[b"PUBLISH", channel, payload]);
-        self.pending.push_back((now, Pending::Ignore));
+    fn publish_now(&mut self, held: Held, now: Instant) {
+        encode_command(&mut self.cmd.out, &[b"PUBLISH", &held.channel, &held.payload]);
         self.stats.published += 1;
+        if held.message {
+            self.pending.push_back((now, Pending::Message));
+            self.unconfirmed.push_back(held);
+        } else {
+            self.pending.push_back((now, Pending::Ignore));
+        }
+    }
+
+    /// A publish not part of the message stream (hello, state, heartbeat, bye).
+    fn publish_control(&mut self, to: Channel<'_>, body: &Body<'_>, now: Instant) {
+        let channel = wire::channel_name(&self.config.prefix, to);
+        let payload = wire::encode(&self.header(0), body);
+        self.publish_now(Held { channel, payload, message: false }, now);
     }
 
     fn send_claim(&mut self, request: &ClaimRequest, now: Instant) {
@@ -582,10 +697,7 @@ impl Backplane {
 
     fn send_state(&mut self, to: Channel<'_>, hub: &Hub, now: Instant) {
         let users = hub.local_state();
-        let body = Body::State { users: wire::wire_users(&users) };
-        let channel = wire::channel_name(&self.config.prefix, to);
-        let payload = wire::encode(&self.node, &body);
-        self.publish_now(&channel, &payload, now);
+        self.publish_control(to, &Body::State { users: wire::wire_users(&users) }, now);
     }
 
     /// Goes up once both links are connected and logged in and every
@@ -613,9 +725,7 @@ impl Backplane {
         for request in std::mem::take(&mut self.held_claims) {
             self.send_claim(&request, now);
         }
-        let hello = wire::encode(&self.node, &Body::Hello);
-        let cluster = self.keys.cluster.clone();
-        self.publish_now(&cluster, &hello, now);
+        self.publish_control(Channel::Cluster, &Body::Hello, now);
         self.send_state(Channel::Cluster, hub, now);
         self.next_heartbeat = now + self.config.heartbeat;
         self.last_sub_input = now;
@@ -634,8 +744,8 @@ impl Backplane {
         if !self.is_up() {
             return;
         }
-        while let Some((channel, payload)) = self.backlog.pop_front() {
-            self.publish_now(&channel, &payload, now);
+        while let Some(held) = self.backlog.pop_front() {
+            self.publish_now(held, now);
         }
         self.backlog_bytes = 0;
     }
@@ -660,6 +770,22 @@ impl Backplane {
             link.decoder = ReplyDecoder::new(RespLimits::default());
         }
         self.sub_handshake = 0;
+        // Messages whose fate is unknown go first when the link is back;
+        // receivers that had them drop them by their number. Over the
+        // backlog's size, the oldest are dropped.
+        self.forget_recent(now);
+        let recent = self.recent.drain(..).map(|(_, held)| held);
+        let again: Vec<Held> = recent.chain(self.unconfirmed.drain(..)).collect();
+        self.recent_bytes = 0;
+        for held in again.into_iter().rev() {
+            self.backlog_bytes += held.size();
+            self.backlog.push_front(held);
+        }
+        while self.backlog_bytes > self.config.backlog_bytes {
+            let Some(dropped) = self.backlog.pop_front() else { break };
+            self.backlog_bytes -= dropped.size();
+            self.stats.dropped += 1;
+        }
         // A claim whose answer was lost is asked again; reclaims are redone
         // in full after the reconnect, and publishes are never repeated.
         let lost_claims = self.pending.drain(..).filter_map(|(_, pending)| match pending {
@@ -672,6 +798,19 @@ impl Backplane {
                 hub.pending_claims().into_iter().filter(|request| lost.contains(&request.member)).collect();
             again.append(&mut self.held_claims);
             self.held_claims = again;
+        }
+    }
+
+    /// Lets go of confirmed messages older than a heartbeat, or past the
+    /// backlog's size.
+    fn forget_recent(&mut self, now: Instant) {
+        while let Some((at, held)) = self.recent.front() {
+            let old = now.saturating_duration_since(*at) > self.config.heartbeat;
+            if !old && self.recent_bytes <= self.config.backlog_bytes {
+                break;
+            }
+            self.recent_bytes -= held.size();
+            self.recent.pop_front();
         }
     }
 
@@ -696,9 +835,7 @@ impl Backplane {
                 } else {
                     if now >= self.next_heartbeat {
                         self.refresh_alive(now);
-                        let heartbeat = wire::encode(&self.node, &Body::Hb);
-                        let cluster = self.keys.cluster.clone();
-                        self.publish_now(&cluster, &heartbeat, now);
+                        self.publish_control(Channel::Cluster, &Body::Hb, now);
                         self.next_heartbeat = now + self.config.heartbeat;
                     }
                     if self.release_at.is_some_and(|at| now >= at) {
@@ -708,6 +845,8 @@ impl Backplane {
             }
             _ => {}
         }
+        self.forget_recent(now);
+        self.taken.retain(|_, taken| now.saturating_duration_since(taken.at) < FORGET_TAKEN_AFTER);
         let timeout = self.config.node_timeout;
         let dead: Vec<Rc<str>> =
             self.peers.iter().filter(|(_, seen)| now >= **seen + timeout).map(|(node, _)| node.clone()).collect();
@@ -750,9 +889,7 @@ impl Backplane {
         let alive = self.keys.alive.clone();
         encode_command(&mut self.cmd.out, &[b"DEL", &alive]);
         self.pending.push_back((now, Pending::Ignore));
-        let bye = wire::encode(&self.node, &Body::Bye);
-        let cluster = self.keys.cluster.clone();
-        self.publish_now(&cluster, &bye, now);
+        self.publish_control(Channel::Cluster, &Body::Bye, now);
         true
     }
 

@@ -48,7 +48,7 @@ impl Bus {
                 let id = format!("n{i}");
                 let mut hub = Hub::new(ChatConfig::default());
                 hub.join_cluster(&id);
-                hub.set_clock_ms(1_000 + i as u64);
+                hub.set_clock_us(1_000 + i as u64);
                 Node {
                     id,
                     hub,
@@ -120,7 +120,8 @@ impl Bus {
                         _ => {}
                     }
                     let Some((channel, body)) = wire::route(broadcast) else { continue };
-                    let payload = wire::encode(&node_id, &body);
+                    let header = wire::Header { node: &node_id, incarnation: 1, message: 0 };
+                    let payload = wire::encode(&header, &body);
                     self.published += 1;
                     for j in 0..self.nodes.len() {
                         let to = &mut self.nodes[j];
@@ -132,9 +133,9 @@ impl Bus {
                         if j == i || !hears {
                             continue;
                         }
-                        let (from, json) = wire::split(&payload).expect("a node prefix");
+                        let (header, json) = wire::split(&payload).expect("a header");
                         let body = wire::decode(json).expect("valid JSON");
-                        assert_eq!(wire::apply(&mut to.hub, from, body, &mut to.out), wire::Control::None);
+                        assert_eq!(wire::apply(&mut to.hub, header.node, body, &mut to.out), wire::Control::None);
                     }
                 }
                 let n = &mut self.nodes[i];
@@ -249,10 +250,12 @@ fn a_room_channel_is_held_only_while_local_members_are_in() {
     bus.send(0, 1, json!({"type": "join", "room": "x"}));
     assert!(bus.nodes[0].rooms.contains(&(Rc::from("/"), Rc::from("x"))));
     assert!(!bus.nodes[1].rooms.contains(&(Rc::from("/"), Rc::from("x"))));
-    // Nobody elsewhere in the room: nothing crosses.
+    // Nobody elsewhere in the room: one publish, which nobody receives.
+    bus.take(1, 2);
     let before = bus.published;
     bus.send(0, 1, json!({"type": "say", "room": "x", "text": "alone"}));
-    assert_eq!(bus.published, before);
+    assert_eq!(bus.published, before + 1);
+    assert!(bus.take(1, 2).is_empty());
     bus.send(0, 1, json!({"type": "leave", "room": "x"}));
     assert!(!bus.nodes[0].rooms.contains(&(Rc::from("/"), Rc::from("x"))));
 }
@@ -321,10 +324,13 @@ fn invalid_peer_input_is_ignored() {
     hub.remote_joined("x", "/", "room", "nobody", stamp, &mut out);
     hub.remote_message("/", "room", "x", "y", &mut out);
     assert_eq!(hub.remote_users(), 0);
-    for junk in [&b"no newline"[..], b"n\n{", b"n\n{\"t\":\"on\"}", b"n\n[]", b"n\n{\"t\":\"nope\"}"] {
+    for junk in [&b"no newline"[..], b"n 1 0\n{", b"n 1 0\n{\"t\":\"on\"}", b"n 1 0\n[]", b"n 1 0\n{\"t\":\"nope\"}"] {
         if let Some((_, json)) = wire::split(junk) {
             assert!(wire::decode(json).is_err(), "{junk:?}");
         }
+    }
+    for header in [&b"n\n{}"[..], b"n 1\n{}", b"n x 0\n{}", b"n 1 0 9\n{}", b"n 1 -1\n{}"] {
+        assert!(wire::split(header).is_none(), "{header:?}");
     }
 }
 
@@ -386,7 +392,7 @@ fn up(backplane: &mut Backplane, hub: &mut Hub, out: &mut Outbox, now: Instant) 
     backplane.on_connected(LinkId::Subscriber, hub, now);
     let sub = commands(backplane, LinkId::Subscriber);
     assert_eq!(sub[0], ["AUTH", "secret"]);
-    assert_eq!(sub[1][..3], ["SUBSCRIBE", "p:c", "p:n:me"]);
+    assert_eq!(sub[1][..3], ["SUBSCRIBE", "p:c", &format!("p:n:{}", backplane.config().node_id)]);
     let cmd = commands(backplane, LinkId::Commands);
     assert_eq!(cmd, [vec!["AUTH", "secret"]]);
     backplane.on_bytes(LinkId::Commands, &ok(), hub, out, now);
@@ -422,7 +428,7 @@ fn a_backplane_comes_up_resyncs_and_claims() {
     assert_eq!(verbs, ["EVAL", "SET", "EVAL", "PUBLISH", "PUBLISH"], "{resync:?}");
     assert_eq!(resync[0][7], "self", "purge this node's names first");
     assert_eq!(resync[2][5], "/\nann", "then the held claim");
-    assert!(resync[3][2].starts_with("me\n") && resync[3][2].ends_with(r#"{"t":"hello"}"#));
+    assert!(resync[3][2].starts_with("me ") && resync[3][2].ends_with(" 0\n{\"t\":\"hello\"}"), "{resync:?}");
     assert!(resync[4][2].contains(r#""t":"state""#));
     answer_all(&mut backplane, &mut hub, &mut out, now);
     assert!(matches!(out.deliveries.first().map(|d| &d.event), Some(Event::Welcome { .. })), "{:?}", out.deliveries);
@@ -457,7 +463,7 @@ fn messages_said_while_down_wait_for_the_peers_then_go_once_in_order() {
     answer_all(&mut backplane, &mut hub, &mut out, t0);
     // A peer with a user in the lobby.
     let peer_user = wire::encode(
-        "peer",
+        &wire::Header { node: "peer", incarnation: 7, message: 0 },
         &wire::Body::On { ns: "/".into(), name: "zed".into(), st: [0, 0, 0], d: wire::WireDialect::Events },
     );
     backplane.on_bytes(LinkId::Subscriber, &message("p:c", &peer_user), &mut hub, &mut out, t0);
@@ -519,4 +525,54 @@ fn a_silent_subscriber_or_a_missing_reply_ends_the_link() {
     backplane.tick(&mut hub, &mut out, t0 + Duration::from_millis(501));
     assert!(!backplane.is_up() && backplane.take_reset());
     assert!(backplane.next_deadline().is_some());
+}
+
+#[test]
+fn an_unconfirmed_message_is_sent_again_and_a_receiver_drops_what_it_had() {
+    let t0 = Instant::now();
+    let mut hub = Hub::new(ChatConfig::default());
+    let mut out = Outbox::default();
+    let mut backplane = Backplane::new(config(), &mut hub, t0);
+    up(&mut backplane, &mut hub, &mut out, t0);
+    answer_all(&mut backplane, &mut hub, &mut out, t0);
+    let member = hub.attach(endpoint(1), Dialect::Events, "/");
+    json_chat::handle_text(&mut hub, member, r#"{"type":"hello","name":"ann"}"#, MAX_MESSAGE, &mut out);
+    backplane.on_hub_output(&mut hub, &mut out, t0);
+    answer_all(&mut backplane, &mut hub, &mut out, t0);
+    backplane.on_hub_output(&mut hub, &mut out, t0);
+    answer_all(&mut backplane, &mut hub, &mut out, t0);
+    commands(&mut backplane, LinkId::Commands);
+    json_chat::handle_text(&mut hub, member, r#"{"type":"say","room":"lobby","text":"once"}"#, MAX_MESSAGE, &mut out);
+    backplane.on_hub_output(&mut hub, &mut out, t0);
+    let first = commands(&mut backplane, LinkId::Commands);
+    let published: Vec<&Vec<String>> = first.iter().filter(|c| c[2].contains("\"text\":\"once\"")).collect();
+    assert_eq!(published.len(), 1);
+    let payload = published[0][2].clone();
+    // The link dies before Redis confirms it: it goes again after the reconnect.
+    backplane.on_closed(LinkId::Commands, &mut hub, &mut out, t0);
+    let resync = up(&mut backplane, &mut hub, &mut out, t0 + Duration::from_millis(200));
+    assert_eq!(resync.iter().filter(|c| c.get(2) == Some(&payload)).count(), 1, "{resync:?}");
+
+    // A receiver takes it once, however often it comes.
+    let mut other_hub = Hub::new(ChatConfig::default());
+    let mut other = Backplane::new(ClusterConfig { node_id: "other".into(), ..config() }, &mut other_hub, t0);
+    up(&mut other, &mut other_hub, &mut out, t0);
+    let listener = other_hub.attach(endpoint(2), Dialect::Events, "/");
+    json_chat::handle_text(&mut other_hub, listener, r#"{"type":"hello","name":"bo"}"#, MAX_MESSAGE, &mut out);
+    other.on_hub_output(&mut other_hub, &mut out, t0);
+    answer_all(&mut other, &mut other_hub, &mut out, t0);
+    let state = other_hub.local_state();
+    assert_eq!(state.len(), 1);
+    let ann = wire::encode(
+        &wire::Header { node: "me", incarnation: 1, message: 0 },
+        &wire::Body::On { ns: "/".into(), name: "ann".into(), st: [0, 0, 0], d: wire::WireDialect::Events },
+    );
+    other.on_bytes(LinkId::Subscriber, &message("p:c", &ann), &mut other_hub, &mut out, t0);
+    out.deliveries.clear();
+    for _ in 0..2 {
+        other.on_bytes(LinkId::Subscriber, &message("p:r:/:lobby", payload.as_bytes()), &mut other_hub, &mut out, t0);
+    }
+    let messages = out.deliveries.iter().filter(|d| matches!(d.event, Event::Message { .. })).count();
+    assert_eq!(messages, 1);
+    assert_eq!(other.stats().duplicates, 1);
 }

@@ -143,28 +143,53 @@ pub struct WireUser<'a> {
 }
 
 fn stamp_array(stamp: Stamp) -> [u64; 3] {
-    [stamp.ms, stamp.node, stamp.seq]
+    [stamp.micros, stamp.node, stamp.seq]
 }
 
-fn array_stamp([ms, node, seq]: [u64; 3]) -> Stamp {
-    Stamp { ms, node, seq }
+fn array_stamp([micros, node, seq]: [u64; 3]) -> Stamp {
+    Stamp { micros, node, seq }
 }
 
-/// `NODE\n` and `body` as JSON: the payload of one PUBLISH.
-pub fn encode(node: &str, body: &Body<'_>) -> Vec<u8> {
-    let mut payload = Vec::with_capacity(node.len() + 64);
-    payload.extend_from_slice(node.as_bytes());
+/// Who sent a payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header<'a> {
+    pub node: &'a str,
+    /// Random per process start: a node restarted under the same id is
+    /// another sender.
+    pub incarnation: u64,
+    /// A chat message's number (room message, private message, event) in
+    /// its node's sequence, from 1; 0 for everything else. A message whose
+    /// fate was lost with the link is published again after the reconnect,
+    /// and a receiver that already had it recognises it by this number.
+    pub message: u64,
+}
+
+/// `NODE INCARNATION MESSAGE\n` and `body` as JSON: the payload of one PUBLISH.
+pub fn encode(header: &Header<'_>, body: &Body<'_>) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(header.node.len() + 96);
+    payload.extend_from_slice(header.node.as_bytes());
+    for number in [header.incarnation, header.message] {
+        payload.push(b' ');
+        payload.extend_from_slice(itoa::Buffer::new().format(number).as_bytes());
+    }
     payload.push(b'\n');
     // Serialising owned strings and numbers into a Vec cannot fail.
     serde_json::to_writer(&mut payload, body).expect("a body serialises");
     payload
 }
 
-/// Splits a payload into the sending node and the JSON body's bytes.
-pub fn split(payload: &[u8]) -> Option<(&str, &[u8])> {
+/// Splits a payload into its header and the JSON body's bytes.
+pub fn split(payload: &[u8]) -> Option<(Header<'_>, &[u8])> {
     let newline = payload.iter().position(|&b| b == b'\n')?;
-    let node = std::str::from_utf8(payload.get(..newline)?).ok()?;
-    Some((node, payload.get(newline + 1..)?))
+    let head = std::str::from_utf8(payload.get(..newline)?).ok()?;
+    let mut words = head.split(' ');
+    let node = words.next()?;
+    let incarnation = words.next()?.parse().ok()?;
+    let message = words.next()?.parse().ok()?;
+    if words.next().is_some() {
+        return None;
+    }
+    Some((Header { node, incarnation, message }, payload.get(newline + 1..)?))
 }
 
 /// The body of a payload whose node was already split off.

@@ -25,8 +25,8 @@ use crate::chat::{
 pub(super) struct Cluster {
     /// This node's id hash, the middle of its stamps.
     node_hash: u64,
-    /// The wall clock in milliseconds, as last told; never goes back.
-    clock_ms: u64,
+    /// The wall clock in microseconds, as last told; never goes back.
+    clock_us: u64,
     users: HashMap<MemberId, RemoteUser>,
     by_node: HashMap<Rc<str>, HashSet<MemberId>>,
 }
@@ -41,7 +41,7 @@ struct RemoteUser {
 }
 
 /// A stable 64-bit hash of a node id (FNV-1a), the same on every node, so
-/// stamps made in the same millisecond sort the same way everywhere.
+/// stamps made in the same microsecond sort the same way everywhere.
 pub fn node_hash(node: &str) -> u64 {
     node.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
 }
@@ -69,7 +69,7 @@ impl Hub<ClaimQueue> {
         self.directory.set_clustered();
         self.cluster = Some(Box::new(Cluster {
             node_hash: node_hash(node),
-            clock_ms: 0,
+            clock_us: 0,
             users: HashMap::new(),
             by_node: HashMap::new(),
         }));
@@ -82,20 +82,20 @@ impl<D: Directory> Hub<D> {
         self.cluster.is_some()
     }
 
-    /// The wall clock (milliseconds since the Unix epoch) for the stamps of
+    /// The wall clock (microseconds since the Unix epoch) for the stamps of
     /// what happens next; a clock that steps back is ignored, so a node's
     /// own stamps never go back.
-    pub fn set_clock_ms(&mut self, ms: u64) {
+    pub fn set_clock_us(&mut self, micros: u64) {
         if let Some(cluster) = &mut self.cluster {
-            cluster.clock_ms = cluster.clock_ms.max(ms);
+            cluster.clock_us = cluster.clock_us.max(micros);
         }
     }
 
     /// The stamp of the next arrival, without taking it.
     pub(super) fn peek_stamp(&self) -> Stamp {
         match &self.cluster {
-            Some(cluster) => Stamp { ms: cluster.clock_ms, node: cluster.node_hash, seq: self.next_seq },
-            None => Stamp { ms: 0, node: 0, seq: self.next_seq },
+            Some(cluster) => Stamp { micros: cluster.clock_us, node: cluster.node_hash, seq: self.next_seq },
+            None => Stamp { micros: 0, node: 0, seq: self.next_seq },
         }
     }
 
