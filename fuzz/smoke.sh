@@ -23,7 +23,7 @@ for target in $(cargo fuzz list); do
     case "$target" in
         connection) extra=(-max_len=4096 -dict=fuzz/dict/connection.dict) ;;
         handshake) extra=(-dict=fuzz/dict/http.dict) ;;
-        json_events | socketio_packets | sockjs_bodies) extra=(-dict=fuzz/dict/json.dict) ;;
+        json_events | socketio_packets | sockjs_bodies | cluster_wire) extra=(-dict=fuzz/dict/json.dict) ;;
         stomp_frames) extra=(-dict=fuzz/dict/stomp.dict) ;;
     esac
     echo "--- fuzz $target for ${SECS}s"

@@ -120,6 +120,11 @@ fn resp() {
 }
 
 #[test]
+fn cluster_wire() {
+    replay("cluster_wire");
+}
+
+#[test]
 fn every_target_has_a_test() {
     let names: Vec<&str> = checks::TARGETS.iter().map(|(name, _)| *name).collect();
     assert_eq!(
@@ -135,7 +140,8 @@ fn every_target_has_a_test() {
             "stomp_frames",
             "sockjs_bodies",
             "deflate",
-            "resp"
+            "resp",
+            "cluster_wire"
         ]
     );
     for name in names {
@@ -378,6 +384,40 @@ mod seeds {
             ("seed-session-lost", &[1, 255, 2, 0, 3, 3, 5, 0, 0, 0, 2, 0, 0, 0, 2, 0, 6, 0]),
         ];
         inputs.iter().map(|(name, bytes)| (*name, bytes.to_vec())).collect()
+    }
+
+    /// Payloads as other nodes publish them, NUL-separated: a user arriving,
+    /// joining `r`, speaking there, a private message, a custom event, a
+    /// state snapshot, a goodbye; and a header that is no header.
+    pub fn cluster_wire() -> Vec<(&'static str, Vec<u8>)> {
+        let join = |parts: &[&str]| parts.join("\0").into_bytes();
+        let arrive = r#"n2 7 0
+{"t":"on","ns":"/","name":"bob","st":[5,1,1],"d":"e"}"#;
+        let joined = r#"n2 7 0
+{"t":"join","ns":"/","room":"r","name":"bob","st":[6,1,2]}"#;
+        let say = r#"n2 7 1
+{"t":"msg","ns":"/","room":"r","from":"bob","text":"hi"}"#;
+        let private = r#"n2 7 2
+{"t":"priv","ns":"/","to":"carol","from":"bob","text":"psst"}"#;
+        let event = r#"n2 7 3
+{"t":"ev","ns":"/","room":"r","event":"typing","data":"true","from":"bob"}"#;
+        let relay = r#"n3 9 1
+{"t":"ev","ns":"/","event":"chat message","data":"\"x\"","args":"[\"chat message\",{\"_placeholder\":true,\"num\":0}]","bin":["AAE="]}"#;
+        let state = r#"n3 9 0
+{"t":"state","users":[{"ns":"/","name":"dan","st":[1,2,3],"d":"l","rooms":[["r",[2,2,2]]]}]}"#;
+        vec![
+            ("seed-chat", join(&[arrive, joined, say, private, event])),
+            (
+                "seed-state-and-relay",
+                join(&[
+                    state,
+                    relay,
+                    r#"n3 9 0
+{"t":"bye"}"#,
+                ]),
+            ),
+            ("seed-bad-header", join(&["no header", "n 1\n{}", arrive])),
+        ]
     }
 
     pub fn resp() -> Vec<(&'static str, Vec<u8>)> {
@@ -664,6 +704,7 @@ fn write_seed_corpora() {
         ("sockjs_bodies", seeds::sockjs_bodies()),
         ("deflate", seeds::deflate()),
         ("resp", seeds::resp()),
+        ("cluster_wire", seeds::cluster_wire()),
     ];
     for (target, seeds) in all {
         let dir = fuzz_dir().join("corpus").join(target);

@@ -5,6 +5,7 @@
 //! regression through the same functions on stable. A check panics when an
 //! invariant breaks; that panic is the finding.
 
+pub mod cluster_wire;
 pub mod connection;
 pub mod deflate;
 pub mod frame_decoder;
@@ -34,6 +35,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("sockjs_bodies", sockjs_bodies::run),
     ("deflate", deflate::run),
     ("resp", resp::run),
+    ("cluster_wire", cluster_wire::run),
 ];
 
 /// Cuts `data` into consecutive non-empty pieces as `schedule` says, so one

@@ -337,6 +337,13 @@ pub fn apply(hub: &mut Hub, node: &str, body: Body<'_>, out: &mut Outbox) -> Con
                 (None, Some(to)) => RemoteTarget::User { node: Rc::from(node), name: to.into() },
                 (None, None) => RemoteTarget::Namespace,
             };
+            // Raw JSON goes into what local members receive as it is: a peer
+            // that sends text which is not JSON would break their streams.
+            if data.as_deref().is_some_and(|data| !is_json(data)) || args.as_deref().is_some_and(|a| !is_json_array(a))
+            {
+                log::warn!("event=backplane_bad_message node={node} reason=bad_event_json");
+                return Control::None;
+            }
             let args = match args {
                 Some(json) => {
                     let mut binary = Vec::with_capacity(bin.len());
@@ -353,4 +360,14 @@ pub fn apply(hub: &mut Hub, node: &str, body: Body<'_>, out: &mut Outbox) -> Con
         }
     }
     Control::None
+}
+
+/// Whether `text` is one JSON value.
+fn is_json(text: &str) -> bool {
+    serde_json::from_str::<&serde_json::value::RawValue>(text).is_ok()
+}
+
+/// Whether `text` is a JSON array with at least the event name.
+fn is_json_array(text: &str) -> bool {
+    serde_json::from_str::<Vec<&serde_json::value::RawValue>>(text).is_ok_and(|items| !items.is_empty())
 }

@@ -244,6 +244,9 @@ impl<D: Directory> Hub<D> {
 
     /// A room message from another node, for this node's members of `room`.
     pub fn remote_message(&mut self, namespace: &str, room: &str, from: &str, text: &str, out: &mut Outbox) {
+        if !stored_name(from) {
+            return;
+        }
         let Some((namespace, ns)) = self.namespaces.get_key_value(namespace) else { return };
         let Some((room, roster)) = ns.rooms.get_key_value(room) else { return };
         let recipients: Vec<Recipient> = roster.local_recipients().collect();
@@ -255,6 +258,9 @@ impl<D: Directory> Hub<D> {
 
     /// A private message from another node for `to`, if it is still here.
     pub fn remote_private(&mut self, namespace: &str, to: &str, from: &str, text: &str, out: &mut Outbox) {
+        if !stored_name(from) {
+            return;
+        }
         let Some((namespace, ns)) = self.namespaces.get_key_value(namespace) else { return };
         let Some(recipient) = ns.user(to).and_then(Member::recipient) else { return };
         out.push(&namespace.clone(), Event::Private { from: from.into(), text: text.into() }, vec![recipient]);
@@ -273,6 +279,11 @@ impl<D: Directory> Hub<D> {
         args: Option<Rc<RawArgs>>,
         out: &mut Outbox,
     ) {
+        // Names go into every wire format as they are (a legacy line, a
+        // STOMP header): only a valid one is taken from a peer.
+        if from.is_some_and(|from| !stored_name(from)) {
+            return;
+        }
         let Some((namespace, ns)) = self.namespaces.get_key_value(namespace) else { return };
         let events_member = |m: &&Member| m.dialect == Dialect::Events;
         let (recipients, room): (Vec<Recipient>, _) = match target {
