@@ -48,8 +48,18 @@ pub struct FanStats {
     /// Per node (node 1, the sender's, first): p50 and p99 of the time from queueing the
     /// sender's frame to reading a delivery, in microseconds, over the window's deliveries.
     pub latency: Vec<(f64, f64)>,
+    /// The same for rounds sent one at a time after the window (each after the last one's
+    /// every delivery): no queueing behind earlier rounds.
+    pub single: Vec<(f64, f64)>,
+    /// Of those rounds, the first delivery on each node: what the path to the node costs,
+    /// without the client's turn through that node's other receivers.
+    pub single_first: Vec<(f64, f64)>,
     pub cluster: Option<ClusterStats>,
 }
+
+/// soket's one-round-at-a-time latency phase: at most this many rounds, for at most this long.
+pub const PROBE_ROUNDS: usize = 200;
+const PROBE_SPAN: Duration = Duration::from_millis(1500);
 
 /// A cluster fan-out's window, seen from the nodes' /metrics and Redis's INFO.
 #[derive(Clone, Debug, Default)]
@@ -718,6 +728,8 @@ struct Round {
     wire: Option<(usize, u64)>,
     /// When the sender's frame was queued: the start of every delivery's latency.
     sent: Instant,
+    /// Bit `k`: a receiver on node `k` has it (the first receipt per node is timed apart).
+    nodes_reached: u64,
 }
 
 struct Fanout {
@@ -740,6 +752,8 @@ struct Fanout {
     nodes: usize,
     /// While the window is open: each delivery's latency in microseconds, per node.
     latency: Option<Vec<Vec<u32>>>,
+    /// While the window is open: per node, the latency of each round's first delivery there.
+    first: Option<Vec<Vec<u32>>>,
     /// When the last `users` push came (a cluster waits for them to stop).
     last_push: Instant,
 }
@@ -808,7 +822,14 @@ impl Fanout {
         self.delivered += 1;
         if let Some(latency) = &mut self.latency {
             let us = round.sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
-            latency[slot % self.nodes].push(us);
+            let node = slot % self.nodes;
+            latency[node].push(us);
+            if round.nodes_reached & (1 << node) == 0 {
+                round.nodes_reached |= 1 << node;
+                if let Some(first) = &mut self.first {
+                    first[node].push(us);
+                }
+            }
         }
         Ok(())
     }
@@ -1058,6 +1079,7 @@ pub fn fanout(
         wire_len: 0,
         nodes: cluster.map_or(1, |c| c.nodes.len()),
         latency: None,
+        first: None,
         last_push: Instant::now(),
     };
     let setup = Instant::now();
@@ -1114,7 +1136,7 @@ pub fn fanout(
         let mut sent = false;
         while b.is_none() && st.rounds.len() < in_flight_limit {
             let (frame, expect) = st.make_round(next_round);
-            st.rounds.push_back(Round { expect, count: 0, wire: None, sent: Instant::now() });
+            st.rounds.push_back(Round { expect, count: 0, wire: None, sent: Instant::now(), nodes_reached: 0 });
             eng.out(0).ok_or("the sender's connection is gone")?.push_vec(frame);
             next_round += 1;
             sent = true;
@@ -1164,12 +1186,46 @@ pub fn fanout(
         }
     }
     server_ok(srv)?;
+    // soket: after the window, one round at a time for a while: latency without queueing behind
+    // earlier rounds (the windowed figures include that).
+    let (mut single, mut single_first) = (Vec::new(), Vec::new());
+    if flavor == Flavor::Soket {
+        st.latency = Some(vec![Vec::new(); st.nodes]);
+        st.first = Some(vec![Vec::new(); st.nodes]);
+        let probe_end = Instant::now() + PROBE_SPAN;
+        let mut probes = 0;
+        loop {
+            if st.rounds.is_empty() {
+                if probes >= PROBE_ROUNDS || Instant::now() >= probe_end {
+                    break;
+                }
+                let (frame, expect) = st.make_round(next_round);
+                st.rounds.push_back(Round { expect, count: 0, wire: None, sent: Instant::now(), nodes_reached: 0 });
+                eng.out(0).ok_or("the sender's connection is gone")?.push_vec(frame);
+                eng.flush(0);
+                next_round += 1;
+                probes += 1;
+            }
+            eng.wait(TICK).map_err(io_err)?;
+            service_ready(&mut eng, &mut st)?;
+            while st.rounds.front().is_some_and(|r| r.count == receivers) {
+                st.rounds.pop_front();
+                st.first_round += 1;
+            }
+            if Instant::now() > probe_end + Duration::from_secs(10) {
+                server_ok(srv)?;
+                return Err("a one-at-a-time round incomplete after 10 s".into());
+            }
+        }
+        single = st.latency.take().unwrap_or_default().into_iter().map(percentiles).collect();
+        single_first = st.first.take().unwrap_or_default().into_iter().map(percentiles).collect();
+    }
     let (a, b) = (a.expect("warm-up snapshot"), b.expect("end snapshot"));
     let mut m = window(&a, &b, FAN_PAYLOAD as u64);
     m.note = format!("{n} conns, {window_rounds} rounds in flight, setup {setup_secs:.1} s");
     if let Some(latency) = latency {
         let latency: Vec<(f64, f64)> = latency.into_iter().map(percentiles).collect();
-        let mut fan = FanStats { latency, cluster: None };
+        let mut fan = FanStats { latency, single, single_first, cluster: None };
         if let (Some(cluster), Some(x), Some(y)) = (cluster, bp_a, bp_b) {
             let said = y.said - x.said;
             let per = |a: &[f64], b: &[f64]| -> Vec<f64> {
@@ -1193,9 +1249,13 @@ pub fn fanout(
             );
             fan.cluster = Some(stats);
         }
+        let lat =
+            |v: &[(f64, f64)]| v.iter().map(|(p50, p99)| format!("{p50:.0}/{p99:.0}")).collect::<Vec<_>>().join(", ");
         m.note += &format!(
-            "; latency p50/p99 us by node: {}",
-            fan.latency.iter().map(|(p50, p99)| format!("{p50:.0}/{p99:.0}")).collect::<Vec<_>>().join(", ")
+            "; latency p50/p99 us by node: {} ({window_rounds} in flight), {} (one at a time), {} (first per node)",
+            lat(&fan.latency),
+            lat(&fan.single),
+            lat(&fan.single_first)
         );
         m.fan = Some(fan);
     }

@@ -819,7 +819,9 @@ fn report(args: &Args, results: &BTreeMap<(usize, usize), Vec<Result<Measure, St
 }
 
 fn fan_json(m: &Measure, f: &cases::FanStats) -> Value {
-    let latency: Vec<Value> = f.latency.iter().map(|(p50, p99)| json!({ "p50_us": p50, "p99_us": p99 })).collect();
+    let lat = |v: &[(f64, f64)]| -> Vec<Value> {
+        v.iter().map(|(p50, p99)| json!({ "p50_us": nan_null(*p50), "p99_us": nan_null(*p99) })).collect()
+    };
     let cluster = f.cluster.as_ref().map(|c| {
         json!({
             "messages_said": c.said,
@@ -831,7 +833,8 @@ fn fan_json(m: &Measure, f: &cases::FanStats) -> Value {
             "redis_us_per_delivery": c.redis_cpu / m.ops.max(1) as f64 * 1e6,
         })
     });
-    json!({ "latency_by_node": latency, "cluster": cluster })
+    json!({ "latency_by_node": lat(&f.latency), "latency_one_at_a_time_by_node": lat(&f.single),
+        "latency_one_at_a_time_first_per_node": lat(&f.single_first), "cluster": cluster })
 }
 
 /// soket's fan-out extras, medians over the runs: delivery latency by node, and for the
@@ -854,20 +857,36 @@ fn fan_report(text: &mut String, args: &Args, results: &BTreeMap<(usize, usize),
                 text,
                 "\nsoket fan-out extras (medians of the runs). latency = from queueing the sender's frame to the \
                  client reading the delivery, {} rounds in flight, p50/p99 in us, by the receivers' node \
-                 (node 1 holds the sender).",
-                args.fanout_window
+                 (node 1 holds the sender); then after the window, up to {PROBE} rounds one at a time (each sent \
+                 once the last one reached every receiver).",
+                args.fanout_window,
+                PROBE = cases::PROBE_ROUNDS,
             );
         }
         let nodes = runs.iter().map(|(_, f)| f.latency.len()).max().unwrap_or(0);
-        let lat: Vec<String> = (0..nodes)
-            .map(|k| {
-                let p = |q: fn(&(f64, f64)) -> f64| {
-                    median(runs.iter().filter_map(|(_, f)| f.latency.get(k)).map(q).collect())
-                };
-                format!("node {} {}/{}", k + 1, opt(p(|x| x.0), 0), opt(p(|x| x.1), 0))
-            })
-            .collect();
-        let _ = writeln!(text, "  {:<15} latency p50/p99 us: {}", case.name, lat.join(", "));
+        let lat = |which: fn(&cases::FanStats) -> &Vec<(f64, f64)>| -> String {
+            (0..nodes)
+                .map(|k| {
+                    let p = |q: fn(&(f64, f64)) -> f64| {
+                        median(runs.iter().filter_map(|(_, f)| which(f).get(k)).map(q).collect())
+                    };
+                    format!("node {} {}/{}", k + 1, opt(p(|x| x.0), 0), opt(p(|x| x.1), 0))
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(
+            text,
+            "  {:<15} latency p50/p99 us, {} rounds in flight: {}\n  {:<15} latency p50/p99 us, one round at a \
+             time: {}\n  {:<15} the same, first receiver per node only: {}",
+            case.name,
+            args.fanout_window,
+            lat(|f| &f.latency),
+            "",
+            lat(|f| &f.single),
+            "",
+            lat(|f| &f.single_first),
+        );
         let cl: Vec<(&Measure, &cases::ClusterStats)> =
             runs.iter().filter_map(|(m, f)| Some((*m, f.cluster.as_ref()?))).collect();
         if cl.is_empty() {
