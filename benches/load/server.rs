@@ -641,6 +641,9 @@ pub fn redis_check() -> Result<String, String> {
         return Err(format!("{REDIS_SERVER} not found; {install}"));
     }
     let out = Command::new(REDIS_SERVER).arg("--version").output().map_err(|e| format!("{REDIS_SERVER}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("`{REDIS_SERVER} --version` failed ({}); {install}", out.status));
+    }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
