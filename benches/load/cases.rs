@@ -38,6 +38,94 @@ pub struct Measure {
     pub other_cpu: f64,
     pub rss_per_conn: Option<f64>,
     pub note: String,
+    /// soket's fan-out cases: delivery latency, and what crossed Redis in a cluster.
+    pub fan: Option<FanStats>,
+}
+
+/// What a soket fan-out measured beside the rate and CPU.
+#[derive(Clone, Debug, Default)]
+pub struct FanStats {
+    /// Per node (node 1, the sender's, first): p50 and p99 of the time from queueing the
+    /// sender's frame to reading a delivery, in microseconds, over the window's deliveries.
+    pub latency: Vec<(f64, f64)>,
+    /// The same for rounds sent one at a time after the window (each after the last one's
+    /// every delivery): no queueing behind earlier rounds.
+    pub single: Vec<(f64, f64)>,
+    /// Of those rounds, the first delivery on each node: what the path to the node costs,
+    /// without the client's turn through that node's other receivers.
+    pub single_first: Vec<(f64, f64)>,
+    pub cluster: Option<ClusterStats>,
+}
+
+/// soket's one-round-at-a-time latency phase: at most this many rounds, for at most this long.
+pub const PROBE_ROUNDS: usize = 200;
+const PROBE_SPAN: Duration = Duration::from_millis(1500);
+
+/// A cluster fan-out's window, seen from the nodes' /metrics and Redis's INFO.
+#[derive(Clone, Debug, Default)]
+pub struct ClusterStats {
+    /// Messages the sender said (rounds sent) between the two /metrics reads.
+    pub said: u64,
+    /// Per node: `soket_backplane_messages_total{direction="out"}` growth per message said.
+    pub out_per_msg: Vec<f64>,
+    /// Per node: `soket_backplane_messages_total{direction="in"}` growth per message said.
+    pub in_per_msg: Vec<f64>,
+    /// Growth of Redis's `total_commands_processed` per message said.
+    pub redis_cmds_per_msg: f64,
+    /// Redis's CPU time in the window, in seconds.
+    pub redis_cpu: f64,
+}
+
+/// The nodes of a cluster under a fan-out: connection `i` goes to `nodes[i % nodes.len()]`.
+pub struct ClusterSpec {
+    pub nodes: Vec<SocketAddr>,
+    pub redis: SocketAddr,
+}
+
+/// One read of the backplane counters of every node, and of Redis's command count.
+struct BackplaneSnap {
+    said: u64,
+    out: Vec<f64>,
+    inn: Vec<f64>,
+    redis_cmds: f64,
+}
+
+fn backplane_snap(spec: &ClusterSpec, said: u64) -> Result<BackplaneSnap, String> {
+    let mut snap = BackplaneSnap { said, out: Vec::new(), inn: Vec::new(), redis_cmds: f64::NAN };
+    for addr in &spec.nodes {
+        let text = server::fetch_metrics(*addr)?;
+        let get = |dir: &str| {
+            server::metric(&text, &format!("soket_backplane_messages_total{{direction=\"{dir}\"}}"))
+                .ok_or_else(|| format!("{addr}: no soket_backplane_messages_total{{direction=\"{dir}\"}} in /metrics"))
+        };
+        snap.out.push(get("out")?);
+        snap.inn.push(get("in")?);
+    }
+    snap.redis_cmds = server::redis_stat(spec.redis, "total_commands_processed")? as f64;
+    Ok(snap)
+}
+
+/// Whether every node counts `nodes` live nodes and `users` users in the cluster.
+fn cluster_settled(spec: &ClusterSpec, users: usize) -> Result<bool, String> {
+    for addr in &spec.nodes {
+        let text = server::fetch_metrics(*addr)?;
+        let nodes = server::metric(&text, "soket_cluster_nodes");
+        let seen = server::metric(&text, "soket_cluster_users");
+        if nodes != Some(spec.nodes.len() as f64) || seen != Some(users as f64) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// p50 and p99 of latencies in microseconds.
+fn percentiles(mut v: Vec<u32>) -> (f64, f64) {
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    v.sort_unstable();
+    let at = |q: f64| f64::from(v[((v.len() - 1) as f64 * q).round() as usize]);
+    (at(0.50), at(0.99))
 }
 
 struct Snap {
@@ -76,6 +164,7 @@ fn window(a: &Snap, b: &Snap, bytes_per_op: u64) -> Measure {
         other_cpu: (b.machine - a.machine - server_cpu - client_cpu).max(0.0),
         rss_per_conn: None,
         note: String::new(),
+        fan: None,
     }
 }
 
@@ -637,6 +726,10 @@ struct Round {
     count: u32,
     /// permessage-deflate: the first receiver's compressed message (length, hash).
     wire: Option<(usize, u64)>,
+    /// When the sender's frame was queued: the start of every delivery's latency.
+    sent: Instant,
+    /// Bit `k`: a receiver on node `k` has it (the first receipt per node is timed apart).
+    nodes_reached: u64,
 }
 
 struct Fanout {
@@ -655,6 +748,14 @@ struct Fanout {
     wire_differs: u64,
     /// Compressed length of the last round's message.
     wire_len: usize,
+    /// Nodes the connections are spread over (connection `i` on node `i % nodes`); 1 alone.
+    nodes: usize,
+    /// While the window is open: each delivery's latency in microseconds, per node.
+    latency: Option<Vec<Vec<u32>>>,
+    /// While the window is open: per node, the latency of each round's first delivery there.
+    first: Option<Vec<Vec<u32>>>,
+    /// When the last `users` push came (a cluster waits for them to stop).
+    last_push: Instant,
 }
 
 /// Length of every delivered fan-out payload (so that the raw reference can
@@ -719,6 +820,17 @@ impl Fanout {
         round.count += 1;
         c.got += 1;
         self.delivered += 1;
+        if let Some(latency) = &mut self.latency {
+            let us = round.sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
+            let node = slot % self.nodes;
+            latency[node].push(us);
+            if round.nodes_reached & (1 << node) == 0 {
+                round.nodes_reached |= 1 << node;
+                if let Some(first) = &mut self.first {
+                    first[node].push(us);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -882,6 +994,7 @@ impl Case for Fanout {
                         return Ok(0);
                     }
                     if payload.starts_with(br#"{"type":"users""#) {
+                        self.last_push = Instant::now();
                         self.conns[slot].presence_left -= 1;
                         self.presence_left -= 1;
                         return Ok(0);
@@ -914,12 +1027,16 @@ impl Case for Fanout {
 /// (`Flavor::Stomp`): one SEND to `/topic/lobby`, a MESSAGE to all `n` subscribers. With
 /// `deflate` (soket's `/ws`), every upgrade offers permessage-deflate, and every delivery must
 /// come compressed, inflate to the round's text, and be the same bytes for every receiver.
+/// With `cluster` (soket's `/ws`), the connections are spread over its nodes (the sender on
+/// node 1), and the case waits for every node to know every node and user before it starts.
+#[allow(clippy::too_many_arguments)]
 pub fn fanout(
     addr: SocketAddr,
     flavor: Flavor,
     n: usize,
     window_rounds: usize,
     deflate: Option<DeflateOffer>,
+    cluster: Option<&ClusterSpec>,
     timing: &Timing,
     srv: &mut Running,
 ) -> Result<Measure, String> {
@@ -933,6 +1050,9 @@ pub fn fanout(
     let mut eng = Engine::new(addr).map_err(io_err)?;
     if let Some(offer) = deflate {
         eng.offer_deflate(offer);
+    }
+    if let Some(cluster) = cluster {
+        eng.spread_over(&cluster.nodes);
     }
     let conns = (0..n)
         .map(|_| FanConn {
@@ -957,13 +1077,37 @@ pub fn fanout(
         deflate: deflate.is_some(),
         wire_differs: 0,
         wire_len: 0,
+        nodes: cluster.map_or(1, |c| c.nodes.len()),
+        latency: None,
+        first: None,
+        last_push: Instant::now(),
     };
     let setup = Instant::now();
     open_all(&mut eng, srv, proto, n, 64, Duration::from_secs(120), &mut st)?;
     // soket: wait out the presence pushes (each join is pushed to everyone online); peers: let
     // the servers register the last connections (they do it after sending the 101).
     let quiet_limit = Instant::now() + Duration::from_secs(120);
-    if flavor == Flavor::Soket {
+    if let Some(cluster) = cluster {
+        // Presence crosses nodes as events, so the count of pushes to come is not exact: wait
+        // until every node knows the whole cluster, then until the pushes have stopped for 1 s.
+        let mut settled = false;
+        let mut checked = Instant::now();
+        while !settled || st.last_push.elapsed() < Duration::from_secs(1) {
+            if Instant::now() > quiet_limit {
+                server_ok(srv)?;
+                return Err(format!(
+                    "the cluster did not settle in 120 s ({} nodes and {n} users on every node: {settled})",
+                    cluster.nodes.len()
+                ));
+            }
+            eng.wait(TICK).map_err(io_err)?;
+            service_ready(&mut eng, &mut st)?;
+            if !settled && checked.elapsed() >= Duration::from_millis(200) {
+                settled = cluster_settled(cluster, n)?;
+                checked = Instant::now();
+            }
+        }
+    } else if flavor == Flavor::Soket {
         while st.presence_left > 0 {
             if Instant::now() > quiet_limit {
                 return Err(format!("{} presence pushes still missing after 120 s", st.presence_left));
@@ -981,6 +1125,9 @@ pub fn fanout(
     let end = warm_end + timing.measure;
     let drain_deadline = end + Duration::from_secs(10);
     let (mut a, mut b) = (None, None);
+    let (mut bp_a, mut bp_b) = (None, None);
+    let (mut redis_a, mut redis_b) = (f64::NAN, f64::NAN);
+    let mut latency = None;
     let mut next_round = 0u64;
     let mut sync_done = false;
     loop {
@@ -989,7 +1136,7 @@ pub fn fanout(
         let mut sent = false;
         while b.is_none() && st.rounds.len() < in_flight_limit {
             let (frame, expect) = st.make_round(next_round);
-            st.rounds.push_back(Round { expect, count: 0, wire: None });
+            st.rounds.push_back(Round { expect, count: 0, wire: None, sent: Instant::now(), nodes_reached: 0 });
             eng.out(0).ok_or("the sender's connection is gone")?.push_vec(frame);
             next_round += 1;
             sent = true;
@@ -1012,10 +1159,23 @@ pub fn fanout(
             return Err(format!("{missing} receivers did not get the first message within 5 s"));
         }
         if a.is_none() && now >= warm_end && sync_done {
+            // Read /metrics before the CPU snapshot, so serving it stays out of the window.
+            if let Some(cluster) = cluster {
+                bp_a = Some(backplane_snap(cluster, next_round)?);
+            }
             a = Some(snap(srv, st.delivered));
+            redis_a = srv.redis_cpu_secs();
+            if flavor == Flavor::Soket {
+                st.latency = Some(vec![Vec::new(); st.nodes]);
+            }
         }
         if b.is_none() && a.is_some() && now >= end {
             b = Some(snap(srv, st.delivered));
+            redis_b = srv.redis_cpu_secs();
+            latency = st.latency.take();
+            if let Some(cluster) = cluster {
+                bp_b = Some(backplane_snap(cluster, next_round)?);
+            }
         }
         if b.is_some() && st.rounds.is_empty() {
             break;
@@ -1026,9 +1186,79 @@ pub fn fanout(
         }
     }
     server_ok(srv)?;
+    // soket: after the window, one round at a time for a while: latency without queueing behind
+    // earlier rounds (the windowed figures include that).
+    let (mut single, mut single_first) = (Vec::new(), Vec::new());
+    if flavor == Flavor::Soket {
+        st.latency = Some(vec![Vec::new(); st.nodes]);
+        st.first = Some(vec![Vec::new(); st.nodes]);
+        let probe_end = Instant::now() + PROBE_SPAN;
+        let mut probes = 0;
+        loop {
+            if st.rounds.is_empty() {
+                if probes >= PROBE_ROUNDS || Instant::now() >= probe_end {
+                    break;
+                }
+                let (frame, expect) = st.make_round(next_round);
+                st.rounds.push_back(Round { expect, count: 0, wire: None, sent: Instant::now(), nodes_reached: 0 });
+                eng.out(0).ok_or("the sender's connection is gone")?.push_vec(frame);
+                eng.flush(0);
+                next_round += 1;
+                probes += 1;
+            }
+            eng.wait(TICK).map_err(io_err)?;
+            service_ready(&mut eng, &mut st)?;
+            while st.rounds.front().is_some_and(|r| r.count == receivers) {
+                st.rounds.pop_front();
+                st.first_round += 1;
+            }
+            if Instant::now() > probe_end + Duration::from_secs(10) {
+                server_ok(srv)?;
+                return Err("a one-at-a-time round incomplete after 10 s".into());
+            }
+        }
+        single = st.latency.take().unwrap_or_default().into_iter().map(percentiles).collect();
+        single_first = st.first.take().unwrap_or_default().into_iter().map(percentiles).collect();
+    }
     let (a, b) = (a.expect("warm-up snapshot"), b.expect("end snapshot"));
     let mut m = window(&a, &b, FAN_PAYLOAD as u64);
     m.note = format!("{n} conns, {window_rounds} rounds in flight, setup {setup_secs:.1} s");
+    if let Some(latency) = latency {
+        let latency: Vec<(f64, f64)> = latency.into_iter().map(percentiles).collect();
+        let mut fan = FanStats { latency, single, single_first, cluster: None };
+        if let (Some(cluster), Some(x), Some(y)) = (cluster, bp_a, bp_b) {
+            let said = y.said - x.said;
+            let per = |a: &[f64], b: &[f64]| -> Vec<f64> {
+                a.iter().zip(b).map(|(a, b)| (b - a) / said.max(1) as f64).collect()
+            };
+            let stats = ClusterStats {
+                said,
+                out_per_msg: per(&x.out, &y.out),
+                in_per_msg: per(&x.inn, &y.inn),
+                redis_cmds_per_msg: (y.redis_cmds - x.redis_cmds) / said.max(1) as f64,
+                redis_cpu: redis_b - redis_a,
+            };
+            m.note += &format!(
+                "; {} nodes; {said} messages said: backplane out/msg {}, in/msg {}, Redis commands/msg {:.3}, \
+                 Redis CPU {:.2} us/msg",
+                cluster.nodes.len(),
+                fmt_list(&stats.out_per_msg),
+                fmt_list(&stats.in_per_msg),
+                stats.redis_cmds_per_msg,
+                stats.redis_cpu / said.max(1) as f64 * 1e6,
+            );
+            fan.cluster = Some(stats);
+        }
+        let lat =
+            |v: &[(f64, f64)]| v.iter().map(|(p50, p99)| format!("{p50:.0}/{p99:.0}")).collect::<Vec<_>>().join(", ");
+        m.note += &format!(
+            "; latency p50/p99 us by node: {} ({window_rounds} in flight), {} (one at a time), {} (first per node)",
+            lat(&fan.latency),
+            lat(&fan.single),
+            lat(&fan.single_first)
+        );
+        m.fan = Some(fan);
+    }
     if deflate.is_some() {
         if st.wire_differs > 0 {
             return Err(format!("{} compressed deliveries differ from their round's first", st.wire_differs));
@@ -1056,4 +1286,8 @@ fn deflate_cost_us(payload: &[u8]) -> f64 {
     }
     std::hint::black_box(bytes);
     t.elapsed().as_secs_f64() * 1e6 / f64::from(N)
+}
+
+fn fmt_list(v: &[f64]) -> String {
+    v.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>().join("/")
 }

@@ -212,6 +212,9 @@ pub struct Engine {
     free: Vec<usize>,
     ready: Vec<usize>,
     addr: SocketAddr,
+    /// Where connections go when set (a cluster): connection `i` to `spread[i % len]`.
+    spread: Vec<SocketAddr>,
+    connects: usize,
     host: String,
     pub rng: Rng,
     live: usize,
@@ -230,6 +233,8 @@ impl Engine {
             free: Vec::new(),
             ready: Vec::new(),
             addr,
+            spread: Vec::new(),
+            connects: 0,
             host: addr.to_string(),
             rng: Rng::from_time(),
             live: 0,
@@ -244,9 +249,17 @@ impl Engine {
         self.deflate = Some(offer);
     }
 
+    /// Spreads later connections over `addrs` in turn (the nodes of a cluster): the `i`th
+    /// connection made goes to `addrs[i % addrs.len()]`.
+    pub fn spread_over(&mut self, addrs: &[SocketAddr]) {
+        self.spread = addrs.to_vec();
+    }
+
     /// Starts a non-blocking connect; the slot gets `Ev::Open` once connected (and upgraded).
     pub fn connect(&mut self, proto: Proto) -> io::Result<usize> {
-        let mut stream = TcpStream::connect(self.addr)?;
+        let addr = if self.spread.is_empty() { self.addr } else { self.spread[self.connects % self.spread.len()] };
+        self.connects += 1;
+        let mut stream = TcpStream::connect(addr)?;
         let slot = self.free.pop().unwrap_or_else(|| {
             self.conns.push(None);
             self.conns.len() - 1

@@ -58,7 +58,12 @@ enum Kind {
     DeflateIdle {
         client_no_context_takeover: bool,
     },
+    /// `fanout` over three soket nodes joined through a Redis the case starts (soket only).
+    ClusterFanout,
 }
+
+/// Nodes of the `cluster-fanout` case.
+const CLUSTER_NODES: usize = 3;
 
 impl Kind {
     /// A Socket.IO case: only for the servers that speak Socket.IO.
@@ -74,7 +79,7 @@ struct CaseDef {
     unit: &'static str,
 }
 
-const CASES: [CaseDef; 14] = [
+const CASES: [CaseDef; 15] = [
     CaseDef { name: "echo-16B", kind: Kind::Echo { conns: 100, size: 16, depth: 1 }, unit: "msg" },
     CaseDef { name: "echo-16B-pipe8", kind: Kind::Echo { conns: 100, size: 16, depth: 8 }, unit: "msg" },
     CaseDef { name: "echo-4KiB", kind: Kind::Echo { conns: 100, size: 4096, depth: 1 }, unit: "msg" },
@@ -89,6 +94,7 @@ const CASES: [CaseDef; 14] = [
     CaseDef { name: "deflate-fanout", kind: Kind::DeflateFanout, unit: "deliv" },
     CaseDef { name: "deflate-idle", kind: Kind::DeflateIdle { client_no_context_takeover: true }, unit: "conn" },
     CaseDef { name: "deflate-idle-ctx", kind: Kind::DeflateIdle { client_no_context_takeover: false }, unit: "conn" },
+    CaseDef { name: "cluster-fanout", kind: Kind::ClusterFanout, unit: "deliv" },
 ];
 
 /// Whether `server` takes part in `case`: the WebSocket cases skip the Socket.IO-only peers, the
@@ -98,6 +104,8 @@ fn takes_part(case: &CaseDef, server: &str) -> bool {
     match case.kind {
         Kind::StompFanout => server::speaks_stomp(server),
         Kind::DeflateFanout | Kind::DeflateIdle { .. } => server::is_soket(server),
+        // This soket binary only: the cluster flags are newer than any baseline.
+        Kind::ClusterFanout => server == "soket",
         kind if kind.is_sio() => server::speaks_sio(server),
         _ => server::speaks_ws(server),
     }
@@ -113,11 +121,13 @@ another soket binary named by SOKET_BASELINE_BIN, which the default selection in
 that variable is set)
 and cases (echo-16B echo-16B-pipe8 echo-4KiB echo-64KiB handshake idle fanout, the
 Socket.IO cases sio-connect sio-idle sio-fanout, stomp-fanout, and the permessage-deflate
-cases deflate-fanout deflate-idle deflate-idle-ctx; a prefix such as `echo` selects several;
-`sio` selects the socket.io server and the sio-* cases). Default: everything. A server runs
-only the cases it speaks: socket.io and socketioxide the sio-* cases, RabbitMQ (Debian's
-rabbitmq-server with its web_stomp plugin) stomp-fanout, soket alone the deflate-* cases,
-the WebSocket peers the others, soket all of them.
+cases deflate-fanout deflate-idle deflate-idle-ctx, and cluster-fanout: the fan-out over three
+soket nodes joined through a redis-server the case starts; a prefix such as `echo` selects
+several; `sio` selects the socket.io server and the sio-* cases). Default: everything. A
+server runs only the cases it speaks: socket.io and socketioxide the sio-* cases, RabbitMQ
+(Debian's rabbitmq-server with its web_stomp plugin) stomp-fanout, soket alone the deflate-*
+cases and cluster-fanout (skipped when /usr/bin/redis-server is missing), the WebSocket peers
+the others, soket all of them.
 
   --runs N                 runs per case and server; the table shows medians (default 3)
   --quick                  one short run with smaller counts: a smoke test
@@ -366,7 +376,11 @@ fn run_one(args: &Args, case: &CaseDef, server: &str, peers_bin: &Path, logs: &P
         },
         log: &logs.join(format!("{server}.log")),
     };
-    let mut srv = server::start(&launch)?;
+    let mut srv = if matches!(case.kind, Kind::ClusterFanout) {
+        start_redis_and_node1(&launch, logs)?
+    } else {
+        server::start(&launch)?
+    };
     let addr = srv.addr;
     // Every engine of this case speaks TLS to soket-tls.
     tls::use_tls(server == SOKET_TLS)?;
@@ -380,13 +394,26 @@ fn run_one(args: &Args, case: &CaseDef, server: &str, peers_bin: &Path, logs: &P
         Kind::Idle => cases::idle(addr, proto, args.idle_conns, None, &mut srv),
         Kind::Fanout => {
             let flavor = server::flavor(server);
-            cases::fanout(addr, flavor, args.fanout_conns, args.fanout_window, None, &args.timing, &mut srv)
+            cases::fanout(addr, flavor, args.fanout_conns, args.fanout_window, None, None, &args.timing, &mut srv)
         }
         Kind::DeflateFanout => {
             let offer = Some(DeflateOffer { client_no_context_takeover: true });
             let flavor = server::flavor(server);
-            cases::fanout(addr, flavor, args.fanout_conns, args.fanout_window, offer, &args.timing, &mut srv)
+            cases::fanout(addr, flavor, args.fanout_conns, args.fanout_window, offer, None, &args.timing, &mut srv)
         }
+        Kind::ClusterFanout => match start_cluster(&launch, &mut srv, logs) {
+            Ok(spec) => cases::fanout(
+                addr,
+                Flavor::Soket,
+                args.fanout_conns,
+                args.fanout_window,
+                None,
+                Some(&spec),
+                &args.timing,
+                &mut srv,
+            ),
+            Err(e) => Err(e),
+        },
         Kind::DeflateIdle { client_no_context_takeover } => {
             let offer = Some(DeflateOffer { client_no_context_takeover });
             cases::idle(addr, proto, args.idle_conns, offer, &mut srv)
@@ -396,11 +423,11 @@ fn run_one(args: &Args, case: &CaseDef, server: &str, peers_bin: &Path, logs: &P
         }
         Kind::SioIdle => cases::sio_idle(addr, args.idle_conns, &mut srv),
         Kind::SioFanout => {
-            cases::fanout(addr, Flavor::Sio, args.fanout_conns, args.fanout_window, None, &args.timing, &mut srv)
+            cases::fanout(addr, Flavor::Sio, args.fanout_conns, args.fanout_window, None, None, &args.timing, &mut srv)
         }
         Kind::StompFanout => {
             let flavor = server::stomp_flavor(server);
-            cases::fanout(addr, flavor, args.fanout_conns, args.fanout_window, None, &args.timing, &mut srv)
+            cases::fanout(addr, flavor, args.fanout_conns, args.fanout_window, None, None, &args.timing, &mut srv)
         }
     };
     srv.stop();
@@ -412,6 +439,52 @@ fn run_one(args: &Args, case: &CaseDef, server: &str, peers_bin: &Path, logs: &P
             e
         }
     })
+}
+
+/// The `--redis` flags of cluster node `k` (1-based).
+fn node_args(redis: std::net::SocketAddr, k: usize) -> Vec<String> {
+    vec!["--redis".into(), format!("redis://{redis}"), "--node-id".into(), format!("n{k}")]
+}
+
+/// `launch` for one cluster node: its own flags and log.
+fn node_launch<'b>(launch: &Launch<'b>, soket_args: Vec<String>, log: &'b Path) -> Launch<'b> {
+    Launch {
+        server: launch.server,
+        peers_bin: launch.peers_bin,
+        pin_cpu: launch.pin_cpu,
+        nofile: launch.nofile,
+        broadcast: launch.broadcast,
+        soket_args,
+        log,
+    }
+}
+
+/// `cluster-fanout`: a fresh Redis, then node 1 (the returned server, Redis held by it).
+fn start_redis_and_node1(launch: &Launch<'_>, logs: &Path) -> Result<server::Running, String> {
+    let redis = server::start_redis(launch.pin_cpu, &logs.join("redis-server.log"))?;
+    let log = logs.join("soket-n1.log");
+    match server::start(&node_launch(launch, node_args(redis.addr, 1), &log)) {
+        Ok(mut srv) => {
+            srv.redis = Some(Box::new(redis));
+            Ok(srv)
+        }
+        Err(e) => {
+            redis.stop();
+            Err(e)
+        }
+    }
+}
+
+/// `cluster-fanout`: nodes 2.. beside node 1 (`srv`), on the same CPU; the spec of the whole.
+fn start_cluster(launch: &Launch<'_>, srv: &mut server::Running, logs: &Path) -> Result<cases::ClusterSpec, String> {
+    let redis = srv.redis.as_ref().map(|r| r.addr).ok_or("no Redis under node 1")?;
+    for k in 2..=CLUSTER_NODES {
+        let log = logs.join(format!("soket-n{k}.log"));
+        srv.nodes.push(server::start(&node_launch(launch, node_args(redis, k), &log))?);
+    }
+    let mut nodes = vec![srv.addr];
+    nodes.extend(srv.nodes.iter().map(|n| n.addr));
+    Ok(cases::ClusterSpec { nodes, redis })
 }
 
 /// The numbers of one run, derived from its window.
@@ -477,6 +550,16 @@ fn run(args: &Args, autogroup_nice: &mut Option<i32>) -> Result<(), String> {
     let logs = target.join("load-bench");
     std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
     let mut servers = args.servers.clone();
+    let mut args_cases = args.cases.clone();
+    if args_cases.iter().any(|c| matches!(c.kind, Kind::ClusterFanout)) && servers.contains(&"soket") {
+        match server::redis_check() {
+            Ok(version) => println!("cluster-fanout: {version}, {}", server::REDIS_SERVER),
+            Err(why) => {
+                println!("skipping cluster-fanout: {why}");
+                args_cases.retain(|c| !matches!(c.kind, Kind::ClusterFanout));
+            }
+        }
+    }
     if servers.contains(&RABBITMQ) && args.cases.iter().any(|c| takes_part(c, RABBITMQ)) {
         match server::rabbitmq_check() {
             Ok(version) => println!("{RABBITMQ} peer: {version}"),
@@ -511,7 +594,7 @@ fn run(args: &Args, autogroup_nice: &mut Option<i32>) -> Result<(), String> {
     } else if args.pin {
         println!("only {cpus} CPU: server and client share it (numbers are not comparable to a pinned run)");
     }
-    let args = &Args { pin: pinned, servers, ..args.clone() };
+    let args = &Args { pin: pinned, servers, cases: args_cases, ..args.clone() };
     let load_start = loadavg();
     println!(
         "load bench: servers {:?}, cases {:?}, {} run(s), warm-up {:?}, window {:?}, pinned: {pinned}, \
@@ -664,6 +747,7 @@ fn report(args: &Args, results: &BTreeMap<(usize, usize), Vec<Result<Measure, St
                             "ops": m.ops, "secs": m.secs, "bytes": m.bytes, "server_cpu_s": m.server_cpu,
                             "client_cpu_s": m.client_cpu, "other_cpu_s": m.other_cpu, "rate": x.rate,
                             "server_us_per_op": x.srv_us, "rss_per_conn": m.rss_per_conn, "note": m.note,
+                            "fanout": m.fan.as_ref().map(|f| fan_json(m, f)),
                         })
                     }
                     Err(e) => json!({ "error": e }),
@@ -716,6 +800,7 @@ fn report(args: &Args, results: &BTreeMap<(usize, usize), Vec<Result<Measure, St
             }));
         }
     }
+    fan_report(&mut text, args, results);
     let targets = targets(&medians);
     if !targets.is_empty() {
         let _ = writeln!(text, "\ntargets:");
@@ -731,6 +816,109 @@ fn report(args: &Args, results: &BTreeMap<(usize, usize), Vec<Result<Measure, St
         }
     }
     Report { text, json, targets }
+}
+
+fn fan_json(m: &Measure, f: &cases::FanStats) -> Value {
+    let lat = |v: &[(f64, f64)]| -> Vec<Value> {
+        v.iter().map(|(p50, p99)| json!({ "p50_us": nan_null(*p50), "p99_us": nan_null(*p99) })).collect()
+    };
+    let cluster = f.cluster.as_ref().map(|c| {
+        json!({
+            "messages_said": c.said,
+            "backplane_out_per_msg": c.out_per_msg,
+            "backplane_in_per_msg": c.in_per_msg,
+            "redis_commands_per_msg": c.redis_cmds_per_msg,
+            "redis_cpu_s": c.redis_cpu,
+            "redis_us_per_msg": c.redis_cpu / c.said.max(1) as f64 * 1e6,
+            "redis_us_per_delivery": c.redis_cpu / m.ops.max(1) as f64 * 1e6,
+        })
+    });
+    json!({ "latency_by_node": lat(&f.latency), "latency_one_at_a_time_by_node": lat(&f.single),
+        "latency_one_at_a_time_first_per_node": lat(&f.single_first), "cluster": cluster })
+}
+
+/// soket's fan-out extras, medians over the runs: delivery latency by node, and for the
+/// cluster what crossed Redis per message said and what Redis itself spent.
+fn fan_report(text: &mut String, args: &Args, results: &BTreeMap<(usize, usize), Vec<Result<Measure, String>>>) {
+    use std::fmt::Write as _;
+    let Some(si) = args.servers.iter().position(|s| *s == "soket") else { return };
+    let mut head = false;
+    for (ci, case) in args.cases.iter().enumerate() {
+        let runs: Vec<(&Measure, &cases::FanStats)> = results
+            .get(&(ci, si))
+            .map(|v| v.iter().filter_map(|r| r.as_ref().ok()).filter_map(|m| Some((m, m.fan.as_ref()?))).collect())
+            .unwrap_or_default();
+        if runs.is_empty() {
+            continue;
+        }
+        if !head {
+            head = true;
+            let _ = writeln!(
+                text,
+                "\nsoket fan-out extras (medians of the runs). latency = from queueing the sender's frame to the \
+                 client reading the delivery, {} rounds in flight, p50/p99 in us, by the receivers' node \
+                 (node 1 holds the sender); then after the window, up to {PROBE} rounds one at a time (each sent \
+                 once the last one reached every receiver).",
+                args.fanout_window,
+                PROBE = cases::PROBE_ROUNDS,
+            );
+        }
+        let nodes = runs.iter().map(|(_, f)| f.latency.len()).max().unwrap_or(0);
+        let lat = |which: fn(&cases::FanStats) -> &Vec<(f64, f64)>| -> String {
+            (0..nodes)
+                .map(|k| {
+                    let p = |q: fn(&(f64, f64)) -> f64| {
+                        median(runs.iter().filter_map(|(_, f)| which(f).get(k)).map(q).collect())
+                    };
+                    format!("node {} {}/{}", k + 1, opt(p(|x| x.0), 0), opt(p(|x| x.1), 0))
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(
+            text,
+            "  {:<15} latency p50/p99 us, {} rounds in flight: {}\n  {:<15} latency p50/p99 us, one round at a \
+             time: {}\n  {:<15} the same, first receiver per node only: {}",
+            case.name,
+            args.fanout_window,
+            lat(|f| &f.latency),
+            "",
+            lat(|f| &f.single),
+            "",
+            lat(|f| &f.single_first),
+        );
+        let cl: Vec<(&Measure, &cases::ClusterStats)> =
+            runs.iter().filter_map(|(m, f)| Some((*m, f.cluster.as_ref()?))).collect();
+        if cl.is_empty() {
+            continue;
+        }
+        let per_node = |get: fn(&cases::ClusterStats) -> &Vec<f64>| -> String {
+            (0..nodes)
+                .map(|k| opt(median(cl.iter().filter_map(|(_, c)| get(c).get(k).copied()).collect()), 3))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        };
+        let said = median(cl.iter().map(|(_, c)| c.said as f64).collect());
+        let cmds = median(cl.iter().map(|(_, c)| c.redis_cmds_per_msg).collect());
+        let redis_msg = median(cl.iter().map(|(_, c)| c.redis_cpu / c.said.max(1) as f64 * 1e6).collect());
+        let redis_deliv = median(cl.iter().map(|(m, c)| c.redis_cpu / m.ops.max(1) as f64 * 1e6).collect());
+        let nodes_msg = median(cl.iter().map(|(m, c)| m.server_cpu / c.said.max(1) as f64 * 1e6).collect());
+        let _ = writeln!(
+            text,
+            "  {:<15} per message said ({} said in the window): PUBLISH (backplane out) by node {}; \
+             taken from Redis (backplane in) by node {}; Redis commands {}\n  {:<15} CPU: the nodes {} us/msg \
+             (in srv us/op above: all nodes per delivery); Redis {} us/msg = {} us/delivery",
+            case.name,
+            opt(said, 0),
+            per_node(|c| &c.out_per_msg),
+            per_node(|c| &c.in_per_msg),
+            opt(cmds, 3),
+            "",
+            opt(nodes_msg, 1),
+            opt(redis_msg, 2),
+            opt(redis_deliv, 3),
+        );
+    }
 }
 
 fn nan_null(x: f64) -> Value {

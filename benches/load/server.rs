@@ -185,6 +185,10 @@ pub struct Running {
     /// RabbitMQ: its own epmd; `child` is then the leader of a process group (the start script
     /// and the Erlang VM under it), and `pid` the VM's.
     epmd: Option<Child>,
+    /// A cluster: the other nodes, whose CPU counts as the server's (this one is node 1).
+    pub nodes: Vec<Running>,
+    /// A cluster: the Redis server, checked and stopped with the nodes, its CPU counted apart.
+    pub redis: Option<Box<Running>>,
 }
 
 pub struct Launch<'a> {
@@ -253,20 +257,33 @@ pub fn start(launch: &Launch<'_>) -> Result<Running, String> {
         return Err(format!("{} listens on {addr}, not loopback", launch.server));
     }
     let pid = child.id();
-    Ok(Running { child, pid, addr, name: launch.server.to_string(), epmd: None })
+    Ok(Running { child, pid, addr, name: launch.server.to_string(), epmd: None, nodes: Vec::new(), redis: None })
 }
 
 impl Running {
     /// `Err` with the exit status when the server died.
     pub fn check_alive(&mut self) -> Result<(), String> {
         match self.child.try_wait() {
-            Ok(None) => Ok(()),
-            Ok(Some(status)) => Err(format!("{} exited during the case: {status}", self.name)),
-            Err(e) => Err(format!("{}: {e}", self.name)),
+            Ok(None) => {}
+            Ok(Some(status)) => return Err(format!("{} exited during the case: {status}", self.name)),
+            Err(e) => return Err(format!("{}: {e}", self.name)),
+        }
+        for node in &mut self.nodes {
+            node.check_alive()?;
+        }
+        match &mut self.redis {
+            Some(redis) => redis.check_alive(),
+            None => Ok(()),
         }
     }
 
     pub fn stop(mut self) {
+        for node in std::mem::take(&mut self.nodes) {
+            node.stop();
+        }
+        if let Some(redis) = self.redis.take() {
+            redis.stop();
+        }
         let Some(mut epmd) = self.epmd.take() else {
             let _ = self.child.kill();
             let _ = self.child.wait();
@@ -288,8 +305,15 @@ impl Running {
         let _ = epmd.wait();
     }
 
+    /// utime+stime of the server; of a cluster, the sum over its nodes (Redis apart).
     pub fn cpu_secs(&self) -> f64 {
-        cpu_secs(&format!("/proc/{}/stat", self.pid)).unwrap_or(f64::NAN)
+        let own = cpu_secs(&format!("/proc/{}/stat", self.pid)).unwrap_or(f64::NAN);
+        own + self.nodes.iter().map(Running::cpu_secs).sum::<f64>()
+    }
+
+    /// utime+stime of a cluster's Redis server (NaN without one).
+    pub fn redis_cpu_secs(&self) -> f64 {
+        self.redis.as_ref().map_or(f64::NAN, |r| r.cpu_secs())
     }
 
     pub fn rss_bytes(&self) -> Option<u64> {
@@ -578,7 +602,15 @@ fn start_rabbitmq(launch: &Launch<'_>) -> Result<Running, String> {
         }
     };
     let addr = SocketAddr::from(([127, 0, 0, 1], web_stomp));
-    let mut running = Running { pid: child.id(), child, addr, name: RABBITMQ.into(), epmd: Some(epmd) };
+    let mut running = Running {
+        pid: child.id(),
+        child,
+        addr,
+        name: RABBITMQ.into(),
+        epmd: Some(epmd),
+        nodes: Vec::new(),
+        redis: None,
+    };
     let log_path = launch.log.display().to_string();
     let up = wait_port(web_stomp, Duration::from_secs(120), || {
         running.check_alive().map_err(|e| format!("{e}; see {log_path}"))
@@ -597,4 +629,105 @@ fn start_rabbitmq(launch: &Launch<'_>) -> Result<Running, String> {
             Err(e)
         }
     }
+}
+
+/// Debian's Redis server, which the `cluster-fanout` case starts for itself.
+pub const REDIS_SERVER: &str = "/usr/bin/redis-server";
+
+/// Whether Redis is installed: its version line, or why not.
+pub fn redis_check() -> Result<String, String> {
+    let install = "install it with `apt-get install redis-server`";
+    if !Path::new(REDIS_SERVER).exists() {
+        return Err(format!("{REDIS_SERVER} not found; {install}"));
+    }
+    let out = Command::new(REDIS_SERVER).arg("--version").output().map_err(|e| format!("{REDIS_SERVER}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("`{REDIS_SERVER} --version` failed ({}); {install}", out.status));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Starts a throwaway Redis on a free loopback port: no persistence, no files, output to the log,
+/// pinned like the servers; waits until it accepts connections.
+pub fn start_redis(pin_cpu: Option<usize>, log: &Path) -> Result<Running, String> {
+    let port = free_ports(1)?[0];
+    let log_file =
+        || File::options().create(true).append(true).open(log).map_err(|e| format!("log {}: {e}", log.display()));
+    // `taskset` execs Redis, so the child's pid is Redis's own.
+    let mut cmd = match pin_cpu {
+        Some(cpu) => {
+            let mut cmd = Command::new("taskset");
+            cmd.args(["-c", &cpu.to_string(), REDIS_SERVER]);
+            cmd
+        }
+        None => Command::new(REDIS_SERVER),
+    };
+    let dir = log.parent().unwrap_or(Path::new("."));
+    let child = cmd
+        .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+        .args(["--daemonize", "no", "--logfile", "", "--dir"])
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(log_file()?)
+        .stderr(log_file()?)
+        .spawn()
+        .map_err(|e| format!("spawn {REDIS_SERVER}: {e}"))?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut running = Running {
+        pid: child.id(),
+        child,
+        addr,
+        name: "redis-server".into(),
+        epmd: None,
+        nodes: Vec::new(),
+        redis: None,
+    };
+    let log_path = log.display().to_string();
+    let up =
+        wait_port(port, Duration::from_secs(20), || running.check_alive().map_err(|e| format!("{e}; see {log_path}")));
+    match up {
+        Ok(()) => Ok(running),
+        Err(e) => {
+            running.stop();
+            Err(e)
+        }
+    }
+}
+
+/// The text of `GET /metrics` from a soket node (blocking, bounded by timeouts).
+pub fn fetch_metrics(addr: SocketAddr) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let err = |e: std::io::Error| format!("/metrics of {addr}: {e}");
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(err)?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).map_err(err)?;
+    s.write_all(format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+        .map_err(err)?;
+    let mut body = Vec::new();
+    s.take(4 << 20).read_to_end(&mut body).map_err(err)?;
+    let text = String::from_utf8_lossy(&body).into_owned();
+    if !text.starts_with("HTTP/1.1 200") {
+        return Err(format!("/metrics of {addr}: {:?}", text.lines().next().unwrap_or("")));
+    }
+    Ok(text)
+}
+
+/// The value of the sample `name` (with its labels, as written) in a Prometheus text.
+pub fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// A field of Redis's `INFO stats` (such as `total_commands_processed`), over a plain RESP link.
+pub fn redis_stat(addr: SocketAddr, field: &str) -> Result<u64, String> {
+    use std::io::{Read, Write};
+    let err = |e: std::io::Error| format!("Redis {addr}: {e}");
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(err)?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).map_err(err)?;
+    // QUIT after INFO: Redis closes the link, so reading to the end takes both replies.
+    s.write_all(b"INFO stats\r\nQUIT\r\n").map_err(err)?;
+    let mut reply = Vec::new();
+    s.take(1 << 20).read_to_end(&mut reply).map_err(err)?;
+    let text = String::from_utf8_lossy(&reply);
+    text.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':')?.trim().parse().ok())
+        .ok_or_else(|| format!("Redis {addr}: no {field} in INFO stats"))
 }
