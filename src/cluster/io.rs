@@ -85,7 +85,7 @@ impl ClusterIo {
         if self.backplane.poll_connect(now) {
             self.connect(registry, hub, now);
         }
-        self.flush(registry, hub, out, now);
+        self.flush(registry, hub, now);
     }
 
     /// What the hub produced for the cluster this turn.
@@ -94,7 +94,7 @@ impl ClusterIo {
             return;
         }
         self.backplane.on_hub_output(hub, out, now);
-        self.flush(registry, hub, out, now);
+        self.flush(registry, hub, now);
     }
 
     /// A readiness event on one of the two sockets.
@@ -112,13 +112,13 @@ impl ClusterIo {
     ) {
         let link = if token == self.cmd_token { LinkId::Commands } else { LinkId::Subscriber };
         if writable {
-            self.check_connected(link, hub, out, now);
+            self.check_connected(link, hub, now);
         }
         if readable {
             self.read(link, hub, out, scratch, now);
         }
         self.close_if_reset(registry);
-        self.flush(registry, hub, out, now);
+        self.flush(registry, hub, now);
     }
 
     fn socket(&mut self, link: LinkId) -> Option<&mut Socket> {
@@ -146,7 +146,7 @@ impl ClusterIo {
                 }
                 Err(e) => {
                     debug!("event=redis_connect_failed addr={addr} error={e}");
-                    self.backplane.on_closed(link, hub, &mut Outbox::default(), now);
+                    self.backplane.on_closed(link, hub, now);
                     self.close_if_reset(registry);
                     return;
                 }
@@ -155,7 +155,7 @@ impl ClusterIo {
     }
 
     /// A connecting socket became writable: established, or failed.
-    fn check_connected(&mut self, link: LinkId, hub: &mut Hub, out: &mut Outbox, now: Instant) {
+    fn check_connected(&mut self, link: LinkId, hub: &Hub, now: Instant) {
         let Some(socket) = self.socket(link) else { return };
         if socket.connected {
             return;
@@ -166,7 +166,7 @@ impl ClusterIo {
         };
         if let Some(e) = failed {
             debug!("event=redis_connect_failed link={link:?} error={e}");
-            self.backplane.on_closed(link, hub, out, now);
+            self.backplane.on_closed(link, hub, now);
             return;
         }
         match socket.stream.peer_addr() {
@@ -177,7 +177,7 @@ impl ClusterIo {
             Err(e) if e.kind() == io::ErrorKind::NotConnected => {}
             Err(e) => {
                 debug!("event=redis_connect_failed link={link:?} error={e}");
-                self.backplane.on_closed(link, hub, out, now);
+                self.backplane.on_closed(link, hub, now);
             }
         }
     }
@@ -233,7 +233,7 @@ impl ClusterIo {
                 }
             }
         }
-        self.backplane.on_closed(link, hub, out, now);
+        self.backplane.on_closed(link, hub, now);
     }
 
     fn close_if_reset(&mut self, registry: &Registry) {
@@ -247,7 +247,7 @@ impl ClusterIo {
     }
 
     /// Writes what the backplane queued, as far as the sockets take it.
-    fn flush(&mut self, registry: &Registry, hub: &mut Hub, out: &mut Outbox, now: Instant) {
+    fn flush(&mut self, registry: &Registry, hub: &Hub, now: Instant) {
         for link in [LinkId::Commands, LinkId::Subscriber] {
             let Some(socket) = (match link {
                 LinkId::Commands => self.cmd.as_mut(),
@@ -282,7 +282,7 @@ impl ClusterIo {
             }
             if let Some(e) = failed {
                 debug!("event=redis_write_failed link={link:?} error={e}");
-                self.backplane.on_closed(link, hub, out, now);
+                self.backplane.on_closed(link, hub, now);
             }
         }
         self.close_if_reset(registry);
@@ -300,7 +300,7 @@ impl ClusterIo {
         let mut out = Outbox::default();
         while self.backplane.awaiting_replies() > 0 && started.elapsed() < SHUTDOWN_WAIT {
             let now = Instant::now();
-            self.flush(registry, hub, &mut out, now);
+            self.flush(registry, hub, now);
             let Some(socket) = self.cmd.as_mut() else { break };
             let _ = socket.stream.set_nodelay(true);
             match socket.stream.read(scratch) {

@@ -168,6 +168,8 @@ pub struct Backplane {
     stats: BackplaneStats,
     /// Set when the links were dropped: the IO closes its sockets.
     reset: bool,
+    /// Another process was heard using this node's id (said once).
+    warned_twin: bool,
     keys: Keys,
 }
 
@@ -285,6 +287,7 @@ impl Backplane {
             last_sub_input: now,
             stats: BackplaneStats::default(),
             reset: false,
+            warned_twin: false,
             keys,
             config,
         }
@@ -393,7 +396,7 @@ impl Backplane {
                 Ok(Some(reply)) => reply,
                 Ok(None) => break,
                 Err(e) => {
-                    self.fail(&format!("unreadable reply: {e}"), hub, out, now);
+                    self.fail(&format!("unreadable reply: {e}"), hub, now);
                     return;
                 }
             };
@@ -402,7 +405,7 @@ impl Backplane {
                 LinkId::Subscriber => self.on_subscriber_reply(reply, hub, out, now),
             };
             if let Err(reason) = fine {
-                self.fail(&reason, hub, out, now);
+                self.fail(&reason, hub, now);
                 return;
             }
         }
@@ -410,9 +413,9 @@ impl Backplane {
     }
 
     /// `link` closed or failed.
-    pub fn on_closed(&mut self, link: LinkId, hub: &mut Hub, out: &mut Outbox, now: Instant) {
+    pub fn on_closed(&mut self, link: LinkId, hub: &Hub, now: Instant) {
         if !matches!(self.phase, Phase::Down { .. }) {
-            self.fail(&format!("{link:?} connection lost"), hub, out, now);
+            self.fail(&format!("{link:?} connection lost"), hub, now);
         }
     }
 
@@ -496,6 +499,10 @@ impl Backplane {
         };
         let node = header.node;
         if node == &*self.node {
+            if header.incarnation != self.incarnation && !self.warned_twin {
+                self.warned_twin = true;
+                warn!("event=node_id_twice node={node} (another process uses this --node-id: give each node its own)");
+            }
             return;
         }
         self.stats.received += 1;
@@ -534,7 +541,10 @@ impl Backplane {
             self.release_backlog(now);
         }
         let asks_or_tells_state = matches!(body, Body::Hello | Body::State { .. } | Body::Bye);
-        if newcomer && !asks_or_tells_state {
+        // Before this node is up, its own hello (sent on the way up) asks
+        // everyone for their state, and its state goes to everyone.
+        let up = self.is_up();
+        if up && newcomer && !asks_or_tells_state {
             // A node we never heard of (its hello was missed): ask it what it has.
             debug!("event=backplane_newcomer node={node}");
             let channel = wire::channel_name(&self.config.prefix, Channel::Node(&node));
@@ -543,7 +553,8 @@ impl Backplane {
         }
         match wire::apply(hub, &node, body, out) {
             Control::None => {}
-            Control::SendState => self.send_state(Channel::Node(&node), hub, now),
+            Control::SendState if up => self.send_state(Channel::Node(&node), hub, now),
+            Control::SendState => {}
             Control::Gone => {
                 info!("event=node_left node={node}");
                 self.peers.remove(&node);
@@ -602,7 +613,7 @@ impl Backplane {
         let mut broadcasts = broadcasts;
         broadcasts.clear();
         out.cluster = broadcasts;
-        self.check_unsent(hub, out, now);
+        self.check_unsent(hub, now);
     }
 
     fn header(&self, message: u64) -> Header<'_> {
@@ -751,8 +762,7 @@ impl Backplane {
     }
 
     /// Drops both links; the next attempt after the backoff.
-    fn fail(&mut self, reason: &str, hub: &mut Hub, out: &mut Outbox, now: Instant) {
-        let _ = out;
+    fn fail(&mut self, reason: &str, hub: &Hub, now: Instant) {
         if matches!(self.phase, Phase::Up) {
             warn!("event=redis_down node={} reason={}", self.node, crate::logging::quote(reason));
             self.known_before_outage = self.peers.keys().cloned().collect();
@@ -814,9 +824,9 @@ impl Backplane {
         }
     }
 
-    fn check_unsent(&mut self, hub: &mut Hub, out: &mut Outbox, now: Instant) {
+    fn check_unsent(&mut self, hub: &Hub, now: Instant) {
         if self.cmd.out.len() > MAX_UNSENT_BYTES || self.sub.out.len() > MAX_UNSENT_BYTES {
-            self.fail("Redis does not read what this node sends", hub, out, now);
+            self.fail("Redis does not read what this node sends", hub, now);
         }
     }
 
@@ -824,14 +834,14 @@ impl Backplane {
     pub fn tick(&mut self, hub: &mut Hub, out: &mut Outbox, now: Instant) {
         match self.phase {
             Phase::Starting { since } if now >= since + self.config.node_timeout => {
-                self.fail("connect timed out", hub, out, now);
+                self.fail("connect timed out", hub, now);
             }
             Phase::Up => {
                 let stuck = self.pending.front().is_some_and(|(at, _)| now >= *at + self.config.node_timeout);
                 if stuck {
-                    self.fail("no reply within the node timeout", hub, out, now);
+                    self.fail("no reply within the node timeout", hub, now);
                 } else if now >= self.last_sub_input + self.config.node_timeout {
-                    self.fail("the subscriber heard nothing within the node timeout", hub, out, now);
+                    self.fail("the subscriber heard nothing within the node timeout", hub, now);
                 } else {
                     if now >= self.next_heartbeat {
                         self.refresh_alive(now);
