@@ -16,6 +16,7 @@ redis-server.
 """
 
 import asyncio
+import json
 import sys
 import time
 
@@ -297,6 +298,43 @@ async def redis_outage(cl, users):
     return users
 
 
+async def http(node, request):
+    """One raw HTTP/1.1 exchange with `node`: (status, body)."""
+    reader, writer = await asyncio.wait_for(asyncio.open_connection(node.host, node.port), 5)
+    try:
+        writer.write(request.encode())
+        await writer.drain()
+        raw = await asyncio.wait_for(reader.read(), 5)
+    finally:
+        writer.close()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
+
+
+async def sessions_stay_on_their_node(cl):
+    """A Socket.IO polling sid or a SockJS session opened on one node, asked
+    for on another, gets the reference servers' answer for an unknown
+    session (docs/CLUSTER.md: load balancers must be sticky)."""
+    A, B, _ = cl.nodes
+    if cl.single:
+        skip("sessions on the wrong node (single mode): one node holds them all")
+        return
+    get = "GET {} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    status, body = await http(A, get.format("/socket.io/?EIO=4&transport=polling"))
+    check(status == 200 and body.startswith(b"0{"), f"Engine.IO open on A: {status} {body[:80]!r}")
+    sid = json.loads(body[1:])["sid"]
+    status, body = await http(B, get.format(f"/socket.io/?EIO=4&transport=polling&sid={sid}"))
+    check(status == 400 and json.loads(body) == {"code": 1, "message": "Session ID unknown"},
+          f"A's sid polled on B: {status} {body[:80]!r}")  # fmt: skip
+    status, body = await http(A, get.format("/stomp/sockjs/000/wrongnode/xhr").replace("GET", "POST", 1))
+    check(status == 200 and body.startswith(b"o"), f"SockJS session opened on A: {status} {body[:40]!r}")
+    send = ("POST /stomp/sockjs/000/wrongnode/xhr_send HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+            "Content-Type: text/plain\r\nContent-Length: 8\r\n\r\n[\"ping\"]")  # fmt: skip
+    status, _ = await http(B, send)
+    check(status == 404, f"A's SockJS session sent to on B: {status}")
+    ok("sessions stay on their node: A's Engine.IO sid on B is 400 Session ID unknown, A's SockJS send on B is 404")
+
+
 async def main_async(binary, single):
     started = time.monotonic()
     cl = Cluster(binary, 3, single)
@@ -318,6 +356,7 @@ async def main_async(binary, single):
         by = {c.name: c for c in users}
         await chat_across(cl, users)
         await names_taken(cl, by)
+        await sessions_stay_on_their_node(cl)
         alive = await kill_node(cl, users)
         users = await restart_node(cl, alive)
         users = await redis_outage(cl, users)
