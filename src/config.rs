@@ -276,6 +276,10 @@ pub struct Config {
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub redis_reconnect_max: Duration,
 
+    /// The server API and history flags.
+    #[command(flatten)]
+    pub server: crate::app::api::ServerFlags,
+
     /// The TLS configuration of --tls-cert and --tls-key, read by [`Config::load_files`].
     #[arg(skip)]
     pub tls: Option<Arc<rustls::ServerConfig>>,
@@ -480,6 +484,7 @@ impl Config {
     /// Checks the values against each other; run once before serving.
     pub fn validate(&self) -> Result<(), String> {
         self.listen_addrs()?;
+        self.server.validate()?;
         let nonzero = [
             ("--max-connections", self.max_connections),
             ("--max-head", self.max_head_bytes),
@@ -597,7 +602,11 @@ impl Config {
         Limits {
             max_connections: self.max_connections,
             max_queued_bytes: self.max_queued_bytes,
-            chat: ChatConfig { max_line_bytes: self.max_line_bytes, max_rooms_per_user: self.max_rooms_per_user },
+            chat: ChatConfig {
+                max_line_bytes: self.max_line_bytes,
+                max_rooms_per_user: self.max_rooms_per_user,
+                history: self.server.history(),
+            },
             decoder: DecoderLimits { max_message_bytes: self.max_message_bytes, max_fragments: self.max_fragments },
             engine: EngineConfig {
                 ping_interval: self.engineio_ping_interval,
@@ -903,7 +912,7 @@ mod tests {
     fn the_line_limit_is_held_once() {
         let config = Config::parse_from(["soket", "--max-line", "100", "--max-rooms-per-user", "3"]);
         let limits = config.limits();
-        assert_eq!(limits.chat, ChatConfig { max_line_bytes: 100, max_rooms_per_user: 3 });
+        assert_eq!(limits.chat, ChatConfig { max_line_bytes: 100, max_rooms_per_user: 3, ..ChatConfig::default() });
         assert_eq!(config.chat(), limits.chat);
     }
 

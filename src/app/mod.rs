@@ -9,6 +9,7 @@
 //! close handshake. Apps reach the chat hub through [`AppCtx`] and receive
 //! the hub's deliveries rendered in their own [`WireFormat`].
 
+pub mod api;
 pub mod echo;
 pub mod engineio;
 pub mod json_chat;
@@ -69,6 +70,8 @@ pub struct AppCtx<'a> {
     pub wakes: &'a mut Vec<ConnId>,
     /// The outgoing queues, for `/metrics`.
     pub queues: QueueGauges,
+    /// The server API's key and rate limit.
+    pub api: &'a mut api::ApiState,
 }
 
 /// How an app wants its connection to end.

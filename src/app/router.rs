@@ -111,6 +111,8 @@ pub enum Service {
     Engine(PollRequest),
     /// A request on a SockJS session transport (sends, polling, streaming).
     SockJs(SessionRequest),
+    /// `/api/*`: the server API (its handler answers 404 when it is off).
+    Api(super::api::ApiRequest),
     /// Test-only: answers with the request body.
     #[cfg(test)]
     EchoBody,
@@ -172,6 +174,17 @@ pub fn handle_head(head: &[u8], config: &HttpConfig) -> Outcome {
     if let Some((service, rest)) = sockjs_app::find_service(path, config.sockjs_test_suite) {
         return sockjs_outcome(&req, service, rest, query, config, head_only, close);
     }
+    if let Some(endpoint) = super::api::endpoint(path)
+        && !wants_ws
+    {
+        let authorization = req.single("Authorization").ok().flatten().map(<[u8]>::to_vec);
+        let request = super::api::ApiRequest { endpoint, post: req.method == "POST", authorization };
+        // The body is read, so it need not close the connection.
+        return match req.body_kind() {
+            Ok(body) => Outcome::Serve { service: Service::Api(request), body, head_only, close: close_anyway },
+            Err(e) => refuse(e.into(), head_only, true, false),
+        };
+    }
     let (content_type, body): (&str, &[u8]) = match route(path, config) {
         None => return refuse(HttpError::NotFound, head_only, close, wants_ws),
         Some(Route::Ws(endpoint)) if wants_ws => {
@@ -218,6 +231,7 @@ pub fn handle_head(head: &[u8], config: &HttpConfig) -> Outcome {
 pub fn serve(service: &Service) -> Box<dyn HttpHandler> {
     match service {
         Service::Metrics => Box::new(MetricsPage),
+        Service::Api(request) => Box::new(super::api::ApiHandler::new(request.clone())),
         Service::Engine(request) => Box::new(Polling::new(request.clone())),
         Service::SockJs(request) => Box::new(SessionHandler::new(request.clone())),
         #[cfg(test)]

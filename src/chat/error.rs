@@ -33,6 +33,8 @@ pub enum ChatError {
     TooLarge,
     /// A legacy line starting with `/` that is no command.
     UnknownCommand,
+    /// The server's API closed the connection (`/api/disconnect`).
+    Disconnected,
 }
 
 impl ChatError {
@@ -52,6 +54,7 @@ impl ChatError {
             ChatError::RoomInvalid => "room_invalid",
             ChatError::TooLarge => "too_large",
             ChatError::UnknownCommand => "unknown_command",
+            ChatError::Disconnected => "disconnected",
         }
     }
 
@@ -84,6 +87,7 @@ impl ChatError {
             }
             ChatError::TooLarge => "message too large",
             ChatError::UnknownCommand => "unknown command",
+            ChatError::Disconnected => "disconnected by the server",
         }
     }
 }
@@ -142,6 +146,7 @@ mod tests {
             (ChatError::RoomInvalid, "room_invalid"),
             (ChatError::TooLarge, "too_large"),
             (ChatError::UnknownCommand, "unknown_command"),
+            (ChatError::Disconnected, "disconnected"),
         ];
         for (error, code) in all {
             assert_eq!(error.code(), code);

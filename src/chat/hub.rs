@@ -16,6 +16,9 @@ use super::{
 };
 
 mod remote;
+mod server;
+
+pub use server::{HubInfo, ServerTarget};
 
 /// Every chat member, registered or not, and every namespace's world.
 /// Generic over the [`Directory`] that settles name claims beyond this
@@ -32,6 +35,7 @@ pub struct Hub<D: Directory = ClaimQueue> {
     next_seq: u64,
     /// Users of other nodes, once this hub is part of a cluster.
     cluster: Option<Box<remote::Cluster>>,
+    history: super::history::HistoryState,
 }
 
 /// One attached member.
@@ -112,6 +116,7 @@ impl<D: Directory> Hub<D> {
     /// An empty hub asking `directory` about every name claim.
     pub fn with_directory(config: ChatConfig, directory: D) -> Hub<D> {
         Hub {
+            history: super::history::HistoryState::new(config.history),
             config,
             directory,
             members: HashMap::new(),
@@ -484,8 +489,10 @@ impl<D: Directory> Hub<D> {
                 text: text.clone(),
             });
         }
+        let room = room.clone();
+        self.record(&sender.namespace, &room, &me.name, &text);
         if !recipients.is_empty() {
-            out.push(&sender.namespace, Event::Message { room: room.clone(), from: me.name, text }, recipients);
+            out.push(&sender.namespace, Event::Message { room, from: me.name, text }, recipients);
         }
         Ok(Done::Effects)
     }

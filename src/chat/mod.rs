@@ -9,6 +9,7 @@
 
 mod directory;
 mod error;
+mod history;
 mod hub;
 mod names;
 mod room;
@@ -19,7 +20,8 @@ use std::rc::Rc;
 pub use crate::ids::Endpoint;
 pub use directory::{Claim, ClaimQueue, ClaimRequest, Directory, LocalDirectory};
 pub use error::ChatError;
-pub use hub::Hub;
+pub use history::{HistoryConfig, Page, Position, Recovery, Stored};
+pub use hub::{Hub, HubInfo, ServerTarget};
 pub use names::{normalize_name, normalize_namespace, normalize_room};
 
 /// When a user registered or joined a room: the order of presence lists and
@@ -76,6 +78,13 @@ pub enum Broadcast {
         to: Rc<str>,
         from: Rc<str>,
         text: Rc<str>,
+    },
+    /// The server API closes `name`, connected to `node`.
+    Disconnect {
+        namespace: Rc<str>,
+        node: Rc<str>,
+        name: Rc<str>,
+        reason: Option<Rc<str>>,
     },
     /// A custom event for members elsewhere (`event_listeners`' rule there).
     Custom {
@@ -455,10 +464,12 @@ pub struct ChatConfig {
     /// `lobby`, so a client cannot grow the hub's memory without bound by
     /// joining ever more rooms. Over it, a join is answered `room_invalid`.
     pub max_rooms_per_user: usize,
+    /// `--history-size` and `--history-ttl`.
+    pub history: HistoryConfig,
 }
 
 impl Default for ChatConfig {
     fn default() -> ChatConfig {
-        ChatConfig { max_line_bytes: 65536, max_rooms_per_user: 256 }
+        ChatConfig { max_line_bytes: 65536, max_rooms_per_user: 256, history: HistoryConfig::default() }
     }
 }

@@ -54,6 +54,8 @@ pub(crate) struct Roster {
     /// Members connected to this node: a room's channel is subscribed while
     /// this is above zero.
     local: usize,
+    /// The room's recent messages, with `--history-size` (gone with the room).
+    pub history: Option<Box<super::history::Ring>>,
 }
 
 impl Roster {

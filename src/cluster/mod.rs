@@ -210,7 +210,10 @@ fn new_incarnation() -> u64 {
 
 /// A chat message, which is numbered, held and sent again when its fate is unknown.
 fn is_message(broadcast: &Broadcast) -> bool {
-    matches!(broadcast, Broadcast::Message { .. } | Broadcast::Private { .. } | Broadcast::Custom { .. })
+    matches!(
+        broadcast,
+        Broadcast::Message { .. } | Broadcast::Private { .. } | Broadcast::Custom { .. } | Broadcast::Disconnect { .. }
+    )
 }
 
 /// Key and channel names, made once.

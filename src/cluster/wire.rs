@@ -79,6 +79,15 @@ pub enum Body<'a> {
         #[serde(borrow)]
         text: Cow<'a, str>,
     },
+    /// The server API closes a user of the receiving node.
+    Kick {
+        #[serde(borrow)]
+        ns: Cow<'a, str>,
+        #[serde(borrow)]
+        name: Cow<'a, str>,
+        #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+        reason: Option<Cow<'a, str>>,
+    },
     /// A custom event: to a room, to one user, or to the namespace when
     /// neither is given. `data` and `args` are raw JSON texts; `bin` the
     /// binary attachments of `args`, base64.
@@ -236,6 +245,9 @@ pub fn route<'b>(broadcast: &'b Broadcast) -> Option<(Channel<'b>, Body<'b>)> {
         Broadcast::Private { namespace, node, to, from, text } => {
             (Channel::Node(node), Body::Priv { ns: b(namespace), to: b(to), from: b(from), text: b(text) })
         }
+        Broadcast::Disconnect { namespace, node, name, reason } => {
+            (Channel::Node(node), Body::Kick { ns: b(namespace), name: b(name), reason: reason.as_ref().map(b) })
+        }
         Broadcast::Custom { namespace, target, event, data, from, args } => {
             let (channel, room, to) = match target {
                 RemoteTarget::Namespace => (Channel::Cluster, None, None),
@@ -331,6 +343,7 @@ pub fn apply(hub: &mut Hub, node: &str, body: Body<'_>, out: &mut Outbox) -> Con
         Body::Leave { ns, room, name } => hub.remote_left(node, &ns, &room, &name, out),
         Body::Msg { ns, room, from, text } => hub.remote_message(&ns, &room, &from, &text, out),
         Body::Priv { ns, to, from, text } => hub.remote_private(&ns, &to, &from, &text, out),
+        Body::Kick { ns, name, reason } => hub.remote_disconnect(&ns, &name, reason.as_deref(), out),
         Body::Ev { ns, room, to, event, data, from, args, bin } => {
             let target = match (room, to) {
                 (Some(room), _) => RemoteTarget::Room(room.into()),

@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use crate::app::AppCtx;
+use crate::app::api::ApiState;
 use crate::app::session::SessionTable;
 use crate::chat::{Hub, Outbox};
 use crate::config::{Config, Limits, Timeouts};
@@ -30,6 +31,7 @@ pub struct Ctx<'a> {
     pub wakes: &'a mut Vec<ConnId>,
     /// The zlib state shared by permessage-deflate connections.
     pub deflate: &'a mut DeflateShared,
+    pub api: &'a mut ApiState,
 }
 
 /// What the reactor lends every connection, owned in one place: the reactor
@@ -45,6 +47,7 @@ pub struct Shared {
     pub sessions: SessionTable,
     pub wakes: Vec<ConnId>,
     pub deflate: DeflateShared,
+    pub api: ApiState,
 }
 
 impl Shared {
@@ -61,13 +64,14 @@ impl Shared {
             sessions: SessionTable::default(),
             wakes: Vec::new(),
             deflate: DeflateShared::new(config.deflate()),
+            api: ApiState::new(&config.server),
         }
     }
 
     /// What a connection borrows to handle one event at `now`.
     pub fn ctx(&mut self, now: Instant) -> Ctx<'_> {
-        let Shared { limits, timeouts, http, metrics, pool, hub, outbox, sessions, wakes, deflate } = self;
-        Ctx { now, limits, timeouts, http, metrics, pool, hub, outbox, sessions, wakes, deflate }
+        let Shared { limits, timeouts, http, metrics, pool, hub, outbox, sessions, wakes, deflate, api } = self;
+        Ctx { now, limits, timeouts, http, metrics, pool, hub, outbox, sessions, wakes, deflate, api }
     }
 }
 
@@ -78,6 +82,7 @@ impl Ctx<'_> {
 
     /// The buffer pool (for the app's output) and what the app may use.
     pub(super) fn split(&mut self) -> (&mut BufPool, &mut DeflateShared, AppCtx<'_>) {
+        self.hub.set_now(self.now);
         let cx = AppCtx {
             now: self.now,
             limits: self.limits,
@@ -90,6 +95,7 @@ impl Ctx<'_> {
                 queued_bytes: self.pool.queued_total() as u64,
                 high_water_bytes: self.pool.high_water() as u64,
             },
+            api: self.api,
         };
         (self.pool, self.deflate, cx)
     }

@@ -2,6 +2,7 @@
 //! one JSON object per text frame, parsed into hub requests; hub events
 //! rendered back as JSON.
 
+pub mod history;
 pub mod parse;
 pub mod render;
 
@@ -26,6 +27,9 @@ pub fn handle_text<D: Directory>(hub: &mut Hub<D>, member: MemberId, text: &str,
 /// One `/ws` connection's membership in the hub.
 pub struct JsonChat {
     member: MemberId,
+    conn: ConnId,
+    /// A `hello`'s `since`, answered once the welcome is out ([`App::on_wake`]).
+    since: Vec<(String, crate::chat::Position)>,
 }
 
 impl JsonChat {
@@ -38,7 +42,7 @@ impl JsonChat {
             let hello = Request::new(Command::Hello { name: name.into() });
             cx.hub.handle(member, hello, cx.outbox);
         }
-        JsonChat { member }
+        JsonChat { member, conn, since: Vec::new() }
     }
 }
 
@@ -49,9 +53,25 @@ impl App for JsonChat {
             out.close(CloseRequest { code: CloseCode::UNSUPPORTED, reason: "binary frames are not accepted here" });
             return;
         };
+        if cx.hub.history_on() {
+            if history::handle_history(self.member, text, cx, out) {
+                return;
+            }
+            if !cx.hub.is_registered(self.member) {
+                self.since = history::since_of(text);
+                if !self.since.is_empty() {
+                    cx.wakes.push(self.conn);
+                }
+            }
+        }
         // The decoder already held the frame to --max-message; the parser
         // checks the size again before it builds anything.
         handle_text(cx.hub, self.member, text, cx.limits.decoder.max_message_bytes, cx.outbox);
+    }
+
+    fn on_wake(&mut self, cx: &mut AppCtx<'_>, out: &mut dyn Output) {
+        let since = std::mem::take(&mut self.since);
+        history::recover(self.member, since, cx, out);
     }
 
     fn on_close(&mut self, cx: &mut AppCtx<'_>) {

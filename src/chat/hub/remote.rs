@@ -23,6 +23,8 @@ use crate::chat::{
 
 /// This node's identity and every user of the others.
 pub(super) struct Cluster {
+    /// This node's id, as the server API reports it.
+    node_id: Rc<str>,
     /// This node's id hash, the middle of its stamps.
     node_hash: u64,
     /// The wall clock in microseconds, as last told; never goes back.
@@ -68,6 +70,7 @@ impl Hub<ClaimQueue> {
     pub fn join_cluster(&mut self, node: &str) {
         self.directory.set_clustered();
         self.cluster = Some(Box::new(Cluster {
+            node_id: node.into(),
             node_hash: node_hash(node),
             clock_us: 0,
             users: HashMap::new(),
@@ -104,6 +107,11 @@ impl<D: Directory> Hub<D> {
         let stamp = self.peek_stamp();
         self.next_seq += 1;
         stamp
+    }
+
+    /// This node's id in the cluster, if it is in one.
+    pub fn node_id(&self) -> Option<&str> {
+        self.cluster.as_ref().map(|c| &*c.node_id)
     }
 
     /// Users of other nodes this hub knows, all namespaces.
@@ -250,9 +258,11 @@ impl<D: Directory> Hub<D> {
         let Some((namespace, ns)) = self.namespaces.get_key_value(namespace) else { return };
         let Some((room, roster)) = ns.rooms.get_key_value(room) else { return };
         let recipients: Vec<Recipient> = roster.local_recipients().collect();
+        let (namespace, room, from, text): (Rc<str>, Rc<str>, Rc<str>, Rc<str>) =
+            (namespace.clone(), room.clone(), from.into(), text.into());
+        self.record(&namespace, &room, &from, &text);
         if !recipients.is_empty() {
-            let event = Event::Message { room: room.clone(), from: from.into(), text: text.into() };
-            out.push(&namespace.clone(), event, recipients);
+            out.push(&namespace, Event::Message { room, from, text }, recipients);
         }
     }
 
