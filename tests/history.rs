@@ -75,11 +75,13 @@ fn a_reconnect_gets_exactly_what_it_missed_in_order() {
     let mut alice = in_room(&server, "alice", None);
     let mut carol = in_room(&server, "carol", None);
     say_all(&mut alice, &["before"]);
-    carol.next_of("message");
+    // A live message says where it is in the room's history.
+    let live = carol.next_of("message");
+    let (epoch, last) = (live["epoch"].clone(), live["offset"].clone());
+    assert!(epoch.as_str().is_some_and(|e| !e.is_empty()) && last.as_u64() == Some(1), "{live}");
     carol.send(json!({"type": "history", "room": "r"}));
     let page = carol.next_of("history");
-    let epoch = page["epoch"].clone();
-    let last = page["messages"][0]["offset"].clone();
+    assert_eq!((&page["epoch"], &page["messages"][0]["offset"]), (&epoch, &last));
     drop(carol);
     alice.next_of("left");
     say_all(&mut alice, &["m1", "m2", "m3"]);
@@ -147,7 +149,11 @@ fn messages_expire_after_the_ttl() {
 fn off_by_default() {
     let server = TestServer::start();
     let mut alice = in_room(&server, "alice", None);
+    let mut bob = in_room(&server, "bob", None);
     alice.send(json!({"type": "history", "room": "r", "id": 3}));
     assert_eq!(alice.next_of("error")["code"], "unknown_type");
     assert_eq!(metric(&server, "soket_history_messages"), 0.0);
+    // Messages carry no history position: existing clients see what they always saw.
+    say_all(&mut alice, &["plain"]);
+    assert_eq!(bob.next_of("message"), json!({"type": "message", "room": "r", "from": "alice", "text": "plain"}));
 }

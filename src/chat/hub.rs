@@ -490,9 +490,9 @@ impl<D: Directory> Hub<D> {
             });
         }
         let room = room.clone();
-        self.record(&sender.namespace, &room, &me.name, &text);
+        let mark = self.record(&sender.namespace, &room, &me.name, &text);
         if !recipients.is_empty() {
-            out.push(&sender.namespace, Event::Message { room, from: me.name, text }, recipients);
+            out.push(&sender.namespace, Event::Message { room, from: me.name, text, mark }, recipients);
         }
         Ok(Done::Effects)
     }

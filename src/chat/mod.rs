@@ -130,6 +130,13 @@ pub struct UserState {
     pub rooms: Vec<(Rc<str>, Stamp)>,
 }
 
+/// A message's place in its room's history: the ring's epoch and its offset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mark {
+    pub epoch: Rc<str>,
+    pub offset: u64,
+}
+
 /// The room every user is in and plain legacy lines go to.
 pub const LOBBY: &str = "lobby";
 
@@ -321,6 +328,9 @@ pub enum Event {
         room: Rc<str>,
         from: Rc<str>,
         text: Rc<str>,
+        /// Where it is in the room's history, when history is on: a
+        /// client that saw it can resume after it (`hello` with `since`).
+        mark: Option<Mark>,
     },
     Private {
         from: Rc<str>,

@@ -22,11 +22,15 @@ pub fn render(event: &Event) -> Option<Rendered> {
             out.names("rooms", rooms);
             out.tag(tag.as_ref());
         }
-        Event::Message { room, from, text } => {
+        Event::Message { room, from, text, mark } => {
             out.start("message");
             out.field("room", room);
             out.field("from", from);
             out.field("text", text);
+            if let Some(mark) = mark {
+                out.raw("offset", itoa::Buffer::new().format(mark.offset));
+                out.field("epoch", &mark.epoch);
+            }
         }
         Event::Private { from, text } => {
             out.start("private");
@@ -215,7 +219,7 @@ mod tests {
                 r#"{"type":"welcome","name":"alice","namespace":"/game","users":[],"rooms":["lobby"],"id":1}"#,
             ),
             (
-                Event::Message { room: rc("lobby"), from: rc("alice"), text: rc("hi \"you\"\n") },
+                Event::Message { room: rc("lobby"), from: rc("alice"), text: rc("hi \"you\"\n"), mark: None },
                 r#"{"type":"message","room":"lobby","from":"alice","text":"hi \"you\"\n"}"#,
             ),
             (

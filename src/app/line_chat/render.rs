@@ -12,7 +12,7 @@ use crate::chat::Event;
 pub fn render(event: &Event) -> Option<Rendered> {
     let line = match event {
         Event::Welcome { users, .. } => users_line(users),
-        Event::Message { room, from, text } => format!("#{room} {from} : {}", one_line(text)),
+        Event::Message { room, from, text, .. } => format!("#{room} {from} : {}", one_line(text)),
         Event::Private { from, text } => format!("{from} : {}", one_line(text)),
         Event::Joined { room, name } => format!("!JOINED {room} {name}"),
         Event::Left { room, name } => format!("!LEFT {room} {name}"),
@@ -112,7 +112,7 @@ mod tests {
                 Some("3$*$*3"),
             ),
             (
-                Event::Message { room: rc("lobby"), from: rc("carol"), text: rc("a\nb\r\nc") },
+                Event::Message { room: rc("lobby"), from: rc("carol"), text: rc("a\nb\r\nc"), mark: None },
                 Some("#lobby carol : a b  c"),
             ),
             (Event::Private { from: rc("carol"), text: rc("x\ry") }, Some("carol : x y")),

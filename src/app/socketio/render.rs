@@ -113,7 +113,7 @@ mod tests {
 
     #[test]
     fn chat_events_are_emitted_under_their_type() {
-        let message = Event::Message { room: rc("lobby"), from: rc("bob"), text: rc("hi") };
+        let message = Event::Message { room: rc("lobby"), from: rc("bob"), text: rc("hi"), mark: None };
         assert_eq!(text(&message, "/"), r#"42["message",{"type":"message","room":"lobby","from":"bob","text":"hi"}]"#);
         assert_eq!(
             text(&message, "/chat"),

@@ -380,7 +380,7 @@ impl Broker {
             if let (Some(room), Some(name)) = (normalize_room(room), self.name.clone()) {
                 let target = Target::Room(room.as_str().into());
                 if self.subscriptions.iter().any(|s| s.wants(&target)) {
-                    let echo = Event::Message { room: room.into(), from: name, text: text.into() };
+                    let echo = Event::Message { room: room.into(), from: name, text: text.into(), mark: None };
                     if let Some(rendered) = render::render(&echo, NAMESPACE) {
                         self.deliver(&echo, &rendered, out);
                     }

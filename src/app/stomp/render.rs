@@ -35,7 +35,7 @@ pub const JSON: &str = "application/json";
 pub fn render(event: &Event, _namespace: &str) -> Option<Rendered> {
     let mut tail = Vec::new();
     match event {
-        Event::Message { room, from, text } => {
+        Event::Message { room, from, text, .. } => {
             write_tail(&mut tail, &[TOPIC_PREFIX, room], TEXT_PLAIN, Some(from), text.as_bytes())
         }
         Event::Private { from, text } => write_tail(&mut tail, &[PRIVATE], TEXT_PLAIN, Some(from), text.as_bytes()),
@@ -90,7 +90,7 @@ mod tests {
 
     #[test]
     fn a_room_message_is_the_frame_after_its_receivers_own_headers() {
-        let event = Event::Message { room: "r1".into(), from: "alice".into(), text: "hi\0there".into() };
+        let event = Event::Message { room: "r1".into(), from: "alice".into(), text: "hi\0there".into(), mark: None };
         let rendered = render(&event, "/").expect("rendered");
         assert_eq!(
             &*rendered.body,

@@ -260,9 +260,9 @@ impl<D: Directory> Hub<D> {
         let recipients: Vec<Recipient> = roster.local_recipients().collect();
         let (namespace, room, from, text): (Rc<str>, Rc<str>, Rc<str>, Rc<str>) =
             (namespace.clone(), room.clone(), from.into(), text.into());
-        self.record(&namespace, &room, &from, &text);
+        let mark = self.record(&namespace, &room, &from, &text);
         if !recipients.is_empty() {
-            out.push(&namespace, Event::Message { room, from, text }, recipients);
+            out.push(&namespace, Event::Message { room, from, text, mark }, recipients);
         }
     }
 

@@ -72,9 +72,9 @@ impl<D: Directory> Hub<D> {
                 text: text.clone(),
             });
         }
-        self.record(&namespace, &room, &from, &text);
+        let mark = self.record(&namespace, &room, &from, &text);
         if !recipients.is_empty() {
-            out.push(&namespace, Event::Message { room, from, text }, recipients);
+            out.push(&namespace, Event::Message { room, from, text, mark }, recipients);
         }
         Ok(delivered)
     }
@@ -289,7 +289,7 @@ impl<D: Directory> Hub<D> {
         room: &str,
         from: &Rc<str>,
         text: &Rc<str>,
-    ) -> Option<(Rc<str>, u64)> {
+    ) -> Option<crate::chat::Mark> {
         if !self.history.config.enabled() {
             return None;
         }
@@ -297,7 +297,7 @@ impl<D: Directory> Hub<D> {
         let history = &mut self.history;
         let ring = roster.history.get_or_insert_with(|| Box::new(history.new_ring()));
         let offset = ring.push(&history.config, from.clone(), text.clone(), history.now);
-        Some((ring.epoch.clone(), offset))
+        Some(crate::chat::Mark { epoch: ring.epoch.clone(), offset })
     }
 
     /// Up to `limit` messages of `room` after offset `since` (the latest
