@@ -33,6 +33,13 @@ pub enum ChatError {
     TooLarge,
     /// A legacy line starting with `/` that is no command.
     UnknownCommand,
+    /// Tokens are on and the connection has none, or a bad one (docs/AUTH.md).
+    Unauthorized,
+    /// The token does not allow it: another name than its `sub`, a room its
+    /// `rooms` claim does not list.
+    Forbidden,
+    /// The connection's token expired (it is closed).
+    TokenExpired,
 }
 
 impl ChatError {
@@ -52,6 +59,9 @@ impl ChatError {
             ChatError::RoomInvalid => "room_invalid",
             ChatError::TooLarge => "too_large",
             ChatError::UnknownCommand => "unknown_command",
+            ChatError::Unauthorized => "unauthorized",
+            ChatError::Forbidden => "forbidden",
+            ChatError::TokenExpired => "token_expired",
         }
     }
 
@@ -84,6 +94,9 @@ impl ChatError {
             }
             ChatError::TooLarge => "message too large",
             ChatError::UnknownCommand => "unknown command",
+            ChatError::Unauthorized => "a valid token is required",
+            ChatError::Forbidden => "the token does not allow this",
+            ChatError::TokenExpired => "token expired",
         }
     }
 }
@@ -142,6 +155,9 @@ mod tests {
             (ChatError::RoomInvalid, "room_invalid"),
             (ChatError::TooLarge, "too_large"),
             (ChatError::UnknownCommand, "unknown_command"),
+            (ChatError::Unauthorized, "unauthorized"),
+            (ChatError::Forbidden, "forbidden"),
+            (ChatError::TokenExpired, "token_expired"),
         ];
         for (error, code) in all {
             assert_eq!(error.code(), code);

@@ -19,7 +19,7 @@ use std::rc::Rc;
 pub use crate::ids::Endpoint;
 pub use directory::{Claim, ClaimQueue, ClaimRequest, Directory, LocalDirectory};
 pub use error::ChatError;
-pub use hub::Hub;
+pub use hub::{AuthFailure, Hub};
 pub use names::{normalize_name, normalize_namespace, normalize_room};
 
 /// When a user registered or joined a room: the order of presence lists and
