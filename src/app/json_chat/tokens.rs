@@ -71,6 +71,12 @@ pub(super) fn intercept(
     // A hello or refresh is a token and a little more: a longer text is
     // left to the parser (and, if it is a hello, refused as unauthorized).
     if text.len() > max.saturating_add(4096) {
+        // Before signing in, nothing that long is welcome (a hello with a
+        // 1 MB token): refused without being parsed.
+        if !cx.hub.is_admitted(member) && !cx.hub.is_registered(member) {
+            refuse(ChatError::Unauthorized, None, out);
+            return true;
+        }
         return false;
     }
     let Ok(probe) = serde_json::from_str::<Probe<'_>>(text) else {
