@@ -244,3 +244,47 @@ fn es256_tokens_from_a_public_key() {
     assert_eq!(expect_close(&mut eve.ws), Some(4001));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Sends one STOMP frame over raw TCP and reads the answer frame (up to NUL).
+fn stomp_frame(stream: &mut std::net::TcpStream, frame: &str) -> String {
+    use std::io::Read;
+    stream.write_all(frame.as_bytes()).unwrap();
+    let mut got = Vec::new();
+    let mut byte = [0u8; 1];
+    while stream.read(&mut byte).unwrap_or(0) == 1 {
+        if byte[0] == 0 {
+            break;
+        }
+        got.push(byte[0]);
+    }
+    String::from_utf8_lossy(&got).trim_start_matches('\n').to_owned()
+}
+
+#[test]
+fn stomp_takes_the_token_as_passcode_and_refuses_bad_ones_with_an_error_frame() {
+    let server = server();
+    let mut carol = neighbour(&server);
+    let mut alice = server.tcp();
+    let connected = stomp_frame(&mut alice, &format!("CONNECT\naccept-version:1.2\npasscode:{}\n\n\0", token("alice")));
+    assert!(connected.starts_with("CONNECTED\n") && connected.contains("user-name:alice"), "{connected}");
+    for (what, frame) in [
+        ("no token", "CONNECT\naccept-version:1.2\nlogin:eve\n\n\0".to_owned()),
+        ("expired", format!("CONNECT\naccept-version:1.2\npasscode:{}\n\n\0", sign(&json!({"sub": "eve", "exp": 1})))),
+        ("alg none", format!("CONNECT\naccept-version:1.2\ntoken:{}\n\n\0", alg_none("eve"))),
+        ("other name", format!("CONNECT\naccept-version:1.2\nlogin:eve\npasscode:{}\n\n\0", token("mallory"))),
+    ] {
+        let mut eve = server.tcp();
+        let error = stomp_frame(&mut eve, &frame);
+        assert!(error.starts_with("ERROR\n"), "{what}: {error}");
+        let code = if what == "other name" { "forbidden" } else { "unauthorized" };
+        assert!(error.contains(&format!("code:{code}")), "{what}: {error}");
+    }
+    // The rooms claim holds for SUBSCRIBE /topic/ROOM.
+    let limited = sign(&json!({"sub": "limited", "exp": now() + 600, "rooms": ["news"]}));
+    let mut limited_client = server.tcp();
+    let connected = stomp_frame(&mut limited_client, &format!("CONNECT\naccept-version:1.2\npasscode:{limited}\n\n\0"));
+    assert!(connected.starts_with("CONNECTED\n"), "{connected}");
+    let error = stomp_frame(&mut limited_client, "SUBSCRIBE\nid:1\ndestination:/topic/secret\n\n\0");
+    assert!(error.starts_with("ERROR\n") && error.contains("code:forbidden"), "{error}");
+    still_served(&mut carol);
+}

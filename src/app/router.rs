@@ -249,7 +249,9 @@ pub fn open(upgrade: &Upgrade, conn: ConnId, cx: &mut AppCtx<'_>) -> Box<dyn App
         }
         WsEndpoint::Legacy => Box::new(LineChat::open_with_token(conn, upgrade.token.as_deref(), cx)),
         WsEndpoint::Engine { flavor, sid } => Box::new(EngineWebSocket::open(*flavor, sid.as_deref(), conn, cx)),
-        WsEndpoint::Stomp => Box::new(Stomp::open(Endpoint::Conn(conn), Carried::WebSocket, cx)),
+        WsEndpoint::Stomp => {
+            Box::new(Stomp::open(Endpoint::Conn(conn), Carried::WebSocket, cx).with_token(upgrade.token.as_deref()))
+        }
         WsEndpoint::SockJs { service, raw: false } => Box::new(SockJsWebSocket::open(*service, conn, cx)),
         WsEndpoint::SockJs { service, raw: true } => service.open_upper(Endpoint::Conn(conn), Carried::WebSocket, cx),
     }
