@@ -288,3 +288,71 @@ fn stomp_takes_the_token_as_passcode_and_refuses_bad_ones_with_an_error_frame() 
     assert!(error.starts_with("ERROR\n") && error.contains("code:forbidden"), "{error}");
     still_served(&mut carol);
 }
+
+/// A Socket.IO client over Engine.IO's WebSocket transport, speaking the
+/// packets by hand: `0` open, `40` CONNECT with `auth`, `42` events.
+fn socketio(server: &TestServer) -> common::Client {
+    let mut ws = server.ws("/socket.io/?EIO=4&transport=websocket");
+    let open = socketio_next(&mut ws);
+    assert!(open.starts_with("0{"), "the Engine.IO open packet: {open}");
+    ws
+}
+
+/// The next Socket.IO text, answering Engine.IO pings on the way.
+fn socketio_next(ws: &mut common::Client) -> String {
+    loop {
+        match common::next_data(ws) {
+            tungstenite::Message::Text(text) if text.as_str() == "2" => {
+                ws.send(tungstenite::Message::text("3")).unwrap()
+            }
+            tungstenite::Message::Text(text) => return text.as_str().to_owned(),
+            other => panic!("expected text, got {other:?}"),
+        }
+    }
+}
+
+fn socketio_send(ws: &mut common::Client, text: &str) {
+    ws.send(tungstenite::Message::text(text)).unwrap();
+}
+
+#[test]
+fn socketio_takes_the_token_in_auth_and_refuses_with_connect_error() {
+    let server = server();
+    let mut carol = neighbour(&server);
+    // A valid token, no name: the token's name is taken.
+    let mut alice = socketio(&server);
+    socketio_send(&mut alice, &format!(r#"40{{"token":"{}"}}"#, token("alice")));
+    let connected = socketio_next(&mut alice);
+    assert!(connected.starts_with(r#"40{"sid":"#), "{connected}");
+    socketio_send(&mut alice, r#"42["who",{"room":"lobby"}]"#);
+    let members = socketio_next(&mut alice);
+    assert!(members.contains("alice") && members.contains("carol"), "{members}");
+    for (what, auth) in [
+        ("no token", r#"{"name":"eve"}"#.to_owned()),
+        ("expired", format!(r#"{{"token":"{}"}}"#, sign(&json!({"sub": "eve", "exp": 1})))),
+        ("alg none", format!(r#"{{"token":"{}"}}"#, alg_none("eve"))),
+        ("wrongly signed", format!(r#"{{"token":"{}x"}}"#, token("eve"))),
+        ("over-long", format!(r#"{{"token":"{}"}}"#, "a".repeat(20_000))),
+    ] {
+        let mut eve = socketio(&server);
+        socketio_send(&mut eve, &format!("40{auth}"));
+        let refused = socketio_next(&mut eve);
+        assert!(refused.starts_with(r#"44{"message":"unauthorized""#), "{what}: {refused}");
+    }
+    // Another name than the token's: the name's refusal.
+    let mut mallory = socketio(&server);
+    socketio_send(&mut mallory, &format!(r#"40{{"name":"carol2","token":"{}"}}"#, token("mallory")));
+    let refused = socketio_next(&mut mallory);
+    assert!(refused.starts_with("44{") && refused.contains("forbidden"), "{refused}");
+    still_served(&mut carol);
+    // Expiry: the server disconnects the namespace.
+    let mut brief = socketio(&server);
+    socketio_send(&mut brief, &format!(r#"40{{"token":"{}"}}"#, sign(&json!({"sub": "brief", "exp": now() + 1}))));
+    assert!(socketio_next(&mut brief).starts_with("40{"));
+    loop {
+        let packet = socketio_next(&mut brief);
+        if packet == "41" {
+            break;
+        }
+    }
+}
