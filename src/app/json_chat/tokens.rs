@@ -67,13 +67,19 @@ pub(super) fn intercept(
     cx: &mut AppCtx<'_>,
     out: &mut dyn Output,
 ) -> bool {
+    let registered = cx.hub.is_registered(member);
+    // A registered member's only token business is a refresh: its chat
+    // traffic is not parsed twice.
+    if registered && !text.contains("\"refresh\"") {
+        return false;
+    }
     let max = cx.hub.token_verifier().map_or(0, |v| v.max_bytes());
     // A hello or refresh is a token and a little more: a longer text is
     // left to the parser (and, if it is a hello, refused as unauthorized).
     if text.len() > max.saturating_add(4096) {
         // Before signing in, nothing that long is welcome (a hello with a
         // 1 MB token): refused without being parsed.
-        if !cx.hub.is_admitted(member) && !cx.hub.is_registered(member) {
+        if !registered && !cx.hub.is_admitted(member) {
             refuse(ChatError::Unauthorized, None, out);
             return true;
         }
@@ -100,7 +106,7 @@ pub(super) fn intercept(
             }
             true
         }
-        Some("hello") if !cx.hub.is_registered(member) => {
+        Some("hello") if !registered => {
             if let Some(token) = probe.token
                 && let Err(failure) = admit(cx, member, token.as_bytes(), cutoff)
             {

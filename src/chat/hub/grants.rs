@@ -140,3 +140,106 @@ impl AuthFailure {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use serde_json::json;
+
+    use super::*;
+    use crate::chat::{ChatConfig, Dialect, Endpoint, Event, Outbox, Request};
+    use crate::ids::ConnId;
+
+    const NOW_MS: u64 = 1_800_000_000_000;
+
+    fn hub() -> Hub {
+        let mut hub = Hub::new(ChatConfig::default());
+        hub.require_tokens(Arc::new(Verifier::hs256(b"k", 8192, 0)));
+        hub
+    }
+
+    fn token(claims: serde_json::Value) -> Vec<u8> {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(b"k"))
+            .expect("signs")
+            .into_bytes()
+    }
+
+    fn attach(hub: &mut Hub, slot: usize) -> MemberId {
+        hub.attach(Endpoint::Conn(ConnId { slot, generation: 1 }), Dialect::Events, "/")
+    }
+
+    /// The error `member` got from `command`, if any.
+    fn error_of(hub: &mut Hub, member: MemberId, command: Command<'_>) -> Option<ChatError> {
+        let mut out = Outbox::default();
+        hub.handle(member, Request::new(command), &mut out);
+        out.deliveries.iter().find_map(|d| match d.event {
+            Event::Error { error, .. } => Some(error),
+            _ => None,
+        })
+    }
+
+    fn hello(name: &str) -> Command<'_> {
+        Command::Hello { name: Cow::Borrowed(name) }
+    }
+
+    fn join(room: &str) -> Command<'_> {
+        Command::Join { room: Cow::Borrowed(room) }
+    }
+
+    #[test]
+    fn without_a_pass_no_name_and_with_one_only_the_tokens() {
+        let mut hub = hub();
+        let member = attach(&mut hub, 1);
+        assert_eq!(error_of(&mut hub, member, hello("alice")), Some(ChatError::Unauthorized));
+        let claims = hub.authenticate(member, &token(json!({"sub": "alice", "exp": 1_800_000_060})), NOW_MS).unwrap();
+        assert_eq!(claims.expires, 1_800_000_060);
+        assert_eq!(error_of(&mut hub, member, hello("bob")), Some(ChatError::Forbidden));
+        assert_eq!(error_of(&mut hub, member, hello("alice")), None);
+        assert!(hub.is_registered(member));
+    }
+
+    #[test]
+    fn rooms_claim_limits_joins_and_a_refresh_keeps_the_name() {
+        let mut hub = hub();
+        let member = attach(&mut hub, 1);
+        let limited = token(json!({"sub": "al", "exp": 1_800_000_060, "rooms": ["team-*"]}));
+        hub.authenticate(member, &limited, NOW_MS).unwrap();
+        assert_eq!(error_of(&mut hub, member, hello("al")), None);
+        assert_eq!(error_of(&mut hub, member, join("team-x")), None);
+        assert_eq!(error_of(&mut hub, member, join("other")), Some(ChatError::Forbidden));
+        // A bad room name keeps its own error.
+        assert_eq!(error_of(&mut hub, member, join("a b")), Some(ChatError::RoomInvalid));
+        let other = token(json!({"sub": "bo", "exp": 1_800_000_060}));
+        assert_eq!(hub.authenticate(member, &other, NOW_MS), Err(AuthFailure::OtherName));
+        let wider = token(json!({"sub": "al", "exp": 1_800_000_600}));
+        assert_eq!(hub.authenticate(member, &wider, NOW_MS).map(|c| c.expires), Ok(1_800_000_600));
+        assert_eq!(error_of(&mut hub, member, join("other")), None);
+    }
+
+    #[test]
+    fn anonymous_passes_and_forgetting() {
+        let mut hub = hub();
+        let member = attach(&mut hub, 1);
+        hub.admit_anonymous(member);
+        assert!(hub.is_admitted(member));
+        assert_eq!(error_of(&mut hub, member, hello("anyone")), None);
+        let mut out = Outbox::default();
+        hub.detach(member, &mut out);
+        assert!(!hub.is_admitted(member));
+        assert!(hub.grants.passes.is_empty());
+        // An unknown member gets no pass.
+        assert!(hub.authenticate(member, &token(json!({"sub": "x", "exp": 1_800_000_060})), NOW_MS).is_err());
+        assert!(hub.grants.passes.is_empty());
+    }
+
+    #[test]
+    fn tokens_off_changes_nothing() {
+        let mut hub = Hub::new(ChatConfig::default());
+        let member = attach(&mut hub, 1);
+        assert!(hub.is_admitted(member));
+        assert_eq!(error_of(&mut hub, member, hello("alice")), None);
+        assert!(hub.authenticate(member, b"a.b.c", NOW_MS).is_err());
+    }
+}
