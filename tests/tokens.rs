@@ -356,3 +356,65 @@ fn socketio_takes_the_token_in_auth_and_refuses_with_connect_error() {
         }
     }
 }
+
+/// `openssl` makes an RSA key (rcgen cannot); skipped where it is missing.
+fn openssl(args: &[&str]) -> bool {
+    std::process::Command::new("openssl").args(args).output().is_ok_and(|out| out.status.success())
+}
+
+#[test]
+fn rs256_tokens_from_an_rsa_public_key_and_other_curves_refused_at_start() {
+    let dir = std::env::temp_dir().join(format!("soket-rs256-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (private, public) = (dir.join("rsa.pem"), dir.join("rsa.pub.pem"));
+    let (private_s, public_s) = (private.to_str().unwrap(), public.to_str().unwrap());
+    if !openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", private_s])
+        || !openssl(&["pkey", "-in", private_s, "-pubout", "-out", public_s])
+    {
+        eprintln!("openssl not available: RS256 test skipped");
+        return;
+    }
+    let server = TestServer::with_args(&["--token-public-key", public_s]);
+    let key = EncodingKey::from_rsa_pem(&std::fs::read(&private).unwrap()).unwrap();
+    let good =
+        jsonwebtoken::encode(&Header::new(Algorithm::RS256), &json!({"sub": "rsa", "exp": now() + 60}), &key).unwrap();
+    let (_rsa, welcome) = Json::join(&server, &format!("/ws?token={good}"), "rsa");
+    assert_eq!(welcome["name"], "rsa");
+    let mut eve = Json::connect(&server, &format!("/ws?token={}", token("eve")));
+    assert_eq!(eve.next_of("error")["code"], "unauthorized", "an HS256 token under an RSA key");
+    // A P-384 key would verify nothing: refused when the daemon starts.
+    let p384 = dir.join("p384.pub.pem");
+    let p384_private = dir.join("p384.pem");
+    if openssl(&["ecparam", "-name", "secp384r1", "-genkey", "-noout", "-out", p384_private.to_str().unwrap()])
+        && openssl(&["ec", "-in", p384_private.to_str().unwrap(), "-pubout", "-out", p384.to_str().unwrap()])
+    {
+        let mut config =
+            <soket::Config as clap::Parser>::parse_from(["soket", "--token-public-key", p384.to_str().unwrap()]);
+        let error = config.load_files().unwrap_err();
+        assert!(error.contains("P-256"), "{error}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn token_flags() {
+    use clap::Parser;
+    let dir = std::env::temp_dir().join(format!("soket-secret-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("secret");
+    std::fs::write(&file, format!("{SECRET}\n")).unwrap();
+    let server = TestServer::with_args(&["--token-secret-file", file.to_str().unwrap()]);
+    let (_alice, welcome) = Json::join(&server, &format!("/ws?token={}", token("alice")), "alice");
+    assert_eq!(welcome["name"], "alice");
+    // One key source at a time; an empty secret is refused.
+    assert!(soket::Config::try_parse_from(["soket", "--token-secret", "a", "--token-public-key", "k.pem"]).is_err());
+    assert!(soket::Config::try_parse_from(["soket", "--token-secret", "a", "--token-secret-file", "f"]).is_err());
+    let mut empty = soket::Config::parse_from(["soket", "--token-secret", ""]);
+    empty.load_files().unwrap();
+    assert!(empty.validate().is_err());
+    // Off by default: anyone signs in as before.
+    let plain = TestServer::start();
+    let (_bob, welcome) = Json::join(&plain, "/ws", "bob");
+    assert_eq!(welcome["name"], "bob");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -152,6 +152,10 @@ impl Verifier {
     /// RS256 or ES256 (P-256), whichever public key `pem` holds.
     pub fn public_key(pem: &[u8], max_bytes: usize, leeway: u64) -> Result<Verifier, String> {
         if let Ok(key) = DecodingKey::from_ec_pem(pem) {
+            // Another curve would load and then verify no token at all.
+            if !names_p256(pem) {
+                return Err("an EC key on another curve than P-256: only ES256 is supported".into());
+            }
             return Ok(Verifier::with(key, Algorithm::ES256, max_bytes, leeway));
         }
         match DecodingKey::from_rsa_pem(pem) {
@@ -223,6 +227,17 @@ impl Verifier {
     pub fn cutoff_ms(&self, expires: u64) -> u64 {
         expires.saturating_add(self.leeway).saturating_mul(1000)
     }
+}
+
+/// Whether the PEM's key names the P-256 curve (OID 1.2.840.10045.3.1.7).
+fn names_p256(pem: &[u8]) -> bool {
+    const P256: [u8; 10] = [0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
+    let text = String::from_utf8_lossy(pem);
+    let body: String = text.lines().filter(|line| !line.starts_with("-----")).map(str::trim).collect();
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .is_ok_and(|der| der.windows(P256.len()).any(|window| window == P256))
 }
 
 /// The claims soket reads. `exp` and `nbf` are integers (a fraction or a
