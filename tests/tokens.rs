@@ -191,7 +191,9 @@ fn legacy_signs_in_with_a_token_line_and_plain_names_need_the_flag() {
     assert_eq!(old.line(), "!ERR unauthorized");
     assert!(old.closed());
     // Bad tokens: refused, alice and carol undisturbed.
-    for bad in [sign(&json!({"sub": "eve", "exp": now() - 30})), alg_none("eve"), "x".repeat(10_000)] {
+    for bad in
+        [sign(&json!({"sub": "eve", "exp": now() - 30})), alg_none("eve"), "x".repeat(10_000), "x".repeat(1 << 20)]
+    {
         let mut eve = Legacy::connect(&server);
         eve.send(&format!("token:{bad}"));
         assert_eq!(eve.line(), "!ERR unauthorized");
@@ -417,4 +419,12 @@ fn token_flags() {
     let (_bob, welcome) = Json::join(&plain, "/ws", "bob");
     assert_eq!(welcome["name"], "bob");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_token_for_ever_connects_and_arms_no_overflowing_deadline() {
+    let server = server();
+    let forever = sign(&json!({"sub": "forever", "exp": u64::MAX}));
+    let (mut forever, _) = Json::join(&server, &format!("/ws?token={forever}"), "forever");
+    still_served(&mut forever);
 }

@@ -9,6 +9,9 @@ use super::AppCtx;
 use crate::auth::unix_now_ms;
 use crate::chat::{AuthFailure, ChatError, MemberId};
 
+/// The furthest cutoff armed: a year.
+const MAX_CUTOFF: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// When a connection must end, and why.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Cutoff {
@@ -47,6 +50,8 @@ pub fn admit(cx: &mut AppCtx<'_>, member: MemberId, token: &[u8], cutoff: &mut C
     })?;
     let end_ms = cx.hub.token_verifier().map_or(0, |v| v.cutoff_ms(claims.expires));
     let left = Duration::from_millis(end_ms.saturating_sub(now_ms));
-    cutoff.at = Some((cx.now + left, ChatError::TokenExpired));
+    // A token good for more than a year arms no cutoff: no clock
+    // arithmetic can overflow on an `exp` in the year 500 000 000.
+    cutoff.at = (left <= MAX_CUTOFF).then(|| (cx.now + left, ChatError::TokenExpired));
     Ok(())
 }

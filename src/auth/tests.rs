@@ -108,3 +108,12 @@ fn upgrade_tokens() {
     assert_eq!(token_of_upgrade(None, Some(b"Basic abc")), None);
     assert_eq!(token_of_upgrade(Some("name=a"), None), None);
 }
+
+#[test]
+fn an_exp_at_the_end_of_time_does_not_overflow() {
+    let v = verifier();
+    let claims = v.verify(&sign(&json!({"sub": "a", "exp": u64::MAX})), NOW).unwrap();
+    assert_eq!(v.cutoff_ms(claims.expires), u64::MAX);
+    assert_eq!(v.verify(&sign(&json!({"sub": "a", "exp": -1})), NOW), Err(Refusal::Malformed));
+    assert_eq!(v.verify(&sign(&json!({"sub": "a", "exp": 1.5})), NOW), Err(Refusal::Malformed));
+}

@@ -24,6 +24,11 @@ pub(super) fn sign_in(
     let line = match input {
         Input::Line(line) | Input::Bytes(line) => line,
         Input::Text(text) => text.as_bytes().strip_suffix(b"\n").unwrap_or(text.as_bytes()),
+        // Over --max-line before signing in: a 1 MB `token:` line, say.
+        Input::LineTooLarge if !cx.hub.is_admitted(member) => {
+            refuse(ChatError::Unauthorized, out);
+            return true;
+        }
         Input::Binary(_) | Input::LineTooLarge => return false,
     };
     let line = line.strip_suffix(b"\r").unwrap_or(line);
