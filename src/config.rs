@@ -279,6 +279,38 @@ pub struct Config {
     /// The server API and history flags.
     #[command(flatten)]
     pub server: crate::app::api::ServerFlags,
+    /// Turns connection tokens on (docs/AUTH.md): JWTs signed with this HS256 secret. Without
+    /// this, --token-secret-file or --token-public-key, anyone connects as today.
+    #[arg(long, value_name = "SECRET", conflicts_with_all = ["token_secret_file", "token_public_key"])]
+    pub token_secret: Option<String>,
+
+    /// Like --token-secret, the secret read from FILE (one trailing line end dropped): keeps it
+    /// out of the process list.
+    #[arg(long, value_name = "FILE", conflicts_with = "token_public_key")]
+    pub token_secret_file: Option<PathBuf>,
+
+    /// Turns connection tokens on: JWTs signed with the private half of this PEM public key,
+    /// RS256 for an RSA key, ES256 for a P-256 key (the only algorithm then accepted).
+    #[arg(long, value_name = "FILE")]
+    pub token_public_key: Option<PathBuf>,
+
+    /// Longest token in bytes; a longer one is refused before any parsing.
+    #[arg(long, default_value = "8KiB", value_parser = parse_size)]
+    pub token_max_bytes: usize,
+
+    /// Clock skew tolerated on a token's `exp` and `nbf`; a live connection ends this long after `exp`.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub token_leeway: Duration,
+
+    /// With tokens on, legacy clients (raw TCP, /legacy) may still sign in with a plain name
+    /// and no `token:` line; without it they get `!ERR unauthorized`.
+    #[arg(long)]
+    pub legacy_anonymous: bool,
+
+    /// The token verifier of --token-secret(-file) or --token-public-key, read by
+    /// [`Config::load_files`].
+    #[arg(skip)]
+    pub token_verifier: Option<Arc<crate::auth::Verifier>>,
 
     /// The TLS configuration of --tls-cert and --tls-key, read by [`Config::load_files`].
     #[arg(skip)]
@@ -548,6 +580,12 @@ impl Config {
         if self.files.sources() != (self.static_dir.as_deref(), self.socketio_client.as_deref()) {
             return Err("--static-dir or --socketio-client given but not loaded (Config::load_files)".into());
         }
+        if self.tokens_on() != self.token_verifier.is_some() {
+            return Err("--token-secret or --token-public-key given but not loaded (Config::load_files)".into());
+        }
+        if self.token_secret.as_deref() == Some("") {
+            return Err("--token-secret is empty".into());
+        }
         Ok(())
     }
 
@@ -560,7 +598,38 @@ impl Config {
             StaticFiles::load(self.static_dir.as_deref(), self.socketio_client.as_deref(), self.static_max_bytes)
                 .map_err(|e| e.to_string())?;
         self.files = Arc::new(files);
+        self.token_verifier = self.load_token_verifier()?.map(Arc::new);
         Ok(())
+    }
+
+    /// Whether a token flag is given.
+    pub fn tokens_on(&self) -> bool {
+        self.token_secret.is_some() || self.token_secret_file.is_some() || self.token_public_key.is_some()
+    }
+
+    /// The verifier of `--token-secret`, `--token-secret-file` or
+    /// `--token-public-key`, its file read now; `None` without them.
+    pub fn load_token_verifier(&self) -> Result<Option<crate::auth::Verifier>, String> {
+        use crate::auth::Verifier;
+        let (max, leeway) = (self.token_max_bytes, self.token_leeway.as_secs());
+        if let Some(secret) = &self.token_secret {
+            return Ok(Some(Verifier::hs256(secret.as_bytes(), max, leeway)));
+        }
+        if let Some(path) = &self.token_secret_file {
+            let text = std::fs::read(path).map_err(|e| format!("--token-secret-file {}: {e}", path.display()))?;
+            let secret = text.strip_suffix(b"\n").map_or(&text[..], |s| s.strip_suffix(b"\r").unwrap_or(s));
+            if secret.is_empty() {
+                return Err(format!("--token-secret-file {}: empty", path.display()));
+            }
+            return Ok(Some(Verifier::hs256(secret, max, leeway)));
+        }
+        if let Some(path) = &self.token_public_key {
+            let pem = std::fs::read(path).map_err(|e| format!("--token-public-key {}: {e}", path.display()))?;
+            let verifier = Verifier::public_key(&pem, max, leeway)
+                .map_err(|e| format!("--token-public-key {}: {e}", path.display()))?;
+            return Ok(Some(verifier));
+        }
+        Ok(None)
     }
 
     /// The TLS configuration of `--tls-cert` and `--tls-key`, read now
@@ -635,6 +704,7 @@ impl Config {
                 response_limit: self.sockjs_response_limit,
                 max_sessions: self.sockjs_max_sessions,
             },
+            legacy_anonymous: self.legacy_anonymous,
         }
     }
 
@@ -686,6 +756,8 @@ pub struct Limits {
     pub engine: EngineConfig,
     pub stomp: StompConfig,
     pub sockjs: SockJsConfig,
+    /// `--legacy-anonymous`: with tokens on, legacy clients may still use a plain name.
+    pub legacy_anonymous: bool,
 }
 
 /// The STOMP broker's limits (the `--stomp-*` flags; frames are capped by `--max-message`).

@@ -32,6 +32,14 @@ fn main() -> ExitCode {
         error!("{e}");
         return ExitCode::from(2);
     }
+    if let Some(verifier) = &config.token_verifier {
+        info!(
+            "event=tokens_on algorithm={:?} max_bytes={} legacy_anonymous={}",
+            verifier.algorithm(),
+            verifier.max_bytes(),
+            config.legacy_anonymous
+        );
+    }
     let (files, bytes) = config.files.totals();
     if files > 0 {
         info!("serving {files} static files ({bytes} bytes) from memory");

@@ -744,6 +744,8 @@ struct Fanout {
     rng: Rng,
     /// permessage-deflate agreed: every delivery must come compressed.
     deflate: bool,
+    /// soket with `--history-size`: every delivery carries its offset and epoch.
+    history: bool,
     /// Compressed deliveries whose bytes differ from the round's first receiver's.
     wire_differs: u64,
     /// Compressed length of the last round's message.
@@ -781,6 +783,15 @@ fn fan_payload(round: u64) -> String {
     payload
 }
 
+/// Whether `payload` is `expect` (a JSON object) with the history fields soket adds to a room
+/// message when `--history-size` is on: `,"offset":N,"epoch":"E"` before the closing brace.
+fn with_history_mark(payload: &[u8], expect: &[u8]) -> bool {
+    let Some(open) = expect.strip_suffix(b"}") else { return false };
+    let Some(rest) = payload.strip_prefix(open).and_then(|r| r.strip_prefix(b",\"offset\":")) else { return false };
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    digits > 0 && rest[digits..].starts_with(b",\"epoch\":\"") && rest.ends_with(b"\"}")
+}
+
 impl Fanout {
     /// permessage-deflate: a delivery must come compressed, in the very bytes every other
     /// receiver of its round got (the server compressed it once, or at least identically).
@@ -809,7 +820,9 @@ impl Fanout {
         let Some(round) = idx.and_then(|i| self.rounds.get_mut(i)) else {
             return Err(format!("conn {slot}: message #{} of a round never sent", c.got));
         };
-        if payload != round.expect.as_slice() {
+        let expected =
+            if self.history { with_history_mark(payload, &round.expect) } else { payload == round.expect.as_slice() };
+        if !expected {
             return Err(format!(
                 "conn {slot}: delivery #{} is {:?}, expected {:?}",
                 c.got,
@@ -1037,6 +1050,7 @@ pub fn fanout(
     window_rounds: usize,
     deflate: Option<DeflateOffer>,
     cluster: Option<&ClusterSpec>,
+    history: bool,
     timing: &Timing,
     srv: &mut Running,
 ) -> Result<Measure, String> {
@@ -1075,6 +1089,7 @@ pub fn fanout(
         delivered: 0,
         rng: Rng::from_time(),
         deflate: deflate.is_some(),
+        history,
         wire_differs: 0,
         wire_len: 0,
         nodes: cluster.map_or(1, |c| c.nodes.len()),

@@ -60,6 +60,9 @@ enum Kind {
     },
     /// `fanout` over three soket nodes joined through a Redis the case starts (soket only).
     ClusterFanout,
+    /// `fanout` with `--history-size` (soket only): every message is also stored in the room's
+    /// history and carries its offset and epoch.
+    HistoryFanout,
 }
 
 /// Nodes of the `cluster-fanout` case.
@@ -79,7 +82,7 @@ struct CaseDef {
     unit: &'static str,
 }
 
-const CASES: [CaseDef; 15] = [
+const CASES: [CaseDef; 16] = [
     CaseDef { name: "echo-16B", kind: Kind::Echo { conns: 100, size: 16, depth: 1 }, unit: "msg" },
     CaseDef { name: "echo-16B-pipe8", kind: Kind::Echo { conns: 100, size: 16, depth: 8 }, unit: "msg" },
     CaseDef { name: "echo-4KiB", kind: Kind::Echo { conns: 100, size: 4096, depth: 1 }, unit: "msg" },
@@ -95,6 +98,7 @@ const CASES: [CaseDef; 15] = [
     CaseDef { name: "deflate-idle", kind: Kind::DeflateIdle { client_no_context_takeover: true }, unit: "conn" },
     CaseDef { name: "deflate-idle-ctx", kind: Kind::DeflateIdle { client_no_context_takeover: false }, unit: "conn" },
     CaseDef { name: "cluster-fanout", kind: Kind::ClusterFanout, unit: "deliv" },
+    CaseDef { name: "history-fanout", kind: Kind::HistoryFanout, unit: "deliv" },
 ];
 
 /// Whether `server` takes part in `case`: the WebSocket cases skip the Socket.IO-only peers, the
@@ -105,7 +109,7 @@ fn takes_part(case: &CaseDef, server: &str) -> bool {
         Kind::StompFanout => server::speaks_stomp(server),
         Kind::DeflateFanout | Kind::DeflateIdle { .. } => server::is_soket(server),
         // This soket binary only: the cluster flags are newer than any baseline.
-        Kind::ClusterFanout => server == "soket",
+        Kind::ClusterFanout | Kind::HistoryFanout => server == "soket",
         kind if kind.is_sio() => server::speaks_sio(server),
         _ => server::speaks_ws(server),
     }
@@ -122,11 +126,12 @@ that variable is set)
 and cases (echo-16B echo-16B-pipe8 echo-4KiB echo-64KiB handshake idle fanout, the
 Socket.IO cases sio-connect sio-idle sio-fanout, stomp-fanout, and the permessage-deflate
 cases deflate-fanout deflate-idle deflate-idle-ctx, and cluster-fanout: the fan-out over three
-soket nodes joined through a redis-server the case starts; a prefix such as `echo` selects
+soket nodes joined through a redis-server the case starts, and history-fanout: fanout with
+--history-size 1000; a prefix such as `echo` selects
 several; `sio` selects the socket.io server and the sio-* cases). Default: everything. A
 server runs only the cases it speaks: socket.io and socketioxide the sio-* cases, RabbitMQ
 (Debian's rabbitmq-server with its web_stomp plugin) stomp-fanout, soket alone the deflate-*
-cases and cluster-fanout (skipped when /usr/bin/redis-server is missing), the WebSocket peers
+cases, history-fanout and cluster-fanout (skipped when /usr/bin/redis-server is missing), the WebSocket peers
 the others, soket all of them.
 
   --runs N                 runs per case and server; the table shows medians (default 3)
@@ -372,6 +377,7 @@ fn run_one(args: &Args, case: &CaseDef, server: &str, peers_bin: &Path, logs: &P
             Kind::DeflateIdle { client_no_context_takeover: false } => {
                 vec!["--deflate-max-dedicated".into(), (args.idle_conns + 100).to_string()]
             }
+            Kind::HistoryFanout => vec!["--history-size".into(), "1000".into()],
             _ => Vec::new(),
         },
         log: &logs.join(format!("{server}.log")),
@@ -394,12 +400,32 @@ fn run_one(args: &Args, case: &CaseDef, server: &str, peers_bin: &Path, logs: &P
         Kind::Idle => cases::idle(addr, proto, args.idle_conns, None, &mut srv),
         Kind::Fanout => {
             let flavor = server::flavor(server);
-            cases::fanout(addr, flavor, args.fanout_conns, args.fanout_window, None, None, &args.timing, &mut srv)
+            cases::fanout(
+                addr,
+                flavor,
+                args.fanout_conns,
+                args.fanout_window,
+                None,
+                None,
+                false,
+                &args.timing,
+                &mut srv,
+            )
         }
         Kind::DeflateFanout => {
             let offer = Some(DeflateOffer { client_no_context_takeover: true });
             let flavor = server::flavor(server);
-            cases::fanout(addr, flavor, args.fanout_conns, args.fanout_window, offer, None, &args.timing, &mut srv)
+            cases::fanout(
+                addr,
+                flavor,
+                args.fanout_conns,
+                args.fanout_window,
+                offer,
+                None,
+                false,
+                &args.timing,
+                &mut srv,
+            )
         }
         Kind::ClusterFanout => match start_cluster(&launch, &mut srv, logs) {
             Ok(spec) => cases::fanout(
@@ -409,11 +435,23 @@ fn run_one(args: &Args, case: &CaseDef, server: &str, peers_bin: &Path, logs: &P
                 args.fanout_window,
                 None,
                 Some(&spec),
+                false,
                 &args.timing,
                 &mut srv,
             ),
             Err(e) => Err(e),
         },
+        Kind::HistoryFanout => cases::fanout(
+            addr,
+            Flavor::Soket,
+            args.fanout_conns,
+            args.fanout_window,
+            None,
+            None,
+            true,
+            &args.timing,
+            &mut srv,
+        ),
         Kind::DeflateIdle { client_no_context_takeover } => {
             let offer = Some(DeflateOffer { client_no_context_takeover });
             cases::idle(addr, proto, args.idle_conns, offer, &mut srv)
@@ -422,12 +460,30 @@ fn run_one(args: &Args, case: &CaseDef, server: &str, peers_bin: &Path, logs: &P
             cases::handshakes(addr, sio_proto, true, args.hs_parallel, args.hs_cap, &args.timing, &mut srv)
         }
         Kind::SioIdle => cases::sio_idle(addr, args.idle_conns, &mut srv),
-        Kind::SioFanout => {
-            cases::fanout(addr, Flavor::Sio, args.fanout_conns, args.fanout_window, None, None, &args.timing, &mut srv)
-        }
+        Kind::SioFanout => cases::fanout(
+            addr,
+            Flavor::Sio,
+            args.fanout_conns,
+            args.fanout_window,
+            None,
+            None,
+            false,
+            &args.timing,
+            &mut srv,
+        ),
         Kind::StompFanout => {
             let flavor = server::stomp_flavor(server);
-            cases::fanout(addr, flavor, args.fanout_conns, args.fanout_window, None, None, &args.timing, &mut srv)
+            cases::fanout(
+                addr,
+                flavor,
+                args.fanout_conns,
+                args.fanout_window,
+                None,
+                None,
+                false,
+                &args.timing,
+                &mut srv,
+            )
         }
     };
     srv.stop();
@@ -997,6 +1053,10 @@ fn targets(m: &BTreeMap<(&str, &str), Row>) -> Vec<Value> {
     if let (Some(d), Some(p)) = (m.get(&("deflate-fanout", "soket")), m.get(&("fanout", "soket"))) {
         let target = "deflate-fanout srv us/delivery <= 1.5x soket fanout".into();
         check_cmp(target, d.srv_us, 1.5 * p.srv_us, true, false);
+    }
+    // History (issue 13): storing every message costs at most 10% more CPU per delivery.
+    if let (Some(h), Some(p)) = (m.get(&("history-fanout", "soket")), m.get(&("fanout", "soket"))) {
+        check_cmp("history-fanout srv us/delivery <= 1.1x soket fanout".into(), h.srv_us, 1.1 * p.srv_us, true, false);
     }
     if let (Some(d), Some(p)) = (m.get(&("deflate-idle", "soket")), m.get(&("idle", "soket"))) {
         check_cmp("deflate-idle RSS B/conn <= soket idle + 64".into(), d.rss, p.rss + 64.0, true, false);

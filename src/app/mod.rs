@@ -23,6 +23,7 @@ pub mod sockjs;
 pub mod static_files;
 pub mod status;
 pub mod stomp;
+pub mod tokens;
 
 use std::ops::Range;
 use std::rc::Rc;

@@ -94,6 +94,8 @@ pub struct Upgrade {
     pub endpoint: WsEndpoint,
     /// `?name=` from the request target, percent-decoded.
     pub name: Option<String>,
+    /// `Authorization: Bearer` or `?token=` (docs/AUTH.md), unchecked.
+    pub token: Option<String>,
     /// The subprotocol the 101 selects.
     pub subprotocol: Option<String>,
     /// The valid permessage-deflate offers (the connection answers them).
@@ -256,10 +258,14 @@ pub fn decoder_limits(upgrade: &Upgrade, limits: &Limits) -> DecoderLimits {
 pub fn open(upgrade: &Upgrade, conn: ConnId, cx: &mut AppCtx<'_>) -> Box<dyn App> {
     match &upgrade.endpoint {
         WsEndpoint::Echo => Box::new(Echo),
-        WsEndpoint::Events { namespace } => Box::new(JsonChat::open(conn, namespace, upgrade.name.as_deref(), cx)),
-        WsEndpoint::Legacy => Box::new(LineChat::open(conn, cx)),
+        WsEndpoint::Events { namespace } => {
+            Box::new(JsonChat::open(conn, namespace, upgrade.name.as_deref(), upgrade.token.as_deref(), cx))
+        }
+        WsEndpoint::Legacy => Box::new(LineChat::open_with_token(conn, upgrade.token.as_deref(), cx)),
         WsEndpoint::Engine { flavor, sid } => Box::new(EngineWebSocket::open(*flavor, sid.as_deref(), conn, cx)),
-        WsEndpoint::Stomp => Box::new(Stomp::open(Endpoint::Conn(conn), Carried::WebSocket, cx)),
+        WsEndpoint::Stomp => {
+            Box::new(Stomp::open(Endpoint::Conn(conn), Carried::WebSocket, cx).with_token(upgrade.token.as_deref()))
+        }
         WsEndpoint::SockJs { service, raw: false } => Box::new(SockJsWebSocket::open(*service, conn, cx)),
         WsEndpoint::SockJs { service, raw: true } => service.open_upper(Endpoint::Conn(conn), Carried::WebSocket, cx),
     }
@@ -461,6 +467,7 @@ fn upgrade_to(
         Ok(accepted) => Outcome::Upgrade(Upgrade {
             response: accepted.response,
             name: accepted.name,
+            token: crate::auth::token_of_upgrade(query, req.single("Authorization").ok().flatten()),
             subprotocol: accepted.subprotocol,
             deflate_offers: if endpoint.compresses() { accepted.deflate_offers } else { Vec::new() },
             endpoint,

@@ -35,6 +35,13 @@ pub enum ChatError {
     UnknownCommand,
     /// The server's API closed the connection (`/api/disconnect`).
     Disconnected,
+    /// Tokens are on and the connection has none, or a bad one (docs/AUTH.md).
+    Unauthorized,
+    /// The token does not allow it: another name than its `sub`, a room its
+    /// `rooms` claim does not list.
+    Forbidden,
+    /// The connection's token expired (it is closed).
+    TokenExpired,
 }
 
 impl ChatError {
@@ -55,6 +62,9 @@ impl ChatError {
             ChatError::TooLarge => "too_large",
             ChatError::UnknownCommand => "unknown_command",
             ChatError::Disconnected => "disconnected",
+            ChatError::Unauthorized => "unauthorized",
+            ChatError::Forbidden => "forbidden",
+            ChatError::TokenExpired => "token_expired",
         }
     }
 
@@ -88,6 +98,9 @@ impl ChatError {
             ChatError::TooLarge => "message too large",
             ChatError::UnknownCommand => "unknown command",
             ChatError::Disconnected => "disconnected by the server",
+            ChatError::Unauthorized => "a valid token is required",
+            ChatError::Forbidden => "the token does not allow this",
+            ChatError::TokenExpired => "token expired",
         }
     }
 }
@@ -147,6 +160,9 @@ mod tests {
             (ChatError::TooLarge, "too_large"),
             (ChatError::UnknownCommand, "unknown_command"),
             (ChatError::Disconnected, "disconnected"),
+            (ChatError::Unauthorized, "unauthorized"),
+            (ChatError::Forbidden, "forbidden"),
+            (ChatError::TokenExpired, "token_expired"),
         ];
         for (error, code) in all {
             assert_eq!(error.code(), code);

@@ -15,10 +15,13 @@ use super::{
     RemoteTarget, Request, Tag,
 };
 
+mod grants;
 mod remote;
 mod server;
 
 pub use server::{HubInfo, ServerTarget};
+
+pub use grants::AuthFailure;
 
 /// Every chat member, registered or not, and every namespace's world.
 /// Generic over the [`Directory`] that settles name claims beyond this
@@ -36,6 +39,8 @@ pub struct Hub<D: Directory = ClaimQueue> {
     /// Users of other nodes, once this hub is part of a cluster.
     cluster: Option<Box<remote::Cluster>>,
     history: super::history::HistoryState,
+    /// Token passes, when tokens are on (docs/AUTH.md).
+    grants: grants::Grants,
 }
 
 /// One attached member.
@@ -124,6 +129,7 @@ impl<D: Directory> Hub<D> {
             next_member: 0,
             next_seq: 0,
             cluster: None,
+            grants: grants::Grants::default(),
         }
     }
 
@@ -178,6 +184,7 @@ impl<D: Directory> Hub<D> {
             (State::Registered(_), command) if command.is_hello() => Err(Failure::bare(ChatError::AlreadyRegistered)),
             (State::Registered(_), _) => Ok(()),
         };
+        let gate = gate.and_then(|()| self.grants.check(member, &request.command));
         let result = gate.and_then(|()| self.execute(&sender, request.command, out));
         match result {
             Ok(Done::Effects) => {
@@ -268,6 +275,7 @@ impl<D: Directory> Hub<D> {
     /// (rooms in code point order), then the new online list to every
     /// remaining user of the namespace. Idempotent; unknown ids are ignored.
     pub fn detach(&mut self, member: MemberId, out: &mut Outbox) {
+        self.grants.forget(member);
         let Some(session) = self.members.remove(&member) else {
             return;
         };

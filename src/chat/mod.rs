@@ -21,7 +21,7 @@ pub use crate::ids::Endpoint;
 pub use directory::{Claim, ClaimQueue, ClaimRequest, Directory, LocalDirectory};
 pub use error::ChatError;
 pub use history::{HistoryConfig, Page, Position, Recovery, Stored};
-pub use hub::{Hub, HubInfo, ServerTarget};
+pub use hub::{AuthFailure, Hub, HubInfo, ServerTarget};
 pub use names::{normalize_name, normalize_namespace, normalize_room};
 
 /// When a user registered or joined a room: the order of presence lists and

@@ -59,7 +59,13 @@ impl Shared {
             http: config.http(),
             metrics: Metrics::default(),
             pool: BufPool::default(),
-            hub: Hub::new(config.chat()),
+            hub: {
+                let mut hub = Hub::new(config.chat());
+                if let Some(verifier) = &config.token_verifier {
+                    hub.require_tokens(verifier.clone());
+                }
+                hub
+            },
             outbox: Outbox::default(),
             sessions: SessionTable::default(),
             wakes: Vec::new(),

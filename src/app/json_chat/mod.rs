@@ -5,7 +5,9 @@
 pub mod history;
 pub mod parse;
 pub mod render;
+mod tokens;
 
+use super::tokens::Cutoff;
 use super::{App, AppCtx, CloseRequest, Input, Output, WireFormat};
 use crate::chat::{Command, Dialect, Directory, Endpoint, Hub, MemberId, Outbox, Request};
 use crate::ids::ConnId;
@@ -30,19 +32,34 @@ pub struct JsonChat {
     conn: ConnId,
     /// A `hello`'s `since`, answered once the welcome is out ([`App::on_wake`]).
     since: Vec<(String, crate::chat::Position)>,
+    /// When its token runs out (docs/AUTH.md).
+    cutoff: Cutoff,
 }
 
 impl JsonChat {
     /// Joins `namespace` (already normalised by the router), registering
     /// `name` at once when the upgrade URL carried `?name=` (a `hello`
     /// without an id: a bad or taken name is answered, the upgrade stands).
-    pub fn open(conn: ConnId, namespace: &str, name: Option<&str>, cx: &mut AppCtx<'_>) -> JsonChat {
+    ///
+    /// A `token` from the upgrade (docs/AUTH.md) is checked first; a bad
+    /// one ends the connection with `unauthorized` (close 4001) at once.
+    pub fn open(
+        conn: ConnId,
+        namespace: &str,
+        name: Option<&str>,
+        token: Option<&str>,
+        cx: &mut AppCtx<'_>,
+    ) -> JsonChat {
         let member = cx.hub.attach(Endpoint::Conn(conn), WIRE.dialect, namespace);
+        let mut chat = JsonChat { member, conn, since: Vec::new(), cutoff: Cutoff::default() };
+        if !tokens::open(&mut chat.cutoff, member, token, name.is_some(), cx) {
+            return chat;
+        }
         if let Some(name) = name {
             let hello = Request::new(Command::Hello { name: name.into() });
             cx.hub.handle(member, hello, cx.outbox);
         }
-        JsonChat { member, conn, since: Vec::new() }
+        chat
     }
 }
 
@@ -64,6 +81,9 @@ impl App for JsonChat {
                 }
             }
         }
+        if cx.hub.token_verifier().is_some() && tokens::intercept(self.member, text, &mut self.cutoff, cx, out) {
+            return;
+        }
         // The decoder already held the frame to --max-message; the parser
         // checks the size again before it builds anything.
         handle_text(cx.hub, self.member, text, cx.limits.decoder.max_message_bytes, cx.outbox);
@@ -72,6 +92,17 @@ impl App for JsonChat {
     fn on_wake(&mut self, cx: &mut AppCtx<'_>, out: &mut dyn Output) {
         let since = std::mem::take(&mut self.since);
         history::recover(self.member, since, cx, out);
+    }
+
+    fn poll_timeout(&self) -> Option<std::time::Instant> {
+        self.cutoff.deadline()
+    }
+
+    fn handle_timeout(&mut self, cx: &mut AppCtx<'_>, out: &mut dyn Output) {
+        if let Some(error) = self.cutoff.due(cx.now) {
+            self.cutoff.clear();
+            tokens::refuse(error, None, out);
+        }
     }
 
     fn on_close(&mut self, cx: &mut AppCtx<'_>) {

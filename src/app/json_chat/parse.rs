@@ -103,7 +103,7 @@ pub fn parse<'a>(text: &'a str, max_bytes: usize, registered: bool) -> Result<Re
 }
 
 /// The tag of an `id`: its JSON text if it is a number or a string.
-fn tag_of(id: &RawValue) -> Option<Tag> {
+pub(super) fn tag_of(id: &RawValue) -> Option<Tag> {
     let text = id.get();
     match text.as_bytes().first()? {
         b'"' | b'-' | b'0'..=b'9' => Some(Tag::from(text)),

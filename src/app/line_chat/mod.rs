@@ -3,7 +3,9 @@
 
 pub mod parse;
 pub mod render;
+mod tokens;
 
+use super::tokens::{Cutoff, admit};
 use super::{App, AppCtx, CloseRequest, Input, Output, WireFormat};
 use crate::chat::{ChatError, Dialect, Directory, Endpoint, Hub, MemberId, Outbox};
 use crate::ids::ConnId;
@@ -16,12 +18,27 @@ pub const WIRE: WireFormat =
 /// One legacy user's membership in the hub.
 pub struct LineChat {
     member: MemberId,
+    /// When its token runs out (docs/AUTH.md).
+    cutoff: Cutoff,
 }
 
 impl LineChat {
     /// Joins the default namespace `/`, where every legacy user lives.
     pub fn open(conn: ConnId, cx: &mut AppCtx<'_>) -> LineChat {
-        LineChat { member: cx.hub.attach(Endpoint::Conn(conn), WIRE.dialect, "/") }
+        LineChat::open_with_token(conn, None, cx)
+    }
+
+    /// Like [`LineChat::open`], with the token of a `/legacy` upgrade
+    /// (docs/AUTH.md): a bad one ends the connection at once.
+    pub fn open_with_token(conn: ConnId, token: Option<&str>, cx: &mut AppCtx<'_>) -> LineChat {
+        let member = cx.hub.attach(Endpoint::Conn(conn), WIRE.dialect, "/");
+        let mut chat = LineChat { member, cutoff: Cutoff::default() };
+        if let Some(token) = token.filter(|_| cx.hub.token_verifier().is_some())
+            && let Err(failure) = admit(cx, member, token.as_bytes(), &mut chat.cutoff)
+        {
+            chat.cutoff.now(cx.now, failure.error());
+        }
+        chat
     }
 }
 
@@ -47,6 +64,12 @@ fn without_line_end(frame: &[u8]) -> &[u8] {
 
 impl App for LineChat {
     fn handle_input(&mut self, input: Input<'_>, cx: &mut AppCtx<'_>, out: &mut dyn Output) {
+        if cx.hub.token_verifier().is_some()
+            && !cx.hub.is_registered(self.member)
+            && tokens::sign_in(self.member, input, &mut self.cutoff, cx, out)
+        {
+            return;
+        }
         match input {
             Input::Line(line) | Input::Bytes(line) => handle_line(cx.hub, self.member, line, cx.outbox),
             // PROTOCOL.md §2: one text frame is one message, under the same
@@ -59,6 +82,17 @@ impl App for LineChat {
             Input::Binary(_) => {
                 out.close(CloseRequest { code: CloseCode::UNSUPPORTED, reason: "binary frames are not accepted here" })
             }
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<std::time::Instant> {
+        self.cutoff.deadline()
+    }
+
+    fn handle_timeout(&mut self, cx: &mut AppCtx<'_>, out: &mut dyn Output) {
+        if let Some(error) = self.cutoff.due(cx.now) {
+            self.cutoff.clear();
+            tokens::refuse(error, out);
         }
     }
 

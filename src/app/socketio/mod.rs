@@ -17,6 +17,7 @@ use serde_json::value::RawValue;
 
 use super::engineio::{Link, Refused, Upper, random_id};
 use super::json_chat;
+use super::tokens::{Cutoff, admit};
 use super::{AppCtx, WireFormat};
 use crate::chat::{Command, Dialect, Event, MemberId, RawArgs, Request, Tag, normalize_namespace};
 use crate::config::EngineConfig;
@@ -111,6 +112,8 @@ struct Socket {
     namespace: Rc<str>,
     /// `None` under the test suite, which has no world.
     member: Option<MemberId>,
+    /// When its token runs out (docs/AUTH.md).
+    cutoff: Cutoff,
 }
 
 /// A binary packet waiting for its attachments.
@@ -173,7 +176,8 @@ impl Upper for SocketIo {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        [self.connect_deadline, self.deferred.as_ref().map(|deferred| deferred.0)].into_iter().flatten().min()
+        let expiry = self.sockets.as_slice().iter().filter_map(|socket| socket.cutoff.deadline()).min();
+        [self.connect_deadline, self.deferred.as_ref().map(|deferred| deferred.0), expiry].into_iter().flatten().min()
     }
 
     fn handle_timeout(&mut self, link: &mut Link<'_>, cx: &mut AppCtx<'_>) -> Result<(), Refused> {
@@ -181,6 +185,18 @@ impl Upper for SocketIo {
             && let Some(deferred) = self.deferred.take()
         {
             link.send_text(&deferred.1);
+        }
+        // A namespace whose token ran out is disconnected by the server,
+        // the session and its other namespaces stay (docs/AUTH.md).
+        while let Some(index) = self.sockets.as_slice().iter().position(|socket| socket.cutoff.due(cx.now).is_some()) {
+            if let Some(socket) = self.sockets.remove(index) {
+                let mut packet = Vec::new();
+                socketio::write_header(&mut packet, Kind::Disconnect, 0, &socket.namespace, None);
+                link.send_text(&packet);
+                if let Some(member) = socket.member {
+                    cx.hub.detach(member, cx.outbox);
+                }
+            }
         }
         match self.connect_deadline {
             Some(deadline) if deadline <= cx.now => Err(Refused("no namespace connected in time")),
@@ -206,6 +222,9 @@ impl Upper for SocketIo {
 struct Auth<'a> {
     #[serde(borrow, default)]
     name: Option<Cow<'a, str>>,
+    /// docs/AUTH.md.
+    #[serde(borrow, default)]
+    token: Option<Cow<'a, str>>,
 }
 
 impl SocketIo {
@@ -264,7 +283,7 @@ impl SocketIo {
         let auth = auth.unwrap_or("{}");
         if self.test_suite {
             self.connect_deadline = None;
-            self.sockets.push(Socket { namespace: raw.into(), member: None });
+            self.sockets.push(Socket { namespace: raw.into(), member: None, cutoff: Cutoff::default() });
             link.send_text(&socketio::connect_ok(raw, &sid));
             let mut packet = Vec::with_capacity(16 + auth.len());
             socketio::write_header(&mut packet, Kind::Event, 0, raw, None);
@@ -278,8 +297,8 @@ impl SocketIo {
             self.deferred = Some(Box::new((cx.now + TEST_SUITE_SPACING, packet)));
             return;
         }
-        let name = match serde_json::from_str::<Auth<'_>>(auth) {
-            Ok(auth) => auth.name,
+        let (name, token) = match serde_json::from_str::<Auth<'_>>(auth) {
+            Ok(auth) => (auth.name, auth.token),
             Err(_) => {
                 let data = r#"{"code":"name_invalid"}"#;
                 link.send_text(&socketio::connect_error(raw, "auth.name must be a string", Some(data)));
@@ -287,6 +306,21 @@ impl SocketIo {
             }
         };
         let member = cx.hub.attach(link.endpoint(), WIRE.dialect, raw);
+        let mut cutoff = Cutoff::default();
+        let name = if cx.hub.token_verifier().is_some() {
+            // docs/AUTH.md: `auth.token`, refused as the reference server
+            // refuses a connection its middleware rejects.
+            let admitted = token.is_some_and(|token| admit(cx, member, token.as_bytes(), &mut cutoff).is_ok());
+            if !admitted {
+                cx.hub.detach(member, cx.outbox);
+                let data = r#"{"code":"unauthorized"}"#;
+                link.send_text(&socketio::connect_error(raw, "unauthorized", Some(data)));
+                return;
+            }
+            name.or_else(|| cx.hub.granted_name(member).map(|granted| Cow::Owned(granted.to_owned())))
+        } else {
+            name
+        };
         if let Some(name) = name {
             let mark = cx.outbox.deliveries.len();
             cx.hub.handle(member, Request::new(Command::Hello { name }), cx.outbox);
@@ -304,7 +338,7 @@ impl SocketIo {
         }
         self.connect_deadline = None;
         let namespace = cx.hub.namespace_of(member).unwrap_or_else(|| raw.into());
-        self.sockets.push(Socket { namespace, member: Some(member) });
+        self.sockets.push(Socket { namespace, member: Some(member), cutoff });
         link.send_text(&socketio::connect_ok(raw, &sid));
     }
 

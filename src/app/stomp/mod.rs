@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use log::debug;
 
 use super::render::Rendered;
+use super::tokens::{Cutoff, admit};
 use super::{App, AppCtx, CloseRequest, Input, Output, Part, WireFormat};
 use crate::chat::{ChatError, Command as ChatCommand, Dialect, Event, MemberId, Request, normalize_room};
 use crate::config::StompConfig;
@@ -112,6 +113,10 @@ struct Broker {
     /// How long the client may stay silent, and since when it has.
     expect_every: Option<Duration>,
     last_received: Instant,
+    /// A token from the WebSocket upgrade, and when the connection's token
+    /// runs out (docs/AUTH.md).
+    upgrade_token: Option<Box<str>>,
+    cutoff: Cutoff,
 }
 
 impl Stomp {
@@ -137,8 +142,16 @@ impl Stomp {
                 next_send: None,
                 expect_every: None,
                 last_received: cx.now,
+                upgrade_token: None,
+                cutoff: Cutoff::default(),
             },
         }
+    }
+
+    /// The token of the WebSocket upgrade, used when CONNECT carries none.
+    pub fn with_token(mut self, token: Option<&str>) -> Stomp {
+        self.broker.upgrade_token = token.map(Box::from);
+        self
     }
 }
 
@@ -292,11 +305,20 @@ impl Broker {
         self.send_every = period(send_ms);
         self.next_send = self.send_every.map(|every| cx.now + every);
         self.expect_every = period(expect_ms);
-        let Some(login) = frame.header("login") else {
-            return self.fatal("a login header is required: it is your chat name", None, out);
-        };
         let member = cx.hub.attach(self.endpoint, WIRE.dialect, NAMESPACE);
         self.member = Some(member);
+        // docs/AUTH.md: the token is `passcode` (or `token`), else the upgrade's.
+        let upgrade_token = self.upgrade_token.take();
+        let token = frame.header("passcode").or(frame.header("token")).or(upgrade_token.as_deref());
+        if let Some(token) = token.filter(|_| cx.hub.token_verifier().is_some())
+            && let Err(failure) = admit(cx, member, token.as_bytes(), &mut self.cutoff)
+        {
+            return self.fatal_with(&Refusal::chat(failure.error(), Some(failure.reason())), None, out);
+        }
+        let granted = cx.hub.granted_name(member).map(str::to_owned);
+        let Some(login) = frame.header("login").map(str::to_owned).or(granted) else {
+            return self.fatal("a login header is required: it is your chat name", None, out);
+        };
         self.phase = Phase::Claiming;
         let before = cx.outbox.deliveries.len();
         cx.hub.handle(member, Request::new(ChatCommand::Hello { name: login.into() }), cx.outbox);
@@ -657,10 +679,14 @@ impl Broker {
         };
         let silence = self.expect_every.map(|every| self.last_received + grace(every));
         let transaction = self.transactions.iter().map(|t| t.deadline).min();
-        [connect, self.next_send, silence, transaction].into_iter().flatten().min()
+        [connect, self.next_send, silence, transaction, self.cutoff.deadline()].into_iter().flatten().min()
     }
 
     fn handle_timeout(&mut self, now: Instant, out: &mut dyn Output) {
+        if let Some(error) = self.cutoff.due(now) {
+            self.cutoff.clear();
+            return self.fatal_with(&Refusal::chat(error, None), None, out);
+        }
         match self.phase {
             Phase::Connecting { deadline } if deadline <= now => {
                 return self.fatal("no CONNECT frame in time", None, out);

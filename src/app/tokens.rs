@@ -1,0 +1,57 @@
+//! What every chat app does with connection tokens (docs/AUTH.md): hand a
+//! token to the hub and keep the instant the connection must end. The
+//! cutoff is an app deadline ([`super::App::poll_timeout`]), so it lives in
+//! the reactor's timer heap like every other deadline: nothing polls.
+
+use std::time::{Duration, Instant};
+
+use super::AppCtx;
+use crate::auth::unix_now_ms;
+use crate::chat::{AuthFailure, ChatError, MemberId};
+
+/// The furthest cutoff armed: a year.
+const MAX_CUTOFF: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// When a connection must end, and why.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cutoff {
+    at: Option<(Instant, ChatError)>,
+}
+
+impl Cutoff {
+    /// The deadline to report from `poll_timeout`.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.at.map(|(at, _)| at)
+    }
+
+    /// The error to send once the deadline is reached, if it is.
+    pub fn due(&self, now: Instant) -> Option<ChatError> {
+        self.at.filter(|(at, _)| *at <= now).map(|(_, error)| error)
+    }
+
+    /// End at once with `error` (a refusal found while opening, before the
+    /// app could write).
+    pub fn now(&mut self, now: Instant, error: ChatError) {
+        self.at = Some((now, error));
+    }
+
+    /// Stop the clock (the connection is closing anyway).
+    pub fn clear(&mut self) {
+        self.at = None;
+    }
+}
+
+/// Hands `token` to the hub for `member`; on success arms `cutoff` at the
+/// token's expiry (plus the leeway).
+pub fn admit(cx: &mut AppCtx<'_>, member: MemberId, token: &[u8], cutoff: &mut Cutoff) -> Result<(), AuthFailure> {
+    let now_ms = unix_now_ms();
+    let claims = cx.hub.authenticate(member, token, now_ms).inspect_err(|failure| {
+        log::debug!("event=token_refused member={} reason={:?}", member.0, failure.reason());
+    })?;
+    let end_ms = cx.hub.token_verifier().map_or(0, |v| v.cutoff_ms(claims.expires));
+    let left = Duration::from_millis(end_ms.saturating_sub(now_ms));
+    // A token good for more than a year arms no cutoff: no clock
+    // arithmetic can overflow on an `exp` in the year 500 000 000.
+    cutoff.at = (left <= MAX_CUTOFF).then(|| (cx.now + left, ChatError::TokenExpired));
+    Ok(())
+}

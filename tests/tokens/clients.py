@@ -1,0 +1,316 @@
+"""Connection tokens (docs/AUTH.md) with real clients against a real soket
+started with --token-secret: python-socketio (both transport settings),
+stomp.py over raw TCP, websocket-client on /ws, and a raw TCP legacy
+client. A valid token on each; expired, wrongly signed, `alg: none`,
+wrong-room and over-long tokens refused with each protocol's answer while a
+/ws neighbour stays served; `exp` cutting live connections. Tokens are
+signed here (HS256 with the standard library). Every wait is bounded; a
+failure exits non-zero saying what was missing.
+
+Usage: python tests/tokens/clients.py path/to/soket
+(needs tests/socketio/requirements.txt and tests/stomp/requirements.txt)
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import socketio
+import stomp
+import websocket
+
+WAIT_S = 10.0
+SECRET = b"clients-test-secret"
+current = "start"
+children = []
+
+
+class Failure(Exception):
+    pass
+
+
+def fail(message):
+    raise Failure(message)
+
+
+def check(condition, message):
+    if not condition:
+        fail(message)
+
+
+def step(name):
+    global current
+    current = name
+
+
+def b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def sign(claims, secret=SECRET, alg="HS256"):
+    head = b64(json.dumps({"alg": alg, "typ": "JWT"}).encode())
+    body = b64(json.dumps(claims).encode())
+    if alg == "none":
+        return f"{head}.{body}."
+    mac = hmac.new(secret, f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{b64(mac)}"
+
+
+def token(sub, ttl=600, **extra):
+    return sign({"sub": sub, "exp": int(time.time()) + ttl, **extra})
+
+
+def bad_tokens():
+    now = int(time.time())
+    return [
+        ("expired", sign({"sub": "eve", "exp": now - 30})),
+        ("wrongly signed", sign({"sub": "eve", "exp": now + 600}, secret=b"another secret")),
+        ("alg none", sign({"sub": "eve", "exp": now + 600}, alg="none")),
+        ("over-long", token("eve", pad="x" * 9000)),
+    ]
+
+
+def start_daemon(binary):
+    args = [binary, "--listen", "127.0.0.1:0", "--token-secret", SECRET.decode(), "--token-leeway", "0s",
+            "--shutdown-timeout", "1s"]
+    child = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    children.append(child)
+    line = child.stdout.readline()
+    if not line.startswith("soket listening on "):
+        fail(f"soket did not start (got {line!r})")
+    host, port = line.strip().removeprefix("soket listening on ").rsplit(":", 1)
+    return child, host, int(port)
+
+
+class Inbox:
+    """Recorded items a test waits on ("the next X matching P")."""
+
+    def __init__(self, label):
+        self.label = label
+        self.items = []
+        self.cond = threading.Condition()
+
+    def push(self, item):
+        with self.cond:
+            self.items.append(item)
+            self.cond.notify_all()
+
+    def next(self, test, what):
+        deadline = time.monotonic() + WAIT_S
+        with self.cond:
+            while True:
+                for i, item in enumerate(self.items):
+                    if test(item):
+                        del self.items[: i + 1]
+                        return item
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    fail(f"{self.label}: no {what} in {WAIT_S} s; had {repr(self.items)[:600]}")
+                self.cond.wait(left)
+
+
+class Json:
+    """A /ws client (websocket-client)."""
+
+    def __init__(self, host, port, query=""):
+        self.ws = websocket.create_connection(f"ws://{host}:{port}/ws{query}", timeout=WAIT_S)
+
+    def send(self, obj):
+        self.ws.send(json.dumps(obj))
+
+    def next(self, kind):
+        while True:
+            opcode, data = self.ws.recv_data()
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                fail(f"/ws closed while waiting for {kind}")
+            if opcode == websocket.ABNF.OPCODE_TEXT:
+                event = json.loads(data)
+                if event.get("type") == kind:
+                    return event
+
+    def close_code(self):
+        while True:
+            opcode, data = self.ws.recv_data(control_frame=True)
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                return int.from_bytes(data[:2], "big") if len(data) >= 2 else None
+
+
+def still_served(neighbour):
+    neighbour.send({"type": "who", "room": "lobby", "id": 42})
+    check(neighbour.next("members").get("id") == 42, "the neighbour is answered")
+
+
+class Sio:
+    def __init__(self, label, transports):
+        self.inbox = Inbox(label)
+        self.transports = transports
+        self.sio = socketio.Client(reconnection=False)
+        self.sio.on("*", lambda event, *args: self.inbox.push((event, args)))
+        for event in ("connect", "disconnect", "connect_error"):
+            self.sio.on(event, lambda *args, event=event: self.inbox.push((event, args)))
+
+    def connect(self, url, auth):
+        try:
+            self.sio.connect(url, transports=self.transports, auth=auth, wait_timeout=WAIT_S)
+            return True
+        except socketio.exceptions.ConnectionError:
+            return False
+
+
+def socketio_scenarios(host, port, neighbour, transports):
+    url = f"http://{host}:{port}"
+    label = "+".join(transports)
+    step(f"socket.io ({label}): a valid token, no name")
+    alice = Sio("alice", transports)
+    check(alice.connect(url, {"token": token("alice")}), "alice connects")
+    welcome = alice.inbox.next(lambda i: i[0] == "welcome", "welcome")
+    check(welcome[1][0]["name"] == "alice", f"welcome as alice: {welcome}")
+    for what, bad in bad_tokens() + [("no token", None)]:
+        step(f"socket.io ({label}): {what} refused with CONNECT_ERROR")
+        eve = Sio("eve", transports)
+        auth = {"name": "eve"} if bad is None else {"token": bad}
+        check(not eve.connect(url, auth), f"{what}: refused")
+        err = eve.inbox.next(lambda i: i[0] == "connect_error", "connect_error")
+        check(err[1][0].get("message") == "unauthorized", f"{what}: {err}")
+        eve.sio.disconnect()
+        still_served(neighbour)
+    step(f"socket.io ({label}): a room the token does not list")
+    limited = Sio("limited", transports)
+    check(limited.connect(url, {"token": token("limited", rooms=["news"])}), "limited connects")
+    limited.sio.emit("join", {"room": "secret"})
+    err = limited.inbox.next(lambda i: i[0] == "error", "error")
+    check(err[1][0].get("code") == "forbidden", f"forbidden: {err}")
+    step(f"socket.io ({label}): exp cuts the connection")
+    brief = Sio("brief", transports)
+    check(brief.connect(url, {"token": token("brief", ttl=2)}), "brief connects")
+    brief.inbox.next(lambda i: i[0] == "disconnect", "the server's disconnect at exp")
+    still_served(neighbour)
+    for client in (alice, limited, brief):
+        client.sio.disconnect()
+
+
+class StompListener(stomp.ConnectionListener):
+    def __init__(self, inbox):
+        self.inbox = inbox
+
+    def on_connected(self, frame):
+        self.inbox.push(("CONNECTED", frame))
+
+    def on_error(self, frame):
+        self.inbox.push(("ERROR", frame))
+
+    def on_disconnected(self):
+        self.inbox.push(("DISCONNECTED", None))
+
+
+def stomp_client(host, port, label, **headers):
+    inbox = Inbox(label)
+    conn = stomp.Connection12([(host, port)], heartbeats=(0, 0), auto_content_length=False)
+    conn.set_listener("", StompListener(inbox))
+    threading.Thread(target=lambda: conn.connect(wait=False, **headers), daemon=True).start()
+    return conn, inbox
+
+
+def stomp_scenarios(host, port, neighbour):
+    step("stomp.py: a valid token as passcode")
+    conn, inbox = stomp_client(host, port, "alice-stomp", passcode=token("stompy"))
+    kind, frame = inbox.next(lambda i: i[0] in ("CONNECTED", "ERROR"), "CONNECTED")
+    check(kind == "CONNECTED" and frame.headers.get("user-name") == "stompy", f"connected: {frame}")
+    conn.disconnect()
+    for what, bad in bad_tokens():
+        step(f"stomp.py: {what} refused with an ERROR frame")
+        conn, inbox = stomp_client(host, port, "eve-stomp", username="eve", passcode=bad)
+        kind, frame = inbox.next(lambda i: i[0] in ("CONNECTED", "ERROR"), "ERROR")
+        # An over-long token is also past --stomp-max-header-line (8 KiB):
+        # the frame codec refuses it before the token is looked at.
+        codes = ("unauthorized", "protocol_error") if what == "over-long" else ("unauthorized",)
+        check(kind == "ERROR" and frame.headers.get("code") in codes, f"{what}: {kind} {frame}")
+        inbox.next(lambda i: i[0] == "DISCONNECTED", "the close after ERROR")
+        still_served(neighbour)
+    step("stomp.py: exp ends the session with an ERROR")
+    conn, inbox = stomp_client(host, port, "brief-stomp", passcode=token("briefstomp", ttl=2))
+    inbox.next(lambda i: i[0] == "CONNECTED", "CONNECTED")
+    kind, frame = inbox.next(lambda i: i[0] == "ERROR", "ERROR at exp")
+    check(frame.headers.get("code") == "token_expired", f"token_expired: {frame}")
+
+
+def legacy_scenarios(host, port, neighbour):
+    def connect():
+        sock = socket.create_connection((host, port), timeout=WAIT_S)
+        return sock, sock.makefile("rb")
+
+    step("legacy: token: line")
+    sock, lines = connect()
+    sock.sendall(f"token:{token('oldie')}\n".encode())
+    check(lines.readline().startswith(b"3$*$*3"), "the online list")
+    for what, bad in bad_tokens() + [("plain name", None)]:
+        step(f"legacy: {what} refused")
+        eve, eve_lines = connect()
+        eve.sendall(b"eve\n" if bad is None else f"token:{bad}\n".encode())
+        check(eve_lines.readline() == b"!ERR unauthorized\n", f"{what}: !ERR unauthorized")
+        check(eve_lines.readline() == b"", f"{what}: closed")
+        still_served(neighbour)
+    step("legacy: exp cuts the connection")
+    brief, brief_lines = connect()
+    brief.sendall(f"token:{token('brieflegacy', ttl=2)}\n".encode())
+    while True:
+        line = brief_lines.readline()
+        check(line != b"", "!ERR token_expired before the close")
+        if line.startswith(b"!ERR"):
+            check(line == b"!ERR token_expired\n", f"token_expired: {line!r}")
+            break
+    check(brief_lines.readline() == b"", "closed after token_expired")
+    sock.close()
+
+
+def ws_scenarios(host, port, neighbour):
+    for what, bad in bad_tokens()[:3]:
+        step(f"/ws: {what} in hello refused with 4001")
+        eve = Json(host, port)
+        eve.send({"type": "hello", "name": "eve", "token": bad})
+        check(eve.next("error")["code"] == "unauthorized", f"{what}: unauthorized")
+        check(eve.close_code() == 4001, f"{what}: close 4001")
+        still_served(neighbour)
+    step("/ws: exp cuts the connection with 4001")
+    brief = Json(host, port, f"?token={token('briefws', ttl=2)}")
+    brief.send({"type": "hello"})
+    brief.next("welcome")
+    check(brief.next("error")["code"] == "token_expired", "token_expired")
+    check(brief.close_code() == 4001, "close 4001")
+
+
+def main():
+    if len(sys.argv) != 2:
+        print("usage: clients.py path/to/soket", file=sys.stderr)
+        return 2
+    try:
+        started = time.monotonic()
+        child, host, port = start_daemon(sys.argv[1])
+        step("/ws neighbour")
+        neighbour = Json(host, port, f"?token={token('carol')}")
+        neighbour.send({"type": "hello", "name": "carol"})
+        neighbour.next("welcome")
+        ws_scenarios(host, port, neighbour)
+        legacy_scenarios(host, port, neighbour)
+        stomp_scenarios(host, port, neighbour)
+        for transports in (["polling", "websocket"], ["websocket"]):
+            socketio_scenarios(host, port, neighbour, transports)
+        child.terminate()
+        child.wait(WAIT_S)
+        print(f"tokens: all scenarios pass with real clients ({time.monotonic() - started:.2f} s)")
+    except Exception as e:  # any failure, assertion or client error, fails the run
+        print(f"tokens: FAIL [{current}]: {type(e).__name__}: {e}", file=sys.stderr)
+        for child in children:
+            child.kill()
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
