@@ -364,6 +364,19 @@ fn prepare_node(server: &str, build: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// The fan-out case with `args`' receivers, window and timing.
+fn fan(
+    args: &Args,
+    addr: std::net::SocketAddr,
+    flavor: Flavor,
+    deflate: Option<DeflateOffer>,
+    cluster: Option<&cases::ClusterSpec>,
+    history: bool,
+    srv: &mut server::Running,
+) -> Result<Measure, String> {
+    cases::fanout(addr, flavor, args.fanout_conns, args.fanout_window, deflate, cluster, history, &args.timing, srv)
+}
+
 /// One case on one server: a fresh server process, the case, the server stopped.
 fn run_one(args: &Args, case: &CaseDef, server: &str, peers_bin: &Path, logs: &Path) -> Result<Measure, String> {
     let launch = Launch {
@@ -400,58 +413,18 @@ fn run_one(args: &Args, case: &CaseDef, server: &str, peers_bin: &Path, logs: &P
         Kind::Idle => cases::idle(addr, proto, args.idle_conns, None, &mut srv),
         Kind::Fanout => {
             let flavor = server::flavor(server);
-            cases::fanout(
-                addr,
-                flavor,
-                args.fanout_conns,
-                args.fanout_window,
-                None,
-                None,
-                false,
-                &args.timing,
-                &mut srv,
-            )
+            fan(args, addr, flavor, None, None, false, &mut srv)
         }
         Kind::DeflateFanout => {
             let offer = Some(DeflateOffer { client_no_context_takeover: true });
             let flavor = server::flavor(server);
-            cases::fanout(
-                addr,
-                flavor,
-                args.fanout_conns,
-                args.fanout_window,
-                offer,
-                None,
-                false,
-                &args.timing,
-                &mut srv,
-            )
+            fan(args, addr, flavor, offer, None, false, &mut srv)
         }
         Kind::ClusterFanout => match start_cluster(&launch, &mut srv, logs) {
-            Ok(spec) => cases::fanout(
-                addr,
-                Flavor::Soket,
-                args.fanout_conns,
-                args.fanout_window,
-                None,
-                Some(&spec),
-                false,
-                &args.timing,
-                &mut srv,
-            ),
+            Ok(spec) => fan(args, addr, Flavor::Soket, None, Some(&spec), false, &mut srv),
             Err(e) => Err(e),
         },
-        Kind::HistoryFanout => cases::fanout(
-            addr,
-            Flavor::Soket,
-            args.fanout_conns,
-            args.fanout_window,
-            None,
-            None,
-            true,
-            &args.timing,
-            &mut srv,
-        ),
+        Kind::HistoryFanout => fan(args, addr, Flavor::Soket, None, None, true, &mut srv),
         Kind::DeflateIdle { client_no_context_takeover } => {
             let offer = Some(DeflateOffer { client_no_context_takeover });
             cases::idle(addr, proto, args.idle_conns, offer, &mut srv)
@@ -460,30 +433,10 @@ fn run_one(args: &Args, case: &CaseDef, server: &str, peers_bin: &Path, logs: &P
             cases::handshakes(addr, sio_proto, true, args.hs_parallel, args.hs_cap, &args.timing, &mut srv)
         }
         Kind::SioIdle => cases::sio_idle(addr, args.idle_conns, &mut srv),
-        Kind::SioFanout => cases::fanout(
-            addr,
-            Flavor::Sio,
-            args.fanout_conns,
-            args.fanout_window,
-            None,
-            None,
-            false,
-            &args.timing,
-            &mut srv,
-        ),
+        Kind::SioFanout => fan(args, addr, Flavor::Sio, None, None, false, &mut srv),
         Kind::StompFanout => {
             let flavor = server::stomp_flavor(server);
-            cases::fanout(
-                addr,
-                flavor,
-                args.fanout_conns,
-                args.fanout_window,
-                None,
-                None,
-                false,
-                &args.timing,
-                &mut srv,
-            )
+            fan(args, addr, flavor, None, None, false, &mut srv)
         }
     };
     srv.stop();

@@ -412,6 +412,27 @@ fn answer_all(backplane: &mut Backplane, hub: &mut Hub, out: &mut Outbox, now: I
     backplane.on_bytes(LinkId::Commands, &replies, hub, out, now);
 }
 
+/// Signs `name` in at `slot` through a backplane that is up: its claim goes
+/// out and Redis grants it; what the sign-in published is taken off the link.
+fn sign_in(
+    backplane: &mut Backplane,
+    hub: &mut Hub,
+    out: &mut Outbox,
+    slot: usize,
+    name: &str,
+    now: Instant,
+) -> MemberId {
+    let member = hub.attach(endpoint(slot), Dialect::Events, "/");
+    let hello = json!({"type": "hello", "name": name}).to_string();
+    json_chat::handle_text(hub, member, &hello, MAX_MESSAGE, out);
+    backplane.on_hub_output(hub, out, now);
+    answer_all(backplane, hub, out, now);
+    backplane.on_hub_output(hub, out, now);
+    answer_all(backplane, hub, out, now);
+    commands(backplane, LinkId::Commands);
+    member
+}
+
 #[test]
 fn a_backplane_comes_up_resyncs_and_claims() {
     let now = Instant::now();
@@ -472,13 +493,7 @@ fn messages_said_while_down_wait_for_the_peers_then_go_once_in_order() {
     assert!(asked.iter().any(|c| c[1] == "p:n:peer" && c[2].ends_with(r#"{"t":"hello"}"#)), "{asked:?}");
     answer_all(&mut backplane, &mut hub, &mut out, t0);
 
-    let member = hub.attach(endpoint(1), Dialect::Events, "/");
-    json_chat::handle_text(&mut hub, member, r#"{"type":"hello","name":"ann"}"#, MAX_MESSAGE, &mut out);
-    backplane.on_hub_output(&mut hub, &mut out, t0);
-    answer_all(&mut backplane, &mut hub, &mut out, t0);
-    backplane.on_hub_output(&mut hub, &mut out, t0);
-    commands(&mut backplane, LinkId::Commands);
-    answer_all(&mut backplane, &mut hub, &mut out, t0);
+    let member = sign_in(&mut backplane, &mut hub, &mut out, 1, "ann", t0);
 
     // Redis goes away.
     backplane.on_closed(LinkId::Subscriber, &hub, t0);
@@ -535,13 +550,7 @@ fn an_unconfirmed_message_is_sent_again_and_a_receiver_drops_what_it_had() {
     let mut backplane = Backplane::new(config(), &mut hub, t0);
     up(&mut backplane, &mut hub, &mut out, t0);
     answer_all(&mut backplane, &mut hub, &mut out, t0);
-    let member = hub.attach(endpoint(1), Dialect::Events, "/");
-    json_chat::handle_text(&mut hub, member, r#"{"type":"hello","name":"ann"}"#, MAX_MESSAGE, &mut out);
-    backplane.on_hub_output(&mut hub, &mut out, t0);
-    answer_all(&mut backplane, &mut hub, &mut out, t0);
-    backplane.on_hub_output(&mut hub, &mut out, t0);
-    answer_all(&mut backplane, &mut hub, &mut out, t0);
-    commands(&mut backplane, LinkId::Commands);
+    let member = sign_in(&mut backplane, &mut hub, &mut out, 1, "ann", t0);
     json_chat::handle_text(&mut hub, member, r#"{"type":"say","room":"lobby","text":"once"}"#, MAX_MESSAGE, &mut out);
     backplane.on_hub_output(&mut hub, &mut out, t0);
     let first = commands(&mut backplane, LinkId::Commands);
@@ -557,10 +566,7 @@ fn an_unconfirmed_message_is_sent_again_and_a_receiver_drops_what_it_had() {
     let mut other_hub = Hub::new(ChatConfig::default());
     let mut other = Backplane::new(ClusterConfig { node_id: "other".into(), ..config() }, &mut other_hub, t0);
     up(&mut other, &mut other_hub, &mut out, t0);
-    let listener = other_hub.attach(endpoint(2), Dialect::Events, "/");
-    json_chat::handle_text(&mut other_hub, listener, r#"{"type":"hello","name":"bo"}"#, MAX_MESSAGE, &mut out);
-    other.on_hub_output(&mut other_hub, &mut out, t0);
-    answer_all(&mut other, &mut other_hub, &mut out, t0);
+    sign_in(&mut other, &mut other_hub, &mut out, 2, "bo", t0);
     let state = other_hub.local_state();
     assert_eq!(state.len(), 1);
     let ann = wire::encode(

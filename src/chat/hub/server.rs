@@ -39,6 +39,16 @@ pub enum ServerTarget<'a> {
 }
 
 impl<D: Directory> Hub<D> {
+    /// The name a server message goes out under, checked like a user's,
+    /// and its text held to the legacy limit (`--max-line`) like a user's.
+    fn server_sender(&self, from: &str, text: &str) -> Result<Rc<str>, ChatError> {
+        let from: Rc<str> = normalize_name(from).ok_or(ChatError::NameInvalid)?.into();
+        if text.len() > self.config.max_line_bytes {
+            return Err(ChatError::TooLarge);
+        }
+        Ok(from)
+    }
+
     /// A room message from `from` (a name by the name rules, no member) to
     /// every member of `room`, on every node. The number of members it was
     /// addressed to (cluster-wide), or `no_such_room` / `room_invalid` /
@@ -51,10 +61,7 @@ impl<D: Directory> Hub<D> {
         text: &str,
         out: &mut Outbox,
     ) -> Result<usize, ChatError> {
-        let from: Rc<str> = normalize_name(from).ok_or(ChatError::NameInvalid)?.into();
-        if text.len() > self.config.max_line_bytes {
-            return Err(ChatError::TooLarge);
-        }
+        let from = self.server_sender(from, text)?;
         let room = normalize_room(room).ok_or(ChatError::RoomInvalid)?;
         let clustered = self.cluster.is_some();
         let (namespace, ns) = self.namespaces.get_key_value(namespace).ok_or(ChatError::NoSuchRoom)?;
@@ -89,10 +96,7 @@ impl<D: Directory> Hub<D> {
         text: &str,
         out: &mut Outbox,
     ) -> Result<usize, ChatError> {
-        let from: Rc<str> = normalize_name(from).ok_or(ChatError::NameInvalid)?.into();
-        if text.len() > self.config.max_line_bytes {
-            return Err(ChatError::TooLarge);
-        }
+        let from = self.server_sender(from, text)?;
         let (namespace, ns) = self.namespaces.get_key_value(namespace).ok_or(ChatError::NoSuchUser)?;
         let target = find_user(ns, to).map_err(|f| f.error)?;
         match &target.place {
