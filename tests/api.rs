@@ -1,4 +1,4 @@
-//! The server API (docs/API.md) over loopback: keys, limits, and what each
+//! The server API (docs/SERVER.md) over loopback: keys, limits, and what each
 //! endpoint does to real clients of several protocols.
 
 mod common;

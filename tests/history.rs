@@ -1,4 +1,4 @@
-//! Per-room history and recovery after a reconnect (docs/HISTORY.md), with
+//! Per-room history and recovery after a reconnect (docs/SERVER.md), with
 //! real `/ws` clients over loopback.
 
 mod common;

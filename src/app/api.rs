@@ -1,4 +1,4 @@
-//! The server API (docs/API.md): what an application backend asks of the
+//! The server API (docs/SERVER.md): what an application backend asks of the
 //! chat over HTTP, `POST /api/*` with a JSON body and `Authorization: apikey
 //! KEY`. Absent (404, as any unknown path) unless `--api-key` or
 //! `--api-key-file` is given.
@@ -25,7 +25,7 @@ const JSON: &str = "application/json";
 /// The server API's and the history's flags (flattened into the daemon's).
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct ServerFlags {
-    /// Turns on the server API (`/api/*`, docs/API.md): requests must carry
+    /// Turns on the server API (`/api/*`, docs/SERVER.md): requests must carry
     /// `Authorization: apikey KEY`. Without it (or --api-key-file) the paths are 404.
     #[arg(long, value_name = "KEY")]
     pub api_key: Option<String>,
@@ -47,7 +47,7 @@ pub struct ServerFlags {
     pub api_burst: u32,
 
     /// Messages kept per room for `history` requests and recovery after a reconnect
-    /// (docs/HISTORY.md). 0: no history, at no cost.
+    /// (docs/SERVER.md). 0: no history, at no cost.
     #[arg(long, default_value_t = 0)]
     pub history_size: usize,
 

@@ -1,4 +1,4 @@
-//! A room's recent messages (docs/HISTORY.md): a bounded ring per room,
+//! A room's recent messages (docs/SERVER.md): a bounded ring per room,
 //! kept with the room's roster and gone with it, each message numbered by
 //! an offset that only grows within the ring's epoch (the room's lifetime
 //! on this node). Sans-IO: the hub is told the time ([`super::Hub::set_now`]).

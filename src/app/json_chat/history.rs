@@ -1,4 +1,4 @@
-//! `/ws` history (docs/HISTORY.md): `{"type":"history","room":R}` answered
+//! `/ws` history (docs/SERVER.md): `{"type":"history","room":R}` answered
 //! from the room's ring, and `hello` with `"since":{R:{"epoch":E,"offset":N}}`
 //! answered after the `welcome` with what the client missed in each room
 //! (it is joined to them again), or `recovered:false`. Only looked at when
