@@ -3,14 +3,20 @@
 //!
 //! Sans-IO: token bytes and a clock value (seconds since the Unix epoch) go
 //! in, [`Claims`] or a [`Refusal`] come out. The signature check is the
-//! `jsonwebtoken` crate's; the algorithm list is pinned to the one the
-//! configured key is for, so `alg: none` or an HS256 token signed with a
-//! public key as its secret never verifies. `exp` and `nbf` are checked
-//! here against the caller's clock, not the crate's.
+//! `jsonwebtoken` crate's, but for ES256, which `ring` checks (already the
+//! TLS provider, and about 4 times faster than jsonwebtoken's pure-Rust
+//! P-256, which matters when a connect flood brings forged tokens); the
+//! algorithm is pinned to the one the configured key is for, so `alg: none`
+//! or an HS256 token signed with a public key as its secret never verifies.
+//! `exp` and `nbf` are checked here against the caller's clock, not the
+//! crate's.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use ring::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
 use serde::Deserialize;
 
 use crate::chat::{normalize_name, normalize_room};
@@ -129,6 +135,8 @@ impl RoomPattern {
 pub struct Verifier {
     key: DecodingKey,
     validation: Validation,
+    /// ES256: the P-256 point `ring` checks signatures with.
+    p256: Option<UnparsedPublicKey<Vec<u8>>>,
     max_bytes: usize,
     leeway: u64,
 }
@@ -156,7 +164,9 @@ impl Verifier {
             if !names_p256(pem) {
                 return Err("an EC key on another curve than P-256: only ES256 is supported".into());
             }
-            return Ok(Verifier::with(key, Algorithm::ES256, max_bytes, leeway));
+            let mut verifier = Verifier::with(key, Algorithm::ES256, max_bytes, leeway);
+            verifier.p256 = p256_point(pem).map(|point| UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point));
+            return Ok(verifier);
         }
         match DecodingKey::from_rsa_pem(pem) {
             Ok(key) => Ok(Verifier::with(key, Algorithm::RS256, max_bytes, leeway)),
@@ -171,7 +181,7 @@ impl Verifier {
         validation.validate_nbf = false;
         validation.validate_aud = false;
         validation.required_spec_claims.clear();
-        Verifier { key, validation, max_bytes, leeway }
+        Verifier { key, validation, p256: None, max_bytes, leeway }
     }
 
     /// The algorithm tokens must name.
@@ -196,14 +206,19 @@ impl Verifier {
         if token.len() > self.max_bytes {
             return Err(Refusal::TooLong);
         }
-        let data = jsonwebtoken::decode::<Wire>(token, &self.key, &self.validation).map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind;
-            match e.kind() {
-                ErrorKind::InvalidSignature => Refusal::BadSignature,
-                _ => Refusal::Malformed,
+        let wire = match &self.p256 {
+            Some(key) => es256_claims(key, token)?,
+            None => {
+                let data = jsonwebtoken::decode::<Wire>(token, &self.key, &self.validation).map_err(|e| {
+                    use jsonwebtoken::errors::ErrorKind;
+                    match e.kind() {
+                        ErrorKind::InvalidSignature => Refusal::BadSignature,
+                        _ => Refusal::Malformed,
+                    }
+                })?;
+                data.claims
             }
-        })?;
-        let wire = data.claims;
+        };
         let expires = wire.exp.ok_or(Refusal::NoExpiry)?;
         if expires.saturating_add(self.leeway) <= now {
             return Err(Refusal::Expired);
@@ -227,6 +242,52 @@ impl Verifier {
     pub fn cutoff_ms(&self, expires: u64) -> u64 {
         expires.saturating_add(self.leeway).saturating_mul(1000)
     }
+}
+
+/// The claims of an ES256 token whose signature `key` accepts: three
+/// base64url parts, a header naming ES256, a 64-byte `r || s` signature
+/// over the first two parts.
+fn es256_claims(key: &UnparsedPublicKey<Vec<u8>>, token: &[u8]) -> Result<Wire, Refusal> {
+    let mut parts = token.split(|&b| b == b'.');
+    let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(Refusal::Malformed);
+    };
+    #[derive(Deserialize)]
+    struct Header {
+        alg: String,
+    }
+    let header_json = URL_SAFE_NO_PAD.decode(header).map_err(|_| Refusal::Malformed)?;
+    let header: Header = serde_json::from_slice(&header_json).map_err(|_| Refusal::Malformed)?;
+    if header.alg != "ES256" {
+        return Err(Refusal::Malformed);
+    }
+    let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| Refusal::Malformed)?;
+    let signed = token.get(..signed_len(token)).ok_or(Refusal::Malformed)?;
+    key.verify(signed, &signature).map_err(|_| Refusal::BadSignature)?;
+    let claims = URL_SAFE_NO_PAD.decode(payload).map_err(|_| Refusal::Malformed)?;
+    serde_json::from_slice(&claims).map_err(|_| Refusal::Malformed)
+}
+
+/// The length of `header.payload`, the signed part of a token.
+fn signed_len(token: &[u8]) -> usize {
+    token.iter().rposition(|&b| b == b'.').unwrap_or(0)
+}
+
+/// The uncompressed P-256 point of a PEM `PUBLIC KEY` (SubjectPublicKeyInfo),
+/// when it has the usual 91-byte form; `None` leaves the key to jsonwebtoken.
+fn p256_point(pem: &[u8]) -> Option<Vec<u8>> {
+    use rustls_pki_types::SubjectPublicKeyInfoDer;
+    use rustls_pki_types::pem::PemObject;
+    // SEQUENCE { SEQUENCE { id-ecPublicKey, prime256v1 }, BIT STRING (66 bytes, 0 unused bits) }.
+    const PREFIX: [u8; 26] = [
+        0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01, 0x06, 0x08, 0x2A, 0x86, 0x48,
+        0xCE, 0x3D, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+    ];
+    let spki = SubjectPublicKeyInfoDer::from_pem_slice(pem).ok()?;
+    let der: &[u8] = spki.as_ref();
+    let point = der.strip_prefix(&PREFIX[..])?;
+    (point.len() == 65 && point[0] == 0x04).then(|| point.to_vec())
 }
 
 /// Whether the PEM's key names the P-256 curve (OID 1.2.840.10045.3.1.7).

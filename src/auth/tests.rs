@@ -117,3 +117,36 @@ fn an_exp_at_the_end_of_time_does_not_overflow() {
     assert_eq!(v.verify(&sign(&json!({"sub": "a", "exp": -1})), NOW), Err(Refusal::Malformed));
     assert_eq!(v.verify(&sign(&json!({"sub": "a", "exp": 1.5})), NOW), Err(Refusal::Malformed));
 }
+
+#[test]
+fn es256_is_checked_by_ring_and_refuses_what_it_must() {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("a P-256 key");
+    let verifier = Verifier::public_key(key.public_key_pem().as_bytes(), 8192, 0).expect("a P-256 public key loads");
+    assert!(verifier.p256.is_some(), "a P-256 key in the usual form is checked by ring");
+    let private = EncodingKey::from_ec_pem(key.serialize_pem().as_bytes()).expect("the private key");
+    let now = 1_000_000;
+    let good = jsonwebtoken::encode(
+        &Header::new(Algorithm::ES256),
+        &json!({"sub": "ec", "exp": now + 60, "rooms": ["a-*"]}),
+        &private,
+    )
+    .expect("signs");
+    let claims = verifier.verify(good.as_bytes(), now).expect("a good ES256 token");
+    assert_eq!(claims.name, "ec");
+    assert_eq!(verifier.verify(good.as_bytes(), now + 61), Err(Refusal::Expired));
+
+    // One bit of the payload changed: the signature no longer matches.
+    let parts: Vec<&str> = good.split('.').collect();
+    let forged_payload = URL_SAFE_NO_PAD.encode(br#"{"sub":"admin","exp":2000000000}"#);
+    let forged = format!("{}.{}.{}", parts[0], forged_payload, parts[2]);
+    assert_eq!(verifier.verify(forged.as_bytes(), now), Err(Refusal::BadSignature));
+    // Another algorithm named in the header, `none` among them, or a fourth part.
+    for alg in ["HS256", "none", "ES384"] {
+        let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}"}}"#));
+        let token = format!("{header}.{}.{}", parts[1], parts[2]);
+        assert_eq!(verifier.verify(token.as_bytes(), now), Err(Refusal::Malformed), "{alg}");
+    }
+    for junk in [format!("{good}.x"), parts[..2].join("."), "a.b.c".to_owned(), String::new()] {
+        assert_eq!(verifier.verify(junk.as_bytes(), now), Err(Refusal::Malformed), "{junk}");
+    }
+}
