@@ -412,6 +412,14 @@ fn answer_all(backplane: &mut Backplane, hub: &mut Hub, out: &mut Outbox, now: I
     backplane.on_bytes(LinkId::Commands, &replies, hub, out, now);
 }
 
+/// A hub of a cluster node with its backplane, still down, as the reactor
+/// holds them, and an empty outbox.
+fn rig(now: Instant) -> (Hub, Outbox, Backplane) {
+    let mut hub = Hub::new(ChatConfig::default());
+    let backplane = Backplane::new(config(), &mut hub, now);
+    (hub, Outbox::default(), backplane)
+}
+
 /// Signs `name` in at `slot` through a backplane that is up: its claim goes
 /// out and Redis grants it; what the sign-in published is taken off the link.
 fn sign_in(
@@ -436,9 +444,7 @@ fn sign_in(
 #[test]
 fn a_backplane_comes_up_resyncs_and_claims() {
     let now = Instant::now();
-    let mut hub = Hub::new(ChatConfig::default());
-    let mut out = Outbox::default();
-    let mut backplane = Backplane::new(config(), &mut hub, now);
+    let (mut hub, mut out, mut backplane) = rig(now);
     let member = hub.attach(endpoint(1), Dialect::Events, "/");
     json_chat::handle_text(&mut hub, member, r#"{"type":"hello","name":"ann"}"#, MAX_MESSAGE, &mut out);
     // The link is down: the claim waits.
@@ -459,9 +465,7 @@ fn a_backplane_comes_up_resyncs_and_claims() {
 #[test]
 fn a_refused_login_drops_the_link_and_backs_off() {
     let now = Instant::now();
-    let mut hub = Hub::new(ChatConfig::default());
-    let mut out = Outbox::default();
-    let mut backplane = Backplane::new(config(), &mut hub, now);
+    let (mut hub, mut out, mut backplane) = rig(now);
     assert!(backplane.poll_connect(now));
     backplane.on_connected(LinkId::Commands, &hub, now);
     backplane.on_bytes(LinkId::Commands, b"-WRONGPASS invalid\r\n", &mut hub, &mut out, now);
@@ -477,9 +481,7 @@ fn a_refused_login_drops_the_link_and_backs_off() {
 #[test]
 fn messages_said_while_down_wait_for_the_peers_then_go_once_in_order() {
     let t0 = Instant::now();
-    let mut hub = Hub::new(ChatConfig::default());
-    let mut out = Outbox::default();
-    let mut backplane = Backplane::new(config(), &mut hub, t0);
+    let (mut hub, mut out, mut backplane) = rig(t0);
     up(&mut backplane, &mut hub, &mut out, t0);
     answer_all(&mut backplane, &mut hub, &mut out, t0);
     // A peer with a user in the lobby.
@@ -530,9 +532,7 @@ fn messages_said_while_down_wait_for_the_peers_then_go_once_in_order() {
 #[test]
 fn a_silent_subscriber_or_a_missing_reply_ends_the_link() {
     let t0 = Instant::now();
-    let mut hub = Hub::new(ChatConfig::default());
-    let mut out = Outbox::default();
-    let mut backplane = Backplane::new(config(), &mut hub, t0);
+    let (mut hub, mut out, mut backplane) = rig(t0);
     up(&mut backplane, &mut hub, &mut out, t0);
     // The resync's replies never come.
     backplane.tick(&mut hub, &mut out, t0 + Duration::from_millis(499));
@@ -545,9 +545,7 @@ fn a_silent_subscriber_or_a_missing_reply_ends_the_link() {
 #[test]
 fn an_unconfirmed_message_is_sent_again_and_a_receiver_drops_what_it_had() {
     let t0 = Instant::now();
-    let mut hub = Hub::new(ChatConfig::default());
-    let mut out = Outbox::default();
-    let mut backplane = Backplane::new(config(), &mut hub, t0);
+    let (mut hub, mut out, mut backplane) = rig(t0);
     up(&mut backplane, &mut hub, &mut out, t0);
     answer_all(&mut backplane, &mut hub, &mut out, t0);
     let member = sign_in(&mut backplane, &mut hub, &mut out, 1, "ann", t0);
