@@ -188,20 +188,11 @@ impl<D: Directory> Hub<D> {
     /// A member lost its name to another node (a claim made again after a
     /// partition found it taken): it hears `name_taken` and is closed.
     pub fn evict(&mut self, member: MemberId, out: &mut Outbox) {
-        let Some(session) = self.members.get_mut(&member) else {
-            return;
-        };
-        let name = match &session.state {
-            State::Registered(user) => user.name.clone(),
+        let name = match self.members.get(&member).map(|s| &s.state) {
+            Some(State::Registered(user)) => user.name.clone(),
             _ => return,
         };
-        let recipient = Recipient { endpoint: session.endpoint, member, omit: None };
-        let error = Event::Error { error: crate::chat::ChatError::NameTaken, detail: Some(name), tag: None };
-        out.push(&session.namespace, error, vec![recipient]);
-        if !session.quitting {
-            session.quitting = true;
-            out.closes.push(recipient);
-        }
+        self.close_member(member, crate::chat::ChatError::NameTaken, Some(&name), out);
     }
 
     /// A user registered on `node`.
