@@ -10,7 +10,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::app::static_files::StaticFiles;
-use crate::chat::ChatConfig;
+use crate::chat::{ChatConfig, RecoveryConfig};
 use crate::proto::http::HttpConfig;
 use crate::proto::ws::DecoderLimits;
 use crate::proto::ws::deflate::{DeflateConfig, DeflateMode};
@@ -154,6 +154,22 @@ pub struct Config {
     /// Socket.IO: time a new session has to connect a namespace before it is closed.
     #[arg(long, default_value = "45s", value_parser = parse_duration)]
     pub socketio_connect_timeout: Duration,
+
+    /// Socket.IO connection state recovery: how long a dropped session may come back with its
+    /// name, rooms and socket id and be given what it missed (the reference
+    /// `maxDisconnectionDuration`, e.g. `2m`; `0`: off). Replayed events carry their offset as a
+    /// last argument, as the reference server's do (docs/SOCKETIO.md).
+    #[arg(long, default_value = "0", value_parser = parse_duration)]
+    pub socketio_recovery: Duration,
+
+    /// Socket.IO recovery: most dropped sessions kept at once; past it the oldest is forgotten.
+    #[arg(long, default_value_t = 10_000)]
+    pub socketio_recovery_sessions: usize,
+
+    /// Socket.IO recovery: most bytes of events kept for returning sessions; past it the oldest
+    /// are dropped, and a session that missed them is not recovered.
+    #[arg(long, default_value = "16MiB", value_parser = parse_size)]
+    pub socketio_recovery_buffer: usize,
 
     /// Serve the behaviour the official Engine.IO and Socket.IO protocol test suites expect
     /// (an Engine.IO echo at `/engine.io/`, Socket.IO's test handlers at `/socket.io/`) instead of
@@ -675,6 +691,11 @@ impl Config {
                 max_line_bytes: self.max_line_bytes,
                 max_rooms_per_user: self.max_rooms_per_user,
                 history: self.server.history(),
+                recovery: RecoveryConfig {
+                    window: (!self.socketio_recovery.is_zero()).then_some(self.socketio_recovery),
+                    max_sessions: self.socketio_recovery_sessions,
+                    max_log_bytes: self.socketio_recovery_buffer,
+                },
             },
             decoder: DecoderLimits { max_message_bytes: self.max_message_bytes, max_fragments: self.max_fragments },
             engine: EngineConfig {

@@ -29,7 +29,7 @@ use std::ops::Range;
 use std::rc::Rc;
 use std::time::Instant;
 
-use crate::chat::{Dialect, Event, Hub, Outbox};
+use crate::chat::{Delivery, Dialect, Event, Hub, Outbox};
 use crate::config::Limits;
 use crate::ids::ConnId;
 use crate::metrics::{Metrics, QueueGauges};
@@ -247,9 +247,10 @@ pub struct WireFormat {
     pub key: &'static str,
     /// What the hub may send a member speaking this format.
     pub dialect: Dialect,
-    /// The payload of `event` in `namespace` (where every receiver of the
-    /// delivery is) in this format, or `None` if such receivers never get it.
-    pub render: fn(&Event, &str) -> Option<Rendered>,
+    /// The payload of the delivery's event in this format (every receiver
+    /// of a delivery is in its namespace), or `None` if such receivers never
+    /// get it.
+    pub render: fn(&Delivery) -> Option<Rendered>,
     /// Each receiver's bytes differ (STOMP's `subscription` header, one
     /// message per matching subscription): the app writes each delivery
     /// itself through [`App::deliver`], sharing the rendering's bytes.

@@ -11,13 +11,16 @@ use super::error::{ChatError, Failure};
 use super::names::{normalize_name, normalize_room};
 use super::room::{Member, Namespace, Place, Roster};
 use super::{
-    Broadcast, ChatConfig, Command, Dialect, EmitTarget, Endpoint, Event, LOBBY, MemberId, Outbox, RawArgs, Recipient,
-    RemoteTarget, Request, Tag,
+    Audience, Broadcast, ChatConfig, Command, Dialect, EmitTarget, Endpoint, Event, LOBBY, MemberId, Outbox, RawArgs,
+    Recipient, RemoteTarget, Request, Tag,
 };
 
 mod grants;
 mod remote;
+mod resume;
 mod server;
+
+pub use resume::Resumed;
 
 pub use server::{HubInfo, ServerTarget};
 
@@ -41,6 +44,8 @@ pub struct Hub<D: Directory = ClaimQueue> {
     history: super::history::HistoryState,
     /// Token passes, when tokens are on (docs/AUTH.md).
     grants: grants::Grants,
+    /// Socket.IO connection state recovery, when it is on.
+    recovery: Option<Box<super::recovery::RecoveryLog>>,
 }
 
 /// One attached member.
@@ -130,6 +135,7 @@ impl<D: Directory> Hub<D> {
             next_seq: 0,
             cluster: None,
             grants: grants::Grants::default(),
+            recovery: super::recovery::RecoveryLog::new(config.recovery).map(Box::new),
         }
     }
 
@@ -499,9 +505,9 @@ impl<D: Directory> Hub<D> {
         }
         let room = room.clone();
         let mark = self.record(&sender.namespace, &room, &me.name, &text);
-        if !recipients.is_empty() {
-            out.push(&sender.namespace, Event::Message { room, from: me.name, text, mark }, recipients);
-        }
+        let audience = Audience::Room(room.clone());
+        let event = Event::Message { room, from: me.name.clone(), text, mark };
+        self.push_replayable(&sender.namespace, audience, Some(&me.name), event, recipients, out);
         Ok(Done::Effects)
     }
 
@@ -514,7 +520,9 @@ impl<D: Directory> Hub<D> {
             // Section 2: a message to oneself is delivered like any other.
             Place::Here(endpoint) => {
                 let recipient = Recipient { endpoint: *endpoint, member: target.id, omit: None };
-                out.push(&sender.namespace, Event::Private { from: me.name, text: text.into() }, vec![recipient]);
+                let audience = Audience::User(target.name.clone());
+                let event = Event::Private { from: me.name, text: text.into() };
+                self.push_replayable(&sender.namespace, audience, None, event, vec![recipient], out);
             }
             Place::Node(node) => out.cluster.push(Broadcast::Private {
                 namespace: sender.namespace.clone(),
@@ -626,14 +634,16 @@ impl<D: Directory> Hub<D> {
         let clustered = self.cluster.is_some();
         // Section 3: receivers that speak events, never the sender.
         let wanted = |m: &&Member| m.dialect == Dialect::Events && m.id != sender.id;
-        let (recipients, room, elsewhere): (Vec<Recipient>, _, _) = match target {
+        let (recipients, room, elsewhere, audience): (Vec<Recipient>, _, _, _) = match target {
             EmitTarget::Namespace => {
-                (event_listeners(ns, sender.id), None, clustered.then_some(RemoteTarget::Namespace))
+                let elsewhere = clustered.then_some(RemoteTarget::Namespace);
+                (event_listeners(ns, sender.id), None, elsewhere, Audience::Namespace)
             }
             EmitTarget::Room(room) => {
                 let (room, roster) = member_room(ns, sender.id, &room)?;
                 let elsewhere = clustered.then(|| RemoteTarget::Room(room.clone()));
-                (roster.iter().filter(wanted).filter_map(Member::recipient).collect(), Some(room.clone()), elsewhere)
+                let recipients = roster.iter().filter(wanted).filter_map(Member::recipient).collect();
+                (recipients, Some(room.clone()), elsewhere, Audience::Room(room.clone()))
             }
             EmitTarget::User(to) => {
                 let target = find_user(ns, &to)?;
@@ -646,7 +656,8 @@ impl<D: Directory> Hub<D> {
                     Place::Here(_) => None,
                 };
                 // "never the sender": an emit to oneself reaches no one.
-                (std::iter::once(target).filter(wanted).filter_map(Member::recipient).collect(), None, elsewhere)
+                let recipients = std::iter::once(target).filter(wanted).filter_map(Member::recipient).collect();
+                (recipients, None, elsewhere, Audience::User(target.name.clone()))
             }
         };
         let event: Rc<str> = event.into();
@@ -661,10 +672,8 @@ impl<D: Directory> Hub<D> {
                 args: None,
             });
         }
-        if !recipients.is_empty() {
-            let event = Event::Custom { event, data, from: Some(me.name), room, args: None };
-            out.push(&sender.namespace, event, recipients);
-        }
+        let event = Event::Custom { event, data, from: Some(me.name.clone()), room, args: None };
+        self.push_replayable(&sender.namespace, audience, Some(&me.name), event, recipients, out);
         Ok(Done::Effects)
     }
 
@@ -701,7 +710,7 @@ impl<D: Directory> Hub<D> {
         let mut recipients = event_listeners(ns, sender.id);
         recipients.push(sender.recipient());
         let event = Event::Custom { event, data, from, room: None, args: Some(args) };
-        out.push(&sender.namespace, event, recipients);
+        self.push_replayable(&sender.namespace, Audience::Namespace, None, event, recipients, out);
         Ok(Done::Effects)
     }
 

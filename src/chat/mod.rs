@@ -12,6 +12,7 @@ mod error;
 mod history;
 mod hub;
 mod names;
+mod recovery;
 mod room;
 
 use std::borrow::Cow;
@@ -21,8 +22,9 @@ pub use crate::ids::Endpoint;
 pub use directory::{Claim, ClaimQueue, ClaimRequest, Directory, LocalDirectory};
 pub use error::ChatError;
 pub use history::{HistoryConfig, Page, Position, Recovery, Stored};
-pub use hub::{AuthFailure, Hub, HubInfo, ServerTarget};
+pub use hub::{AuthFailure, Hub, HubInfo, Resumed, ServerTarget};
 pub use names::{normalize_name, normalize_namespace, normalize_room};
+pub use recovery::{Audience, RecoveryConfig, Unrecovered};
 
 /// When a user registered or joined a room: the order of presence lists and
 /// rosters. In a cluster a stamp is made on the user's node from its wall
@@ -401,6 +403,9 @@ pub struct Delivery {
     pub event: Event,
     /// Never empty: the hub drops deliveries nobody would get.
     pub recipients: Vec<Recipient>,
+    /// Its place in the Socket.IO recovery log, when recovery is on and the
+    /// event is one a returning session would be given again.
+    pub offset: Option<u64>,
 }
 
 /// What calls into the hub produced, in the order the effects happened.
@@ -457,8 +462,19 @@ impl Outbox {
 
     /// Queues `event` for `recipients` in `namespace`; a delivery to nobody is dropped.
     pub(crate) fn push(&mut self, namespace: &Rc<str>, event: Event, recipients: Vec<Recipient>) {
+        self.push_at(namespace, event, recipients, None);
+    }
+
+    /// [`Outbox::push`] for an event logged at `offset` for recovery.
+    pub(crate) fn push_at(
+        &mut self,
+        namespace: &Rc<str>,
+        event: Event,
+        recipients: Vec<Recipient>,
+        offset: Option<u64>,
+    ) {
         if !recipients.is_empty() {
-            self.deliveries.push(Delivery { namespace: namespace.clone(), event, recipients });
+            self.deliveries.push(Delivery { namespace: namespace.clone(), event, recipients, offset });
         }
     }
 }
@@ -476,10 +492,17 @@ pub struct ChatConfig {
     pub max_rooms_per_user: usize,
     /// `--history-size` and `--history-ttl`.
     pub history: HistoryConfig,
+    /// Socket.IO connection state recovery (`--socketio-recovery` and its caps).
+    pub recovery: RecoveryConfig,
 }
 
 impl Default for ChatConfig {
     fn default() -> ChatConfig {
-        ChatConfig { max_line_bytes: 65536, max_rooms_per_user: 256, history: HistoryConfig::default() }
+        ChatConfig {
+            max_line_bytes: 65536,
+            max_rooms_per_user: 256,
+            history: HistoryConfig::default(),
+            recovery: RecoveryConfig::default(),
+        }
     }
 }

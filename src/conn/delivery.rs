@@ -40,7 +40,7 @@ impl<'e> Renderings<'e> {
         match self.made.iter().rposition(|r| r.format == format) {
             Some(index) => index,
             None => {
-                let rendered = (format.render)(&self.delivery.event, &self.delivery.namespace);
+                let rendered = (format.render)(self.delivery);
                 self.made.push(Rendering { format, rendered, framed: [None, None], deflated: Vec::new() });
                 self.made.len() - 1
             }

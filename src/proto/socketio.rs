@@ -270,11 +270,16 @@ fn push_number(out: &mut Vec<u8>, n: u64) {
 }
 
 /// The answer to a CONNECT: `0`, the namespace, `{"sid":...}`.
-pub fn connect_ok(namespace: &str, sid: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(32 + namespace.len());
+pub fn connect_ok(namespace: &str, sid: &str, pid: Option<&str>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + namespace.len());
     write_header(&mut out, Kind::Connect, 0, namespace, None);
     out.extend_from_slice(br#"{"sid":""#);
     out.extend_from_slice(sid.as_bytes());
+    if let Some(pid) = pid {
+        // The private session id, with connection state recovery on.
+        out.extend_from_slice(br#"","pid":""#);
+        out.extend_from_slice(pid.as_bytes());
+    }
     out.extend_from_slice(br#""}"#);
     out
 }
@@ -386,7 +391,8 @@ mod tests {
         out.clear();
         write_header(&mut out, Kind::Event, 0, "/chat", None);
         assert_eq!(out, b"2/chat,");
-        assert_eq!(connect_ok("/", "x"), br#"0{"sid":"x"}"#);
+        assert_eq!(connect_ok("/", "x", None), br#"0{"sid":"x"}"#);
+        assert_eq!(connect_ok("/a", "x", Some("p")), br#"0/a,{"sid":"x","pid":"p"}"#);
         assert_eq!(connect_error("/random", "Invalid namespace", None), br#"4/random,{"message":"Invalid namespace"}"#);
     }
 }

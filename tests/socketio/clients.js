@@ -2,7 +2,10 @@
 // setting: events between clients, acks, rooms, two namespaces kept apart,
 // private messages to and from a legacy TCP user, binary attachments, a
 // silent client dropped by the heartbeat, an oversized payload refused while
-// the others go on, and a client that reconnects by itself after a restart.
+// the others go on, a client that reconnects by itself after a restart, and
+// connection state recovery: a client whose transport drops while others
+// chat comes back with its id and rooms and gets exactly what it missed, in
+// order; one that missed more than the server kept is not recovered.
 // Every wait is bounded; a failure exits non-zero with what was missing.
 // Usage: node tests/socketio/clients.js path/to/soket
 'use strict';
@@ -42,8 +45,9 @@ function withTimeout(promise, what, ms = WAIT_MS) {
   ]).finally(() => clearTimeout(timer));
 }
 
-function startDaemon(binary, listen = '127.0.0.1:0') {
+function startDaemon(binary, listen = '127.0.0.1:0', extra = []) {
   const args = [
+    ...extra,
     '--listen', listen,
     '--engineio-ping-interval', `${PING_INTERVAL_MS}ms`,
     '--engineio-ping-timeout', `${PING_TIMEOUT_MS}ms`,
@@ -383,12 +387,84 @@ async function scenarios(binary, setting) {
   await stopDaemon(again);
 }
 
+// Connection state recovery (docs/SOCKETIO.md): with the log held to a few
+// KiB, a short outage is recovered and a long chatty one is not.
+async function recovery(binary, setting) {
+  const daemon = await startDaemon(binary, '127.0.0.1:0',
+    ['--socketio-recovery', '1m', '--socketio-recovery-buffer', '4KiB']);
+  const step = (name) => { current = `${setting.label}: recovery: ${name}`; };
+  step('connect with a pid');
+  const alice = await connected(client(daemon, setting, '/', { auth: { name: 'alice' } }), 'alice');
+  const bob = await connected(client(daemon, setting, '/', { auth: { name: 'bob' } }), 'bob');
+  const lena = legacyUser(daemon, 'lena');
+  await alice.next('users', usersAre(['bob', 'lena']), 'users with bob and lena');
+  assert.strictEqual(typeof alice.socket._pid, 'string', 'the CONNECT gave a pid');
+  await alice.call('join', { room: 'r' });
+  await bob.call('join', { room: 'r' });
+  bob.socket.emit('say', { room: 'r', text: 'm1' });
+  const m1 = await alice.next('message', (m) => m.text === 'm1');
+  assert.strictEqual(m1.length, 2, 'a logged event carries its offset');
+  assert.strictEqual(typeof m1[1], 'string');
+  const firstId = alice.socket.id;
+
+  step('others chat while the transport is down');
+  alice.socket.io.engine.close();
+  await alice.next('disconnect');
+  await bob.next('users', usersAre(['lena']), 'alice gone');
+  // Acked, so the order of the senders is the order the server saw.
+  await bob.call('say', { room: 'r', text: 'm2' });
+  await bob.call('join', { room: 'elsewhere' });
+  await bob.call('say', { room: 'elsewhere', text: 'not for alice' });
+  lena.send('l1');
+  await bob.next('message', (m) => m.text === 'l1');
+  bob.socket.emit('news', 'n1');
+  await bob.next('news');
+  bob.socket.emit('say', { room: 'r', text: 'm3' });
+
+  step('back: same id, same rooms, what was missed in order, once');
+  const log = alice.log.length;
+  alice.socket.connect();
+  await alice.next('connect', () => true, 'the reconnect');
+  assert.strictEqual(alice.socket.recovered, true, 'recovered');
+  assert.strictEqual(alice.socket.id, firstId, 'the same socket id');
+  await alice.next('message', (m) => m.text === 'm3');
+  const said = alice.log.slice(log)
+    .filter((e) => e.event === 'message' || e.event === 'news')
+    .map((e) => (e.event === 'news' ? e.args[0] : e.args[0].text));
+  assert.deepStrictEqual(said, ['m2', 'l1', 'n1', 'm3']);
+  await bob.next('joined', (j) => j.room === 'r' && j.name === 'alice', 'alice back in r');
+  bob.socket.emit('say', { room: 'r', text: 'm4' });
+  await alice.next('message', (m) => m.text === 'm4');
+  const who = await alice.call('who', { room: 'r' });
+  assert.deepStrictEqual(who.names, ['bob', 'alice']);
+
+  step('missed more than the log holds: not recovered, a fresh session');
+  alice.socket.io.engine.close();
+  await alice.next('disconnect');
+  await bob.next('users', usersAre(['lena']), 'alice gone again');
+  for (let i = 0; i < 40; i++) bob.socket.emit('say', { room: 'r', text: `flood ${i} ${'x'.repeat(100)}` });
+  await bob.call('who', { room: 'r' });
+  alice.socket.connect();
+  await alice.next('connect', () => true, 'the second reconnect');
+  assert.strictEqual(alice.socket.recovered, false, 'not recovered');
+  assert.notStrictEqual(alice.socket.id, firstId);
+  const fresh = await alice.call('rooms', {});
+  assert.ok(fresh.rooms.some((r) => r.name === 'r'), 'r still exists');
+  assert.deepStrictEqual((await alice.call('who', { room: 'r' })).names, ['bob'], 'alice not put back in r');
+  assert.ok(!alice.log.slice(log).some((e) => e.event === 'message' && e.args[0].text.startsWith('flood')));
+
+  for (const c of [alice, bob]) c.close();
+  lena.close();
+  await stopDaemon(daemon);
+}
+
 (async () => {
   const binary = process.argv[2];
   if (!binary) fail('usage: node clients.js path/to/soket');
   for (const setting of SETTINGS) {
     const started = Date.now();
     await scenarios(binary, setting);
+    await recovery(binary, setting);
     console.log(`socket.io-client (${setting.label}): all scenarios pass (${Date.now() - started} ms)`);
   }
   process.exit(0);

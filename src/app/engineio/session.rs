@@ -97,6 +97,19 @@ impl Link<'_> {
         }
     }
 
+    /// Sends an event rendered for deliveries (its `4` included) and its
+    /// attachments.
+    pub fn send_rendered(&mut self, rendered: &Rendered) {
+        let payload = rendered.payload(None);
+        match &mut self.target {
+            Target::Queue(outgoing) => outgoing.push(Queued::Text(payload.into())),
+            Target::Direct(out) => out.send_text(&payload),
+        }
+        for attachment in rendered.attachments.iter().flat_map(|a| a.iter()) {
+            self.send_binary(attachment);
+        }
+    }
+
     /// Sends one binary message.
     pub fn send_binary(&mut self, data: &[u8]) {
         match &mut self.target {

@@ -15,7 +15,7 @@ use crate::proto::ws::CloseCode;
 
 /// JSON objects, one per WebSocket text frame.
 pub const WIRE: WireFormat =
-    WireFormat { key: "json", dialect: Dialect::Events, render: |event, _| render::render(event), per_receiver: false };
+    WireFormat { key: "json", dialect: Dialect::Events, render: |d| render::render(&d.event), per_receiver: false };
 
 /// One JSON text from `member`, parsed (at most `max_bytes`) and handed to
 /// the hub, or rejected with the parser's error.

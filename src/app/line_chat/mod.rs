@@ -13,7 +13,7 @@ use crate::proto::ws::CloseCode;
 
 /// Legacy lines: `\n`-terminated on TCP, one text frame each on WebSocket.
 pub const WIRE: WireFormat =
-    WireFormat { key: "lines", dialect: Dialect::Lines, render: |event, _| render::render(event), per_receiver: false };
+    WireFormat { key: "lines", dialect: Dialect::Lines, render: |d| render::render(&d.event), per_receiver: false };
 
 /// One legacy user's membership in the hub.
 pub struct LineChat {

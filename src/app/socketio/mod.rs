@@ -24,8 +24,12 @@ use crate::config::EngineConfig;
 use crate::proto::socketio::{self, Kind, Packet};
 
 /// Socket.IO packets in Engine.IO messages.
-pub static WIRE: WireFormat =
-    WireFormat { key: "socketio", dialect: Dialect::Events, render: render::render, per_receiver: false };
+pub static WIRE: WireFormat = WireFormat {
+    key: "socketio",
+    dialect: Dialect::Events,
+    render: |d| render::render(&d.event, &d.namespace, d.offset),
+    per_receiver: false,
+};
 
 /// The most attachments one packet may announce (socket.io-parser's default).
 pub const MAX_ATTACHMENTS: usize = 10;
@@ -114,6 +118,15 @@ struct Socket {
     member: Option<MemberId>,
     /// When its token runs out (docs/AUTH.md).
     cutoff: Cutoff,
+    /// With recovery on, its ids: the key it is parked under when the
+    /// session drops.
+    ids: Option<Box<SessionIds>>,
+}
+
+/// A socket's public id and private session id (connection state recovery).
+struct SessionIds {
+    sid: Box<str>,
+    pid: Box<str>,
 }
 
 /// A binary packet waiting for its attachments.
@@ -207,6 +220,12 @@ impl Upper for SocketIo {
     fn on_close(&mut self, cx: &mut AppCtx<'_>) {
         for socket in self.sockets.drain() {
             if let Some(member) = socket.member {
+                // The transport went away (closed, a missed heartbeat, cut
+                // off): the reference's recoverable reasons. A DISCONNECT
+                // packet or the server's own disconnect never comes here.
+                if let Some(ids) = &socket.ids {
+                    cx.hub.park(member, &ids.pid, &ids.sid);
+                }
                 cx.hub.detach(member, cx.outbox);
             }
         }
@@ -225,6 +244,18 @@ struct Auth<'a> {
     /// docs/AUTH.md.
     #[serde(borrow, default)]
     token: Option<Cow<'a, str>>,
+    /// The client's private session id and last offset, when it comes back
+    /// (connection state recovery); anything but strings is ignored, as
+    /// the reference server ignores it.
+    #[serde(borrow, default)]
+    pid: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    offset: Option<&'a RawValue>,
+}
+
+/// A JSON string's value; `None` for anything else.
+fn string_of(raw: Option<&RawValue>) -> Option<String> {
+    serde_json::from_str::<String>(raw?.get()).ok()
 }
 
 impl SocketIo {
@@ -283,8 +314,8 @@ impl SocketIo {
         let auth = auth.unwrap_or("{}");
         if self.test_suite {
             self.connect_deadline = None;
-            self.sockets.push(Socket { namespace: raw.into(), member: None, cutoff: Cutoff::default() });
-            link.send_text(&socketio::connect_ok(raw, &sid));
+            self.sockets.push(Socket { namespace: raw.into(), member: None, cutoff: Cutoff::default(), ids: None });
+            link.send_text(&socketio::connect_ok(raw, &sid, None));
             let mut packet = Vec::with_capacity(16 + auth.len());
             socketio::write_header(&mut packet, Kind::Event, 0, raw, None);
             packet.extend_from_slice(br#"["auth","#);
@@ -297,8 +328,8 @@ impl SocketIo {
             self.deferred = Some(Box::new((cx.now + TEST_SUITE_SPACING, packet)));
             return;
         }
-        let (name, token) = match serde_json::from_str::<Auth<'_>>(auth) {
-            Ok(auth) => (auth.name, auth.token),
+        let (name, token, back) = match serde_json::from_str::<Auth<'_>>(auth) {
+            Ok(auth) => (auth.name, auth.token, string_of(auth.pid).zip(string_of(auth.offset))),
             Err(_) => {
                 let data = r#"{"code":"name_invalid"}"#;
                 link.send_text(&socketio::connect_error(raw, "auth.name must be a string", Some(data)));
@@ -338,8 +369,22 @@ impl SocketIo {
         }
         self.connect_deadline = None;
         let namespace = cx.hub.namespace_of(member).unwrap_or_else(|| raw.into());
-        self.sockets.push(Socket { namespace, member: Some(member), cutoff });
-        link.send_text(&socketio::connect_ok(raw, &sid));
+        let (ids, missed) = match cx.hub.recovery_on() {
+            true => recover(member, &sid, back, cx),
+            false => (None, Vec::new()),
+        };
+        let (sid, pid) = match &ids {
+            Some(ids) => (&*ids.sid, Some(&*ids.pid)),
+            None => (sid.as_str(), None),
+        };
+        link.send_text(&socketio::connect_ok(raw, sid, pid));
+        // What it missed comes right after the CONNECT, before anything new.
+        for (offset, event) in missed {
+            if let Some(rendered) = render::render(&event, raw, Some(offset)) {
+                link.send_rendered(&rendered);
+            }
+        }
+        self.sockets.push(Socket { namespace, member: Some(member), cutoff, ids });
     }
 
     /// A client's event in the chat world: a soket request, or a relay.
@@ -376,6 +421,28 @@ impl SocketIo {
         let relay = Command::Relay { event: Cow::Borrowed(name), data: single.map(Cow::Owned), args };
         cx.hub.handle(member, Request { command: relay, tag }, cx.outbox);
     }
+}
+
+/// With recovery on: the socket and private session ids a connecting
+/// member gets, and what it missed. A registered member that comes `back`
+/// (pid and offset) in time gets its old ids and rooms again (docs/SOCKETIO.md);
+/// otherwise, and for an anonymous listener, which is never parked, a new pid.
+fn recover(
+    member: MemberId,
+    sid: &str,
+    back: Option<(String, String)>,
+    cx: &mut AppCtx<'_>,
+) -> (Option<Box<SessionIds>>, Vec<(u64, Event)>) {
+    if let Some((pid, offset)) = back
+        && cx.hub.is_registered(member)
+    {
+        match cx.hub.resume(member, &pid, &offset, cx.outbox) {
+            Ok(resumed) => return (Some(Box::new(SessionIds { sid: resumed.sid, pid: pid.into() })), resumed.missed),
+            Err(why) => log::debug!("event=socketio_not_recovered reason={why:?}"),
+        }
+    }
+    let ids = random_id().map(|pid| Box::new(SessionIds { sid: sid.into(), pid: pid.into() }));
+    (ids, Vec::new())
 }
 
 /// A reserved event as the `/ws` request of the same type: its first

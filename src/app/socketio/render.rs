@@ -6,7 +6,13 @@
 //! binary ones as attachments. Every other event is the `/ws` JSON object
 //! under the name of its `type` (`42["message",{...}]`), or, when it answers
 //! a request that asked for an ack, that ack (`43<id>[{...}]`).
+//!
+//! With connection state recovery on, an event a returning session would be
+//! given again carries its offset as a last string argument
+//! (`42["message",{...},"17"]`), where the reference server puts it and
+//! where the client looks for it.
 
+use std::io::Write;
 use std::ops::Range;
 use std::rc::Rc;
 
@@ -16,8 +22,33 @@ use crate::chat::{Event, Tag};
 use crate::proto::engineio::PacketType;
 use crate::proto::socketio::{Kind, write_header};
 
-/// The Engine.IO message carrying `event` for receivers in `namespace`.
-pub fn render(event: &Event, namespace: &str) -> Option<Rendered> {
+/// The Engine.IO message carrying `event` for receivers in `namespace`,
+/// logged for recovery at `offset` if it was.
+pub fn render(event: &Event, namespace: &str, offset: Option<u64>) -> Option<Rendered> {
+    let mut rendered = render_event(event, namespace)?;
+    if let Some(offset) = offset
+        && let Some(body) = with_offset(&rendered.body, offset)
+    {
+        rendered.body = body;
+    }
+    Some(rendered)
+}
+
+/// `body`, an event packet ending in its argument array's `]`, with
+/// `offset` as one more argument. Per-receiver cuts stay valid: they lie
+/// before the end.
+fn with_offset(body: &[u8], offset: u64) -> Option<Rc<[u8]>> {
+    let (last, head) = body.split_last()?;
+    if *last != b']' {
+        return None;
+    }
+    let mut out = Vec::with_capacity(body.len() + 24);
+    out.extend_from_slice(head);
+    write!(out, ",\"{offset}\"]").ok()?;
+    Some(out.into())
+}
+
+fn render_event(event: &Event, namespace: &str) -> Option<Rendered> {
     let mut out = Vec::with_capacity(96);
     out.push(PacketType::Message.digit());
     if let Event::Custom { event, data, args, .. } = event {
@@ -108,7 +139,7 @@ mod tests {
     }
 
     fn text(event: &Event, namespace: &str) -> String {
-        String::from_utf8(render(event, namespace).unwrap().payload(None)).unwrap()
+        String::from_utf8(render(event, namespace, None).unwrap().payload(None)).unwrap()
     }
 
     #[test]
@@ -126,7 +157,7 @@ mod tests {
     #[test]
     fn presence_lists_are_cut_per_receiver() {
         let names: Rc<[Rc<str>]> = Rc::from(vec![rc("a"), rc("b"), rc("c")]);
-        let rendered = render(&Event::Presence { names }, "/").unwrap();
+        let rendered = render(&Event::Presence { names }, "/", None).unwrap();
         let cut = |i| String::from_utf8(rendered.payload(Some(i))).unwrap();
         assert_eq!(cut(0), r#"42["users",{"type":"users","users":["b","c"]}]"#);
         assert_eq!(cut(2), r#"42["users",{"type":"users","users":["a","b"]}]"#);
@@ -142,9 +173,29 @@ mod tests {
         let binary: Rc<[Rc<[u8]>]> = Rc::from(vec![Rc::from(&[1u8, 2][..])]);
         let args = Rc::new(RawArgs { json: rc(r#"["f",{"_placeholder":true,"num":0}]"#), binary });
         let rendered =
-            render(&Event::Custom { event: rc("f"), data: None, from: None, room: None, args: Some(args) }, "/")
+            render(&Event::Custom { event: rc("f"), data: None, from: None, room: None, args: Some(args) }, "/", None)
                 .unwrap();
         assert_eq!(&*rendered.body, br#"451-["f",{"_placeholder":true,"num":0}]"#);
         assert_eq!(rendered.attachments.unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_logged_event_carries_its_offset_last() {
+        let message = Event::Message { room: rc("lobby"), from: rc("bob"), text: rc("hi"), mark: None };
+        let body =
+            |event: &Event, offset| String::from_utf8(render(event, "/a", offset).unwrap().payload(None)).unwrap();
+        assert_eq!(
+            body(&message, Some(17)),
+            r#"42/a,["message",{"type":"message","room":"lobby","from":"bob","text":"hi"},"17"]"#
+        );
+        let args = Rc::new(RawArgs { json: rc(r#"["chat message","hi"]"#), binary: Rc::from(Vec::new()) });
+        let relayed = Event::Custom { event: rc("chat message"), data: None, from: None, room: None, args: Some(args) };
+        assert_eq!(body(&relayed, Some(3)), r#"42/a,["chat message","hi","3"]"#);
+        let names: Rc<[Rc<str>]> = Rc::from(vec![rc("a"), rc("b")]);
+        let rendered = render(&Event::Presence { names }, "/", Some(9)).unwrap();
+        assert_eq!(
+            String::from_utf8(rendered.payload(Some(0))).unwrap(),
+            r#"42["users",{"type":"users","users":["b"]},"9"]"#
+        );
     }
 }

@@ -26,8 +26,12 @@ use render::{TOPIC_PREFIX, USER_PREFIX};
 use subscriptions::{AckMode, Subscription, Target};
 
 /// MESSAGE frames; each receiver writes its own head before the shared rest.
-pub static WIRE: WireFormat =
-    WireFormat { key: "stomp", dialect: Dialect::Events, render: render::render, per_receiver: true };
+pub static WIRE: WireFormat = WireFormat {
+    key: "stomp",
+    dialect: Dialect::Events,
+    render: |d| render::render(&d.event, &d.namespace),
+    per_receiver: true,
+};
 
 /// The namespace STOMP users are in: the world of legacy TCP and `/ws`.
 const NAMESPACE: &str = "/";

@@ -18,7 +18,7 @@ use super::{Hub, Member, Place, State, event_listeners, leave_room, push_presenc
 use crate::chat::directory::ClaimQueue;
 use crate::chat::names::{normalize_name, normalize_room};
 use crate::chat::{
-    Dialect, Directory, Event, LOBBY, MemberId, Outbox, RawArgs, Recipient, RemoteTarget, Stamp, UserState,
+    Audience, Dialect, Directory, Event, LOBBY, MemberId, Outbox, RawArgs, Recipient, RemoteTarget, Stamp, UserState,
 };
 
 /// This node's identity and every user of the others.
@@ -252,9 +252,8 @@ impl<D: Directory> Hub<D> {
         let (namespace, room, from, text): (Rc<str>, Rc<str>, Rc<str>, Rc<str>) =
             (namespace.clone(), room.clone(), from.into(), text.into());
         let mark = self.record(&namespace, &room, &from, &text);
-        if !recipients.is_empty() {
-            out.push(&namespace, Event::Message { room, from, text, mark }, recipients);
-        }
+        let audience = Audience::Room(room.clone());
+        self.push_replayable(&namespace, audience, None, Event::Message { room, from, text, mark }, recipients, out);
     }
 
     /// A private message from another node for `to`, if it is still here.
@@ -263,8 +262,11 @@ impl<D: Directory> Hub<D> {
             return;
         }
         let Some((namespace, ns)) = self.namespaces.get_key_value(namespace) else { return };
-        let Some(recipient) = ns.user(to).and_then(Member::recipient) else { return };
-        out.push(&namespace.clone(), Event::Private { from: from.into(), text: text.into() }, vec![recipient]);
+        let Some(user) = ns.user(to) else { return };
+        let Some(recipient) = user.recipient() else { return };
+        let (namespace, audience) = (namespace.clone(), Audience::User(user.name.clone()));
+        let event = Event::Private { from: from.into(), text: text.into() };
+        self.push_replayable(&namespace, audience, None, event, vec![recipient], out);
     }
 
     /// A custom event from another node: to this node's events members of
@@ -287,22 +289,22 @@ impl<D: Directory> Hub<D> {
         }
         let Some((namespace, ns)) = self.namespaces.get_key_value(namespace) else { return };
         let events_member = |m: &&Member| m.dialect == Dialect::Events;
-        let (recipients, room): (Vec<Recipient>, _) = match target {
-            RemoteTarget::Namespace => (event_listeners(ns, MemberId(u64::MAX)), None),
+        let (recipients, room, audience): (Vec<Recipient>, _, _) = match target {
+            RemoteTarget::Namespace => (event_listeners(ns, MemberId(u64::MAX)), None, Audience::Namespace),
             RemoteTarget::Room(room) => {
                 let Some((room, roster)) = ns.rooms.get_key_value(&**room) else { return };
-                (roster.iter().filter(events_member).filter_map(Member::recipient).collect(), Some(room.clone()))
+                let recipients = roster.iter().filter(events_member).filter_map(Member::recipient).collect();
+                (recipients, Some(room.clone()), Audience::Room(room.clone()))
             }
             RemoteTarget::User { name, .. } => {
-                (ns.user(name).into_iter().filter(events_member).filter_map(Member::recipient).collect(), None)
+                let recipients = ns.user(name).into_iter().filter(events_member).filter_map(Member::recipient);
+                (recipients.collect(), None, Audience::User(name.clone()))
             }
         };
-        if recipients.is_empty() {
-            return;
-        }
+        let namespace = namespace.clone();
         let event =
             Event::Custom { event: event.into(), data: data.map(Rc::from), from: from.map(Rc::from), room, args };
-        out.push(&namespace.clone(), event, recipients);
+        self.push_replayable(&namespace, audience, None, event, recipients, out);
     }
 
     /// Everything `node` has now, after it (re)joined: its users this hub

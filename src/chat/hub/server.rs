@@ -9,7 +9,7 @@ use std::rc::Rc;
 use super::{Hub, Member, Place, State, event_listeners, find_user};
 use crate::chat::names::{normalize_name, normalize_room};
 use crate::chat::{
-    Broadcast, ChatError, Dialect, Directory, Event, MemberId, Outbox, Page, Position, Recipient, Recovery,
+    Audience, Broadcast, ChatError, Dialect, Directory, Event, MemberId, Outbox, Page, Position, Recipient, Recovery,
     RemoteTarget,
 };
 
@@ -80,9 +80,8 @@ impl<D: Directory> Hub<D> {
             });
         }
         let mark = self.record(&namespace, &room, &from, &text);
-        if !recipients.is_empty() {
-            out.push(&namespace, Event::Message { room, from, text, mark }, recipients);
-        }
+        let audience = Audience::Room(room.clone());
+        self.push_replayable(&namespace, audience, None, Event::Message { room, from, text, mark }, recipients, out);
         Ok(delivered)
     }
 
@@ -102,7 +101,9 @@ impl<D: Directory> Hub<D> {
         match &target.place {
             Place::Here(endpoint) => {
                 let recipient = Recipient { endpoint: *endpoint, member: target.id, omit: None };
-                out.push(&namespace.clone(), Event::Private { from, text: text.into() }, vec![recipient]);
+                let (namespace, audience) = (namespace.clone(), Audience::User(target.name.clone()));
+                let event = Event::Private { from, text: text.into() };
+                self.push_replayable(&namespace, audience, None, event, vec![recipient], out);
             }
             Place::Node(node) => out.cluster.push(Broadcast::Private {
                 namespace: namespace.clone(),
@@ -154,19 +155,20 @@ impl<D: Directory> Hub<D> {
             };
         };
         let namespace = ns_key.clone();
-        let (recipients, room, elsewhere, delivered): (Vec<Recipient>, _, _, usize) = match target {
+        let (recipients, room, elsewhere, delivered, audience): (Vec<Recipient>, _, _, usize, _) = match target {
             ServerTarget::Namespace => {
                 let recipients = event_listeners(ns, MemberId(u64::MAX));
                 let remote = ns.presence.iter().filter(events).filter(|m| !m.is_local()).count();
                 let count = recipients.len() + remote;
-                (recipients, None, clustered.then_some(RemoteTarget::Namespace), count)
+                (recipients, None, clustered.then_some(RemoteTarget::Namespace), count, Audience::Namespace)
             }
             ServerTarget::Room(raw) => {
                 let room = normalize_room(raw).ok_or(ChatError::RoomInvalid)?;
                 let (room, roster) = ns.rooms.get_key_value(room.as_str()).ok_or(ChatError::NoSuchRoom)?;
                 let recipients: Vec<Recipient> = roster.iter().filter(events).filter_map(Member::recipient).collect();
                 let count = roster.iter().filter(events).count();
-                (recipients, Some(room.clone()), clustered.then(|| RemoteTarget::Room(room.clone())), count)
+                let elsewhere = clustered.then(|| RemoteTarget::Room(room.clone()));
+                (recipients, Some(room.clone()), elsewhere, count, Audience::Room(room.clone()))
             }
             ServerTarget::User(to) => {
                 let target = find_user(ns, to).map_err(|f| f.error)?;
@@ -177,7 +179,7 @@ impl<D: Directory> Hub<D> {
                     Place::Node(node) => Some(RemoteTarget::User { node: node.clone(), name: target.name.clone() }),
                     Place::Here(_) => None,
                 };
-                (target.recipient().into_iter().collect(), None, elsewhere, 1)
+                (target.recipient().into_iter().collect(), None, elsewhere, 1, Audience::User(target.name.clone()))
             }
         };
         let event: Rc<str> = event.into();
@@ -192,9 +194,8 @@ impl<D: Directory> Hub<D> {
                 args: None,
             });
         }
-        if !recipients.is_empty() {
-            out.push(&namespace, Event::Custom { event, data, from, room, args: None }, recipients);
-        }
+        let event = Event::Custom { event, data, from, room, args: None };
+        self.push_replayable(&namespace, audience, None, event, recipients, out);
         Ok(delivered)
     }
 

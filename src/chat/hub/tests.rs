@@ -1022,3 +1022,80 @@ fn the_audience_gets_namespace_emits_and_leaves_it_on_registering() {
     assert!(w.detach(5).is_empty());
     assert!(!w.hub.namespaces.contains_key("/quiet"));
 }
+
+fn recovering_world() -> World {
+    let window = Some(std::time::Duration::from_secs(60));
+    let recovery = crate::chat::RecoveryConfig { window, ..Default::default() };
+    let mut w = World::with_config(ChatConfig { recovery, ..ChatConfig::default() });
+    w.hub.set_now(std::time::Instant::now());
+    w
+}
+
+#[test]
+fn a_parked_session_comes_back_to_its_rooms_with_what_it_missed() {
+    let mut w = recovering_world();
+    w.json(1, "alice");
+    w.json(2, "bob");
+    w.send(1, json!({"type": "join", "room": "r"}));
+    w.send(2, json!({"type": "join", "room": "r"}));
+    w.send(2, json!({"type": "say", "room": "r", "text": "seen"}));
+    let seen = w.out.deliveries.len();
+    assert_eq!(seen, 0, "taken by send");
+    // The offsets the deliveries carried: the last one alice saw.
+    w.raw_in(2, &json!({"type": "say", "room": "r", "text": "seen too"}).to_string());
+    let offset = w.out.deliveries.last().and_then(|d| d.offset).expect("a logged message has an offset");
+    w.take();
+    w.hub.park(w.member(1), "pid-a", "sid-a");
+    let log = w.detach(1);
+    assert!(to(&log, 2).iter().any(|g| matches!(g, Got::Json(v) if v["type"] == "left")));
+    w.send(2, json!({"type": "say", "room": "r", "text": "missed"}));
+    w.send(2, json!({"type": "emit", "event": "tick", "data": 1}));
+    w.send(2, json!({"type": "say", "room": "lobby", "text": "lobby too"}));
+    // Back on another connection, under the same name.
+    w.json(3, "alice");
+    let back = w.member(3);
+    assert_eq!(w.hub.resume(back, "pid-a", "999", &mut w.out).err(), Some(crate::chat::Unrecovered::OffsetGone));
+    w.hub.park(back, "unused", "x");
+    w.json(4, "mallory");
+    let stranger = w.member(4);
+    let not_hers = w.hub.resume(stranger, "pid-a", &offset.to_string(), &mut w.out);
+    assert_eq!(not_hers.err(), Some(crate::chat::Unrecovered::Mismatch), "another name");
+    let resumed = w.hub.resume(back, "pid-a", &offset.to_string(), &mut w.out).expect("recovered");
+    assert_eq!(&*resumed.sid, "sid-a");
+    let missed: Vec<String> = resumed
+        .missed
+        .iter()
+        .map(|(_, event)| match event {
+            Event::Message { text, .. } => text.to_string(),
+            Event::Custom { event, .. } => event.to_string(),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(missed, ["missed", "tick", "lobby too"]);
+    assert!(w.hub.in_room(back, "r"), "joined to its rooms again");
+    let log = w.take();
+    assert!(to(&log, 2).iter().any(|g| matches!(g, Got::Json(v) if v["type"] == "joined" && v["name"] == "alice")));
+    assert!(w.hub.resume(back, "pid-a", &offset.to_string(), &mut w.out).is_err(), "taken back once");
+}
+
+#[test]
+fn a_session_the_server_closed_or_that_quit_is_not_parked() {
+    let mut w = recovering_world();
+    w.legacy(1, "alice");
+    w.json(2, "bob");
+    w.line(1, "/quit");
+    w.hub.park(w.member(1), "pid-a", "sid-a");
+    w.detach(1);
+    let mut out = Outbox::default();
+    let _ = w.hub.server_disconnect(SLASH, "bob", None, &mut out);
+    w.hub.park(w.member(2), "pid-b", "sid-b");
+    w.detach(2);
+    assert_eq!(w.hub.recovery_usage().0, 0);
+    // Off, nothing is logged and deliveries carry no offset.
+    let mut w = World::new();
+    w.json(1, "alice");
+    w.json(2, "bob");
+    w.raw_in(2, &json!({"type": "say", "room": "lobby", "text": "hi"}).to_string());
+    assert!(w.out.deliveries.iter().all(|d| d.offset.is_none()));
+    assert!(!w.hub.recovery_on());
+}
