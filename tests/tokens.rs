@@ -546,3 +546,23 @@ fn socketio_refresh_is_a_reserved_event_with_an_ack() {
     let members = socketio_until(&mut kept, "434");
     assert!(members.contains("kept") && !members.contains("\"cut\""), "{members}");
 }
+
+#[test]
+fn without_tokens_refresh_is_no_reserved_word() {
+    let server = TestServer::start();
+    // Socket.IO: an ordinary event, relayed to the namespace, the sender included.
+    let mut sio = socketio(&server);
+    socketio_send(&mut sio, r#"40{"name":"sio"}"#);
+    assert!(socketio_next(&mut sio).starts_with("40{"));
+    socketio_send(&mut sio, r#"42["refresh",{"token":"x"}]"#);
+    assert_eq!(socketio_until(&mut sio, r#"42["refresh""#), r#"42["refresh",{"token":"x"}]"#);
+    // STOMP: a destination like any unknown one.
+    let mut stomp = server.tcp();
+    assert!(stomp_frame(&mut stomp, "CONNECT\naccept-version:1.2\nlogin:st\n\n\0").starts_with("CONNECTED\n"));
+    assert!(
+        stomp_frame(&mut stomp, "SUBSCRIBE\nid:e\ndestination:/user/queue/errors\nreceipt:s\n\n\0")
+            .starts_with("RECEIPT\n")
+    );
+    let refused = stomp_frame(&mut stomp, "SEND\ndestination:/soket/token\ntoken:x\n\n\0");
+    assert!(refused.contains(r#""code":"unknown_destination""#), "{refused}");
+}
