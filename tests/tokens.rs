@@ -428,3 +428,141 @@ fn a_token_for_ever_connects_and_arms_no_overflowing_deadline() {
     let (mut forever, _) = Json::join(&server, &format!("/ws?token={forever}"), "forever");
     still_served(&mut forever);
 }
+
+/// A token for `sub` that runs out at `exp` (seconds since the epoch).
+fn until(sub: &str, exp: u64) -> String {
+    sign(&json!({"sub": sub, "exp": exp}))
+}
+
+#[test]
+fn legacy_refresh_with_a_token_line() {
+    let server = server();
+    // Both start with the same short token: `cut` is the clock that says
+    // when `kept`'s first token ran out.
+    let exp = now() + 2;
+    let mut kept = Legacy::connect(&server);
+    kept.send(&format!("token:{}", until("kept", exp)));
+    assert!(kept.line().starts_with("3$*$*3"));
+    let mut cut = Legacy::connect(&server);
+    cut.send(&format!("token:{}", until("cut", exp)));
+    assert!(cut.line().starts_with("3$*$*3"));
+    // No answer to a good refresh; refusals are errors and the connection stays.
+    kept.send(&format!("token:{}", until("kept", now() + 600)));
+    kept.send(&format!("token:{}", token("other")));
+    assert_eq!(kept.line_where(|l| l.starts_with("!ERR")), "!ERR forbidden");
+    cut.send("token:a.b.c");
+    assert_eq!(cut.line_where(|l| l.starts_with("!ERR")), "!ERR unauthorized");
+    cut.send(&format!("token:{}", until("cut", now() - 30)));
+    assert_eq!(cut.line_where(|l| l.starts_with("!ERR")), "!ERR unauthorized");
+    // The refused refresh left the old cutoff: it still cuts.
+    assert_eq!(cut.line_where(|l| l.starts_with("!ERR")), "!ERR token_expired");
+    assert!(cut.closed());
+    kept.send("/who lobby");
+    let members = kept.line_where(|l| l.starts_with('!'));
+    assert!(members.starts_with("!MEMBERS lobby") && members.contains("kept"), "{members}");
+    // A signed-in anonymous user's `token:` line is a chat line.
+    let anonymous = TestServer::with_args(&["--token-secret", SECRET, "--legacy-anonymous"]);
+    let (mut old, _) = Legacy::join(&anonymous, "oldtimer");
+    let (mut other, _) = Legacy::join(&anonymous, "other");
+    old.send("token:abc");
+    assert_eq!(other.line_where(|l| l.starts_with('#')), "#lobby oldtimer : token:abc");
+}
+
+#[test]
+fn legacy_token_lines_are_chat_lines_without_tokens() {
+    let server = TestServer::start();
+    let (mut alice, _) = Legacy::join(&server, "alice");
+    let (mut bob, _) = Legacy::join(&server, "bob");
+    alice.send(&format!("token:{}", token("alice")));
+    assert_eq!(bob.line_where(|l| l.starts_with('#')), format!("#lobby alice : token:{}", token("alice")));
+}
+
+#[test]
+fn stomp_refresh_is_a_send_to_soket_token() {
+    let server = server();
+    let exp = now() + 2;
+    let connect = |sub: &str| {
+        let mut client = server.tcp();
+        let frame = format!("CONNECT\naccept-version:1.2\npasscode:{}\n\n\0", until(sub, exp));
+        assert!(stomp_frame(&mut client, &frame).starts_with("CONNECTED\n"));
+        let subscribed = stomp_frame(&mut client, "SUBSCRIBE\nid:e\ndestination:/user/queue/errors\nreceipt:s\n\n\0");
+        assert!(subscribed.starts_with("RECEIPT\n"), "{subscribed}");
+        client
+    };
+    let (mut kept, mut cut) = (connect("kept"), connect("cut"));
+    let refresh = |token: &str| format!("SEND\ndestination:/soket/token\ntoken:{token}\nreceipt:r\n\n\0");
+    let receipt = stomp_frame(&mut kept, &refresh(&until("kept", now() + 600)));
+    assert_eq!(receipt, "RECEIPT\nreceipt-id:r\n\n");
+    let refused = |answer: &str, code: &str| {
+        assert!(answer.starts_with("MESSAGE\n") && answer.contains("destination:/user/queue/errors"), "{answer}");
+        assert!(answer.contains(&format!(r#""code":"{code}""#)) && answer.contains(r#""receipt-id":"r""#), "{answer}");
+    };
+    refused(&stomp_frame(&mut kept, &refresh(&token("other"))), "forbidden");
+    refused(&stomp_frame(&mut cut, &refresh("a.b.c")), "unauthorized");
+    refused(&stomp_frame(&mut cut, "SEND\ndestination:/soket/token\nreceipt:r\n\n\0"), "missing_field");
+    // The old cutoff still cuts the refused one, and not the refreshed one.
+    let error = stomp_frame(&mut cut, "");
+    assert!(error.starts_with("ERROR\n") && error.contains("code:token_expired"), "{error}");
+    let receipt = stomp_frame(&mut kept, "SEND\ndestination:/topic/lobby\nreceipt:after\n\nhi\0");
+    assert_eq!(receipt, "RECEIPT\nreceipt-id:after\n\n");
+}
+
+/// Socket.IO texts until one starts with `prefix` (presence and other
+/// events on the way are skipped).
+fn socketio_until(ws: &mut common::Client, prefix: &str) -> String {
+    loop {
+        let packet = socketio_next(ws);
+        if packet.starts_with(prefix) {
+            return packet;
+        }
+    }
+}
+
+#[test]
+fn socketio_refresh_is_a_reserved_event_with_an_ack() {
+    let server = server();
+    let exp = now() + 2;
+    let connect = |sub: &str| {
+        let mut client = socketio(&server);
+        socketio_send(&mut client, &format!(r#"40{{"token":"{}"}}"#, until(sub, exp)));
+        assert!(socketio_next(&mut client).starts_with("40{"));
+        client
+    };
+    let (mut kept, mut cut) = (connect("kept"), connect("cut"));
+    socketio_send(&mut kept, &format!(r#"421["refresh",{{"token":"{}"}}]"#, until("kept", now() + 600)));
+    assert_eq!(socketio_until(&mut kept, "431"), r#"431[{"type":"ack","id":1}]"#);
+    socketio_send(&mut kept, &format!(r#"422["refresh",{{"token":"{}"}}]"#, token("other")));
+    let refused = socketio_until(&mut kept, "432");
+    assert!(refused.starts_with(r#"432[{"type":"error","code":"forbidden""#), "{refused}");
+    // Without an ack, the refusal is an `error` event.
+    socketio_send(&mut cut, r#"42["refresh",{"token":"a.b.c"}]"#);
+    let refused = socketio_until(&mut cut, r#"42["error""#);
+    assert!(refused.contains(r#""code":"unauthorized""#), "{refused}");
+    socketio_send(&mut cut, r#"423["refresh",{"token":5}]"#);
+    assert!(socketio_until(&mut cut, "433").contains(r#""code":"missing_field""#));
+    // The old cutoff still disconnects the refused one's namespace.
+    socketio_until(&mut cut, "41");
+    socketio_send(&mut kept, r#"424["who",{"room":"lobby"}]"#);
+    let members = socketio_until(&mut kept, "434");
+    assert!(members.contains("kept") && !members.contains("\"cut\""), "{members}");
+}
+
+#[test]
+fn without_tokens_refresh_is_no_reserved_word() {
+    let server = TestServer::start();
+    // Socket.IO: an ordinary event, relayed to the namespace, the sender included.
+    let mut sio = socketio(&server);
+    socketio_send(&mut sio, r#"40{"name":"sio"}"#);
+    assert!(socketio_next(&mut sio).starts_with("40{"));
+    socketio_send(&mut sio, r#"42["refresh",{"token":"x"}]"#);
+    assert_eq!(socketio_until(&mut sio, r#"42["refresh""#), r#"42["refresh",{"token":"x"}]"#);
+    // STOMP: a destination like any unknown one.
+    let mut stomp = server.tcp();
+    assert!(stomp_frame(&mut stomp, "CONNECT\naccept-version:1.2\nlogin:st\n\n\0").starts_with("CONNECTED\n"));
+    assert!(
+        stomp_frame(&mut stomp, "SUBSCRIBE\nid:e\ndestination:/user/queue/errors\nreceipt:s\n\n\0")
+            .starts_with("RECEIPT\n")
+    );
+    let refused = stomp_frame(&mut stomp, "SEND\ndestination:/soket/token\ntoken:x\n\n\0");
+    assert!(refused.contains(r#""code":"unknown_destination""#), "{refused}");
+}

@@ -55,3 +55,29 @@ pub fn admit(cx: &mut AppCtx<'_>, member: MemberId, token: &[u8], cutoff: &mut C
     cutoff.at = (left <= MAX_CUTOFF).then(|| (cx.now + left, ChatError::TokenExpired));
     Ok(())
 }
+
+/// Why a refresh was refused: the error, and the missing field's name when
+/// the request carried no token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refused {
+    pub error: ChatError,
+    pub detail: Option<&'static str>,
+}
+
+/// A live connection's new token (docs/AUTH.md, "Expiry while connected,
+/// and refresh"), the one rule every protocol's refresh follows: the token
+/// must verify and be for the connection's name; its `rooms` replace the
+/// old and `cutoff` moves to its expiry. Refused (`unauthorized`,
+/// `forbidden`, `missing_field` for no token at all), the connection keeps
+/// its old token and cutoff.
+pub fn refresh(
+    cx: &mut AppCtx<'_>,
+    member: MemberId,
+    token: Option<&[u8]>,
+    cutoff: &mut Cutoff,
+) -> Result<(), Refused> {
+    let token = token.ok_or(Refused { error: ChatError::MissingField, detail: Some("token") })?;
+    admit(cx, member, token, cutoff).map_err(|failure| Refused { error: failure.error(), detail: None })?;
+    log::debug!("event=token_refreshed member={}", member.0);
+    Ok(())
+}

@@ -3,7 +3,10 @@ started with --token-secret: python-socketio (both transport settings),
 stomp.py over raw TCP, websocket-client on /ws, and a raw TCP legacy
 client. A valid token on each; expired, wrongly signed, `alg: none`,
 wrong-room and over-long tokens refused with each protocol's answer while a
-/ws neighbour stays served; `exp` cutting live connections. Tokens are
+/ws neighbour stays served; `exp` cutting live connections, and a refresh
+keeping one past its first `exp` while a refused refresh leaves the old
+cutoff (Socket.IO's `call("refresh")`, a SEND to /soket/token, a legacy
+`token:` line). Tokens are
 signed here (HS256 with the standard library). Every wait is bounded; a
 failure exits non-zero saying what was missing.
 
@@ -64,6 +67,10 @@ def sign(claims, secret=SECRET, alg="HS256"):
 
 def token(sub, ttl=600, **extra):
     return sign({"sub": sub, "exp": int(time.time()) + ttl, **extra})
+
+
+def until(sub, exp):
+    return sign({"sub": sub, "exp": exp})
 
 
 def bad_tokens():
@@ -186,6 +193,24 @@ def socketio_scenarios(host, port, neighbour, transports):
     limited.sio.emit("join", {"room": "secret"})
     err = limited.inbox.next(lambda i: i[0] == "error", "error")
     check(err[1][0].get("code") == "forbidden", f"forbidden: {err}")
+    step(f"socket.io ({label}): refresh acked; a refused one keeps the old exp")
+    exp = int(time.time()) + 2
+    kept, cut = Sio("kept", transports), Sio("cut", transports)
+    check(kept.connect(url, {"token": until("siokept", exp)}), "kept connects")
+    check(cut.connect(url, {"token": until("siocut", exp)}), "cut connects")
+    ack = kept.sio.call("refresh", {"token": token("siokept")}, timeout=WAIT_S)
+    check(ack.get("type") == "ack", f"refresh acked: {ack}")
+    answer = kept.sio.call("refresh", {"token": token("other")}, timeout=WAIT_S)
+    check(answer.get("code") == "forbidden", f"another sub is forbidden: {answer}")
+    answer = cut.sio.call("refresh", {"token": "a.b.c"}, timeout=WAIT_S)
+    check(answer.get("code") == "unauthorized", f"a bad token is unauthorized: {answer}")
+    cut.sio.emit("refresh", {})
+    err = cut.inbox.next(lambda i: i[0] == "error", "the error event of a refresh without a token")
+    check(err[1][0].get("code") == "missing_field", f"missing_field: {err}")
+    cut.inbox.next(lambda i: i[0] == "disconnect", "the server's disconnect at the old exp")
+    members = kept.sio.call("who", {"room": "lobby"}, timeout=WAIT_S)
+    check("siokept" in members.get("names", []), f"kept is still served past the old exp: {members}")
+    kept.sio.disconnect()
     step(f"socket.io ({label}): exp cuts the connection")
     brief = Sio("brief", transports)
     check(brief.connect(url, {"token": token("brief", ttl=2)}), "brief connects")
@@ -204,6 +229,12 @@ class StompListener(stomp.ConnectionListener):
 
     def on_error(self, frame):
         self.inbox.push(("ERROR", frame))
+
+    def on_receipt(self, frame):
+        self.inbox.push(("RECEIPT", frame))
+
+    def on_message(self, frame):
+        self.inbox.push(("MESSAGE", frame))
 
     def on_disconnected(self):
         self.inbox.push(("DISCONNECTED", None))
@@ -233,6 +264,31 @@ def stomp_scenarios(host, port, neighbour):
         check(kind == "ERROR" and frame.headers.get("code") in codes, f"{what}: {kind} {frame}")
         inbox.next(lambda i: i[0] == "DISCONNECTED", "the close after ERROR")
         still_served(neighbour)
+    step("stomp.py: a SEND to /soket/token refreshes; a refused one keeps the old exp")
+    exp = int(time.time()) + 2
+    kept, kept_inbox = stomp_client(host, port, "kept-stomp", passcode=until("stompkept", exp))
+    cut, cut_inbox = stomp_client(host, port, "cut-stomp", passcode=until("stompcut", exp))
+    for conn, inbox in ((kept, kept_inbox), (cut, cut_inbox)):
+        inbox.next(lambda i: i[0] == "CONNECTED", "CONNECTED")
+        conn.subscribe("/user/queue/errors", id="errors")
+
+    def refused(inbox, code, what):
+        kind, frame = inbox.next(lambda i: i[0] in ("MESSAGE", "ERROR"), what)
+        check(kind == "MESSAGE" and json.loads(frame.body).get("code") == code, f"{what}: {kind} {frame}")
+
+    kept.send("/soket/token", "", headers={"token": token("stompkept")}, receipt="fresh")
+    kind, frame = kept_inbox.next(lambda i: i[0] in ("RECEIPT", "MESSAGE", "ERROR"), "the refresh's RECEIPT")
+    check(kind == "RECEIPT" and frame.headers.get("receipt-id") == "fresh", f"refresh: {kind} {frame}")
+    kept.send("/soket/token", "", headers={"token": token("other")})
+    refused(kept_inbox, "forbidden", "another sub refused on /user/queue/errors")
+    cut.send("/soket/token", "", headers={"token": "a.b.c"})
+    refused(cut_inbox, "unauthorized", "a bad token refused on /user/queue/errors")
+    kind, frame = cut_inbox.next(lambda i: i[0] == "ERROR", "ERROR at the old exp")
+    check(frame.headers.get("code") == "token_expired", f"token_expired: {frame}")
+    kept.send("/topic/lobby", "still here", receipt="after")
+    kind, frame = kept_inbox.next(lambda i: i[0] in ("RECEIPT", "ERROR"), "a RECEIPT past the old exp")
+    check(kind == "RECEIPT" and frame.headers.get("receipt-id") == "after", f"kept: {kind} {frame}")
+    kept.disconnect()
     step("stomp.py: exp ends the session with an ERROR")
     conn, inbox = stomp_client(host, port, "brief-stomp", passcode=token("briefstomp", ttl=2))
     inbox.next(lambda i: i[0] == "CONNECTED", "CONNECTED")
@@ -256,6 +312,30 @@ def legacy_scenarios(host, port, neighbour):
         check(eve_lines.readline() == b"!ERR unauthorized\n", f"{what}: !ERR unauthorized")
         check(eve_lines.readline() == b"", f"{what}: closed")
         still_served(neighbour)
+    step("legacy: a token: line refreshes; a refused one keeps the old exp")
+    exp = int(time.time()) + 2
+    kept, kept_lines = connect()
+    kept.sendall(f"token:{until('legacykept', exp)}\n".encode())
+    cut, cut_lines = connect()
+    cut.sendall(f"token:{until('legacycut', exp)}\n".encode())
+
+    def next_bang(lines, what):
+        while True:
+            line = lines.readline()
+            check(line != b"", f"{what} before the close")
+            if line.startswith(b"!"):
+                return line
+
+    kept.sendall(f"token:{token('legacykept')}\ntoken:{token('other')}\n".encode())
+    check(next_bang(kept_lines, "!ERR forbidden") == b"!ERR forbidden\n", "another sub is forbidden")
+    cut.sendall(b"token:a.b.c\n")
+    check(next_bang(cut_lines, "!ERR unauthorized") == b"!ERR unauthorized\n", "a bad token is unauthorized")
+    check(next_bang(cut_lines, "!ERR token_expired") == b"!ERR token_expired\n", "the old exp still cuts")
+    kept.sendall(b"/who lobby\n")
+    line = next_bang(kept_lines, "!MEMBERS")
+    check(line.startswith(b"!MEMBERS lobby") and b"legacykept" in line, f"kept past the old exp: {line!r}")
+    kept.close()
+    cut.close()
     step("legacy: exp cuts the connection")
     brief, brief_lines = connect()
     brief.sendall(f"token:{token('brieflegacy', ttl=2)}\n".encode())

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::render::render;
-use crate::app::tokens::{Cutoff, admit};
+use crate::app::tokens::{Cutoff, Refused, admit, refresh};
 use crate::app::{AppCtx, CloseRequest, Output};
 use crate::chat::{ChatError, Command, Event, MemberId, Request, Tag};
 use crate::proto::ws::CloseCode;
@@ -91,18 +91,15 @@ pub(super) fn intercept(
     let tag: Option<Tag> = probe.id.and_then(super::parse::tag_of);
     match probe.kind.as_deref() {
         Some("refresh") => {
-            let Some(token) = probe.token else {
-                reply(Event::Error { error: ChatError::MissingField, detail: Some("token".into()), tag }, out);
-                return true;
-            };
-            match admit(cx, member, token.as_bytes(), cutoff) {
+            match refresh(cx, member, probe.token.as_deref().map(str::as_bytes), cutoff) {
                 Ok(()) => {
                     if let Some(tag) = tag {
                         reply(Event::Ack { tag }, out);
                     }
                 }
-                // The connection keeps its current token until it runs out.
-                Err(failure) => reply(Event::Error { error: failure.error(), detail: None, tag }, out),
+                Err(Refused { error, detail }) => {
+                    reply(Event::Error { error, detail: detail.map(Into::into), tag }, out)
+                }
             }
             true
         }

@@ -70,6 +70,18 @@ impl App for LineChat {
         {
             return;
         }
+        let line = match input {
+            Input::Line(line) | Input::Bytes(line) => Some(line),
+            // Over --max-line it is `too_large`, whatever it holds.
+            Input::Text(text) if text.len() <= cx.limits.chat.max_line_bytes => Some(without_line_end(text.as_bytes())),
+            Input::Text(_) | Input::Binary(_) | Input::LineTooLarge => None,
+        };
+        if let Some(line) = line
+            && cx.hub.token_verifier().is_some()
+            && tokens::refresh_line(self.member, line, &mut self.cutoff, cx)
+        {
+            return;
+        }
         match input {
             Input::Line(line) | Input::Bytes(line) => handle_line(cx.hub, self.member, line, cx.outbox),
             // PROTOCOL.md §2: one text frame is one message, under the same

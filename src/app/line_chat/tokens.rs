@@ -1,10 +1,12 @@
 //! Tokens for legacy clients (docs/AUTH.md): a first line `token:JWT`
 //! signs in as the token's `sub`; a plain name is let in only under
 //! `--legacy-anonymous` (or after a `/legacy` upgrade that carried a token,
-//! when it must be the token's name, which the hub checks).
+//! when it must be the token's name, which the hub checks). Once signed in
+//! with a token, a line `token:JWT` is a refresh; without tokens on, or for
+//! an anonymous user, it stays a chat line.
 
 use super::render::render;
-use crate::app::tokens::{Cutoff, admit};
+use crate::app::tokens::{Cutoff, Refused, admit, refresh};
 use crate::app::{AppCtx, CloseRequest, Input, Output};
 use crate::chat::{ChatError, Command, Event, MemberId, Request};
 use crate::proto::ws::CloseCode;
@@ -52,6 +54,24 @@ pub(super) fn sign_in(
         return false;
     }
     refuse(ChatError::Unauthorized, out);
+    true
+}
+
+/// Handles `line` from a signed-in member if it is a refresh (`token:JWT`
+/// from a member its token let in). Nothing answers a good one (the line
+/// protocol has no acks); a bad one is `!ERR unauthorized` or `!ERR
+/// forbidden` and the connection stays, with its old token. `false`: an
+/// ordinary line.
+pub(super) fn refresh_line(member: MemberId, line: &[u8], cutoff: &mut Cutoff, cx: &mut AppCtx<'_>) -> bool {
+    let Some(token) = line.strip_prefix(PREFIX) else {
+        return false;
+    };
+    if cx.hub.granted_name(member).is_none() {
+        return false;
+    }
+    if let Err(Refused { error, detail }) = refresh(cx, member, Some(token.trim_ascii()), cutoff) {
+        cx.hub.reject(member, error, detail, None, cx.outbox);
+    }
     true
 }
 

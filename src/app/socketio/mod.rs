@@ -6,6 +6,7 @@
 //! included, as the Socket.IO chat example's `io.emit` does. See
 //! docs/SOCKETIO.md.
 
+mod refresh;
 pub mod render;
 
 use std::borrow::Cow;
@@ -402,6 +403,11 @@ impl SocketIo {
         let tag = id.map(|id| Tag::from(id.to_string()));
         // The decoder checked the array already.
         let items: Vec<&RawValue> = serde_json::from_str(data).unwrap_or_default();
+        if name == refresh::EVENT
+            && refresh::handle(&mut self.sockets, member, items.get(1).map(|r| r.get()), tag.clone(), cx)
+        {
+            return;
+        }
         if REQUESTS.contains(&name) {
             request(member, name, items.get(1).map(|raw| raw.get()), tag, cx);
             return;

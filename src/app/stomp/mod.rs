@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use log::debug;
 
 use super::render::Rendered;
-use super::tokens::{Cutoff, admit};
+use super::tokens::{Cutoff, admit, refresh};
 use super::{App, AppCtx, CloseRequest, Input, Output, Part, WireFormat};
 use crate::chat::{ChatError, Command as ChatCommand, Dialect, Event, MemberId, Request, normalize_room};
 use crate::config::StompConfig;
@@ -377,6 +377,9 @@ impl Broker {
 
     fn send(&mut self, frame: &Frame<'_>, cx: &mut AppCtx<'_>, out: &mut dyn Output) -> Result<Outcome, Fatal> {
         let destination = frame.header("destination").ok_or(Fatal("a SEND needs a destination header"))?;
+        if destination == render::TOKEN && cx.hub.token_verifier().is_some() {
+            return Ok(self.refresh(frame.header(render::TOKEN_HEADER), cx));
+        }
         if let Some(transaction) = frame.header("transaction") {
             let held = Held {
                 command: Command::Send,
@@ -387,6 +390,19 @@ impl Broker {
             return self.hold(transaction, held);
         }
         Ok(self.publish(destination, frame.body, cx, out))
+    }
+
+    /// A SEND to `/soket/token`: the connection's new token (docs/AUTH.md).
+    /// Taken at once, even inside a transaction: a token is not a message.
+    /// Refused, the connection keeps its old token until it runs out.
+    fn refresh(&mut self, token: Option<&str>, cx: &mut AppCtx<'_>) -> Outcome {
+        let Some(member) = self.member else {
+            return Outcome::Done;
+        };
+        match refresh(cx, member, token.map(str::as_bytes), &mut self.cutoff) {
+            Ok(()) => Outcome::Done,
+            Err(refused) => Outcome::Refused(Refusal::chat(refused.error, refused.detail)),
+        }
     }
 
     /// A SEND's effect: a room message or a private one.

@@ -21,6 +21,11 @@ pub const PRESENCE: &str = "/topic/presence";
 pub const ERRORS: &str = "/user/queue/errors";
 /// Where custom events (`emit` from `/ws`, Socket.IO relays) arrive.
 pub const EVENTS: &str = "/user/queue/events";
+/// A SEND here carries the connection's new token in its `token` header
+/// (docs/AUTH.md), when tokens are on.
+pub const TOKEN: &str = "/soket/token";
+/// The header of a SEND to [`TOKEN`] that holds the token.
+pub const TOKEN_HEADER: &str = "token";
 /// A room's destination is this and the room's name.
 pub const TOPIC_PREFIX: &str = "/topic/";
 /// A private message to NAME is sent to this and the name.
