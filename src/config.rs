@@ -296,17 +296,19 @@ pub struct Config {
     #[command(flatten)]
     pub server: crate::app::api::ServerFlags,
     /// Turns connection tokens on (docs/AUTH.md): JWTs signed with this HS256 secret. Without
-    /// this, --token-secret-file or --token-public-key, anyone connects as today.
+    /// this, --token-secret-file or --token-public-key, anyone connects as today. Fixed until a
+    /// restart (--token-secret-file can be reloaded).
     #[arg(long, value_name = "SECRET", conflicts_with_all = ["token_secret_file", "token_public_key"])]
     pub token_secret: Option<String>,
 
     /// Like --token-secret, the secret read from FILE (one trailing line end dropped): keeps it
-    /// out of the process list.
+    /// out of the process list. Reloaded on SIGHUP.
     #[arg(long, value_name = "FILE", conflicts_with = "token_public_key")]
     pub token_secret_file: Option<PathBuf>,
 
     /// Turns connection tokens on: JWTs signed with the private half of this PEM public key,
-    /// RS256 for an RSA key, ES256 for a P-256 key (the only algorithm then accepted).
+    /// RS256 for an RSA key, ES256 for a P-256 key (the only algorithm then accepted). Reloaded
+    /// on SIGHUP.
     #[arg(long, value_name = "FILE")]
     pub token_public_key: Option<PathBuf>,
 

@@ -26,4 +26,4 @@ pub mod tls;
 pub mod write_queue;
 
 pub use config::{Config, Limits, Timeouts};
-pub use reactor::{Server, ShutdownHandle, TlsReloadHandle};
+pub use reactor::{ReloadHandle, Server, ShutdownHandle};

@@ -73,7 +73,7 @@ fn main() -> ExitCode {
     );
 
     let shutdown = server.shutdown_handle();
-    let tls_reload = server.tls_reload_handle();
+    let reload = server.reload_handle();
     let mut signals = match Signals::new([SIGINT, SIGTERM, SIGHUP]) {
         Ok(signals) => signals,
         Err(e) => {
@@ -85,7 +85,7 @@ fn main() -> ExitCode {
         let mut seen = 0;
         for signal in signals.forever() {
             if signal == SIGHUP {
-                reload_tls(&config, tls_reload.as_ref());
+                reload_files(&config, &reload);
                 continue;
             }
             seen += 1;
@@ -109,20 +109,32 @@ fn main() -> ExitCode {
     }
 }
 
-/// Reads the certificate and key again (after a renewal) and hands them to
-/// the reactor; a pair that does not load leaves the old one serving.
-fn reload_tls(config: &soket::Config, handle: Option<&soket::TlsReloadHandle>) {
-    let Some(handle) = handle else {
-        info!("SIGHUP: no --tls-cert to reload");
-        return;
-    };
-    match config.load_tls() {
-        Ok(Some(tls)) => {
-            info!("SIGHUP: reloading the TLS certificate");
-            handle.reload(tls);
+/// Reads again what SIGHUP reloads (a renewed certificate, a rotated token
+/// key) and hands it to the reactor; a file that does not load leaves the
+/// old one in use and the daemon serving.
+fn reload_files(config: &soket::Config, handle: &soket::ReloadHandle) {
+    let tls = config.tls_cert.is_some();
+    // An inline --token-secret has no file to read again.
+    let token_key = config.token_secret_file.is_some() || config.token_public_key.is_some();
+    if !tls && !token_key {
+        info!("SIGHUP: nothing to reload (no --tls-cert, --token-secret-file or --token-public-key)");
+    }
+    if tls {
+        match config.load_tls() {
+            Ok(Some(tls)) => {
+                info!("SIGHUP: reloading the TLS certificate");
+                handle.reload_tls(tls);
+            }
+            Ok(None) => {}
+            Err(e) => error!("SIGHUP: TLS reload failed, the old certificate stays: {e}"),
         }
-        Ok(None) => {}
-        Err(e) => error!("SIGHUP: TLS reload failed, the old certificate stays: {e}"),
+    }
+    if token_key {
+        match config.load_token_verifier() {
+            Ok(Some(verifier)) => handle.reload_token_key(std::sync::Arc::new(verifier)),
+            Ok(None) => {}
+            Err(e) => error!("event=token_key_reload_failed error={} (the old key stays)", soket::logging::quote(&e)),
+        }
     }
 }
 

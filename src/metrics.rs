@@ -42,6 +42,61 @@ pub struct Metrics {
     /// The Redis backplane's figures, when the node is part of a cluster
     /// (copied in by the reactor, which owns the backplane).
     pub cluster: Option<ClusterGauges>,
+    /// Connection tokens the verifier accepted, refreshes included.
+    pub tokens_accepted_total: u64,
+    /// Tokens refused, by [`TokenRefusal`] (its `as usize`).
+    pub tokens_refused_total: [u64; TokenRefusal::ALL.len()],
+    /// Live connections cut at their token's expiry.
+    pub tokens_expired_total: u64,
+}
+
+/// Why a connection token was refused: the `reason` label of
+/// `soket_tokens_refused_total`, a fixed set so a flood of bad tokens
+/// adds no series (docs/AUTH.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenRefusal {
+    /// Over `--token-max-bytes`.
+    TooLarge,
+    /// Not a JWT, or one naming another algorithm than the key's (`alg: none`,
+    /// HS256 under a public key).
+    Malformed,
+    /// Signed with another key.
+    BadSignature,
+    /// No `exp` claim.
+    MissingExp,
+    Expired,
+    NotYetValid,
+    /// A `sub` that is no valid name, or a bad `rooms` claim.
+    BadClaims,
+    /// A refresh for another name than the connection's.
+    WrongName,
+}
+
+impl TokenRefusal {
+    pub const ALL: [TokenRefusal; 8] = [
+        TokenRefusal::TooLarge,
+        TokenRefusal::Malformed,
+        TokenRefusal::BadSignature,
+        TokenRefusal::MissingExp,
+        TokenRefusal::Expired,
+        TokenRefusal::NotYetValid,
+        TokenRefusal::BadClaims,
+        TokenRefusal::WrongName,
+    ];
+
+    /// The sample's labels, written out so rendering builds none.
+    fn labels(self) -> &'static str {
+        match self {
+            TokenRefusal::TooLarge => "{reason=\"too_large\"}",
+            TokenRefusal::Malformed => "{reason=\"malformed\"}",
+            TokenRefusal::BadSignature => "{reason=\"bad_signature\"}",
+            TokenRefusal::MissingExp => "{reason=\"missing_exp\"}",
+            TokenRefusal::Expired => "{reason=\"expired\"}",
+            TokenRefusal::NotYetValid => "{reason=\"not_yet_valid\"}",
+            TokenRefusal::BadClaims => "{reason=\"bad_claims\"}",
+            TokenRefusal::WrongName => "{reason=\"wrong_name\"}",
+        }
+    }
 }
 
 /// The backplane's link, traffic and view of the cluster.
@@ -110,6 +165,14 @@ impl Metrics {
 
     pub fn sockjs_session_closed(&mut self) {
         self.sockjs_sessions = self.sockjs_sessions.saturating_sub(1);
+    }
+
+    pub fn token_accepted(&mut self) {
+        self.tokens_accepted_total += 1;
+    }
+
+    pub fn token_refused(&mut self, reason: TokenRefusal) {
+        self.tokens_refused_total[reason as usize] += 1;
     }
 
     pub fn connection_switched(&mut self, from: Protocol, to: Protocol) {
@@ -218,6 +281,20 @@ impl Metrics {
             "Failed accept calls (such as running out of file descriptors).",
             &[("", self.accept_errors_total)],
         );
+        family(
+            "soket_tokens_accepted_total",
+            "counter",
+            "Connection tokens accepted, refreshes included.",
+            &[("", self.tokens_accepted_total)],
+        );
+        let refused = TokenRefusal::ALL.map(|reason| (reason.labels(), self.tokens_refused_total[reason as usize]));
+        family("soket_tokens_refused_total", "counter", "Connection tokens refused, by reason.", &refused);
+        family(
+            "soket_tokens_expired_total",
+            "counter",
+            "Live connections cut at their token's expiry.",
+            &[("", self.tokens_expired_total)],
+        );
         if let Some(cluster) = &self.cluster {
             family(
                 "soket_redis_link_up",
@@ -277,6 +354,9 @@ mod tests {
         metrics.connection_opened(Protocol::Http);
         metrics.connection_switched(Protocol::Http, Protocol::WebSocket);
         metrics.bytes_in_total = 42;
+        metrics.token_refused(TokenRefusal::BadSignature);
+        metrics.token_accepted();
+        metrics.tokens_expired_total += 1;
         let text = metrics.render(
             ChatGauges { users: 3, rooms: 1, remote_users: 0 },
             QueueGauges { queued_bytes: 5, high_water_bytes: 9 },
@@ -294,8 +374,19 @@ mod tests {
             "# TYPE soket_users gauge",
             "soket_queued_bytes 5",
             "soket_queue_high_water_bytes 9",
+            "soket_tokens_accepted_total 1",
+            "soket_tokens_refused_total{reason=\"bad_signature\"} 1",
+            "soket_tokens_refused_total{reason=\"wrong_name\"} 0",
+            "soket_tokens_expired_total 1",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn token_refusals_index_their_own_counter() {
+        for (index, reason) in TokenRefusal::ALL.into_iter().enumerate() {
+            assert_eq!(reason as usize, index, "{reason:?}");
         }
     }
 }

@@ -58,22 +58,37 @@ impl ShutdownHandle {
     }
 }
 
-/// Hands a running [`Server`] a new TLS configuration (a reloaded
-/// certificate) from any thread: handshakes after it use the new one,
-/// connections already open keep theirs.
+/// Hands a running [`Server`] what SIGHUP re-read from disk, from any
+/// thread: a new TLS configuration (handshakes after it use it, open
+/// connections keep theirs) or a new token key (connects and refreshes
+/// after it are checked with it, admitted connections keep their cutoffs).
 #[derive(Clone)]
-pub struct TlsReloadHandle {
-    updates: mpsc::Sender<Arc<rustls::ServerConfig>>,
+pub struct ReloadHandle {
+    updates: mpsc::Sender<Reload>,
     waker: Arc<Waker>,
 }
 
-impl TlsReloadHandle {
-    pub fn reload(&self, config: Arc<rustls::ServerConfig>) {
-        if self.updates.send(config).is_err() {
+/// One thing reloaded.
+enum Reload {
+    Tls(Arc<rustls::ServerConfig>),
+    TokenKey(Arc<crate::auth::Verifier>),
+}
+
+impl ReloadHandle {
+    pub fn reload_tls(&self, config: Arc<rustls::ServerConfig>) {
+        self.send(Reload::Tls(config));
+    }
+
+    pub fn reload_token_key(&self, verifier: Arc<crate::auth::Verifier>) {
+        self.send(Reload::TokenKey(verifier));
+    }
+
+    fn send(&self, reload: Reload) {
+        if self.updates.send(reload).is_err() {
             return;
         }
         if let Err(e) = self.waker.wake() {
-            warn!("could not wake the reactor for the TLS reload: {e}");
+            warn!("could not wake the reactor for a reload: {e}");
         }
     }
 }
@@ -107,8 +122,8 @@ pub struct Server {
     shutdown_deadline: Option<Instant>,
     /// What TLS handshakes use, when `--tls-cert` is given.
     tls: Option<TlsAcceptor>,
-    tls_updates: mpsc::Receiver<Arc<rustls::ServerConfig>>,
-    tls_updates_sender: mpsc::Sender<Arc<rustls::ServerConfig>>,
+    reloads: mpsc::Receiver<Reload>,
+    reloads_sender: mpsc::Sender<Reload>,
     /// The Redis backplane, with `--redis`.
     cluster: Option<ClusterIo>,
 }
@@ -130,7 +145,7 @@ impl Server {
         }
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let tls = config.tls.clone().map(|config_tls| TlsAcceptor { config: config_tls, tls_only: config.tls_only });
-        let (tls_updates_sender, tls_updates) = mpsc::channel();
+        let (reloads_sender, reloads) = mpsc::channel();
         let mut shared = Shared::new(config);
         let cluster = match config.cluster() {
             Some(cluster) => {
@@ -158,8 +173,8 @@ impl Server {
             waker,
             shutdown_deadline: None,
             tls,
-            tls_updates,
-            tls_updates_sender,
+            reloads,
+            reloads_sender,
             cluster,
         })
     }
@@ -198,10 +213,9 @@ impl Server {
         ShutdownHandle { requested: self.shutdown_requested.clone(), waker: self.waker.clone() }
     }
 
-    /// A handle to replace the TLS configuration; `None` when TLS is off.
-    pub fn tls_reload_handle(&self) -> Option<TlsReloadHandle> {
-        self.tls.as_ref()?;
-        Some(TlsReloadHandle { updates: self.tls_updates_sender.clone(), waker: self.waker.clone() })
+    /// A handle to replace the TLS configuration or the token key.
+    pub fn reload_handle(&self) -> ReloadHandle {
+        ReloadHandle { updates: self.reloads_sender.clone(), waker: self.waker.clone() }
     }
 
     /// Serves until a graceful shutdown completes.
@@ -233,7 +247,7 @@ impl Server {
                         );
                     }
                     WAKER => {
-                        self.take_tls_updates();
+                        self.take_reloads();
                         if self.shutdown_requested.load(Ordering::SeqCst) {
                             self.begin_shutdown(now);
                         }
@@ -282,12 +296,24 @@ impl Server {
         }
     }
 
-    /// Installs the newest TLS configuration sent by a [`TlsReloadHandle`].
-    fn take_tls_updates(&mut self) {
-        while let Ok(config) = self.tls_updates.try_recv() {
-            if let Some(tls) = &mut self.tls {
-                tls.config = config;
-                info!("TLS configuration reloaded: new handshakes use it");
+    /// Installs what a [`ReloadHandle`] sent. A token key replaces the
+    /// hub's verifier; the cutoffs already armed stay as they are.
+    fn take_reloads(&mut self) {
+        while let Ok(reload) = self.reloads.try_recv() {
+            match reload {
+                Reload::Tls(config) => {
+                    if let Some(tls) = &mut self.tls {
+                        tls.config = config;
+                        info!("TLS configuration reloaded: new handshakes use it");
+                    }
+                }
+                // A reload never turns tokens on where they were off.
+                Reload::TokenKey(verifier) if self.shared.hub.token_verifier().is_some() => {
+                    let algorithm = verifier.algorithm();
+                    self.shared.hub.require_tokens(verifier);
+                    info!("event=token_key_reloaded algorithm={algorithm:?}");
+                }
+                Reload::TokenKey(_) => warn!("a token key was reloaded but tokens are off: ignored"),
             }
         }
     }

@@ -123,6 +123,61 @@ fn bad_tokens_on_ws_get_unauthorized_and_4001_while_a_neighbour_is_undisturbed()
     still_served(&mut carol);
 }
 
+fn refused(server: &TestServer, reason: &str) -> f64 {
+    common::metric(server, &format!("soket_tokens_refused_total{{reason=\"{reason}\"}}"))
+}
+
+#[test]
+fn metrics_count_tokens_accepted_refused_by_reason_and_expired() {
+    let server = server();
+    let other_key = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &json!({"sub": "eve", "exp": now() + 600}),
+        &EncodingKey::from_secret(b"another secret"),
+    )
+    .unwrap();
+    let bad = [
+        ("expired", sign(&json!({"sub": "eve", "exp": now() - 30}))),
+        ("bad_signature", other_key),
+        ("malformed", alg_none("eve")),
+        ("malformed", "a.b.c".to_owned()),
+        ("missing_exp", sign(&json!({"sub": "eve"}))),
+        ("not_yet_valid", sign(&json!({"sub": "eve", "exp": now() + 600, "nbf": now() + 300}))),
+        ("too_large", sign(&json!({"sub": "eve", "exp": now() + 600, "pad": "x".repeat(7000)}))),
+        ("bad_claims", sign(&json!({"sub": "no spaces", "exp": now() + 600}))),
+    ];
+    for (reason, bad) in &bad {
+        let mut eve = Json::connect(&server, "/ws");
+        eve.send(json!({"type": "hello", "name": "eve", "token": bad}));
+        assert_eq!(eve.next_of("error")["code"], "unauthorized", "{reason}");
+        assert_eq!(expect_close(&mut eve.ws), Some(4001), "{reason}");
+    }
+    // A refresh for another name, and one that is accepted.
+    let (mut kept, _) = Json::join(&server, &format!("/ws?token={}", token("kept")), "kept");
+    kept.send(json!({"type": "refresh", "token": token("other"), "id": 1}));
+    assert_eq!(kept.next_of("error")["code"], "forbidden");
+    kept.send(json!({"type": "refresh", "token": token("kept"), "id": 2}));
+    assert_eq!(kept.next_of("ack")["id"], 2);
+    // A live connection cut at its token's expiry.
+    let short = sign(&json!({"sub": "brief", "exp": now() + 1}));
+    let (mut brief, _) = Json::join(&server, &format!("/ws?token={short}"), "brief");
+    assert_eq!(brief.next_of("error")["code"], "token_expired");
+    for (reason, count) in [
+        ("expired", 1.0),
+        ("bad_signature", 1.0),
+        ("malformed", 2.0),
+        ("missing_exp", 1.0),
+        ("not_yet_valid", 1.0),
+        ("too_large", 1.0),
+        ("bad_claims", 1.0),
+        ("wrong_name", 1.0),
+    ] {
+        assert_eq!(refused(&server, reason), count, "{reason}");
+    }
+    assert_eq!(common::metric(&server, "soket_tokens_accepted_total"), 3.0);
+    assert_eq!(common::metric(&server, "soket_tokens_expired_total"), 1.0);
+}
+
 #[test]
 fn the_name_must_be_the_tokens_and_rooms_must_be_listed() {
     let server = server();
@@ -208,6 +263,7 @@ fn legacy_signs_in_with_a_token_line_and_plain_names_need_the_flag() {
     assert!(brief.line().starts_with("3$*$*3"));
     assert_eq!(brief.line_where(|l| l.starts_with("!ERR")), "!ERR token_expired");
     assert!(brief.closed());
+    assert_eq!(common::metric(&server, "soket_tokens_expired_total"), 1.0);
 }
 
 #[test]
@@ -244,6 +300,8 @@ fn es256_tokens_from_a_public_key() {
     let mut eve = Json::connect(&server, &format!("/ws?token={confused}"));
     assert_eq!(eve.next_of("error")["code"], "unauthorized");
     assert_eq!(expect_close(&mut eve.ws), Some(4001));
+    assert_eq!(refused(&server, "malformed"), 1.0, "the confusion is counted as malformed");
+    assert_eq!(refused(&server, "bad_signature"), 0.0);
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -357,6 +415,7 @@ fn socketio_takes_the_token_in_auth_and_refuses_with_connect_error() {
             break;
         }
     }
+    assert_eq!(common::metric(&server, "soket_tokens_expired_total"), 1.0);
 }
 
 /// `openssl` makes an RSA key (rcgen cannot); skipped where it is missing.

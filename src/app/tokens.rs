@@ -2,18 +2,21 @@
 //! token to the hub and keep the instant the connection must end. The
 //! cutoff is an app deadline ([`super::App::poll_timeout`]), so it lives in
 //! the reactor's timer heap like every other deadline: nothing polls.
+//! Every token an app hands in goes through [`admit`], which counts it in
+//! `/metrics`; [`Cutoff::fire`] counts an expiry.
 
 use std::time::{Duration, Instant};
 
 use super::AppCtx;
-use crate::auth::unix_now_ms;
+use crate::auth::{Refusal, unix_now_ms};
 use crate::chat::{AuthFailure, ChatError, MemberId};
+use crate::metrics::{Metrics, TokenRefusal};
 
 /// The furthest cutoff armed: a year.
 const MAX_CUTOFF: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// When a connection must end, and why.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct Cutoff {
     at: Option<(Instant, ChatError)>,
 }
@@ -27,6 +30,17 @@ impl Cutoff {
     /// The error to send once the deadline is reached, if it is.
     pub fn due(&self, now: Instant) -> Option<ChatError> {
         self.at.filter(|(at, _)| *at <= now).map(|(_, error)| error)
+    }
+
+    /// [`Cutoff::due`], for the app that acts on it now: the clock stops,
+    /// and a token's expiry is counted in `/metrics`.
+    pub fn fire(&mut self, now: Instant, metrics: &mut Metrics) -> Option<ChatError> {
+        let error = self.due(now)?;
+        self.at = None;
+        if error == ChatError::TokenExpired {
+            metrics.tokens_expired_total += 1;
+        }
+        Some(error)
     }
 
     /// End at once with `error` (a refusal found while opening, before the
@@ -45,9 +59,15 @@ impl Cutoff {
 /// token's expiry (plus the leeway).
 pub fn admit(cx: &mut AppCtx<'_>, member: MemberId, token: &[u8], cutoff: &mut Cutoff) -> Result<(), AuthFailure> {
     let now_ms = unix_now_ms();
-    let claims = cx.hub.authenticate(member, token, now_ms).inspect_err(|failure| {
-        log::debug!("event=token_refused member={} reason={:?}", member.0, failure.reason());
-    })?;
+    let claims = match cx.hub.authenticate(member, token, now_ms) {
+        Ok(claims) => claims,
+        Err(failure) => {
+            log::debug!("event=token_refused member={} reason={:?}", member.0, failure.reason());
+            cx.metrics.token_refused(refusal_label(failure));
+            return Err(failure);
+        }
+    };
+    cx.metrics.token_accepted();
     let end_ms = cx.hub.token_verifier().map_or(0, |v| v.cutoff_ms(claims.expires));
     let left = Duration::from_millis(end_ms.saturating_sub(now_ms));
     // A token good for more than a year arms no cutoff: no clock
@@ -80,4 +100,40 @@ pub fn refresh(
     admit(cx, member, token, cutoff).map_err(|failure| Refused { error: failure.error(), detail: None })?;
     log::debug!("event=token_refreshed member={}", member.0);
     Ok(())
+}
+
+/// The `/metrics` reason of a refusal.
+fn refusal_label(failure: AuthFailure) -> TokenRefusal {
+    match failure {
+        AuthFailure::Refused(refusal) => match refusal {
+            Refusal::TooLong => TokenRefusal::TooLarge,
+            Refusal::Malformed => TokenRefusal::Malformed,
+            Refusal::BadSignature => TokenRefusal::BadSignature,
+            Refusal::NoExpiry => TokenRefusal::MissingExp,
+            Refusal::Expired => TokenRefusal::Expired,
+            Refusal::NotYetValid => TokenRefusal::NotYetValid,
+            Refusal::BadClaims => TokenRefusal::BadClaims,
+        },
+        AuthFailure::OtherName => TokenRefusal::WrongName,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_expiry_is_counted_once_and_a_refusal_not_at_all() {
+        let mut metrics = Metrics::default();
+        let start = Instant::now();
+        let mut cutoff = Cutoff { at: Some((start + Duration::from_secs(1), ChatError::TokenExpired)) };
+        assert_eq!(cutoff.fire(start, &mut metrics), None);
+        let later = start + Duration::from_secs(2);
+        assert_eq!(cutoff.fire(later, &mut metrics), Some(ChatError::TokenExpired));
+        assert_eq!(cutoff.fire(later, &mut metrics), None, "fired once");
+        assert_eq!(metrics.tokens_expired_total, 1);
+        cutoff.now(later, ChatError::Unauthorized);
+        assert_eq!(cutoff.fire(later, &mut metrics), Some(ChatError::Unauthorized));
+        assert_eq!(metrics.tokens_expired_total, 1);
+    }
 }

@@ -225,6 +225,19 @@ impl<D: Directory> Hub<D> {
         reply_error(&sender, &failure, out);
     }
 
+    /// Acknowledges with `tag` a request the app itself handled (a token
+    /// refresh), as the hub acknowledges the requests it runs.
+    pub fn ack(&mut self, member: MemberId, tag: Tag, out: &mut Outbox) {
+        let Some(session) = self.members.get(&member) else {
+            return;
+        };
+        if session.quitting {
+            return;
+        }
+        let sender = Sender::of(member, session, None);
+        out.push(&sender.namespace, Event::Ack { tag }, vec![sender.recipient()]);
+    }
+
     /// The namespace `member` is attached in.
     pub fn namespace_of(&self, member: MemberId) -> Option<Rc<str>> {
         self.members.get(&member).map(|s| s.namespace.clone())

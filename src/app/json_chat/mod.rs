@@ -99,8 +99,7 @@ impl App for JsonChat {
     }
 
     fn handle_timeout(&mut self, cx: &mut AppCtx<'_>, out: &mut dyn Output) {
-        if let Some(error) = self.cutoff.due(cx.now) {
-            self.cutoff.clear();
+        if let Some(error) = self.cutoff.fire(cx.now, cx.metrics) {
             tokens::refuse(error, None, out);
         }
     }

@@ -203,7 +203,8 @@ impl Upper for SocketIo {
         // A namespace whose token ran out is disconnected by the server,
         // the session and its other namespaces stay (docs/AUTH.md).
         while let Some(index) = self.sockets.as_slice().iter().position(|socket| socket.cutoff.due(cx.now).is_some()) {
-            if let Some(socket) = self.sockets.remove(index) {
+            if let Some(mut socket) = self.sockets.remove(index) {
+                socket.cutoff.fire(cx.now, cx.metrics);
                 let mut packet = Vec::new();
                 socketio::write_header(&mut packet, Kind::Disconnect, 0, &socket.namespace, None);
                 link.send_text(&packet);

@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 use super::{Socket, Sockets};
 use crate::app::AppCtx;
 use crate::app::tokens::{Cutoff, Refused, refresh};
-use crate::chat::{ChatError, Event, MemberId, Tag};
+use crate::chat::{ChatError, MemberId, Tag};
 
 /// The reserved event's name.
 pub(super) const EVENT: &str = "refresh";
@@ -59,22 +59,10 @@ pub(super) fn handle(
     match refresh(cx, member, token.as_deref().map(str::as_bytes), cutoff) {
         Ok(()) => {
             if let Some(tag) = tag {
-                ack(member, tag, cx);
+                cx.hub.ack(member, tag, cx.outbox);
             }
         }
         Err(Refused { error, detail }) => cx.hub.reject(member, error, detail, tag, cx.outbox),
     }
     true
-}
-
-/// `{"type":"ack","id":N}` to `member` alone. The hub acks only the
-/// requests it runs and has no call for this; its rejection reaches exactly
-/// `member` (the hub knows where it is connected, this app's `event` does
-/// not), so the ack takes the rejection's place in the outbox.
-fn ack(member: MemberId, tag: Tag, cx: &mut AppCtx<'_>) {
-    let mark = cx.outbox.deliveries.len();
-    cx.hub.reject(member, ChatError::UnknownType, None, None, cx.outbox);
-    if let Some(delivery) = cx.outbox.deliveries.get_mut(mark) {
-        delivery.event = Event::Ack { tag };
-    }
 }

@@ -196,7 +196,7 @@ impl App for Stomp {
     }
 
     fn handle_timeout(&mut self, cx: &mut AppCtx<'_>, out: &mut dyn Output) {
-        self.broker.handle_timeout(cx.now, out);
+        self.broker.handle_timeout(cx.now, cx.metrics, out);
         if self.decoder.is_idle() {
             // A connection between frames at its heart-beat holds no buffer.
             self.decoder.release_idle_memory();
@@ -702,9 +702,8 @@ impl Broker {
         [connect, self.next_send, silence, transaction, self.cutoff.deadline()].into_iter().flatten().min()
     }
 
-    fn handle_timeout(&mut self, now: Instant, out: &mut dyn Output) {
-        if let Some(error) = self.cutoff.due(now) {
-            self.cutoff.clear();
+    fn handle_timeout(&mut self, now: Instant, metrics: &mut crate::metrics::Metrics, out: &mut dyn Output) {
+        if let Some(error) = self.cutoff.fire(now, metrics) {
             return self.fatal_with(&Refusal::chat(error, None), None, out);
         }
         match self.phase {
