@@ -5,10 +5,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::process::Child;
+use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
 use common::*;
@@ -27,26 +27,7 @@ struct Logged {
 
 impl Logged {
     fn spawn(args: &[&str]) -> Logged {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_soket"))
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .env("RUST_LOG", "debug")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn soket");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut first).expect("startup line");
-        let addr = first.trim().strip_prefix("soket listening on ").expect("the address line").parse().expect("addr");
-        let (send, lines) = channel();
-        let stderr = child.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if send.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let (child, addr, lines) = spawn_logging(args, &[("RUST_LOG", "debug")]);
         Logged { child, addr, lines, seen: Vec::new() }
     }
 

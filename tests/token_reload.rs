@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::process::{Child, Command};
+use std::sync::mpsc::Receiver;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use common::{Json, WAIT, expect_close};
@@ -51,25 +50,9 @@ struct Daemon {
 
 impl Daemon {
     fn spawn(args: &[&str]) -> Daemon {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_soket"))
-            .args(["--listen", "127.0.0.1:0", "--token-leeway", "0s"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn soket");
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut first).expect("startup line");
-        let addr = first.trim().strip_prefix("soket listening on ").expect("the address line").parse().expect("addr");
-        let (send, lines) = channel();
-        let stderr = child.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if send.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let mut all = vec!["--token-leeway", "0s"];
+        all.extend_from_slice(args);
+        let (child, addr, lines) = common::spawn_logging(&all, &[]);
         Daemon { child, addr, lines }
     }
 

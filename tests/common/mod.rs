@@ -222,6 +222,33 @@ pub fn read_line(reader: &mut BufReader<TcpStream>) -> String {
     line.trim_end_matches('\n').to_string()
 }
 
+/// The daemon as a child process on 127.0.0.1:0 with `args` and `env`: the
+/// process, its address (its first line of output) and its stderr, line by
+/// line, read on a thread of its own.
+pub fn spawn_logging(args: &[&str], env: &[(&str, &str)]) -> (Child, SocketAddr, std::sync::mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_soket"))
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn soket");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut first).expect("startup line");
+    let addr = first.trim().strip_prefix("soket listening on ").expect("the address line").parse().expect("addr");
+    let (send, lines) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().expect("stderr");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, addr, lines)
+}
+
 /// The daemon as a child process (for signals and resource limits), with
 /// its address read from its first line of output.
 pub struct Daemon {

@@ -80,6 +80,7 @@ pub(super) fn intercept(
         // Before signing in, nothing that long is welcome (a hello with a
         // 1 MB token): refused without being parsed.
         if !registered && !cx.hub.is_admitted(member) {
+            cx.metrics.token_refused(crate::metrics::TokenRefusal::TooLarge);
             refuse(ChatError::Unauthorized, None, out);
             return true;
         }
