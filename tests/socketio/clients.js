@@ -456,6 +456,29 @@ async function recovery(binary, setting) {
   for (const c of [alice, bob]) c.close();
   lena.close();
   await stopDaemon(daemon);
+  if (setting.label === 'websocket only') await recoveryWindow(binary, setting);
+}
+
+// Back after the window (`maxDisconnectionDuration`): not recovered. The one
+// wait on the clock here is the window itself.
+async function recoveryWindow(binary, setting) {
+  const WINDOW_MS = 1000;
+  const daemon = await startDaemon(binary, '127.0.0.1:0', ['--socketio-recovery', `${WINDOW_MS}ms`]);
+  current = `${setting.label}: recovery: back after the window`;
+  const alice = await connected(client(daemon, setting, '/', { auth: { name: 'alice' } }), 'alice');
+  const bob = await connected(client(daemon, setting, '/', { auth: { name: 'bob' } }), 'bob');
+  await alice.next('users', usersAre(['bob']));
+  bob.socket.emit('say', { room: 'lobby', text: 'before' });
+  await alice.next('message', (m) => m.text === 'before');
+  alice.socket.io.engine.close();
+  await alice.next('disconnect');
+  await bob.next('users', usersAre([]), 'alice gone');
+  await new Promise((resolve) => setTimeout(resolve, WINDOW_MS + 300));
+  alice.socket.connect();
+  await alice.next('connect', () => true, 'the late reconnect');
+  assert.strictEqual(alice.socket.recovered, false, 'not recovered after the window');
+  for (const c of [alice, bob]) c.close();
+  await stopDaemon(daemon);
 }
 
 (async () => {
