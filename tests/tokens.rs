@@ -611,3 +611,31 @@ fn without_tokens_refresh_is_no_reserved_word() {
     let refused = stomp_frame(&mut stomp, "SEND\ndestination:/soket/token\ntoken:x\n\n\0");
     assert!(refused.contains(r#""code":"unknown_destination""#), "{refused}");
 }
+
+/// STOMP inside SockJS (`/stomp/sockjs`, the Spring chat's transport) takes
+/// the token as `passcode` as on `/stomp`: one SockJS WebSocket session
+/// each, frames as SockJS arrays.
+#[test]
+fn stomp_over_sockjs_takes_the_token_as_passcode() {
+    let server = server();
+    let mut carol = neighbour(&server);
+    let session = |id: &str, passcode: &str| {
+        let mut ws = server.ws(&format!("/stomp/sockjs/000/{id}/websocket"));
+        assert_eq!(common::next_data(&mut ws).into_text().unwrap().as_str(), "o");
+        let frame = format!("CONNECT\naccept-version:1.2\npasscode:{passcode}\n\n\0");
+        let array = serde_json::to_string(&[frame]).unwrap();
+        ws.send(tungstenite::Message::text(array)).unwrap();
+        let reply = common::next_data(&mut ws).into_text().unwrap().to_string();
+        let frames: Vec<String> = serde_json::from_str(reply.strip_prefix('a').expect("an array frame")).unwrap();
+        (ws, frames.concat())
+    };
+    let (_alice, connected) = session("s1", &token("alice"));
+    assert!(connected.starts_with("CONNECTED\n") && connected.contains("user-name:alice"), "{connected}");
+    for (what, bad) in [("expired", sign(&json!({"sub": "eve", "exp": 1}))), ("alg none", alg_none("eve"))] {
+        let (mut eve, error) = session(&format!("bad-{}", what.len()), &bad);
+        assert!(error.starts_with("ERROR\n") && error.contains("code:unauthorized"), "{what}: {error}");
+        let closed = common::next_data(&mut eve).into_text().unwrap().to_string();
+        assert!(closed.starts_with("c["), "{what}: the session closes: {closed}");
+        still_served(&mut carol);
+    }
+}
