@@ -15,7 +15,7 @@ use slab::Slab;
 
 use std::collections::VecDeque;
 
-use crate::chat::Recipient;
+use crate::chat::{MemberId, Recipient};
 use crate::cluster::io::ClusterIo;
 use crate::config::Config;
 use crate::conn::{Conn, Ctx, NetStream, Renderings, Shared, TlsAcceptor};
@@ -690,11 +690,29 @@ impl Server {
                 }
             }
             for recipient in closes {
-                let Endpoint::Conn(id) = recipient.endpoint else { continue };
-                if self.with_conn(id, now, |conn, ctx, _| conn.quit(ctx)).is_some() {
-                    self.settle_one(id.slot, true, now);
+                match recipient.endpoint {
+                    Endpoint::Conn(id) => {
+                        if self.with_conn(id, now, |conn, ctx, _| conn.close_member(recipient.member, ctx)).is_some() {
+                            self.settle_one(id.slot, true, now);
+                        }
+                    }
+                    Endpoint::Session(id) => self.close_session_member(id, recipient.member, now),
                 }
             }
+        }
+    }
+
+    /// The hub ends `member` of session `id`: the session ends it alone, or
+    /// ends itself.
+    fn close_session_member(&mut self, id: SessionId, member: MemberId, now: Instant) {
+        let Some(mut session) = self.shared.sessions.lend(id) else {
+            return;
+        };
+        let (mut ctx, _, _) = self.ctx(now);
+        let closed = session.close_member(member, &mut ctx.app());
+        self.shared.sessions.restore(id, session);
+        if !closed {
+            self.close_session(id, now);
         }
     }
 

@@ -29,7 +29,7 @@ use std::ops::Range;
 use std::rc::Rc;
 use std::time::Instant;
 
-use crate::chat::{Delivery, Dialect, Event, Hub, Outbox};
+use crate::chat::{Delivery, Dialect, Event, Hub, MemberId, Outbox};
 use crate::config::Limits;
 use crate::ids::ConnId;
 use crate::metrics::{Metrics, QueueGauges};
@@ -293,6 +293,14 @@ pub trait App {
     /// input (a SockJS session's open frame is out): an app that speaks
     /// first (or closes at once) does it here.
     fn on_start(&mut self, _cx: &mut AppCtx<'_>, _out: &mut dyn Output) {}
+
+    /// The hub ends `member`, one of this app's (a `/quit`, the server API's
+    /// disconnect), its last words already delivered. `true`: the app ended
+    /// that member alone (a Socket.IO namespace); `false`: the connection
+    /// closes, as it does for an app with one member.
+    fn close_member(&mut self, _member: MemberId, _cx: &mut AppCtx<'_>, _out: &mut dyn Output) -> bool {
+        false
+    }
 
     /// The connection is ending, for whatever reason (either side closed, a
     /// limit, shutdown): leave whatever the app joined. Called exactly once.

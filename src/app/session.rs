@@ -31,6 +31,14 @@ pub trait Session: std::any::Any {
     /// leave whatever it joined. Called exactly once.
     fn on_close(&mut self, cx: &mut AppCtx<'_>);
 
+    /// The hub ends `member`, one of this session's, as [`App::close_member`]
+    /// asks of a connection. `false`: the whole session ends.
+    ///
+    /// [`App::close_member`]: super::App::close_member
+    fn close_member(&mut self, _member: MemberId, _cx: &mut AppCtx<'_>) -> bool {
+        false
+    }
+
     /// The format hub deliveries to this session are rendered in, while no
     /// carrier takes them directly (see [`SessionTable::set_carrier`]).
     fn wire_format(&self) -> Option<WireFormat> {

@@ -6,7 +6,7 @@ use std::rc::Rc;
 use super::Ctx;
 use crate::app::render::Rendered;
 use crate::app::{App, AppCtx, CloseRequest, Input, Output, Part};
-use crate::chat::Event;
+use crate::chat::{Event, MemberId};
 use crate::proto::ws::OpCode;
 use crate::proto::ws::deflate::{Agreed, Dedicated, DeflateShared};
 use crate::proto::ws::encoder::{encode_frame, encode_header};
@@ -158,6 +158,21 @@ pub(super) fn run_app_start(
     ctx: &mut Ctx<'_>,
 ) -> Option<CloseRequest> {
     with_app(app, out, carrier, None, ctx, |app, cx, output| app.on_start(cx, output))
+}
+
+/// Asks the app to end one of its members alone; returns whether it did,
+/// and how it wants the connection to end, if it does.
+pub(super) fn run_app_close_member(
+    app: &mut Option<Box<dyn App>>,
+    out: &mut WriteQueue,
+    carrier: Carrier,
+    ctx: &mut Ctx<'_>,
+    member: MemberId,
+) -> (bool, Option<CloseRequest>) {
+    let mut closed = false;
+    let request =
+        with_app(app, out, carrier, None, ctx, |app, cx, output| closed = app.close_member(member, cx, output));
+    (closed, request)
 }
 
 /// Lets the app write one hub delivery its own way; returns how it wants

@@ -297,6 +297,22 @@ impl<S: Transport> Conn<S> {
         self.close(CloseRequest { code: CloseCode::NORMAL, reason: "" }, ctx);
     }
 
+    /// The hub ends `member`: an app with several members (Socket.IO's
+    /// namespaces) ends that one alone; otherwise the connection quits.
+    pub fn close_member(&mut self, member: crate::chat::MemberId, ctx: &mut Ctx<'_>) {
+        if matches!(self.lifecycle, Lifecycle::Open(_)) {
+            let carrier = self.carrier();
+            let (closed, request) = app_io::run_app_close_member(&mut self.app, &mut self.out, carrier, ctx, member);
+            if let Some(request) = request {
+                return self.close(request, ctx);
+            }
+            if closed {
+                return;
+            }
+        }
+        self.quit(ctx);
+    }
+
     /// Reads until the socket would block, the per-turn cap, or a pause.
     ///
     /// Unless `until_would_block`, a read that leaves part of `scratch`

@@ -404,6 +404,15 @@ impl EngineWebSocket {
 }
 
 impl App for EngineWebSocket {
+    fn close_member(&mut self, member: crate::chat::MemberId, cx: &mut AppCtx<'_>, out: &mut dyn Output) -> bool {
+        // Members of an upgraded polling session are the table's to end.
+        let conn = self.conn;
+        let Carried::Own(session) = &mut self.session else { return false };
+        let closed = crate::app::session::Session::close_member(session, member, cx);
+        session.flush_to(conn, out);
+        closed
+    }
+
     fn handle_input(&mut self, input: Input<'_>, cx: &mut AppCtx<'_>, out: &mut dyn Output) {
         let size = match input {
             Input::Text(text) => text.len(),

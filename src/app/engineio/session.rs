@@ -43,6 +43,11 @@ pub trait Upper {
     /// The session is over: leave whatever was joined.
     fn on_close(&mut self, _cx: &mut AppCtx<'_>) {}
 
+    /// The hub ends `member`, one of the session's; `false`: the session ends.
+    fn close_member(&mut self, _member: MemberId, _link: &mut Link<'_>, _cx: &mut AppCtx<'_>) -> bool {
+        false
+    }
+
     /// The format of the hub deliveries this protocol receives.
     fn wire_format(&self) -> Option<&'static WireFormat> {
         None
@@ -509,6 +514,12 @@ impl Session for EngineSession {
             let result = self.with_link(None, cx, |upper, link, cx| upper.handle_timeout(link, cx));
             self.after_upper(result, cx);
         }
+    }
+
+    fn close_member(&mut self, member: MemberId, cx: &mut AppCtx<'_>) -> bool {
+        let closed = self.with_link(None, cx, |upper, link, cx| upper.close_member(member, link, cx));
+        self.after_upper(Ok(()), cx);
+        closed
     }
 
     fn is_finished(&self) -> bool {

@@ -72,6 +72,14 @@ impl Sockets {
         }
     }
 
+    fn as_mut_slice(&mut self) -> &mut [Socket] {
+        match self {
+            Sockets::None => &mut [],
+            Sockets::One(socket) => std::slice::from_mut(socket),
+            Sockets::Many(sockets) => sockets,
+        }
+    }
+
     fn len(&self) -> usize {
         self.as_slice().len()
     }
@@ -203,15 +211,10 @@ impl Upper for SocketIo {
         // A namespace whose token ran out is disconnected by the server,
         // the session and its other namespaces stay (docs/AUTH.md).
         while let Some(index) = self.sockets.as_slice().iter().position(|socket| socket.cutoff.due(cx.now).is_some()) {
-            if let Some(mut socket) = self.sockets.remove(index) {
+            if let Some(socket) = self.sockets.as_mut_slice().get_mut(index) {
                 socket.cutoff.fire(cx.now, cx.metrics);
-                let mut packet = Vec::new();
-                socketio::write_header(&mut packet, Kind::Disconnect, 0, &socket.namespace, None);
-                link.send_text(&packet);
-                if let Some(member) = socket.member {
-                    cx.hub.detach(member, cx.outbox);
-                }
             }
+            self.disconnect(index, link, cx);
         }
         match self.connect_deadline {
             Some(deadline) if deadline <= cx.now => Err(Refused("no namespace connected in time")),
@@ -231,6 +234,15 @@ impl Upper for SocketIo {
                 cx.hub.detach(member, cx.outbox);
             }
         }
+    }
+
+    fn close_member(&mut self, member: MemberId, link: &mut Link<'_>, cx: &mut AppCtx<'_>) -> bool {
+        // The server's disconnect (`/api/disconnect`): that namespace goes,
+        // as the reference's `socket.disconnect()` does; its error is out.
+        if let Some(index) = self.sockets.as_slice().iter().position(|socket| socket.member == Some(member)) {
+            self.disconnect(index, link, cx);
+        }
+        true
     }
 
     fn wire_format(&self) -> Option<&'static WireFormat> {
@@ -261,6 +273,19 @@ fn string_of(raw: Option<&RawValue>) -> Option<String> {
 }
 
 impl SocketIo {
+    /// The server disconnects the namespace at `index` (a DISCONNECT packet,
+    /// `io server disconnect` on the client, which does not reconnect it);
+    /// the session and its other namespaces stay, and nothing is parked.
+    fn disconnect(&mut self, index: usize, link: &mut Link<'_>, cx: &mut AppCtx<'_>) {
+        let Some(socket) = self.sockets.remove(index) else { return };
+        let mut packet = Vec::new();
+        socketio::write_header(&mut packet, Kind::Disconnect, 0, &socket.namespace, None);
+        link.send_text(&packet);
+        if let Some(member) = socket.member {
+            cx.hub.detach(member, cx.outbox);
+        }
+    }
+
     fn dispatch(
         &mut self,
         packet: Packet<'_>,

@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{Socket, Sockets};
+use super::Sockets;
 use crate::app::AppCtx;
 use crate::app::tokens::{Cutoff, Refused, refresh};
 use crate::chat::{ChatError, MemberId, Tag};
@@ -24,12 +24,7 @@ struct Argument<'a> {
 
 impl Sockets {
     fn cutoff_of(&mut self, member: MemberId) -> Option<&mut Cutoff> {
-        let sockets: &mut [Socket] = match self {
-            Sockets::None => &mut [],
-            Sockets::One(socket) => std::slice::from_mut(socket),
-            Sockets::Many(sockets) => sockets,
-        };
-        sockets.iter_mut().find(|socket| socket.member == Some(member)).map(|socket| &mut socket.cutoff)
+        self.as_mut_slice().iter_mut().find(|socket| socket.member == Some(member)).map(|socket| &mut socket.cutoff)
     }
 }
 

@@ -185,6 +185,17 @@ impl Session for SockJsSession {
         }
     }
 
+    fn close_member(&mut self, member: MemberId, cx: &mut AppCtx<'_>) -> bool {
+        // As a connection would: the app ends the member, or the session
+        // closes with the close frame once what is queued is out.
+        self.run_upper(cx, |upper, cx, out| {
+            if !upper.close_member(member, cx, out) {
+                out.close(CloseRequest { code: crate::proto::ws::CloseCode::NORMAL, reason: "" });
+            }
+        });
+        true
+    }
+
     fn is_finished(&self) -> bool {
         self.expired
     }
