@@ -299,6 +299,7 @@ class Ws(Client):
                 self.push(parse_json_event(json.loads(text)))
         except Exception:  # the connection's end, however it ends
             pass
+        self.close_code = self.ws.close_code
         self.push(("closed",))
 
     async def send(self, obj):
