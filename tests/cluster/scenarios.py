@@ -207,7 +207,7 @@ async def api_across(cl, users):
     for name in ("sto_c", "sio_c", "leg_b", "kick_c"):
         answer = await api_ok(A, "publish", {"user": name, "text": f"for {name}", "from": "admin"})
         check(answer["delivered"] == 1, f"A's private publish to {name}: {answer}")
-        await by.get(name, kick_c).expect_private("admin", f"for {name}")
+        await {**by, "kick_c": kick_c}[name].expect_private("admin", f"for {name}")
     ok("A's /api/publish to a user on C (STOMP, Socket.IO, /ws) and on B (legacy): a private message")
 
     data = {"from": "A"}
