@@ -277,13 +277,14 @@ class Legacy(Client):
 class Ws(Client):
     kind = "ws"
 
-    def __init__(self, node, name, sink=None, compression="deflate", presence=True):
+    def __init__(self, node, name, sink=None, compression="deflate", presence=True, path="/ws"):
         super().__init__(node, name, sink)
         self.compression = compression
         self.presence = presence
+        self.path = path  # /ws/NAME: the namespace /NAME
 
     async def open(self):
-        url = f"ws://{self.node.host}:{self.node.port}/ws"
+        url = f"ws://{self.node.host}:{self.node.port}{self.path}"
         self.ws = await asyncio.wait_for(
             ws_connect(url, compression=self.compression, max_size=None, ping_interval=None, open_timeout=WAIT_S),
             WAIT_S,
@@ -299,6 +300,7 @@ class Ws(Client):
                 self.push(parse_json_event(json.loads(text)))
         except Exception:  # the connection's end, however it ends
             pass
+        self.close_code = self.ws.close_code
         self.push(("closed",))
 
     async def send(self, obj):

@@ -13,6 +13,7 @@ Used by scenarios.py and soak.py; see their docstrings for how to run them.
 
 import asyncio
 import atexit
+import json
 import os
 import shutil
 import signal
@@ -29,6 +30,8 @@ HEARTBEAT = "300ms"
 NODE_TIMEOUT_S = 1.5
 RECONNECT_MAX = "500ms"
 PREFIX = "soket"
+# The server API's key (docs/SERVER.md) every node of these tests is started with.
+API_KEY = "cluster-test-api-key"
 
 
 class Failure(Exception):
@@ -250,7 +253,7 @@ class Node:
 
     @property
     def args(self):
-        args = [self.binary, "--listen", "127.0.0.1:0", "--shutdown-timeout", "1s"]
+        args = [self.binary, "--listen", "127.0.0.1:0", "--shutdown-timeout", "1s", "--api-key", API_KEY]
         if self.redis is not None:
             args += [
                 "--redis", self.redis.url,
@@ -300,6 +303,28 @@ class Node:
     @property
     def url(self):
         return f"http://{self.host}:{self.port}"
+
+    async def api(self, endpoint, body=None):
+        """`POST /api/ENDPOINT` with `body` as JSON and the key: (status, the JSON answer)."""
+        data = json.dumps(body or {}).encode()
+        head = (
+            f"POST /api/{endpoint} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+            f"Authorization: apikey {API_KEY}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n"
+        )
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), WAIT_S)
+        try:
+            writer.write(head.encode() + data)
+            await writer.drain()
+            raw = await asyncio.wait_for(reader.read(), WAIT_S)
+        finally:
+            writer.close()
+        head, _, answer = raw.partition(b"\r\n\r\n")
+        check(head.startswith(b"HTTP/1.1 "), f"{self.id} /api/{endpoint}: no HTTP answer: {raw[:100]!r}")
+        try:
+            return int(head.split(b" ", 2)[1]), json.loads(answer)
+        except ValueError:
+            fail(f"{self.id} /api/{endpoint}: not JSON: {raw[:300]!r}")
 
     async def metrics(self):
         """GET /metrics as {"name{labels}": value}."""

@@ -6,8 +6,12 @@ node; kill -9 of a node drops its users everywhere within the node timeout
 + 1 s; Redis killed and restarted while clients chat (everyone recovers,
 messages said meanwhile arrive exactly once in per-sender order, the backlog
 drains); a node restarted with the same node id re-registers nobody twice.
-Each check prints `ok: ...`; a failure exits non-zero saying what was
-missing. Every wait is bounded.
+The server API (docs/SERVER.md) of one node reaching users of every
+protocol on the others: a room publish (each member gets it once), private
+messages, custom events, a disconnect everyone sees; /api/presence and
+/api/info the same from every node; the same in a namespace where the API's
+node has nobody. Each check prints `ok: ...`; a failure exits non-zero
+saying what was missing. Every wait is bounded.
 
 Usage: python tests/cluster/scenarios.py path/to/soket [--single]
 (--single: one node without Redis behind every handle; the cluster-only
@@ -20,8 +24,8 @@ import json
 import sys
 import time
 
-from clients import Ws, attempt, user
-from harness import NODE_TIMEOUT_S, Cluster, Failure, check, fail, ok, parse_args, skip
+from clients import Sio, Ws, attempt, user
+from harness import NODE_TIMEOUT_S, WAIT_S, Cluster, Failure, check, fail, ok, parse_args, skip, until
 
 # kill -9 of a node: its users gone from every other node's presence within this.
 DROP_BOUND_S = NODE_TIMEOUT_S + 1.0
@@ -138,6 +142,159 @@ async def names_taken(cl, by):
         check(error == "name_taken", f"{kind} on {node.id} asking for {name} (held on {owner.node.id}): got {error}")
         await client.close()
         ok(f"{name} held by {owner.kind}@{owner.node.id} refused to {kind}@{node.id}: name_taken")
+
+
+async def api_ok(node, endpoint, body=None):
+    status, answer = await node.api(endpoint, body)
+    check(status == 200 and answer.get("ok") is True, f"{node.id} /api/{endpoint} {body}: {status} {answer}")
+    return answer
+
+
+async def presence_is(node, room, want, ns="/"):
+    """Whether `node`'s /api/presence of `room` is `want`."""
+    status, answer = await node.api("presence", {"namespace": ns, "room": room})
+    return status == 200 and answer.get("members") == want
+
+
+async def api_across(cl, users):
+    """The server API (docs/SERVER.md) of one node reaching users of every
+    protocol on the others: a room publish, private messages, custom events,
+    a disconnect; presence and info the same from every node."""
+    A, B, C = cl.nodes
+    by = {c.name: c for c in users}
+    room = "apiroom"
+    # Two more users, to be closed by another node's API (the others stay for the later scenarios).
+    kick_b, kick_c = await register_all([("sio", B, "kick_b"), ("ws", C, "kick_c")])
+    everyone = users + [kick_b, kick_c]
+    await presence_everywhere(everyone, names(everyone))
+    members = [by["ws_b"], by["sio_c"], by["leg_b"], by["sto_c"], by["sio_b"], kick_b, kick_c]
+    for c in members:
+        await c.join(room)
+    for c in members[:-1]:
+        if c.kind != "stomp":
+            await c.expect(lambda i: i == ("joined", room, "kick_c"), f"joined {room} kick_c")
+    order = names(members)
+
+    for node in cl.distinct:
+        # A has no member in the room: only polling shows when the joins reached it.
+        await until(lambda node=node: presence_is(node, room, order), f"/api/presence {room} on {node.id}: {order}")
+    ok(f"/api/presence {room} on every node: {order} in join order (members on B and C only)")
+
+    for node in cl.distinct:
+        info = await api_ok(node, "info")
+        local = sum(1 for c in everyone if c.node is node)
+        want = (len(everyone), local, len(everyone) - local)
+        check((info["users"], info["local_users"], info["remote_users"]) == want, f"{node.id} /api/info: {info}")
+        if not cl.single:
+            others = sorted(n.id for n in cl.distinct if n is not node)
+            check(info["node"] == node.id and info["nodes"] == others, f"{node.id} /api/info nodes: {info}")
+        check(info["namespaces"] == [{"name": "/", "users": len(everyone)}], f"{node.id} /api/info: {info}")
+    ok(f"/api/info on every node: {len(everyone)} users cluster-wide, each node's own and the others' counted")
+
+    text = "from A's API"
+    answer = await api_ok(A, "publish", {"room": room, "text": text})
+    check(answer["delivered"] == len(members), f"A's publish to {room}: {answer}")
+    await asyncio.gather(*(c.expect_message(room, "server", text) for c in members))
+    # Fences (the members' room, r1 for the others) after which nobody gets more of the first.
+    await api_ok(A, "publish", {"room": room, "text": "fence"})
+    await api_ok(A, "publish", {"room": ROOM, "text": "fence"})
+    await asyncio.gather(*(c.expect_message(room if c in members else ROOM, "server", "fence") for c in everyone))
+    for c in everyone:
+        n = sum(1 for i in c.messages if i == ("message", room, "server", text))
+        check(n == (1 if c in members else 0), f"{c.label} got A's room publish {n} times")
+    ok(f"A's /api/publish to {room} reached each of {len(members)} members on B and C once, in every protocol")
+
+    for name in ("sto_c", "sio_c", "leg_b", "kick_c"):
+        answer = await api_ok(A, "publish", {"user": name, "text": f"for {name}", "from": "admin"})
+        check(answer["delivered"] == 1, f"A's private publish to {name}: {answer}")
+        await {**by, "kick_c": kick_c}[name].expect_private("admin", f"for {name}")
+    ok("A's /api/publish to a user on C (STOMP, Socket.IO, /ws) and on B (legacy): a private message")
+
+    data = {"from": "A"}
+    answer = await api_ok(A, "publish", {"room": room, "event": "alert", "data": data})
+    speakers = [c for c in members if c.kind != "legacy"]
+    check(answer["delivered"] == len(speakers), f"A's event to {room}: {answer}")
+    for c in speakers:
+        await c.expect(lambda i: i[:3] == ("event", "alert", data), "A's alert")
+    answer = await api_ok(A, "publish", {"event": "tick", "data": 7})
+    all_speakers = [c for c in everyone if c.kind != "legacy"]
+    check(answer["delivered"] == len(all_speakers), f"A's event to the namespace: {answer}")
+    for c in all_speakers:
+        await c.expect(lambda i: i[:3] == ("event", "tick", 7), "A's tick")
+    await api_ok(A, "publish", {"user": "sto_c", "event": "poke", "data": [1]})
+    await by["sto_c"].expect(lambda i: i[:3] == ("event", "poke", [1]), "A's poke")
+    ok(f"A's custom events: to {room} ({len(speakers)} on B and C), to the namespace "
+       f"({len(all_speakers)} on every node), to a STOMP user on C")  # fmt: skip
+
+    # Closed by another node's API: A closes kick_b (on B), B closes kick_c (on C).
+    for api_node, victim in ((A, kick_b), (B, kick_c)):
+        await api_ok(api_node, "disconnect", {"user": victim.name, "reason": f"by {api_node.id}"})
+        error = await victim.expect(lambda i: i[0] in ("error", "closed"), "the disconnected error")
+        check(error[:2] == ("error", "disconnected") and f"by {api_node.id}" in (error[2] or ""),
+              f"{victim.label}: {error}")  # fmt: skip
+        await victim.inbox.until(lambda: victim.closed, "the close after the disconnected error")
+        everyone.remove(victim)
+        members.remove(victim)
+        await presence_everywhere(everyone, names(everyone))
+        for c in members:
+            if c.kind != "stomp":
+                await c.expect(lambda i: i == ("left", room, victim.name), f"left {room} {victim.name}")
+        for node in cl.distinct:
+            check(await presence_is(node, room, names(members)), f"{node.id} /api/presence {room} after {victim.name}")
+            info = await api_ok(node, "info")
+            check(info["users"] == len(everyone), f"{node.id} /api/info after {victim.name}: {info}")
+        ok(f"{api_node.id}'s /api/disconnect of {victim.kind} {victim.name}@{victim.node.id}: the error, the close; "
+           f"it left presence and {room} for every client on every node and every node's API")  # fmt: skip
+    status, answer = await A.api("disconnect", {"user": "kick_b"})
+    check((status, answer.get("error")) == (404, "no_such_user"), f"kick_b again: {status} {answer}")
+    for c in members:
+        await c.leave(room)
+    await api_other_namespace(cl)
+
+
+async def api_other_namespace(cl):
+    """A's API in a namespace where A has nobody: an anonymous Socket.IO
+    listener on C alone, then /ws users on B and C."""
+    A, B, C = cl.nodes
+    ns = "/games"
+    anon = Sio(C, "anonymous")
+    anon.sio.on("*", anon._any, namespace=ns)
+    await asyncio.wait_for(anon.sio.connect(C.url, namespaces=[ns], transports=anon.transports), WAIT_S)
+    answer = await api_ok(A, "publish", {"namespace": ns, "event": "hello", "data": "anyone?"})
+    # Anonymous listeners elsewhere are not counted (docs/CLUSTER.md: not listed anywhere).
+    check(answer["delivered"] == (1 if cl.single else 0), f"A's event to the empty {ns}: {answer}")
+    await anon.expect(lambda i: i[:3] == ("event", "hello", "anyone?"), f"A's event to {ns}")
+    g_b = await Ws(B, "g_b", path=f"/ws{ns}").open()
+    g_c = await Ws(C, "g_c", path=f"/ws{ns}").open()
+    for c in (g_b, g_c):
+        check(await c.register() is None, f"{c.label} in {ns}")
+        await c.join("arena")
+    await g_b.expect(lambda i: i == ("joined", "arena", "g_c"), "g_c's join")
+    await until(lambda: presence_is(A, "arena", ["g_b", "g_c"], ns), f"A's /api/presence of arena in {ns}")
+    answer = await api_ok(A, "publish", {"namespace": ns, "room": "arena", "text": "round 1"})
+    check(answer["delivered"] == 2, f"A's publish to arena in {ns}: {answer}")
+    await asyncio.gather(*(c.expect_message("arena", "server", "round 1") for c in (g_b, g_c)))
+    await api_ok(A, "publish", {"namespace": ns, "user": "g_c", "text": "you next"})
+    await g_c.expect_private("server", "you next")
+    answer = await api_ok(A, "publish", {"namespace": ns, "event": "score", "data": {"g_b": 1}})
+    for c in (g_b, g_c, anon):
+        await c.expect(lambda i: i[:3] == ("event", "score", {"g_b": 1}), f"A's score event in {ns}")
+    status, answer = await A.api("disconnect", {"user": "g_b"})
+    check(status == 404, f"g_b is in {ns}, not in /: {status} {answer}")
+    await api_ok(A, "disconnect", {"namespace": ns, "user": "g_c", "reason": "game over"})
+    await g_c.expect(lambda i: i[:2] == ("error", "disconnected"), "the disconnected error")
+    await g_c.inbox.until(lambda: g_c.closed, "the close")
+    await g_b.expect(lambda i: i == ("left", "arena", "g_c"), "g_c leaving arena")
+    await g_b.wait_users([])
+
+    async def one_left():
+        return {"name": ns, "users": 1} in (await api_ok(A, "info"))["namespaces"]
+
+    await until(one_left, f"A's /api/info to count 1 user in {ns}")
+    ok(f"A's API in {ns}, where A has nobody: an event to an anonymous listener on C, then presence, a room "
+       "publish, a private message, a namespace event and a disconnect reaching /ws users on B and C")  # fmt: skip
+    for c in (g_b, anon):
+        await c.close()
 
 
 async def kill_node(cl, users):
@@ -356,6 +513,7 @@ async def main_async(binary, single):
         by = {c.name: c for c in users}
         await chat_across(cl, users)
         await names_taken(cl, by)
+        await api_across(cl, users)
         await sessions_stay_on_their_node(cl)
         alive = await kill_node(cl, users)
         users = await restart_node(cl, alive)
