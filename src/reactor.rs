@@ -711,6 +711,7 @@ impl Server {
         let (mut ctx, _, _) = self.ctx(now);
         let closed = session.close_member(member, &mut ctx.app());
         self.shared.sessions.restore(id, session);
+        debug!("event=close_member session={id} member={} alone={closed}", member.0);
         if !closed {
             self.close_session(id, now);
         }

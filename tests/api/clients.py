@@ -68,9 +68,9 @@ async def anonymous_listener(node):
 
 
 async def publish(node, members, bystander, anon):
-    leg, ws, sio, sto = members
+    leg, ws, sio, sto, siop = members
     answer = await api_ok(node, "publish", {"room": ROOM, "text": "extra! extra!"})
-    check(answer["delivered"] == 4, f"delivered to the room: {answer}")
+    check(answer["delivered"] == 5, f"delivered to the room: {answer}")
     await asyncio.gather(*(c.expect_message(ROOM, "server", "extra! extra!") for c in members))
     await api_ok(node, "publish", {"room": ROOM, "text": "signed", "from": "editor"})
     await asyncio.gather(*(c.expect_message(ROOM, "editor", "signed") for c in members))
@@ -90,28 +90,29 @@ async def publish(node, members, bystander, anon):
 
     data = {"level": 2, "tags": ["a", "b"]}
     answer = await api_ok(node, "publish", {"room": ROOM, "event": "alert", "data": data})
-    check(answer["delivered"] == 3, f"an event to the room is for its 3 events speakers: {answer}")
+    check(answer["delivered"] == 4, f"an event to the room is for its 4 events speakers: {answer}")
     await ws.expect(lambda i: i == ("event", "alert", data, None, ROOM), "the room's alert event")
     await sto.expect(lambda i: i == ("event", "alert", data, None, ROOM), "the room's alert on /user/queue/events")
-    await sio.expect(lambda i: i == ("event", "alert", data, None, None), "the Socket.IO alert event")
+    for c in (sio, siop):
+        await c.expect(lambda i: i == ("event", "alert", data, None, None), "the Socket.IO alert event")
     ok("custom event to a room: /ws `event`, a Socket.IO `alert` event, STOMP /user/queue/events")
 
     answer = await api_ok(node, "publish", {"event": "tick", "data": [1, "two"], "from": "clock"})
-    check(answer["delivered"] == 5, f"a namespace event: 3 members, the bystander, the anonymous listener: {answer}")
+    check(answer["delivered"] == 6, f"a namespace event: 4 members, the bystander, the anonymous listener: {answer}")
     for c in (ws, sto, bystander):
         await c.expect(lambda i: i == ("event", "tick", [1, "two"], "clock", None), "the namespace's tick")
-    for c in (sio, anon):
+    for c in (sio, siop, anon):
         await c.expect(lambda i: i[:3] == ("event", "tick", [1, "two"]), "the namespace's tick")
     ok("custom event to the namespace: /ws members and bystander, STOMP, a named and an anonymous Socket.IO client")
 
-    for c in (ws, sio, sto):
+    for c in (ws, sio, sto, siop):
         answer = await api_ok(node, "publish", {"user": c.name, "event": "poke", "data": {"to": c.name}})
         check(answer["delivered"] == 1, f"an event to {c.name}: {answer}")
         await c.expect(lambda i: i[:3] == ("event", "poke", {"to": c.name}), f"the poke for {c.name}")
     await api_refused(node, "publish", {"user": leg.name, "event": "poke"}, 404, "no_such_user")
     await fence(node, members, "after the events")
     no_item(leg, lambda i: i[0] == "event", "a custom event")
-    for c in (ws, sio, sto, bystander, anon):
+    for c in (ws, sio, sto, siop, bystander, anon):
         no_item(c, lambda i: i[0] == "event" and i[1] == "poke", "another's poke")
     ok("custom event to a user of each events protocol; a legacy user has none (404 no_such_user), "
        "legacy members got no event at all")  # fmt: skip
@@ -159,6 +160,8 @@ async def main_async(binary):
         await node.start()
         specs = [("legacy", "leg"), ("ws", "wsu"), ("sio", "sioc"), ("stomp", "sto")]
         members = [await user(kind, node, name) for kind, name in specs]
+        # python-socketio's default: long-polling, then the upgrade.
+        members.append(await user("sio", node, "siopoll", transports=("polling", "websocket")))
         bystander = await user("ws", node, "bystander")
         anon = await anonymous_listener(node)
         clients = members + [bystander, anon]
@@ -169,9 +172,9 @@ async def main_async(binary):
         answer = await api_ok(node, "presence", {"room": ROOM})
         check(answer["members"] == [c.name for c in members], f"/api/presence in join order: {answer}")
         info = await api_ok(node, "info")
-        check((info["users"], info["local_users"], info["remote_users"]) == (5, 5, 0), f"/api/info: {info}")
+        check((info["users"], info["local_users"], info["remote_users"]) == (6, 6, 0), f"/api/info: {info}")
         check(info["node"] is None and info["nodes"] == [], f"/api/info of a node alone: {info}")
-        ok(f"/api/presence {answer['members']} in join order; /api/info 5 users")
+        ok(f"/api/presence {answer['members']} in join order; /api/info 6 users")
         await publish(node, members, bystander, anon)
         await disconnect(node, members, bystander)
         for c in (bystander, anon):

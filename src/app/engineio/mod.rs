@@ -16,6 +16,7 @@ use log::{debug, warn};
 use super::socketio::SocketIo;
 use super::{App, AppCtx, CloseRequest, HttpHandler, HttpReply, HttpResponse, Input, Output, WireFormat};
 use crate::app::session::Session as _;
+use crate::chat::MemberId;
 use crate::ids::{ConnId, Endpoint, SessionId};
 use crate::proto::engineio::{self, OpenParams, Packet, RequestError};
 use crate::proto::ws::CloseCode;
@@ -151,6 +152,10 @@ impl Upper for Protocol {
 
     fn on_close(&mut self, cx: &mut AppCtx<'_>) {
         self.upper().on_close(cx)
+    }
+
+    fn close_member(&mut self, member: MemberId, link: &mut Link<'_>, cx: &mut AppCtx<'_>) -> bool {
+        self.upper().close_member(member, link, cx)
     }
 
     fn wire_format(&self) -> Option<&'static WireFormat> {
@@ -404,11 +409,11 @@ impl EngineWebSocket {
 }
 
 impl App for EngineWebSocket {
-    fn close_member(&mut self, member: crate::chat::MemberId, cx: &mut AppCtx<'_>, out: &mut dyn Output) -> bool {
+    fn close_member(&mut self, member: MemberId, cx: &mut AppCtx<'_>, out: &mut dyn Output) -> bool {
         // Members of an upgraded polling session are the table's to end.
         let conn = self.conn;
         let Carried::Own(session) = &mut self.session else { return false };
-        let closed = crate::app::session::Session::close_member(session, member, cx);
+        let closed = session.close_member(member, cx);
         session.flush_to(conn, out);
         closed
     }
@@ -506,5 +511,9 @@ impl Upper for Echo {
     fn on_binary(&mut self, data: &[u8], link: &mut Link<'_>, _cx: &mut AppCtx<'_>) -> Result<(), Refused> {
         link.send_binary(data);
         Ok(())
+    }
+
+    fn close_member(&mut self, _member: MemberId, _link: &mut Link<'_>, _cx: &mut AppCtx<'_>) -> bool {
+        false
     }
 }

@@ -43,10 +43,9 @@ pub trait Upper {
     /// The session is over: leave whatever was joined.
     fn on_close(&mut self, _cx: &mut AppCtx<'_>) {}
 
-    /// The hub ends `member`, one of the session's; `false`: the session ends.
-    fn close_member(&mut self, _member: MemberId, _link: &mut Link<'_>, _cx: &mut AppCtx<'_>) -> bool {
-        false
-    }
+    /// The hub ends `member`, one of the session's; `false`: the session
+    /// ends. No default: a protocol that forwards to another must forward it.
+    fn close_member(&mut self, member: MemberId, link: &mut Link<'_>, cx: &mut AppCtx<'_>) -> bool;
 
     /// The format of the hub deliveries this protocol receives.
     fn wire_format(&self) -> Option<&'static WireFormat> {
