@@ -304,6 +304,16 @@ class Node:
     def url(self):
         return f"http://{self.host}:{self.port}"
 
+    async def exchange(self, request):
+        """One HTTP/1.1 request with `Connection: close`: the whole answer's bytes."""
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), WAIT_S)
+        try:
+            writer.write(request)
+            await writer.drain()
+            return await asyncio.wait_for(reader.read(), WAIT_S)
+        finally:
+            writer.close()
+
     async def api(self, endpoint, body=None):
         """`POST /api/ENDPOINT` with `body` as JSON and the key: (status, the JSON answer)."""
         data = json.dumps(body or {}).encode()
@@ -312,13 +322,7 @@ class Node:
             f"Authorization: apikey {API_KEY}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(data)}\r\n\r\n"
         )
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), WAIT_S)
-        try:
-            writer.write(head.encode() + data)
-            await writer.drain()
-            raw = await asyncio.wait_for(reader.read(), WAIT_S)
-        finally:
-            writer.close()
+        raw = await self.exchange(head.encode() + data)
         head, _, answer = raw.partition(b"\r\n\r\n")
         check(head.startswith(b"HTTP/1.1 "), f"{self.id} /api/{endpoint}: no HTTP answer: {raw[:100]!r}")
         try:
@@ -328,13 +332,7 @@ class Node:
 
     async def metrics(self):
         """GET /metrics as {"name{labels}": value}."""
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(self.host, self.port), WAIT_S)
-        try:
-            writer.write(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-            await writer.drain()
-            raw = await asyncio.wait_for(reader.read(), WAIT_S)
-        finally:
-            writer.close()
+        raw = await self.exchange(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         head, _, body = raw.partition(b"\r\n\r\n")
         check(head.startswith(b"HTTP/1.1 200"), f"{self.id} /metrics: {head[:100]!r}")
         values = {}
