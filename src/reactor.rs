@@ -161,7 +161,7 @@ impl Server {
             local_addrs,
             shared,
             conns: Slab::new(),
-            timers: Timers::default(),
+            timers: Timers::new(Instant::now()),
             scratch: vec![0; READ_CHUNK_BYTES],
             flush_list: Vec::new(),
             read_list: Vec::new(),
@@ -416,6 +416,16 @@ impl Server {
             conns.insert(conn);
             self.accept_order.push_back(id);
             debug!("event=accept conn={id} peer={peer}");
+            // The first entry is the earlier of the first-byte and the
+            // request-head deadlines: a client that sends its request then
+            // needs no second entry for the head deadline, so a connection
+            // holds one heap entry, not two (a silent one is woken once for
+            // nothing at the head deadline and re-armed).
+            let timeouts = &self.shared.timeouts;
+            let first_wake = now + timeouts.first_byte.min(timeouts.handshake);
+            if let Some(conn) = self.conns.get_mut(slot) {
+                self.timers.arm(Endpoint::Conn(id), first_wake, &mut conn.scheduled);
+            }
             self.settle(slot, true, now);
         }
     }
