@@ -316,7 +316,13 @@ impl TlsStream {
     }
 
     /// [`TlsStream::read`] with the thread's ciphertext buffer lent.
-    fn read_through(&mut self, tcp: &TcpStream, shared: &mut [u8], buf: &mut [u8], mut filled: usize) -> io::Result<usize> {
+    fn read_through(
+        &mut self,
+        tcp: &TcpStream,
+        shared: &mut [u8],
+        buf: &mut [u8],
+        mut filled: usize,
+    ) -> io::Result<usize> {
         let held = std::mem::take(&mut self.incoming);
         let mut end = held.len();
         shared.get_mut(..end).expect("what a connection holds fits the shared buffer").copy_from_slice(&held);
@@ -343,7 +349,8 @@ impl TlsStream {
             // Plaintext is never longer than its ciphertext: asking for no
             // more than the room left rarely leaves any to hold.
             let want = (buf.len() - filled).clamp(MIN_RECV_BYTES, CIPHERTEXT_CHUNK_BYTES);
-            let into = shared.get_mut(end..end + want).expect("the shared buffer has room for one recv past the held bytes");
+            let into =
+                shared.get_mut(end..end + want).expect("the shared buffer has room for one recv past the held bytes");
             match (&*SockRef::from(tcp)).read(into) {
                 Ok(0) => {
                     self.session.peer_eof = true;
@@ -472,5 +479,121 @@ impl TlsStream {
             return Err(io::ErrorKind::WouldBlock.into());
         }
         tcp.shutdown(Shutdown::Write)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+    use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned, SupportedProtocolVersion};
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+
+    /// A client that sends `upload`, reads `download_len` bytes, then idles
+    /// until told to go, with rustls' blocking stream on a thread of its own.
+    fn session_over_loopback(version: &'static SupportedProtocolVersion) {
+        let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let der = generated.cert.der().clone();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(generated.signing_key.serialize_der()));
+        let server_config = ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_protocol_versions(&[version])
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![CertificateDer::from(der.to_vec())], key)
+            .unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(der).unwrap();
+        let client_config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_protocol_versions(&[version])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Several records in one write, and a tail that is not a whole record.
+        let upload: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let download: Vec<u8> = (0..300_000u32).map(|i| (i % 241) as u8).collect();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let client = {
+            let upload = upload.clone();
+            let download_len = download.len();
+            std::thread::spawn(move || {
+                let tcp = std::net::TcpStream::connect(addr).unwrap();
+                tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let name = ServerName::try_from("localhost").unwrap();
+                let mut stream = StreamOwned::new(ClientConnection::new(Arc::new(client_config), name).unwrap(), tcp);
+                stream.write_all(&upload).unwrap();
+                let mut got = vec![0; download_len];
+                stream.read_exact(&mut got).unwrap();
+                go_rx.recv().unwrap();
+                stream.conn.send_close_notify();
+                stream.flush().unwrap();
+                got
+            })
+        };
+        let (accepted, _) = listener.accept().unwrap();
+        accepted.set_nonblocking(true).unwrap();
+        let tcp = TcpStream::from_std(accepted);
+        let mut tls = TlsStream::new(Arc::new(server_config)).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+
+        // A small buffer: records are split across reads and held back.
+        let mut received = Vec::new();
+        let mut buf = [0u8; 1000];
+        while received.len() < upload.len() {
+            assert!(Instant::now() < deadline, "upload stalled at {}", received.len());
+            match tls.read(&tcp, &mut buf) {
+                Ok(0) => panic!("early end"),
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(1)),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert!(received == upload, "the upload arrived changed");
+        assert!(!tls.is_handshaking());
+
+        let mut sent = 0;
+        while sent < download.len() || tls.pending_write_bytes() > 0 {
+            assert!(Instant::now() < deadline, "download stalled at {sent}");
+            match tls.write_vectored(&tcp, &[IoSlice::new(&download[sent..])]) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(1)),
+                Err(e) => panic!("{e}"),
+            }
+        }
+
+        // Idle: the connection holds no buffer of its own in either direction.
+        assert_eq!(tls.incoming.capacity(), 0);
+        assert_eq!(tls.session.plaintext.capacity(), 0);
+        assert_eq!(tls.session.outgoing.bytes.capacity(), 0);
+
+        go_tx.send(()).unwrap();
+        assert!(client.join().unwrap() == download, "the download arrived changed");
+        // The client's close_notify is the end of input.
+        loop {
+            assert!(Instant::now() < deadline, "no end");
+            match tls.read(&tcp, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => panic!("{n} bytes after the data"),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(1)),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        // close_notify back; the client may have gone already.
+        if let Err(e) = tls.shutdown_write(&tcp) {
+            assert!(matches!(e.kind(), io::ErrorKind::NotConnected | io::ErrorKind::BrokenPipe), "{e}");
+        }
+    }
+
+    #[test]
+    fn tls13_session_leaves_an_idle_connection_without_buffers() {
+        session_over_loopback(&rustls::version::TLS13);
+    }
+
+    #[test]
+    fn tls12_session_leaves_an_idle_connection_without_buffers() {
+        session_over_loopback(&rustls::version::TLS12);
     }
 }
