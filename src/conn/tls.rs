@@ -390,11 +390,13 @@ impl TlsStream {
         if self.pending_write_bytes() > 0 {
             return Err(io::ErrorKind::WouldBlock.into());
         }
-        if self.session.close_notify_queued {
-            return Err(io::ErrorKind::BrokenPipe.into());
-        }
         if bufs.iter().all(|b| b.is_empty()) {
             return Ok(0);
+        }
+        if self.session.close_notify_queued {
+            // Nothing may follow close_notify, as nothing follows a shut
+            // socket's write side.
+            return Err(io::ErrorKind::BrokenPipe.into());
         }
         if self.settle(tcp)? != Waiting::Traffic {
             // The handshake is not done: nothing may be encrypted yet.
