@@ -166,12 +166,11 @@ impl RecoveryLog {
     }
 
     /// Keeps `parked` under `pid` until the window closes.
-    pub fn park(&mut self, pid: &str, parked: Parked, now: Instant) {
+    pub fn park(&mut self, pid: &str, parked: Parked) {
         let at = parked.at;
-        debug_assert_eq!(at, now);
         self.parked.insert(pid.into(), parked);
         self.parking_order.push_back((at, pid.into()));
-        self.trim(now);
+        self.trim(at);
     }
 
     /// Takes back the session parked under `pid`, for `name` in `namespace`
@@ -199,7 +198,7 @@ impl RecoveryLog {
         // An offset is one this process gave (digits only, no sign, no
         // leading zero) and nothing after it may have been dropped.
         let offset = match offset.parse::<u64>() {
-            Ok(n) if offset.bytes().all(|b| b.is_ascii_digit()) && n.to_string() == offset => n,
+            Ok(n) if n.to_string() == offset => n,
             _ => return Err(self.refuse(Unrecovered::OffsetGone)),
         };
         if offset > self.last_offset || offset < self.dropped_through {
@@ -304,7 +303,7 @@ mod tests {
         assert_eq!(r.log(&ns, games.clone(), None, &message("games", "a"), t0), 1);
         assert_eq!(r.log(&ns, games.clone(), None, &message("games", "b"), t0), 2);
         let parked = RecoveryLog::parked("sid1", ns.clone(), "alice".into(), vec!["games".into()], t0);
-        r.park("pid1", parked, t0);
+        r.park("pid1", parked);
         r.log(&ns, Audience::Room("other".into()), None, &message("other", "not mine"), t0);
         r.log(
             &ns,
@@ -334,7 +333,7 @@ mod tests {
         let ns: Rc<str> = "/".into();
         r.log(&ns, Audience::Room("lobby".into()), None, &message("lobby", "a"), t0);
         let park = |r: &mut RecoveryLog, pid: &str| {
-            r.park(pid, RecoveryLog::parked("s", ns.clone(), "alice".into(), vec![], t0), t0);
+            r.park(pid, RecoveryLog::parked("s", ns.clone(), "alice".into(), vec![], t0));
         };
         park(&mut r, "p");
         assert_eq!(r.resume("p", "1", "/", "bob", t0), Err(Unrecovered::Mismatch));
@@ -361,7 +360,7 @@ mod tests {
         let ns: Rc<str> = "/".into();
         let lobby = Audience::Room("lobby".into());
         let park = |r: &mut RecoveryLog, pid: &str| {
-            r.park(pid, RecoveryLog::parked("s", ns.clone(), "alice".into(), vec![], t0), t0);
+            r.park(pid, RecoveryLog::parked("s", ns.clone(), "alice".into(), vec![], t0));
         };
         park(&mut r, "p");
         for i in 0..10 {
@@ -388,9 +387,9 @@ mod tests {
         r.log(&ns, Audience::Namespace, None, &message("lobby", "old"), t0);
         r.log(&ns, Audience::Namespace, None, &message("lobby", "new"), t0 + Duration::from_secs(8));
         let later = t0 + Duration::from_secs(12);
-        r.park("p", RecoveryLog::parked("s", ns.clone(), "alice".into(), vec![], later), later);
+        r.park("p", RecoveryLog::parked("s", ns.clone(), "alice".into(), vec![], later));
         assert_eq!(r.resume("p", "0", "/", "alice", later), Err(Unrecovered::OffsetGone));
-        r.park("p", RecoveryLog::parked("s", ns.clone(), "alice".into(), vec![], later), later);
+        r.park("p", RecoveryLog::parked("s", ns.clone(), "alice".into(), vec![], later));
         assert_eq!(r.resume("p", "1", "/", "alice", later).map(|(_, m)| texts(&m)), Ok(vec!["2:new".to_owned()]));
     }
 }

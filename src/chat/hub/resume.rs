@@ -54,7 +54,7 @@ impl<D: Directory> Hub<D> {
         let State::Registered(user) = &session.state else { return };
         let rooms = user.rooms.iter().filter(|room| ***room != *LOBBY).cloned().collect();
         let parked = RecoveryLog::parked(sid, session.namespace.clone(), user.name.clone(), rooms, now);
-        log.park(pid, parked, now);
+        log.park(pid, parked);
     }
 
     /// Takes back the session parked under `pid` for `member`, registered
