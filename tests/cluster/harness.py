@@ -23,6 +23,17 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+
+from checks import Failure, check, fail, ok, skip  # noqa: E402
+
+# What the cluster and API scripts import from here, the checks of
+# tests/support/checks.py among them.
+__all__ = [
+    "WAIT_S", "NODE_TIMEOUT_S", "Cluster", "Node", "parse_args", "until",
+    "Failure", "check", "fail", "ok", "skip",
+]  # fmt: skip
+
 WAIT_S = 10.0
 # The cluster timings the tests run with (CLUSTER.md): short, so that a dead
 # node is noticed within 1.5 s and a lost Redis is retried every 0.5 s at most.
@@ -32,27 +43,6 @@ RECONNECT_MAX = "500ms"
 PREFIX = "soket"
 # The server API's key (docs/SERVER.md) every node of these tests is started with.
 API_KEY = "cluster-test-api-key"
-
-
-class Failure(Exception):
-    pass
-
-
-def fail(message):
-    raise Failure(message)
-
-
-def check(condition, message):
-    if not condition:
-        fail(message)
-
-
-def ok(message):
-    print(f"ok: {message}", flush=True)
-
-
-def skip(message):
-    print(f"skip: {message}", flush=True)
 
 
 # Every process started here, killed at exit whatever happens.

@@ -10,12 +10,11 @@
 // Usage: node tests/socketio/clients.js path/to/soket
 'use strict';
 const { spawn } = require('child_process');
-const net = require('net');
 const readline = require('readline');
 const assert = require('assert');
 const { io } = require('socket.io-client');
+const { WAIT_MS, withTimeout, failWith, inbox, legacyUser: legacyLineUser } = require('../support/waiting');
 
-const WAIT_MS = 10000;
 const PING_INTERVAL_MS = 400;
 const PING_TIMEOUT_MS = 300;
 const MAX_PAYLOAD = 100000;
@@ -29,21 +28,9 @@ const SETTINGS = [
 let current = 'setup';
 const daemons = new Set();
 
-function fail(message) {
-  console.error(`socket.io-client: FAIL [${current}]: ${message}`);
+const fail = failWith('socket.io-client', () => current, () => {
   for (const d of daemons) d.child.kill('SIGKILL');
-  process.exit(1);
-}
-
-function withTimeout(promise, what, ms = WAIT_MS) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
+});
 
 function startDaemon(binary, listen = '127.0.0.1:0', extra = []) {
   const args = [
@@ -89,38 +76,20 @@ function client(daemon, setting, nsp, options = {}) {
     timeout: WAIT_MS,
     ...options,
   });
-  const inbox = [];
-  const log = [];
-  const waiters = new Set();
-  const record = (event, args) => {
-    inbox.push({ event, args });
-    log.push({ event, args });
-    for (const w of [...waiters]) w();
-  };
-  socket.onAny((event, ...args) => record(event, args));
+  const box = inbox(`${nsp}${options.auth ? ' ' + options.auth.name : ''}`, fail, summary);
+  socket.onAny((event, ...args) => box.push({ event, args }));
   for (const event of ['connect', 'connect_error', 'disconnect']) {
-    socket.on(event, (...args) => record(event, args));
+    socket.on(event, (...args) => box.push({ event, args }));
   }
   return {
     socket,
-    inbox,
     // Every event ever recorded, consumed or not.
-    log,
+    log: box.log,
     // Resolves with the args of the first recorded `event` (a name or a list
     // of names) that `test` accepts, removing it and everything before it.
     next(event, test = () => true, what = String(event)) {
       const names = Array.isArray(event) ? event : [event];
-      return withTimeout(new Promise((resolve) => {
-        const check = () => {
-          const i = inbox.findIndex((e) => names.includes(e.event) && test(...e.args));
-          if (i < 0) return;
-          waiters.delete(check);
-          resolve(inbox.splice(0, i + 1).pop().args);
-        };
-        waiters.add(check);
-        check();
-      }), `${nsp}${options.auth ? ' ' + options.auth.name : ''}: ${what}; had ${summary(inbox)}`)
-        .catch((e) => fail(e.message));
+      return box.next((e) => names.includes(e.event) && test(...e.args), what).then((e) => e.args);
     },
     call(event, arg) {
       return withTimeout(new Promise((resolve) => socket.emit(event, arg, resolve)), `the ack to ${event}`)
@@ -145,36 +114,7 @@ async function connected(c, name) {
 }
 
 function legacyUser(daemon, name) {
-  const socket = net.connect(daemon.port, daemon.host);
-  const lines = [];
-  const waiters = new Set();
-  let partial = '';
-  socket.on('data', (chunk) => {
-    partial += chunk.toString('utf8');
-    let at;
-    while ((at = partial.indexOf('\n')) >= 0) {
-      lines.push(partial.slice(0, at));
-      partial = partial.slice(at + 1);
-    }
-    for (const w of [...waiters]) w();
-  });
-  socket.write(name + '\n');
-  return {
-    send: (line) => socket.write(line + '\n'),
-    close: () => socket.destroy(),
-    line(test, what) {
-      return withTimeout(new Promise((resolve) => {
-        const check = () => {
-          const i = lines.findIndex(test);
-          if (i < 0) return;
-          waiters.delete(check);
-          resolve(lines.splice(0, i + 1).pop());
-        };
-        waiters.add(check);
-        check();
-      }), `legacy ${name}: ${what}; had ${JSON.stringify(lines)}`).catch((e) => fail(e.message));
-    },
-  };
+  return legacyLineUser(daemon.host, daemon.port, name, inbox(`legacy ${name}`, fail));
 }
 
 const usersAre = (names) => (m) => JSON.stringify(m.users) === JSON.stringify(names);

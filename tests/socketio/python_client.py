@@ -22,6 +22,11 @@ import time
 import engineio
 import socketio
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+
+import checks  # noqa: E402
+from checks import Inbox, check, fail, run_main  # noqa: E402
+
 WAIT_S = 10.0
 PING_INTERVAL_MS = 400
 PING_TIMEOUT_MS = 300
@@ -47,16 +52,7 @@ s.on('disconnect', () => process.exit(0));
 setTimeout(() => process.exit(1), 30000);
 """
 
-current = "setup"
 children = []
-
-
-class Failure(Exception):
-    pass
-
-
-def fail(message):
-    raise Failure(message)
 
 
 def start_daemon(binary, listen="127.0.0.1:0"):
@@ -107,19 +103,11 @@ class Client:
     def __init__(self, label, **options):
         self.label = label
         self.sio = socketio.Client(**{"reconnection": False, **options})
-        self.inbox = []
-        self.log = []
-        self.cond = threading.Condition()
-        self.sio.on("*", lambda event, *args: self._record(event, args))
-        for event in ("connect", "disconnect"):
-            self.sio.on(event, lambda *args, event=event: self._record(event, args))
-        self.sio.on("connect_error", lambda *args: self._record("connect_error", args))
-
-    def _record(self, event, args):
-        with self.cond:
-            self.inbox.append((event, args))
-            self.log.append((event, args))
-            self.cond.notify_all()
+        self.inbox = Inbox(label, WAIT_S)
+        self.log = self.inbox.log
+        self.sio.on("*", lambda event, *args: self.inbox.push((event, args)))
+        for event in ("connect", "disconnect", "connect_error"):
+            self.sio.on(event, lambda *args, event=event: self.inbox.push((event, args)))
 
     def connect(self, url, transports, name=None, namespace="/"):
         auth = {"name": name} if name is not None else None
@@ -127,18 +115,7 @@ class Client:
         return self
 
     def next(self, event, test=lambda *a: True, what=None):
-        deadline = time.monotonic() + WAIT_S
-        with self.cond:
-            while True:
-                for i, (name, args) in enumerate(self.inbox):
-                    if name == event and test(*args):
-                        del self.inbox[: i + 1]
-                        return args
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    shown = repr(self.inbox)
-                    fail(f"{self.label}: no {what or event}; had {shown[:600]}")
-                self.cond.wait(left)
+        return self.inbox.next(lambda i: i[0] == event and test(*i[1]), what or event)[1]
 
     def call(self, event, data):
         try:
@@ -150,18 +127,11 @@ class Client:
         self.sio.disconnect()
 
 
-def check(condition, message):
-    if not condition:
-        fail(message)
-
-
 def scenarios(binary, label, transports):
-    global current
     child, url = start_daemon(binary)
 
     def step(name):
-        global current
-        current = f"{label}: {name}"
+        checks.step(f"{label}: {name}")
 
     step("connect with a name")
     ann = Client("ann").connect(url, transports, "ann")
@@ -281,20 +251,14 @@ def scenarios(binary, label, transports):
 
 
 def main():
-    if len(sys.argv) != 2:
-        print("usage: python_client.py path/to/soket", file=sys.stderr)
-        return 2
-    try:
-        for label, transports in SETTINGS:
-            started = time.monotonic()
-            scenarios(sys.argv[1], label, transports)
-            print(f"python-socketio ({label}): all scenarios pass ({time.monotonic() - started:.2f} s)")
-    except Exception as e:  # any failure, assertion or client error, fails the run
-        print(f"python-socketio: FAIL [{current}]: {type(e).__name__}: {e}", file=sys.stderr)
-        for child in children:
-            child.kill()
-        return 1
-    return 0
+    return run_main("python-socketio", "python_client.py path/to/soket", run_all, children)
+
+
+def run_all(binary):
+    for label, transports in SETTINGS:
+        started = time.monotonic()
+        scenarios(binary, label, transports)
+        print(f"python-socketio ({label}): all scenarios pass ({time.monotonic() - started:.2f} s)")
 
 
 if __name__ == "__main__":

@@ -13,12 +13,12 @@
 // Usage: node tests/stomp/clients.js path/to/soket
 'use strict';
 const { spawn } = require('child_process');
-const net = require('net');
 const readline = require('readline');
 const assert = require('assert');
 const WebSocket = require('ws');
 const SockJS = require('sockjs-client');
 const { Client, Versions } = require('@stomp/stompjs');
+const { WAIT_MS, withTimeout, failWith, inbox, legacyUser: legacyLineUser } = require('../support/waiting');
 
 // How the clients reach the broker in the current round: `websocket` is
 // /stomp itself; the others are sockjs-client with that transport list.
@@ -28,7 +28,6 @@ let transport = 'websocket';
 // stompjs opens `brokerURL` with the global WebSocket, which Node 20 lacks.
 Object.assign(global, { WebSocket });
 
-const WAIT_MS = 10000;
 // soket offers 500 ms both ways; the clients below ask for 1000 ms, so the
 // negotiated period is 1000 ms each way (the larger of the two).
 const SERVER_HEARTBEAT = '500ms,500ms';
@@ -42,24 +41,12 @@ const MAX_LINE = 128 * 1024;
 let current = 'setup';
 let daemon = null;
 
-function fail(message) {
-  console.error(`stompjs: FAIL [${transport}: ${current}]: ${message}`);
+const fail = failWith('stompjs', () => `${transport}: ${current}`, () => {
   if (daemon) daemon.child.kill('SIGKILL');
-  process.exit(1);
-}
+});
 
 function step(name) {
   current = name;
-}
-
-function withTimeout(promise, what, ms = WAIT_MS) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 function startDaemon(binary) {
@@ -86,35 +73,6 @@ function startDaemon(binary) {
   }), 'soket to listen');
 }
 
-// An inbox of recorded items that a test waits on ("the next X matching P")
-// instead of sleeping; `log` keeps everything, consumed or not.
-function inbox(label) {
-  const items = [];
-  const log = [];
-  const waiters = new Set();
-  return {
-    items,
-    log,
-    push(item) {
-      items.push(item);
-      log.push(item);
-      for (const w of [...waiters]) w();
-    },
-    next(test, what) {
-      return withTimeout(new Promise((resolve) => {
-        const check = () => {
-          const i = items.findIndex(test);
-          if (i < 0) return;
-          waiters.delete(check);
-          resolve(items.splice(0, i + 1).pop());
-        };
-        waiters.add(check);
-        check();
-      }), `${label}: ${what}; had ${summary(items)}`).catch((e) => fail(e.message));
-    },
-  };
-}
-
 function summary(items) {
   const text = JSON.stringify(items.map((i) => (i.kind === 'message'
     ? ['message', i.message.headers.destination, i.message.headers.from, i.message.body]
@@ -122,9 +80,12 @@ function summary(items) {
   return text.length > 800 ? text.slice(0, 800) + '...' : text;
 }
 
+// An inbox (tests/support/waiting.js) of STOMP client events or chat lines.
+const stompInbox = (label) => inbox(label, fail, summary);
+
 // A stompjs Client whose every callback lands in one inbox.
 function stompClient(login, options = {}) {
-  const box = inbox(`stomp ${login}`);
+  const box = stompInbox(`stomp ${login}`);
   const state = { heartbeats: [], closed: null, client: null, since: Date.now() };
   const headers = login === undefined ? {} : { login };
   const sockjs = TRANSPORTS[transport];
@@ -204,29 +165,12 @@ async function connected(c, what) {
 }
 
 function legacyUser(name) {
-  const socket = net.connect(daemon.port, daemon.host);
-  const box = inbox(`legacy ${name}`);
-  let partial = '';
-  socket.on('data', (chunk) => {
-    partial += chunk.toString('utf8');
-    let at;
-    while ((at = partial.indexOf('\n')) >= 0) {
-      box.push(partial.slice(0, at));
-      partial = partial.slice(at + 1);
-    }
-  });
-  socket.write(name + '\n');
-  return {
-    box,
-    send: (line) => socket.write(line + '\n'),
-    close: () => socket.destroy(),
-    line: (test, what) => box.next(test, what),
-  };
+  return legacyLineUser(daemon.host, daemon.port, name, stompInbox(`legacy ${name}`));
 }
 
 async function jsonUser(name) {
   const ws = new WebSocket(`ws://${daemon.addr}/ws?name=${encodeURIComponent(name)}`);
-  const box = inbox(`/ws ${name}`);
+  const box = stompInbox(`/ws ${name}`);
   ws.on('message', (data) => box.push(JSON.parse(data.toString())));
   await withTimeout(new Promise((resolve, reject) => {
     ws.once('open', resolve);

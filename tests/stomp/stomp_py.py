@@ -13,6 +13,7 @@ Usage: python tests/stomp/stomp_py.py path/to/soket
 """
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -20,6 +21,10 @@ import threading
 import time
 
 import stomp
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+
+from checks import Inbox, check, fail, run_main, step  # noqa: E402
 
 WAIT_S = 10.0
 # soket offers 500 ms both ways; the clients ask for 1000 ms, so 1000 ms is
@@ -31,28 +36,9 @@ MAX_UNACKED = 4
 MAX_MESSAGE = 256 * 1024
 MAX_LINE = 128 * 1024
 
-current = "setup"
-daemon = None
 daemon_host = None
 daemon_port = None
-
-
-class Failure(Exception):
-    pass
-
-
-def fail(message):
-    raise Failure(message)
-
-
-def check(condition, message):
-    if not condition:
-        fail(message)
-
-
-def step(name):
-    global current
-    current = name
+children = []
 
 
 def bounded(fn, what):
@@ -93,44 +79,12 @@ def start_daemon(binary):
         "1s",
     ]
     child = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    children.append(child)
     line = bounded(child.stdout.readline, "soket to listen")
     if not line.startswith("soket listening on "):
-        child.kill()
         fail(f"soket did not start (got {line!r})")
     host, port = line.strip().removeprefix("soket listening on ").rsplit(":", 1)
     return child, host, int(port)
-
-
-class Inbox:
-    """Recorded items a test waits on ("the next X matching P") instead of
-    sleeping; `log` keeps everything, consumed or not."""
-
-    def __init__(self, label):
-        self.label = label
-        self.items = []
-        self.log = []
-        self.cond = threading.Condition()
-
-    def push(self, item):
-        with self.cond:
-            self.items.append(item)
-            self.log.append(item)
-            self.cond.notify_all()
-
-    def next(self, test, what, only=False):
-        """Removes the first item `test` accepts and everything before it
-        (with `only`, just that item), and returns it."""
-        deadline = time.monotonic() + WAIT_S
-        with self.cond:
-            while True:
-                for i, item in enumerate(self.items):
-                    if test(item):
-                        del self.items[i if only else 0 : i + 1]
-                        return item
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    fail(f"{self.label}: no {what} in {WAIT_S} s; had {summary(self.items)}")
-                self.cond.wait(left)
 
 
 def summary(items):
@@ -193,7 +147,7 @@ class Peer:
             self.conn = stomp.Connection11(hosts, **common)
         else:
             self.conn = stomp.Connection10(hosts, reconnect_attempts_max=1, timeout=WAIT_S)
-        self.inbox = Inbox(f"{carrier} {login}")
+        self.inbox = Inbox(f"{carrier} {login}", WAIT_S, summary)
         self.recorder = Recorder(self.inbox)
         self.conn.set_listener("recorder", self.recorder)
         self.since = time.monotonic()
@@ -272,7 +226,7 @@ class Legacy:
 
     def __init__(self, name):
         self.sock = socket.create_connection((daemon_host, daemon_port), timeout=WAIT_S)
-        self.inbox = Inbox(f"legacy {name}")
+        self.inbox = Inbox(f"legacy {name}", WAIT_S, summary)
         self.sock.sendall(name.encode() + b"\n")
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -596,45 +550,39 @@ def versions():
 
 
 def main():
-    global daemon, daemon_host, daemon_port
-    if len(sys.argv) != 2:
-        print("usage: stomp_py.py path/to/soket", file=sys.stderr)
-        return 2
-    try:
-        started = time.monotonic()
-        daemon, daemon_host, daemon_port = start_daemon(sys.argv[1])
-        tcp_alice = scenarios("tcp")
-        print(f"stomp.py over raw TCP: all scenarios pass ({time.monotonic() - started:.2f} s)")
-        at = time.monotonic()
-        ws_alice = scenarios("ws")
-        print(f"stomp.py over WebSocket: all scenarios pass ({time.monotonic() - at:.2f} s)")
-        at = time.monotonic()
-        watcher = versions()
-        print(f"stomp.py 1.0 and 1.1 over raw TCP: all scenarios pass ({time.monotonic() - at:.2f} s)")
+    return run_main("stomp.py", "stomp_py.py path/to/soket", run_all, children)
 
-        step("a raw-TCP STOMP user and a WebSocket one in the same room")
-        ws_alice.send("/topic/r1", "from the websocket")
-        tcp_alice.subscribe("/topic/r1", "tcp-r1-again")
-        tcp_alice.send("/topic/r1", "from raw tcp")
-        m = ws_alice.message(body_is("from raw tcp"), "the raw-TCP user's message")
-        check(m.headers["from"] == "talice", f"{m.headers}")
-        ws_alice.subscribe("/user/queue/private", "private-again")
-        tcp_alice.send("/user/walice", "across carriers")
-        m = ws_alice.message(lambda f: f.headers["destination"] == "/user/queue/private", "the private message")
-        check(m.body == "across carriers" and m.headers["from"] == "talice", f"{m.headers} {m.body!r}")
-        for peer in (tcp_alice, ws_alice, watcher):
-            peer.disconnect(f"bye-{peer.login}")
 
-        daemon.terminate()
-        code = bounded(daemon.wait, "soket to exit after SIGTERM")
-        check(code == 0, f"soket exited with {code} after SIGTERM")
-        print(f"stomp.py: all scenarios pass ({time.monotonic() - started:.2f} s)")
-    except Exception as e:  # any failure, assertion or client error, fails the run
-        print(f"stomp.py: FAIL [{current}]: {type(e).__name__}: {e}", file=sys.stderr)
-        if daemon is not None:
-            daemon.kill()
-        return 1
-    return 0
+def run_all(binary):
+    global daemon_host, daemon_port
+    started = time.monotonic()
+    daemon, daemon_host, daemon_port = start_daemon(binary)
+    tcp_alice = scenarios("tcp")
+    print(f"stomp.py over raw TCP: all scenarios pass ({time.monotonic() - started:.2f} s)")
+    at = time.monotonic()
+    ws_alice = scenarios("ws")
+    print(f"stomp.py over WebSocket: all scenarios pass ({time.monotonic() - at:.2f} s)")
+    at = time.monotonic()
+    watcher = versions()
+    print(f"stomp.py 1.0 and 1.1 over raw TCP: all scenarios pass ({time.monotonic() - at:.2f} s)")
+
+    step("a raw-TCP STOMP user and a WebSocket one in the same room")
+    ws_alice.send("/topic/r1", "from the websocket")
+    tcp_alice.subscribe("/topic/r1", "tcp-r1-again")
+    tcp_alice.send("/topic/r1", "from raw tcp")
+    m = ws_alice.message(body_is("from raw tcp"), "the raw-TCP user's message")
+    check(m.headers["from"] == "talice", f"{m.headers}")
+    ws_alice.subscribe("/user/queue/private", "private-again")
+    tcp_alice.send("/user/walice", "across carriers")
+    m = ws_alice.message(lambda f: f.headers["destination"] == "/user/queue/private", "the private message")
+    check(m.body == "across carriers" and m.headers["from"] == "talice", f"{m.headers} {m.body!r}")
+    for peer in (tcp_alice, ws_alice, watcher):
+        peer.disconnect(f"bye-{peer.login}")
+
+    daemon.terminate()
+    code = bounded(daemon.wait, "soket to exit after SIGTERM")
+    check(code == 0, f"soket exited with {code} after SIGTERM")
+    print(f"stomp.py: all scenarios pass ({time.monotonic() - started:.2f} s)")
 
 
 if __name__ == "__main__":

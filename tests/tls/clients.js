@@ -12,13 +12,9 @@ const crypto = require('crypto');
 const fs = require('fs');
 const readline = require('readline');
 const WebSocket = require('ws');
+const { WAIT_MS, failWith } = require('../support/waiting');
 
-const WAIT_MS = 10000;
-
-function fail(message) {
-  console.error(`tls ws: FAIL: ${message}`);
-  process.exit(1);
-}
+const fail = failWith('tls ws');
 
 const daemons = new Set();
 process.on('exit', () => {

@@ -1,24 +1,22 @@
 """What the TLS client scripts share: a soket started with the test
 certificate on 127.0.0.1:0, bounded waits, and a failure that names what was
 missing. Python's own directory of the running script is on `sys.path`, so
-`import tlscommon` finds this file.
+`import tlscommon` finds this file; it puts tests/support there too.
 """
 
+import os
 import subprocess
 import sys
 import threading
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+
+# The TLS scripts import `fail` from here.
+from checks import Failure, fail  # noqa: E402
+
 WAIT_S = 10.0
 
 children = []
-
-
-class Failure(Exception):
-    pass
-
-
-def fail(message):
-    raise Failure(message)
 
 
 def start_daemon(binary, cert, key):

@@ -18,6 +18,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -28,28 +29,13 @@ import socketio
 import stomp
 import websocket
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+
+from checks import Inbox, check, fail, run_main, step  # noqa: E402
+
 WAIT_S = 10.0
 SECRET = b"clients-test-secret"
-current = "start"
 children = []
-
-
-class Failure(Exception):
-    pass
-
-
-def fail(message):
-    raise Failure(message)
-
-
-def check(condition, message):
-    if not condition:
-        fail(message)
-
-
-def step(name):
-    global current
-    current = name
 
 
 def b64(data):
@@ -95,33 +81,6 @@ def start_daemon(binary):
     return child, host, int(port)
 
 
-class Inbox:
-    """Recorded items a test waits on ("the next X matching P")."""
-
-    def __init__(self, label):
-        self.label = label
-        self.items = []
-        self.cond = threading.Condition()
-
-    def push(self, item):
-        with self.cond:
-            self.items.append(item)
-            self.cond.notify_all()
-
-    def next(self, test, what):
-        deadline = time.monotonic() + WAIT_S
-        with self.cond:
-            while True:
-                for i, item in enumerate(self.items):
-                    if test(item):
-                        del self.items[: i + 1]
-                        return item
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    fail(f"{self.label}: no {what} in {WAIT_S} s; had {repr(self.items)[:600]}")
-                self.cond.wait(left)
-
-
 class Json:
     """A /ws client (websocket-client)."""
 
@@ -155,7 +114,7 @@ def still_served(neighbour):
 
 class Sio:
     def __init__(self, label, transports):
-        self.inbox = Inbox(label)
+        self.inbox = Inbox(label, WAIT_S)
         self.transports = transports
         self.sio = socketio.Client(reconnection=False)
         self.sio.on("*", lambda event, *args: self.inbox.push((event, args)))
@@ -241,7 +200,7 @@ class StompListener(stomp.ConnectionListener):
 
 
 def stomp_client(host, port, label, **headers):
-    inbox = Inbox(label)
+    inbox = Inbox(label, WAIT_S)
     conn = stomp.Connection12([(host, port)], heartbeats=(0, 0), auto_content_length=False)
     conn.set_listener("", StompListener(inbox))
     threading.Thread(target=lambda: conn.connect(wait=False, **headers), daemon=True).start()
@@ -366,30 +325,25 @@ def ws_scenarios(host, port, neighbour):
 
 
 def main():
-    if len(sys.argv) != 2:
-        print("usage: clients.py path/to/soket", file=sys.stderr)
-        return 2
-    try:
-        started = time.monotonic()
-        child, host, port = start_daemon(sys.argv[1])
-        step("/ws neighbour")
-        neighbour = Json(host, port, f"?token={token('carol')}")
-        neighbour.send({"type": "hello", "name": "carol"})
-        neighbour.next("welcome")
-        ws_scenarios(host, port, neighbour)
-        legacy_scenarios(host, port, neighbour)
-        stomp_scenarios(host, port, neighbour)
-        for transports in (["polling", "websocket"], ["websocket"]):
-            socketio_scenarios(host, port, neighbour, transports)
-        child.terminate()
-        child.wait(WAIT_S)
-        print(f"tokens: all scenarios pass with real clients ({time.monotonic() - started:.2f} s)")
-    except Exception as e:  # any failure, assertion or client error, fails the run
-        print(f"tokens: FAIL [{current}]: {type(e).__name__}: {e}", file=sys.stderr)
-        for child in children:
-            child.kill()
-        return 1
-    return 0
+    return run_main("tokens", "clients.py path/to/soket", run_all, children)
+
+
+def run_all(binary):
+    step("start")
+    started = time.monotonic()
+    child, host, port = start_daemon(binary)
+    step("/ws neighbour")
+    neighbour = Json(host, port, f"?token={token('carol')}")
+    neighbour.send({"type": "hello", "name": "carol"})
+    neighbour.next("welcome")
+    ws_scenarios(host, port, neighbour)
+    legacy_scenarios(host, port, neighbour)
+    stomp_scenarios(host, port, neighbour)
+    for transports in (["polling", "websocket"], ["websocket"]):
+        socketio_scenarios(host, port, neighbour, transports)
+    child.terminate()
+    child.wait(WAIT_S)
+    print(f"tokens: all scenarios pass with real clients ({time.monotonic() - started:.2f} s)")
 
 
 if __name__ == "__main__":

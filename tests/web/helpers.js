@@ -5,8 +5,7 @@ const { spawn } = require('child_process');
 const net = require('net');
 const readline = require('readline');
 const { chromium } = require('playwright-core');
-
-const WAIT_MS = 10000;
+const { WAIT_MS, failWith } = require('../support/waiting');
 
 // A failure exits at once (process.exit skips `finally`): daemons still
 // running are killed on the way out rather than left behind.
@@ -14,13 +13,6 @@ const daemons = new Set();
 process.on('exit', () => {
   for (const child of daemons) child.kill('SIGKILL');
 });
-
-function failWith(prefix) {
-  return (message) => {
-    console.error(`${prefix}: FAIL: ${message}`);
-    process.exit(1);
-  };
-}
 
 // Starts `binary --listen LISTEN ...args` (LISTEN 127.0.0.1:0 unless given, e.g.
 // to restart on a known port); resolves once it prints its address.
