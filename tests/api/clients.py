@@ -31,7 +31,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cluster"))
 
 from clients import Sio, user  # noqa: E402
-from harness import WAIT_S, Failure, Node, check, fail, ok  # noqa: E402
+from harness import WAIT_S, Failure, Node, check, ok  # noqa: E402
 
 ROOM = "news"
 
@@ -155,7 +155,6 @@ async def main_async(binary):
     started = time.monotonic()
     workdir = tempfile.mkdtemp(prefix="soket-api-")
     node = Node(binary, "single", workdir)
-    clients = []
     try:
         await node.start()
         specs = [("legacy", "leg"), ("ws", "wsu"), ("sio", "sioc"), ("stomp", "sto")]
@@ -164,7 +163,6 @@ async def main_async(binary):
         members.append(await user("sio", node, "siopoll", transports=("polling", "websocket")))
         bystander = await user("ws", node, "bystander")
         anon = await anonymous_listener(node)
-        clients = members + [bystander, anon]
         everyone = members + [bystander]
         await asyncio.gather(*(c.wait_users([x.name for x in everyone]) for c in everyone))
         for c in members:
