@@ -292,6 +292,24 @@ pub struct Config {
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub redis_reconnect_max: Duration,
 
+    /// PEM certificates to trust for a `rediss://` Redis instead of the system's store (a private
+    /// CA, a self-signed Redis). The host of the URL must be named in Redis's certificate.
+    #[arg(long, value_name = "FILE", requires = "redis")]
+    pub redis_tls_ca: Option<PathBuf>,
+
+    /// A client certificate chain (PEM) for a `rediss://` Redis that asks for one (Redis's own
+    /// default, `tls-auth-clients yes`). With --redis-tls-key.
+    #[arg(long, value_name = "FILE", requires = "redis")]
+    pub redis_tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --redis-tls-cert.
+    #[arg(long, value_name = "FILE", requires = "redis")]
+    pub redis_tls_key: Option<PathBuf>,
+
+    /// The client configuration toward a `rediss://` Redis, read by [`Config::load_files`].
+    #[arg(skip)]
+    pub redis_tls: Option<Arc<rustls::ClientConfig>>,
+
     /// The server API and history flags.
     #[command(flatten)]
     pub server: crate::app::api::ServerFlags,
@@ -589,6 +607,17 @@ impl Config {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             return Err("--tls-cert and --tls-key go together".into());
         }
+        let redis_tls = self.redis.as_ref().is_some_and(|url| url.tls);
+        let redis_tls_files = self.redis_tls_files();
+        if !redis_tls && redis_tls_files != crate::tls::RedisTlsFiles::default() {
+            return Err("--redis-tls-ca, --redis-tls-cert and --redis-tls-key need a rediss:// URL".into());
+        }
+        if redis_tls_files.cert.is_some() != redis_tls_files.key.is_some() {
+            return Err("--redis-tls-cert and --redis-tls-key go together".into());
+        }
+        if redis_tls != self.redis_tls.is_some() {
+            return Err("rediss:// given but its TLS configuration not loaded (Config::load_files)".into());
+        }
         if self.tls_only && self.tls_cert.is_none() {
             return Err("--tls-only needs --tls-cert and --tls-key".into());
         }
@@ -612,6 +641,10 @@ impl Config {
     /// reactor never reads the disk. The error names the file at fault.
     pub fn load_files(&mut self) -> Result<(), String> {
         self.tls = self.load_tls()?;
+        self.redis_tls = match &self.redis {
+            Some(url) if url.tls => Some(crate::tls::load_redis_client_config(&self.redis_tls_files())?),
+            _ => None,
+        };
         let files =
             StaticFiles::load(self.static_dir.as_deref(), self.socketio_client.as_deref(), self.static_max_bytes)
                 .map_err(|e| e.to_string())?;
@@ -656,6 +689,15 @@ impl Config {
         match (&self.tls_cert, &self.tls_key) {
             (Some(cert), Some(key)) => crate::tls::load_server_config(cert, key).map(Some),
             _ => Ok(None),
+        }
+    }
+
+    /// The `--redis-tls-*` files.
+    pub fn redis_tls_files(&self) -> crate::tls::RedisTlsFiles {
+        crate::tls::RedisTlsFiles {
+            ca: self.redis_tls_ca.clone(),
+            cert: self.redis_tls_cert.clone(),
+            key: self.redis_tls_key.clone(),
         }
     }
 
@@ -1027,6 +1069,41 @@ mod tests {
         let _ = std::fs::remove_dir_all(dist);
         // Without the flags there is nothing to load.
         assert!(Config::default().validate().is_ok());
+    }
+
+    #[test]
+    fn redis_tls_flags_need_rediss_and_load_their_files() {
+        let dir = std::env::temp_dir().join(format!("soket-config-redis-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let generated = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let (ca, key) = (dir.join("ca.pem"), dir.join("key.pem"));
+        std::fs::write(&ca, generated.cert.pem()).unwrap();
+        std::fs::write(&key, generated.signing_key.serialize_pem()).unwrap();
+        let (ca, key) = (ca.to_str().unwrap(), key.to_str().unwrap());
+
+        let mut tls = Config::parse_from(["soket", "--redis", "rediss://localhost:6380", "--redis-tls-ca", ca]);
+        assert!(tls.validate().unwrap_err().contains("not loaded"));
+        tls.load_files().unwrap();
+        assert!(tls.redis_tls.is_some());
+        assert!(tls.validate().is_ok());
+        let mut with_client =
+            Config::parse_from(["soket", "--redis", "rediss://h", "--redis-tls-ca", ca, "--redis-tls-cert", ca]);
+        with_client.redis_tls_key = Some(key.into());
+        with_client.load_files().unwrap();
+        assert!(with_client.validate().is_ok());
+
+        let mut plain = Config::parse_from(["soket", "--redis", "redis://localhost", "--redis-tls-ca", ca]);
+        plain.load_files().unwrap();
+        assert!(plain.validate().unwrap_err().contains("need a rediss:// URL"));
+        let mut half =
+            Config::parse_from(["soket", "--redis", "rediss://h", "--redis-tls-ca", ca, "--redis-tls-cert", ca]);
+        assert!(half.load_files().unwrap_err().contains("go together"));
+        let mut missing =
+            Config::parse_from(["soket", "--redis", "rediss://h", "--redis-tls-ca", "/nonexistent/ca.pem"]);
+        assert!(missing.load_files().unwrap_err().contains("--redis-tls-ca /nonexistent/ca.pem"));
+        let mut not_a_certificate = Config::parse_from(["soket", "--redis", "rediss://h", "--redis-tls-ca", key]);
+        assert!(not_a_certificate.load_files().unwrap_err().contains("no PEM certificate"));
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]

@@ -151,7 +151,8 @@ impl Server {
             Some(cluster) => {
                 info!("event=cluster node={} redis={}", cluster.node_id, cluster.redis);
                 let now = Instant::now();
-                Some(ClusterIo::new(cluster, &mut shared.hub, REDIS_COMMANDS, REDIS_SUBSCRIBER, now)?)
+                let tls = config.redis_tls.clone();
+                Some(ClusterIo::new(cluster, tls, &mut shared.hub, REDIS_COMMANDS, REDIS_SUBSCRIBER, now)?)
             }
             None => None,
         };

@@ -1,15 +1,21 @@
 //! The backplane's two TCP connections to Redis, on the reactor's poll: the
 //! only part of the cluster that touches sockets. Connects without
 //! blocking, reads what arrives into the [`Backplane`], writes what it
-//! queued, and closes both connections whenever it drops the links.
+//! queued, and closes both connections whenever it drops the links. Over
+//! `rediss://` each connection is a rustls client session: the backplane
+//! sees the same plaintext either way, and what it queues before the TLS
+//! handshake ends waits in the session until it does.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use log::{debug, warn};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection};
 
 use super::{Backplane, ClusterConfig, LinkId};
 use crate::chat::{Hub, Outbox};
@@ -24,6 +30,9 @@ const SHUTDOWN_WAIT: Duration = Duration::from_secs(1);
 pub struct ClusterIo {
     pub backplane: Backplane,
     addrs: Vec<SocketAddr>,
+    /// `rediss://`: the client configuration and the name Redis's
+    /// certificate must carry (the URL's host).
+    tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
     cmd: Option<Socket>,
     sub: Option<Socket>,
     cmd_token: Token,
@@ -32,9 +41,81 @@ pub struct ClusterIo {
 
 struct Socket {
     stream: TcpStream,
+    /// Over `rediss://`; boxed, as rustls' session is large beside the rest.
+    tls: Option<Box<ClientConnection>>,
     connected: bool,
     /// Input left unread at the per-turn cap.
     more_input: bool,
+}
+
+impl Socket {
+    /// Plaintext from Redis, as `Read::read` gives it: `WouldBlock` once
+    /// the socket has nothing more, `Ok(0)` at its end.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(tls) = self.tls.as_mut() else { return self.stream.read(buf) };
+        loop {
+            match tls.reader().read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            if tls.read_tls(&mut self.stream)? == 0 {
+                return Ok(0);
+            }
+            if let Err(e) = tls.process_new_packets() {
+                // The alert saying why, for Redis's log; the link is lost anyway.
+                let _ = send_records(tls, &mut self.stream);
+                return Err(io::Error::new(io::ErrorKind::InvalidData, format!("TLS: {e}")));
+            }
+            // Handshake answers go out before anything else is read.
+            send_records(tls, &mut self.stream)?;
+        }
+    }
+
+    /// Takes what it can of `data`, as `Write::write` does: `WouldBlock`
+    /// when nothing could be taken.
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let Some(tls) = self.tls.as_mut() else { return self.stream.write(data) };
+        let taken = tls.writer().write(data)?;
+        send_records(tls, &mut self.stream)?;
+        if taken == 0 && !data.is_empty() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        Ok(taken)
+    }
+
+    /// Sends the records the TLS session holds, as far as the socket takes
+    /// them; the rest goes at the next writable event.
+    fn send_tls(&mut self) -> io::Result<()> {
+        match self.tls.as_mut() {
+            Some(tls) => send_records(tls, &mut self.stream),
+            None => Ok(()),
+        }
+    }
+}
+
+fn send_records(tls: &mut ClientConnection, stream: &mut TcpStream) -> io::Result<()> {
+    while tls.wants_write() {
+        match tls.write_tls(stream) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// A failed read or write: a TLS failure (a certificate Redis's name is
+/// not on, an unknown issuer, a refused client certificate) is a setup
+/// mistake someone must see; anything else is an ordinary lost link.
+fn log_link_error(what: &str, link: LinkId, e: &io::Error) {
+    if e.kind() == io::ErrorKind::InvalidData {
+        warn!("event=redis_tls_failed link={link:?} error={}", crate::logging::quote(&e.to_string()));
+    } else {
+        debug!("event=redis_{what}_failed link={link:?} error={e}");
+    }
 }
 
 impl ClusterIo {
@@ -42,6 +123,7 @@ impl ClusterIo {
     /// harmless (reconnects reuse it); an unknown host is a start-up error.
     pub fn new(
         config: ClusterConfig,
+        tls: Option<Arc<ClientConfig>>,
         hub: &mut Hub,
         cmd_token: Token,
         sub_token: Token,
@@ -55,8 +137,17 @@ impl ClusterIo {
         if addrs.is_empty() {
             return Err(io::Error::new(io::ErrorKind::NotFound, format!("no address for {}", config.redis.host)));
         }
+        let tls = match tls {
+            Some(client) => {
+                let name = ServerName::try_from(config.redis.host.clone()).map_err(|e| {
+                    io::Error::new(io::ErrorKind::InvalidInput, format!("rediss:// host {}: {e}", config.redis.host))
+                })?;
+                Some((client, name))
+            }
+            None => None,
+        };
         let backplane = Backplane::new(config, hub, now);
-        Ok(ClusterIo { backplane, addrs, cmd: None, sub: None, cmd_token, sub_token })
+        Ok(ClusterIo { backplane, addrs, tls, cmd: None, sub: None, cmd_token, sub_token })
     }
 
     pub fn owns(&self, token: Token) -> bool {
@@ -131,14 +222,21 @@ impl ClusterIo {
     fn connect(&mut self, registry: &Registry, hub: &mut Hub, now: Instant) {
         let addr = self.addrs[usize::try_from(self.backplane.stats().reconnects).unwrap_or(0) % self.addrs.len()];
         for (link, token) in [(LinkId::Commands, self.cmd_token), (LinkId::Subscriber, self.sub_token)] {
-            let opened = TcpStream::connect(addr).and_then(|mut stream| {
+            let session = match &self.tls {
+                Some((client, name)) => ClientConnection::new(Arc::clone(client), name.clone())
+                    .map(|c| Some(Box::new(c)))
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("TLS: {e}"))),
+                None => Ok(None),
+            };
+            let opened = session.and_then(|tls| {
+                let mut stream = TcpStream::connect(addr)?;
                 registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
-                Ok(stream)
+                Ok((stream, tls))
             });
             match opened {
-                Ok(stream) => {
+                Ok((stream, tls)) => {
                     let _ = stream.set_nodelay(true);
-                    let socket = Socket { stream, connected: false, more_input: false };
+                    let socket = Socket { stream, tls, connected: false, more_input: false };
                     match link {
                         LinkId::Commands => self.cmd = Some(socket),
                         LinkId::Subscriber => self.sub = Some(socket),
@@ -189,7 +287,7 @@ impl ClusterIo {
                 return;
             }
             socket.more_input = false;
-            match socket.stream.read(scratch) {
+            match socket.read(scratch) {
                 Ok(0) => {
                     self.lost(link, hub, out, scratch, now);
                     return;
@@ -204,7 +302,7 @@ impl ClusterIo {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    debug!("event=redis_read_failed link={link:?} error={e}");
+                    log_link_error("read", link, &e);
                     self.lost(link, hub, out, scratch, now);
                     return;
                 }
@@ -223,7 +321,7 @@ impl ClusterIo {
         if link == LinkId::Commands {
             for _ in 0..READS_PER_TURN {
                 let Some(socket) = self.sub.as_mut().filter(|s| s.connected) else { break };
-                match socket.stream.read(scratch) {
+                match socket.read(scratch) {
                     Ok(n) if n > 0 => {
                         let Some(bytes) = scratch.get(..n) else { break };
                         self.backplane.on_bytes(LinkId::Subscriber, bytes, hub, out, now);
@@ -260,9 +358,11 @@ impl ClusterIo {
             }
             let pending = self.backplane.output(link);
             let mut written = 0;
-            let mut failed = None;
-            while written < pending.len() {
-                match socket.stream.write(pending.get(written..).unwrap_or_default()) {
+            // A TLS session may hold records (the handshake's among them)
+            // with nothing new queued.
+            let mut failed = socket.send_tls().err();
+            while failed.is_none() && written < pending.len() {
+                match socket.write(pending.get(written..).unwrap_or_default()) {
                     Ok(0) => {
                         failed = Some(io::Error::from(io::ErrorKind::WriteZero));
                         break;
@@ -281,7 +381,7 @@ impl ClusterIo {
                 *pending = Vec::new();
             }
             if let Some(e) = failed {
-                debug!("event=redis_write_failed link={link:?} error={e}");
+                log_link_error("write", link, &e);
                 self.backplane.on_closed(link, hub, now);
             }
         }
@@ -303,7 +403,7 @@ impl ClusterIo {
             self.flush(registry, hub, now);
             let Some(socket) = self.cmd.as_mut() else { break };
             let _ = socket.stream.set_nodelay(true);
-            match socket.stream.read(scratch) {
+            match socket.read(scratch) {
                 Ok(0) => break,
                 Ok(n) => {
                     let Some(bytes) = scratch.get(..n) else { break };

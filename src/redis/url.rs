@@ -1,4 +1,4 @@
-//! The `--redis` URL: `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]`.
+//! The `--redis` URL: `redis[s]://[[USER]:PASSWORD@]HOST[:PORT][/DB]`.
 //!
 //! Parsed once at startup, so every mistake gets a message naming it rather
 //! than a connection that fails later. No I/O: the host is not resolved here.
@@ -26,15 +26,16 @@ pub struct RedisUrl {
     /// Selected with `SELECT` when not 0. Pub/sub ignores it (channels are
     /// global), keys are per database.
     pub db: u32,
+    /// `rediss://`: both connections speak TLS, the host checked against the
+    /// server's certificate.
+    pub tls: bool,
 }
 
 /// What is wrong with a `--redis` URL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UrlError {
-    /// Not `redis://` (nor `rediss://`).
+    /// Neither `redis://` nor `rediss://`.
     Scheme,
-    /// `rediss://`: soket speaks to Redis in clear only.
-    TlsNotSupported,
     /// Nothing between `//` (or `@`) and the port or path.
     MissingHost,
     /// A host name with a character outside letters, digits, `-`, `.`, `_`.
@@ -58,10 +59,7 @@ pub enum UrlError {
 impl fmt::Display for UrlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            UrlError::Scheme => "the Redis URL must start with redis://",
-            UrlError::TlsNotSupported => {
-                "rediss:// (TLS to Redis) is not supported; use redis:// over a private network or a TLS tunnel"
-            }
+            UrlError::Scheme => "the Redis URL must start with redis:// (or rediss:// for TLS)",
             UrlError::MissingHost => "the Redis URL has no host",
             UrlError::BadHost => "the Redis host may hold only letters, digits, '-', '.' and '_'",
             UrlError::BadIpv6 => "the Redis host is not a valid IPv6 address (write it in brackets: [::1]:6379)",
@@ -82,10 +80,8 @@ impl FromStr for RedisUrl {
 
     fn from_str(text: &str) -> Result<Self, UrlError> {
         let (scheme, rest) = text.split_once("://").ok_or(UrlError::Scheme)?;
-        if scheme.eq_ignore_ascii_case("rediss") {
-            return Err(UrlError::TlsNotSupported);
-        }
-        if !scheme.eq_ignore_ascii_case("redis") {
+        let tls = scheme.eq_ignore_ascii_case("rediss");
+        if !tls && !scheme.eq_ignore_ascii_case("redis") {
             return Err(UrlError::Scheme);
         }
         if rest.contains(['?', '#']) {
@@ -122,7 +118,7 @@ impl FromStr for RedisUrl {
                 digits.parse().map_err(|_| UrlError::BadDb)?
             }
         };
-        Ok(RedisUrl { host, port, username, password, db })
+        Ok(RedisUrl { host, port, username, password, db, tls })
     }
 }
 
@@ -168,10 +164,10 @@ fn parse_host_port(text: &str) -> Result<(String, u16), UrlError> {
 const USERINFO: &AsciiSet = &CONTROLS.add(b' ').add(b'%').add(b':').add(b'@').add(b'/').add(b'?').add(b'#');
 
 impl fmt::Display for RedisUrl {
-    /// `redis://[USER:***@]HOST:PORT/DB`: every field but the password, so
-    /// logs show where a node connects without leaking the secret.
+    /// `redis[s]://[USER:***@]HOST:PORT/DB`: every field but the password,
+    /// so logs show where a node connects without leaking the secret.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("redis://")?;
+        f.write_str(if self.tls { "rediss://" } else { "redis://" })?;
         if let Some(user) = &self.username {
             write!(f, "{}", utf8_percent_encode(user, USERINFO))?;
             if self.password.is_none() {
@@ -197,6 +193,7 @@ impl fmt::Debug for RedisUrl {
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "***"))
             .field("db", &self.db)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -255,6 +252,11 @@ mod tests {
         assert_eq!(url("redis://[fe80::1]").port, 6379);
         assert_eq!(url("REDIS://h:1").port, 1);
         assert_eq!(url("redis://h/4294967295").db, u32::MAX);
+        assert!(!plain.tls);
+        let tls = url("rediss://:pw@redis.example.com:6380/1");
+        assert!(tls.tls);
+        assert_eq!((tls.host.as_str(), tls.port, tls.db), ("redis.example.com", 6380, 1));
+        assert!(url("REDISS://h").tls);
     }
 
     #[test]
@@ -269,8 +271,6 @@ mod tests {
 
     #[test]
     fn refuses_everything_else_with_a_reason() {
-        assert_eq!(error("rediss://h"), UrlError::TlsNotSupported);
-        assert!(UrlError::TlsNotSupported.to_string().contains("TLS"));
         for (text, why) in [
             ("localhost:6379", UrlError::Scheme),
             ("http://h", UrlError::Scheme),
@@ -310,6 +310,7 @@ mod tests {
         assert!(!format!("{u:?}").contains("hunter2"));
         assert_eq!(url("redis://:hunter2@[::1]").to_string(), "redis://:***@[::1]:6379/0");
         assert_eq!(url("redis://h").to_string(), "redis://h:6379/0");
+        assert_eq!(url("rediss://:pw@h:6380").to_string(), "rediss://:***@h:6380/0");
         assert_eq!(url("redis://a%40b%0A:x@h").to_string(), "redis://a%40b%0A:***@h:6379/0");
     }
 

@@ -31,7 +31,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cluster"))
 
 from clients import Sio, user  # noqa: E402
-from harness import WAIT_S, Failure, Node, check, ok  # noqa: E402
+from harness import WAIT_S, Failure, Node, check, ok, run_script  # noqa: E402
 
 ROOM = "news"
 
@@ -191,10 +191,7 @@ async def main_async(binary):
 
 
 def main():
-    if len(sys.argv) != 2:
-        print("usage: clients.py path/to/soket", file=sys.stderr)
-        return 2
-    return asyncio.run(main_async(sys.argv[1]))
+    return run_script("usage: clients.py path/to/soket", main_async)
 
 
 if __name__ == "__main__":

@@ -93,6 +93,15 @@ def parse_args(argv, usage):
     return args[0], single
 
 
+def run_script(usage, main_async):
+    """A script's main for `SCRIPT path/to/soket`: the exit code of
+    `main_async(binary)`, or 2 after `usage` for any other arguments."""
+    if len(sys.argv) != 2:
+        print(usage, file=sys.stderr)
+        return 2
+    return asyncio.run(main_async(sys.argv[1]))
+
+
 async def until(test, what, timeout=WAIT_S, every=0.05):
     """Polls `test` (sync or async, returning a true value when done) for at
     most `timeout` seconds; for state that only polling shows (metrics,
@@ -148,16 +157,23 @@ class Redis:
     """A redis-server on 127.0.0.1 without persistence, in a temp dir; it can
     be killed with SIGKILL and started again on the same port."""
 
-    def __init__(self, workdir, binary=None):
+    def __init__(self, workdir, binary=None, tls=None):
         self.binary = binary or shutil.which("redis-server") or "/usr/bin/redis-server"
         self.port = free_port()
         self.dir = os.path.join(workdir, "redis")
         os.makedirs(self.dir, exist_ok=True)
         self.log = os.path.join(workdir, "redis.log")
         self.proc = None
+        # With `tls` (redis-server's --tls-* options as a dict), nodes reach
+        # Redis on a TLS port; the plain port stays for this harness's own
+        # PING and SCAN.
+        self.tls = tls
+        self.tls_port = free_port() if tls else None
 
     @property
     def url(self):
+        if self.tls:
+            return f"rediss://localhost:{self.tls_port}"
         return f"redis://127.0.0.1:{self.port}"
 
     async def start(self):
@@ -171,6 +187,10 @@ class Redis:
             "--daemonize", "no",
             "--logfile", self.log,
         ]  # fmt: skip
+        if self.tls:
+            args += ["--tls-port", str(self.tls_port)]
+            for option, value in self.tls.items():
+                args += [f"--{option}", value]
         self.proc = spawn(args, subprocess.DEVNULL, subprocess.DEVNULL)
 
         async def pong():
