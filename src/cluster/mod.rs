@@ -170,6 +170,9 @@ pub struct Backplane {
     reset: bool,
     /// Another process was heard using this node's id (said once).
     warned_twin: bool,
+    /// The first failed attempt since the link was last up was logged as a
+    /// warning; the next ones, with the same cause most likely, are debug.
+    warned_unreachable: bool,
     keys: Keys,
 }
 
@@ -291,6 +294,7 @@ impl Backplane {
             stats: BackplaneStats::default(),
             reset: false,
             warned_twin: false,
+            warned_unreachable: false,
             keys,
             config,
         }
@@ -429,7 +433,7 @@ impl Backplane {
         match pending {
             Pending::Login => {
                 if let Some(error) = reply.as_error() {
-                    return Err(format!("login refused: {}", String::from_utf8_lossy(error)));
+                    return Err(self.refused("login refused", error));
                 }
                 self.maybe_up(hub, now);
             }
@@ -470,7 +474,7 @@ impl Backplane {
         now: Instant,
     ) -> Result<(), String> {
         if let Some(error) = reply.as_error() {
-            return Err(format!("subscriber refused: {}", String::from_utf8_lossy(error)));
+            return Err(self.refused("subscriber refused", error));
         }
         let Some(parts) = reply.into_array() else {
             // `+OK` to a login.
@@ -728,6 +732,7 @@ impl Backplane {
         }
         self.phase = Phase::Up;
         self.backoff = FIRST_BACKOFF;
+        self.warned_unreachable = false;
         info!("event=redis_up node={} redis={}", self.node, self.config.redis);
         // Names first: what this node held may have been lost (Redis
         // restarted) or released while the link was down.
@@ -764,11 +769,38 @@ impl Backplane {
         self.backlog_bytes = 0;
     }
 
+    /// Redis answered a login or a subscription with an error: a wrong
+    /// password, an ACL, a database that does not exist. A setup mistake
+    /// someone must see, at every attempt. Returns the failure's reason.
+    fn refused(&mut self, what: &str, error: &[u8]) -> String {
+        let reason = format!("{what}: {}", String::from_utf8_lossy(error));
+        warn!(
+            "event=redis_refused node={} redis={} reason={}",
+            self.node,
+            self.config.redis,
+            crate::logging::quote(&reason)
+        );
+        self.warned_unreachable = true;
+        reason
+    }
+
     /// Drops both links; the next attempt after the backoff.
     fn fail(&mut self, reason: &str, hub: &Hub, now: Instant) {
         if matches!(self.phase, Phase::Up) {
             warn!("event=redis_down node={} reason={}", self.node, crate::logging::quote(reason));
             self.known_before_outage = self.peers.keys().cloned().collect();
+            self.warned_unreachable = true;
+        } else if !self.warned_unreachable {
+            // A node that never reaches Redis (a wrong address, Redis not
+            // started yet) says so once, then retries quietly.
+            warn!(
+                "event=redis_unreachable node={} redis={} reason={} (retrying, at most every {})",
+                self.node,
+                self.config.redis,
+                crate::logging::quote(reason),
+                humantime::format_duration(self.config.reconnect_max.max(FIRST_BACKOFF))
+            );
+            self.warned_unreachable = true;
         } else {
             debug!("event=redis_connect_failed reason={}", crate::logging::quote(reason));
         }
