@@ -244,7 +244,7 @@ impl ClusterIo {
                 }
                 Err(e) => {
                     debug!("event=redis_connect_failed addr={addr} error={e}");
-                    self.backplane.on_closed(link, hub, now);
+                    self.backplane.on_closed(link, &e.to_string(), hub, now);
                     self.close_if_reset(registry);
                     return;
                 }
@@ -264,7 +264,7 @@ impl ClusterIo {
         };
         if let Some(e) = failed {
             debug!("event=redis_connect_failed link={link:?} error={e}");
-            self.backplane.on_closed(link, hub, now);
+            self.backplane.on_closed(link, &e.to_string(), hub, now);
             return;
         }
         match socket.stream.peer_addr() {
@@ -275,7 +275,7 @@ impl ClusterIo {
             Err(e) if e.kind() == io::ErrorKind::NotConnected => {}
             Err(e) => {
                 debug!("event=redis_connect_failed link={link:?} error={e}");
-                self.backplane.on_closed(link, hub, now);
+                self.backplane.on_closed(link, &e.to_string(), hub, now);
             }
         }
     }
@@ -289,7 +289,7 @@ impl ClusterIo {
             socket.more_input = false;
             match socket.read(scratch) {
                 Ok(0) => {
-                    self.lost(link, hub, out, scratch, now);
+                    self.lost(link, "closed by Redis", hub, out, scratch, now);
                     return;
                 }
                 Ok(n) => {
@@ -303,7 +303,7 @@ impl ClusterIo {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     log_link_error("read", link, &e);
-                    self.lost(link, hub, out, scratch, now);
+                    self.lost(link, &e.to_string(), hub, out, scratch, now);
                     return;
                 }
             }
@@ -317,7 +317,7 @@ impl ClusterIo {
     /// before it went away are still in that socket: they are taken before
     /// the links are dropped, or a message published just before a Redis
     /// crash would reach no one here.
-    fn lost(&mut self, link: LinkId, hub: &mut Hub, out: &mut Outbox, scratch: &mut [u8], now: Instant) {
+    fn lost(&mut self, link: LinkId, why: &str, hub: &mut Hub, out: &mut Outbox, scratch: &mut [u8], now: Instant) {
         if link == LinkId::Commands {
             for _ in 0..READS_PER_TURN {
                 let Some(socket) = self.sub.as_mut().filter(|s| s.connected) else { break };
@@ -331,7 +331,7 @@ impl ClusterIo {
                 }
             }
         }
-        self.backplane.on_closed(link, hub, now);
+        self.backplane.on_closed(link, why, hub, now);
     }
 
     fn close_if_reset(&mut self, registry: &Registry) {
@@ -382,7 +382,7 @@ impl ClusterIo {
             }
             if let Some(e) = failed {
                 log_link_error("write", link, &e);
-                self.backplane.on_closed(link, hub, now);
+                self.backplane.on_closed(link, &e.to_string(), hub, now);
             }
         }
         self.close_if_reset(registry);

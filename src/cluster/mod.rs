@@ -419,10 +419,10 @@ impl Backplane {
         self.maybe_up(hub, now);
     }
 
-    /// `link` closed or failed.
-    pub fn on_closed(&mut self, link: LinkId, hub: &Hub, now: Instant) {
+    /// `link` closed or failed, `why` as the IO saw it (for the log).
+    pub fn on_closed(&mut self, link: LinkId, why: &str, hub: &Hub, now: Instant) {
         if !matches!(self.phase, Phase::Down { .. }) {
-            self.fail(&format!("{link:?} connection lost"), hub, now);
+            self.fail(&format!("{link:?} connection lost: {why}"), hub, now);
         }
     }
 

@@ -498,7 +498,7 @@ fn messages_said_while_down_wait_for_the_peers_then_go_once_in_order() {
     let member = sign_in(&mut backplane, &mut hub, &mut out, 1, "ann", t0);
 
     // Redis goes away.
-    backplane.on_closed(LinkId::Subscriber, &hub, t0);
+    backplane.on_closed(LinkId::Subscriber, "reset", &hub, t0);
     assert!(backplane.take_reset() && !backplane.is_up());
     for i in 0..20 {
         let say = format!(r#"{{"type":"say","room":"lobby","text":"m{i}"}}"#);
@@ -556,7 +556,7 @@ fn an_unconfirmed_message_is_sent_again_and_a_receiver_drops_what_it_had() {
     assert_eq!(published.len(), 1);
     let payload = published[0][2].clone();
     // The link dies before Redis confirms it: it goes again after the reconnect.
-    backplane.on_closed(LinkId::Commands, &hub, t0);
+    backplane.on_closed(LinkId::Commands, "reset", &hub, t0);
     let resync = up(&mut backplane, &mut hub, &mut out, t0 + Duration::from_millis(200));
     assert_eq!(resync.iter().filter(|c| c.get(2) == Some(&payload)).count(), 1, "{resync:?}");
 
