@@ -641,10 +641,7 @@ impl Config {
     /// reactor never reads the disk. The error names the file at fault.
     pub fn load_files(&mut self) -> Result<(), String> {
         self.tls = self.load_tls()?;
-        self.redis_tls = match &self.redis {
-            Some(url) if url.tls => Some(crate::tls::load_redis_client_config(&self.redis_tls_files())?),
-            _ => None,
-        };
+        self.redis_tls = self.load_redis_tls()?;
         let files =
             StaticFiles::load(self.static_dir.as_deref(), self.socketio_client.as_deref(), self.static_max_bytes)
                 .map_err(|e| e.to_string())?;
@@ -688,6 +685,15 @@ impl Config {
     pub fn load_tls(&self) -> Result<Option<Arc<rustls::ServerConfig>>, String> {
         match (&self.tls_cert, &self.tls_key) {
             (Some(cert), Some(key)) => crate::tls::load_server_config(cert, key).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// The client configuration toward a `rediss://` Redis, its files read
+    /// now; `None` for `redis://` or without `--redis`.
+    pub fn load_redis_tls(&self) -> Result<Option<Arc<rustls::ClientConfig>>, String> {
+        match &self.redis {
+            Some(url) if url.tls => crate::tls::load_redis_client_config(&self.redis_tls_files()).map(Some),
             _ => Ok(None),
         }
     }

@@ -109,15 +109,23 @@ fn main() -> ExitCode {
     }
 }
 
-/// Reads again what SIGHUP reloads (a renewed certificate, a rotated token
-/// key) and hands it to the reactor; a file that does not load leaves the
+/// Reads again what SIGHUP reloads (a renewed certificate, Redis's TLS
+/// files, a rotated token key) and hands it to the reactor; a file that does not load leaves the
 /// old one in use and the daemon serving.
 fn reload_files(config: &soket::Config, handle: &soket::ReloadHandle) {
     let tls = config.tls_cert.is_some();
+    let redis_tls = config.redis_tls.is_some();
     // An inline --token-secret has no file to read again.
     let token_key = config.token_secret_file.is_some() || config.token_public_key.is_some();
-    if !tls && !token_key {
-        info!("SIGHUP: nothing to reload (no --tls-cert, --token-secret-file or --token-public-key)");
+    if !tls && !redis_tls && !token_key {
+        info!("SIGHUP: nothing to reload (no --tls-cert, rediss://, --token-secret-file or --token-public-key)");
+    }
+    if redis_tls {
+        match config.load_redis_tls() {
+            Ok(Some(client)) => handle.reload_redis_tls(client),
+            Ok(None) => {}
+            Err(e) => error!("event=redis_tls_reload_failed error={} (the old files stay)", soket::logging::quote(&e)),
+        }
     }
     if tls {
         match config.load_tls() {

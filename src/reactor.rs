@@ -71,12 +71,17 @@ pub struct ReloadHandle {
 /// One thing reloaded.
 enum Reload {
     Tls(Arc<rustls::ServerConfig>),
+    RedisTls(Arc<rustls::ClientConfig>),
     TokenKey(Arc<crate::auth::Verifier>),
 }
 
 impl ReloadHandle {
     pub fn reload_tls(&self, config: Arc<rustls::ServerConfig>) {
         self.send(Reload::Tls(config));
+    }
+
+    pub fn reload_redis_tls(&self, config: Arc<rustls::ClientConfig>) {
+        self.send(Reload::RedisTls(config));
     }
 
     pub fn reload_token_key(&self, verifier: Arc<crate::auth::Verifier>) {
@@ -306,6 +311,13 @@ impl Server {
                     if let Some(tls) = &mut self.tls {
                         tls.config = config;
                         info!("TLS configuration reloaded: new handshakes use it");
+                    }
+                }
+                Reload::RedisTls(config) => {
+                    if let Some(cluster) = &mut self.cluster
+                        && cluster.replace_tls_config(config)
+                    {
+                        info!("event=redis_tls_reloaded (connections to Redis made from now on use it)");
                     }
                 }
                 // A reload never turns tokens on where they were off.

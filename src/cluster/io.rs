@@ -150,6 +150,19 @@ impl ClusterIo {
         Ok(ClusterIo { backplane, addrs, tls, cmd: None, sub: None, cmd_token, sub_token })
     }
 
+    /// A renewed client configuration (a rotated certificate, another CA)
+    /// for the next connections; the links up now keep their sessions.
+    /// False without `rediss://`.
+    pub fn replace_tls_config(&mut self, config: Arc<ClientConfig>) -> bool {
+        match &mut self.tls {
+            Some((current, _)) => {
+                *current = config;
+                true
+            }
+            None => false,
+        }
+    }
+
     pub fn owns(&self, token: Token) -> bool {
         token == self.cmd_token || token == self.sub_token
     }

@@ -11,6 +11,9 @@ here with openssl:
 - a node without a client certificate, and one trusting another CA, stay out
   (`event=redis_tls_failed` in their logs saying why at every attempt,
   `soket_redis_link_up` 0), and the cluster keeps its two nodes;
+- SIGHUP reloads the TLS files: a node refused for the wrong CA gets in once
+  its CA file holds the right one; a broken file is refused and the link
+  stays up;
 - TLS flags given wrong stop soket at start with a message naming them.
 
 Every wait is bounded; a failure exits non-zero saying what was missing.
@@ -22,6 +25,8 @@ TLS, as Debian's is)
 
 import asyncio
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -84,6 +89,35 @@ async def outsider(cl, binary, node_id, flags, why):
     ok(f"{node_id} stays out of the cluster, its link down, saying {why!r} at each attempt")
 
 
+async def rotated(cl, binary, paths, lena):
+    """A node whose CA file first holds the wrong CA stays out; once the file
+    holds the right one, a SIGHUP lets its next attempt in. A file broken
+    later is refused at the next SIGHUP, and the link stays up."""
+    ca_file = os.path.join(cl.workdir, "rotating-ca.pem")
+    shutil.copyfile(paths["other-ca.pem"], ca_file)
+    flags = ["--redis-tls-ca", ca_file, "--redis-tls-cert", paths["client.pem"], "--redis-tls-key", paths["client.key"]]
+    node = await Node(binary, "rotated", cl.workdir, cl.redis, flags).start()
+    await until(lambda: failure_lines(node), "rotated to fail its TLS handshake with the wrong CA")
+    shutil.copyfile(paths["ca.pem"], ca_file)
+    node.proc.send_signal(signal.SIGHUP)
+    await until(lambda: log_has(node, "event=redis_tls_reloaded"), "rotated to reload its Redis TLS files")
+    nodes = cl.distinct + [node]
+    await cl.wait_healthy(nodes)
+    rosa = await user("legacy", node, "rosa")
+    await rosa.join(ROOM)
+    await rosa.say(ROOM, "in after the reload")
+    await lena.expect_message(ROOM, "rosa", "in after the reload")
+    with open(ca_file, "w") as f:
+        f.write("not a certificate\n")
+    node.proc.send_signal(signal.SIGHUP)
+    await until(lambda: log_has(node, "event=redis_tls_reload_failed"), "rotated to refuse the broken CA file")
+    await cl.wait_metrics({"soket_redis_link_up": 1, "soket_cluster_nodes": len(nodes)}, [node])
+    await rosa.close()
+    node.proc.terminate()
+    node.proc.wait(WAIT_S)
+    ok("SIGHUP reloads Redis's TLS files: the right CA let a refused node in; a broken file left its link up")
+
+
 async def bad_flags(binary, paths):
     cases = [
         (["--redis", "redis://127.0.0.1:1", "--redis-tls-ca", paths["ca.pem"]], "need a rediss:// URL"),
@@ -143,7 +177,8 @@ async def main_async(binary):
         await outsider(cl, binary, "no-client-cert", no_cert, "CertificateRequired")
         other_ca = ["--redis-tls-ca", paths["other-ca.pem"]]
         await outsider(cl, binary, "other-ca", other_ca, "UnknownIssuer")
-        # The cluster never counted them, and its users still chat.
+        await rotated(cl, binary, paths, lena)
+        # The cluster never counted the outsiders, and its users still chat.
         await cl.wait_healthy()
         await lena.say(ROOM, "still two nodes")
         await wes.expect_message(ROOM, "lena", "still two nodes")
