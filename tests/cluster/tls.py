@@ -164,6 +164,16 @@ async def main_async(binary):
         await wes.say(ROOM, "over TLS from node2")
         await lena.expect_message(ROOM, "wes", "over TLS from node2")
         ok("presence and room messages both ways across the nodes")
+        # A burst far over the TLS session's 64 KiB buffer: the link's
+        # backpressure, in order and whole.
+        burst = [f"{k:03d}" + "x" * 60000 for k in range(24)]
+        for text in burst:
+            await wes.say(ROOM, text)
+        for text in burst:
+            await lena.expect_message(ROOM, "wes", text)
+        arrived = [m[3] for m in lena.messages if m[3] in burst]
+        check(arrived == burst, f"the burst arrived out of order: {[t[:3] for t in arrived]}")
+        ok(f"a burst of {len(burst)} messages of 60 kB crossed over TLS, in order and whole")
 
         cl.redis.kill9()
         await cl.wait_metrics({"soket_redis_link_up": 0}, what="both links down with Redis killed")
