@@ -116,9 +116,10 @@ fn send_records(tls: &mut ClientConnection, stream: &mut TcpStream) -> io::Resul
 /// A failed read or write: a TLS failure (a certificate Redis's name is
 /// not on, an unknown issuer, a refused client certificate) is a setup
 /// mistake someone must see; anything else is an ordinary lost link.
-fn log_link_error(what: &str, link: LinkId, e: &io::Error) {
+fn log_link_error(what: &str, link: LinkId, e: &io::Error, backplane: &mut Backplane) {
     if e.kind() == io::ErrorKind::InvalidData {
         warn!("event=redis_tls_failed link={link:?} error={}", crate::logging::quote(&e.to_string()));
+        backplane.failure_explained();
     } else {
         debug!("event=redis_{what}_failed link={link:?} error={e}");
     }
@@ -321,7 +322,7 @@ impl ClusterIo {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    log_link_error("read", link, &e);
+                    log_link_error("read", link, &e, &mut self.backplane);
                     self.lost(link, &e.to_string(), hub, out, scratch, now);
                     return;
                 }
@@ -400,7 +401,7 @@ impl ClusterIo {
                 *pending = Vec::new();
             }
             if let Some(e) = failed {
-                log_link_error("write", link, &e);
+                log_link_error("write", link, &e, &mut self.backplane);
                 self.backplane.on_closed(link, &e.to_string(), hub, now);
             }
         }

@@ -769,6 +769,12 @@ impl Backplane {
         self.backlog_bytes = 0;
     }
 
+    /// The IO warned of why this attempt failed (a TLS handshake refused):
+    /// the failure it reports next needs no warning of its own.
+    pub fn failure_explained(&mut self) {
+        self.warned_unreachable = true;
+    }
+
     /// Redis answered a login or a subscription with an error: a wrong
     /// password, an ACL, a database that does not exist. A setup mistake
     /// someone must see, at every attempt. Returns the failure's reason.
