@@ -76,14 +76,10 @@ impl Socket {
     /// when nothing could be taken.
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         let Some(tls) = self.tls.as_mut() else { return self.stream.write(data) };
-        let mut taken = tls.writer().write(data)?;
+        let taken = tls.writer().write(data)?;
         send_records(tls, &mut self.stream)?;
-        if taken == 0 && !tls.wants_write() {
-            // The session's buffer was full and the socket took all of it:
-            // no writable event would come to try again.
-            taken = tls.writer().write(data)?;
-            send_records(tls, &mut self.stream)?;
-        }
+        // The session's buffer is full only once the socket would block, so
+        // a writable event follows to try again.
         if taken == 0 && !data.is_empty() {
             return Err(io::ErrorKind::WouldBlock.into());
         }
